@@ -1,0 +1,85 @@
+"""Typed domain errors. Each carries the ErrorCode of contract.graphql that clients see.
+
+`DomainError`s are expected failures (bad input, business rules): the API turns them into
+`UserError`s in mutation payloads, or GraphQL errors with `extensions.code` in queries.
+`AccessError`s (UNAUTHENTICATED, FORBIDDEN) are always GraphQL errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    NOT_ALLOWED = "NOT_ALLOWED"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    UNSUPPORTED_FILE_TYPE = "UNSUPPORTED_FILE_TYPE"
+    POLICY_UNKNOWN = "POLICY_UNKNOWN"
+    POLICY_CONFIG_INVALID = "POLICY_CONFIG_INVALID"
+    UPLOAD_REFUSED = "UPLOAD_REFUSED"  # a certgraph_check_upload plugin refused the file
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    code: ErrorCode = ErrorCode.INVALID_INPUT
+
+    def __init__(self, message: str, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field: tuple[str, ...] | None = tuple(field) if field else None
+
+
+class InvalidInput(DomainError):
+    code = ErrorCode.INVALID_INPUT
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class NotAllowed(DomainError):
+    code = ErrorCode.NOT_ALLOWED
+
+
+class FileTooLarge(DomainError):
+    code = ErrorCode.FILE_TOO_LARGE
+
+
+class UnsupportedFileType(DomainError):
+    code = ErrorCode.UNSUPPORTED_FILE_TYPE
+
+
+class PolicyUnknown(DomainError):
+    code = ErrorCode.POLICY_UNKNOWN
+
+
+class PolicyConfigInvalid(DomainError):
+    code = ErrorCode.POLICY_CONFIG_INVALID
+
+
+class UploadRefused(DomainError):
+    code = ErrorCode.UPLOAD_REFUSED
+
+
+class AccessError(Exception):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(AccessError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(AccessError):
+    code = "FORBIDDEN"

@@ -1,0 +1,114 @@
+"""The completion-policy protocol and the value types a policy reads and returns.
+
+A policy is a pure function from facts to a verdict: it reads no database and does no I/O.
+The host builds the facts (already filtered to the current cycle) and calls the policy again
+whenever they change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+
+class VerdictStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    REJECTED = "REJECTED"
+    COMPLETE = "COMPLETE"
+
+
+@dataclass(frozen=True, slots=True)
+class CourseFacts:
+    """One course of the certification as the learner stands on it in this cycle."""
+
+    course_id: int
+    position: int
+    mandatory: bool
+    percent: int
+    completed: bool  # completed in this cycle
+    completed_at: datetime | None  # the completion that counts for this cycle
+    last_activity_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFacts:
+    """One submission of proof made in this cycle."""
+
+    evidence_id: int
+    status: str  # "PENDING", "APPROVED" or "REJECTED"
+    submitted_at: datetime
+    reviewed_at: datetime | None
+    completed_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFacts:
+    certification_id: int
+    kind: str  # "INTERNAL" or "EXTERNAL"
+    now: datetime
+    cycle: int
+    cycle_started_at: datetime | None  # None for cycle 1: all history counts
+    courses: tuple[CourseFacts, ...] = ()
+    evidence: tuple[EvidenceFacts, ...] = ()  # oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: VerdictStatus
+    progress: float  # 0..1
+    remaining: tuple[int, ...] = ()  # course IDs still to do
+    completed_at: datetime | None = None  # required when COMPLETE
+    explanation: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.progress <= 1.0:
+            raise ValueError(f"progress must be within 0..1, got {self.progress}")
+        if self.status is VerdictStatus.COMPLETE and self.completed_at is None:
+            raise ValueError("a COMPLETE verdict needs completed_at")
+
+
+@runtime_checkable
+class CompletionPolicy(Protocol):
+    """What `certgraph_completion_policies` returns a list of."""
+
+    name: ClassVar[str] | str
+    description: ClassVar[str] | str
+    config_model: ClassVar[type[BaseModel]] | type[BaseModel]
+
+    def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, handed to `certgraph_event` after the change committed."""
+
+    name: str  # enrolled, started, progress_recorded, evidence_submitted, ...
+    at: datetime
+    actor_id: int | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """A file that passed the size and type checks, offered to `certgraph_check_upload`."""
+
+    purpose: str  # "evidence", "badge" or "import"
+    filename: str  # sanitised
+    content_type: str  # sniffed
+    size_bytes: int
+    sha256: str
+    path: str  # a temporary file holding the bytes, readable until the hook returns
+    uploader_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRefusal:
+    """Returned by `certgraph_check_upload` to refuse a file; `reason` is shown to the user."""
+
+    reason: str

@@ -1,0 +1,81 @@
+"""Configuration from the environment (CERTGRAPH_*), validated once into one object."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+DEFAULT_DATABASE_URL = "sqlite://./var/certgraph.sqlite3"
+
+
+class SettingsError(ValueError):
+    """A CERTGRAPH_* variable has a value the service cannot use."""
+
+
+class Settings(BaseModel):
+    database_url: str = DEFAULT_DATABASE_URL
+    data_dir: Path = Path("./var")
+    secret_key: str | None = None
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    debug: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+    # Limits applied to every GraphQL document before any resolver runs.
+    max_query_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=2000, ge=50)
+    max_page_size: int = Field(default=100, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+
+_ENV = {
+    "database_url": "CERTGRAPH_DATABASE_URL",
+    "data_dir": "CERTGRAPH_DATA_DIR",
+    "secret_key": "CERTGRAPH_SECRET_KEY",
+    "max_upload_bytes": "CERTGRAPH_MAX_UPLOAD_BYTES",
+    "debug": "CERTGRAPH_DEBUG",
+    "cors_origins": "CERTGRAPH_CORS_ORIGINS",
+    "max_query_depth": "CERTGRAPH_MAX_QUERY_DEPTH",
+    "max_aliases": "CERTGRAPH_MAX_ALIASES",
+    "max_tokens": "CERTGRAPH_MAX_TOKENS",
+    "max_page_size": "CERTGRAPH_MAX_PAGE_SIZE",
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read CERTGRAPH_* variables; an invalid value raises SettingsError naming the variable."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field, var in _ENV.items():
+        value = env.get(var)
+        if value is None or value == "":
+            continue
+        if field == "cors_origins":
+            raw[field] = [o.strip() for o in value.split(",") if o.strip()]
+        else:
+            raw[field] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_ENV.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(problems) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

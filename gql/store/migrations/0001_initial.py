@@ -1,0 +1,178 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from gql.store.models import CertificationKind, CertificationState, CertificationType, EnrollmentOrigin, EvidenceStatus, ProgressStatus, Role
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='AuditEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('actor_id', fields.IntField(null=True, db_index=True)),
+                ('action', fields.CharField(db_index=True, max_length=100)),
+                ('object_type', fields.CharField(max_length=50)),
+                ('object_id', fields.CharField(null=True, max_length=100)),
+                ('before', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('after', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('detail', fields.TextField(null=True, unique=False)),
+            ],
+            options={'table': 'audit_event', 'app': 'models', 'indexes': [Index(fields=['object_type', 'object_id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Certification',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(max_length=300)),
+                ('overview', fields.TextField(unique=False)),
+                ('kind', fields.CharEnumField(description='INTERNAL: INTERNAL\nEXTERNAL: EXTERNAL', enum_type=CertificationKind, max_length=16)),
+                ('type', fields.CharEnumField(description='PERPETUAL: PERPETUAL\nRECURRING: RECURRING', enum_type=CertificationType, max_length=16)),
+                ('issuer', fields.CharField(max_length=300)),
+                ('validity_months', fields.IntField(null=True)),
+                ('recertification_window_days', fields.IntField()),
+                ('days_to_complete', fields.IntField(null=True)),
+                ('state', fields.CharEnumField(description='DRAFT: DRAFT\nPUBLISHED: PUBLISHED\nRETIRED: RETIRED', enum_type=CertificationState, max_length=16)),
+                ('published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('policy_name', fields.CharField(max_length=100)),
+                ('policy_config', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('badge_name', fields.CharField(null=True, max_length=300)),
+                ('badge_sha256', fields.CharField(null=True, db_index=True, max_length=64)),
+                ('badge_content_type', fields.CharField(null=True, max_length=100)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'certification', 'app': 'models', 'indexes': [Index(fields=['state', 'published_at', 'id']), Index(fields=['name', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Course',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(max_length=300)),
+                ('description', fields.TextField(unique=False)),
+                ('duration_minutes', fields.IntField(null=True)),
+                ('published_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'course', 'app': 'models', 'indexes': [Index(fields=['name', 'id']), Index(fields=['published_at', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CertificationCourse',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('certification', fields.ForeignKeyField('models.Certification', source_field='certification_id', db_constraint=True, to_field='id', related_name='course_links', on_delete=OnDelete.CASCADE)),
+                ('course', fields.ForeignKeyField('models.Course', source_field='course_id', db_constraint=True, to_field='id', related_name='certification_links', on_delete=OnDelete.RESTRICT)),
+                ('mandatory', fields.BooleanField()),
+                ('position', fields.IntField()),
+            ],
+            options={'table': 'certification_course', 'app': 'models', 'unique_together': (('certification', 'course'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='User',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(max_length=200)),
+                ('email', fields.CharField(unique=True, max_length=320)),
+                ('role', fields.CharEnumField(db_index=True, description='LEARNER: LEARNER\nMANAGER: MANAGER\nADMIN: ADMIN', enum_type=Role, max_length=16)),
+                ('manager', fields.ForeignKeyField('models.User', source_field='manager_id', null=True, db_constraint=True, to_field='id', related_name='reports', on_delete=OnDelete.RESTRICT)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'user', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ApiToken',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', db_constraint=True, to_field='id', related_name='tokens', on_delete=OnDelete.CASCADE)),
+                ('token_hash', fields.CharField(unique=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'api_token', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CourseProgress',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('learner', fields.ForeignKeyField('models.User', source_field='learner_id', db_constraint=True, to_field='id', related_name='progress', on_delete=OnDelete.CASCADE)),
+                ('course', fields.ForeignKeyField('models.Course', source_field='course_id', db_constraint=True, to_field='id', related_name='progress', on_delete=OnDelete.RESTRICT)),
+                ('percent', fields.IntField()),
+                ('status', fields.CharEnumField(description='NOT_STARTED: NOT_STARTED\nIN_PROGRESS: IN_PROGRESS\nCOMPLETED: COMPLETED', enum_type=ProgressStatus, max_length=16)),
+                ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('completed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('attempt_started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'course_progress', 'app': 'models', 'unique_together': (('learner', 'course'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Enrollment',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('learner', fields.ForeignKeyField('models.User', source_field='learner_id', db_constraint=True, to_field='id', related_name='enrollments', on_delete=OnDelete.CASCADE)),
+                ('certification', fields.ForeignKeyField('models.Certification', source_field='certification_id', db_constraint=True, to_field='id', related_name='enrollments', on_delete=OnDelete.RESTRICT)),
+                ('origin', fields.CharEnumField(description='ASSIGNED: ASSIGNED\nSELF: SELF', enum_type=EnrollmentOrigin, max_length=16)),
+                ('assigned_by', fields.ForeignKeyField('models.User', source_field='assigned_by_id', null=True, db_constraint=True, to_field='id', related_name='assigned_enrollments', on_delete=OnDelete.SET_NULL)),
+                ('enrolled_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('due_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('verdict_status', fields.CharField(max_length=20)),
+                ('verdict_progress', fields.FloatField()),
+                ('verdict_explanation', fields.TextField(unique=False)),
+                ('evaluated_cycle', fields.IntField()),
+                ('last_awarded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_award_cycle', fields.IntField(null=True)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'enrollment', 'app': 'models', 'unique_together': (('learner', 'certification'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Award',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('enrollment', fields.ForeignKeyField('models.Enrollment', source_field='enrollment_id', db_constraint=True, to_field='id', related_name='awards', on_delete=OnDelete.CASCADE)),
+                ('cycle', fields.IntField()),
+                ('awarded_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'award', 'app': 'models', 'unique_together': (('enrollment', 'cycle'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Evidence',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('enrollment', fields.ForeignKeyField('models.Enrollment', source_field='enrollment_id', db_constraint=True, to_field='id', related_name='evidence', on_delete=OnDelete.CASCADE)),
+                ('sha256', fields.CharField(db_index=True, max_length=64)),
+                ('filename', fields.CharField(max_length=255)),
+                ('content_type', fields.CharField(max_length=100)),
+                ('size_bytes', fields.BigIntField()),
+                ('status', fields.CharEnumField(description='PENDING: PENDING\nAPPROVED: APPROVED\nREJECTED: REJECTED', enum_type=EvidenceStatus, max_length=16)),
+                ('submitted_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('completed_on', fields.DateField(null=True)),
+                ('note', fields.TextField(null=True, unique=False)),
+                ('reviewed_by', fields.ForeignKeyField('models.User', source_field='reviewed_by_id', null=True, db_constraint=True, to_field='id', related_name='reviewed_evidence', on_delete=OnDelete.SET_NULL)),
+                ('reviewed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('review_comment', fields.TextField(null=True, unique=False)),
+            ],
+            options={'table': 'evidence', 'app': 'models', 'indexes': [Index(fields=['enrollment_id', 'submitted_at']), Index(fields=['status', 'submitted_at', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+    ]

@@ -1,0 +1,247 @@
+"""Tortoise models: the only module that knows the tables.
+
+Every lookup the domain makes has an index here; the comments say which lookup needs it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    LEARNER = "LEARNER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+
+
+class CertificationKind(StrEnum):
+    INTERNAL = "INTERNAL"
+    EXTERNAL = "EXTERNAL"
+
+
+class CertificationType(StrEnum):
+    PERPETUAL = "PERPETUAL"
+    RECURRING = "RECURRING"
+
+
+class CertificationState(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    RETIRED = "RETIRED"
+
+
+class EnrollmentOrigin(StrEnum):
+    ASSIGNED = "ASSIGNED"
+    SELF = "SELF"
+
+
+class ProgressStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class EvidenceStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=320, unique=True)  # login lookup, unique
+    role = fields.CharEnumField(Role, max_length=16, db_index=True)  # users(role:)
+    manager: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="reports", null=True, on_delete=fields.RESTRICT
+    )  # FK index: a manager's direct reports
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "user"
+
+
+class ApiToken(Model):
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tokens", on_delete=fields.CASCADE
+    )
+    # SHA-256 of the token; the token itself is shown once and never stored.
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+
+
+class Course(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=300)
+    description = fields.TextField()
+    duration_minutes = fields.IntField(null=True)
+    published_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "course"
+        indexes = (("name", "id"), ("published_at", "id"))  # the course sorts, keyset
+
+
+class Certification(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=300)
+    overview = fields.TextField()
+    kind = fields.CharEnumField(CertificationKind, max_length=16)
+    type = fields.CharEnumField(CertificationType, max_length=16)
+    issuer = fields.CharField(max_length=300)
+    validity_months = fields.IntField(null=True)
+    recertification_window_days = fields.IntField()
+    days_to_complete = fields.IntField(null=True)
+    state = fields.CharEnumField(CertificationState, max_length=16)
+    published_at = fields.DatetimeField(null=True)
+    policy_name = fields.CharField(max_length=100)
+    policy_config = fields.JSONField()
+    badge_name = fields.CharField(max_length=300, null=True)
+    badge_sha256 = fields.CharField(max_length=64, null=True, db_index=True)  # blob gc
+    badge_content_type = fields.CharField(max_length=100, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "certification"
+        # catalog sorts (by publication date, by name), each ending in id for keyset cursors
+        indexes = (("state", "published_at", "id"), ("name", "id"))
+
+
+class CertificationCourse(Model):
+    id = fields.IntField(primary_key=True)
+    certification: fields.ForeignKeyRelation[Certification] = fields.ForeignKeyField(
+        "models.Certification", related_name="course_links", on_delete=fields.CASCADE
+    )
+    course: fields.ForeignKeyRelation[Course] = fields.ForeignKeyField(
+        "models.Course", related_name="certification_links", on_delete=fields.RESTRICT
+    )  # FK index: which certifications include a course (progress re-evaluation)
+    mandatory = fields.BooleanField()
+    position = fields.IntField()
+
+    class Meta:
+        table = "certification_course"
+        unique_together = (("certification", "course"),)
+
+
+class Enrollment(Model):
+    id = fields.IntField(primary_key=True)
+    learner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="enrollments", on_delete=fields.CASCADE
+    )
+    certification: fields.ForeignKeyRelation[Certification] = fields.ForeignKeyField(
+        "models.Certification", related_name="enrollments", on_delete=fields.RESTRICT
+    )  # FK index: a certification's report
+    origin = fields.CharEnumField(EnrollmentOrigin, max_length=16)
+    assigned_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="assigned_enrollments", null=True, on_delete=fields.SET_NULL
+    )
+    enrolled_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)
+    due_at = fields.DatetimeField(null=True)
+    # The last verdict of the policy, kept so lists sort in SQL and so an enrollment whose
+    # policy was uninstalled still shows its last state. Status values: ENROLLED, STARTED,
+    # PENDING_APPROVAL, REJECTED, COMPLETE (the verdict said complete for evaluated_cycle).
+    verdict_status = fields.CharField(max_length=20)
+    verdict_progress = fields.FloatField()
+    verdict_explanation = fields.TextField()
+    evaluated_cycle = fields.IntField()
+    # Denormalised from the newest award, so RELEVANCE can bucket COMPLETED/EXPIRED in SQL.
+    last_awarded_at = fields.DatetimeField(null=True)
+    last_expires_at = fields.DatetimeField(null=True)
+    last_award_cycle = fields.IntField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "enrollment"
+        unique_together = (("learner", "certification"),)  # one enrollment per learner
+
+
+class CourseProgress(Model):
+    id = fields.IntField(primary_key=True)
+    learner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="progress", on_delete=fields.CASCADE
+    )
+    course: fields.ForeignKeyRelation[Course] = fields.ForeignKeyField(
+        "models.Course", related_name="progress", on_delete=fields.RESTRICT
+    )
+    percent = fields.IntField()
+    status = fields.CharEnumField(ProgressStatus, max_length=16)
+    started_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)  # the latest completion
+    # When the current attempt began: a report in a new recertification cycle on a course
+    # completed before that cycle starts a new attempt.
+    attempt_started_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "course_progress"
+        unique_together = (("learner", "course"),)  # (learner, course IN ...) lookups
+
+
+class Evidence(Model):
+    id = fields.IntField(primary_key=True)
+    enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
+        "models.Enrollment", related_name="evidence", on_delete=fields.CASCADE
+    )
+    sha256 = fields.CharField(max_length=64, db_index=True)  # blob gc: is a blob referenced?
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size_bytes = fields.BigIntField()
+    status = fields.CharEnumField(EvidenceStatus, max_length=16)
+    submitted_at = fields.DatetimeField()
+    completed_on = fields.DateField(null=True)
+    note = fields.TextField(null=True)
+    reviewed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="reviewed_evidence", null=True, on_delete=fields.SET_NULL
+    )
+    reviewed_at = fields.DatetimeField(null=True)
+    review_comment = fields.TextField(null=True)
+
+    class Meta:
+        table = "evidence"
+        # an enrollment's submissions in order; the review queue (PENDING, oldest first)
+        indexes = (("enrollment_id", "submitted_at"), ("status", "submitted_at", "id"))
+
+
+class Award(Model):
+    id = fields.IntField(primary_key=True)
+    enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
+        "models.Enrollment", related_name="awards", on_delete=fields.CASCADE
+    )
+    cycle = fields.IntField()
+    awarded_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True, db_index=True)  # expiringWithin, sweeps
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "award"
+        # exactly once: a second award for the same cycle is an IntegrityError
+        unique_together = (("enrollment", "cycle"),)
+
+
+class AuditEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    # Plain columns, not foreign keys: the log is append-only and outlives what it names.
+    actor_id = fields.IntField(null=True, db_index=True)
+    action = fields.CharField(max_length=100, db_index=True)
+    object_type = fields.CharField(max_length=50)
+    object_id = fields.CharField(max_length=100, null=True)
+    before = fields.JSONField(null=True)
+    after = fields.JSONField(null=True)
+    detail = fields.TextField(null=True)
+
+    class Meta:
+        table = "audit_event"
+        indexes = (("object_type", "object_id"),)

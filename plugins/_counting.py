@@ -1,0 +1,33 @@
+"""What the two course-counting policies share: counting the required courses done."""
+
+from __future__ import annotations
+
+from gql import CourseFacts, PolicyFacts, Verdict, VerdictStatus
+
+
+def verdict_for_required(
+    facts: PolicyFacts, required: tuple[CourseFacts, ...], noun: str
+) -> Verdict:
+    if not required:
+        return Verdict(
+            status=VerdictStatus.NOT_STARTED,
+            progress=0.0,
+            explanation="this certification has no courses yet",
+        )
+    done = [c for c in required if c.completed]
+    summary = f"{len(done)} of {len(required)} {noun} done"
+    if len(done) == len(required):
+        return Verdict(
+            status=VerdictStatus.COMPLETE,
+            progress=1.0,
+            completed_at=max(c.completed_at for c in done if c.completed_at is not None),
+            explanation=summary,
+        )
+    started = any(c.completed or c.percent > 0 for c in required)
+    remaining = tuple(c.course_id for c in sorted(required, key=lambda c: c.position) if not c.completed)
+    return Verdict(
+        status=VerdictStatus.IN_PROGRESS if started else VerdictStatus.NOT_STARTED,
+        progress=len(done) / len(required),
+        remaining=remaining,
+        explanation=summary,
+    )
