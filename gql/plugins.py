@@ -109,7 +109,9 @@ class PluginHost:
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         seen: set[str] = set()
-        for ep in sorted(entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+        for ep in sorted(
+            entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name)
+        ):
             dist = ep.dist.name if ep.dist is not None else "?"
             label = f"{dist}:{ep.name}" if ep.dist is not None else ep.name
             if ep.value in BUILTIN_MODULES or label in seen:
@@ -138,7 +140,7 @@ class PluginHost:
         for impl in self.pm.hook.certgraph_completion_policies.get_hookimpls():
             label = impl.plugin_name
             try:
-                provided = impl.function()
+                provided: Any = impl.function()
                 items: Iterable[Any] = list(provided or [])
             except Exception as exc:
                 self.failures.append(
@@ -205,7 +207,9 @@ class PluginHost:
             log.exception("policy %s raised", name)
             raise PolicyUnavailable(f"policy {name!r} failed: {_describe(exc)}") from None
         if not isinstance(verdict, Verdict):
-            raise PolicyUnavailable(f"policy {name!r} returned {type(verdict).__name__}, not a Verdict")
+            raise PolicyUnavailable(
+                f"policy {name!r} returned {type(verdict).__name__}, not a Verdict"
+            )
         return verdict
 
     def check_submission(self, name: str, facts: PolicyFacts, config: dict[str, Any]) -> str | None:
@@ -219,7 +223,9 @@ class PluginHost:
 
     # -- the other hooks -----------------------------------------------------------------
 
-    async def _call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any, BaseException | None]]:
+    async def _call_each(
+        self, hook_name: str, **kwargs: Any
+    ) -> list[tuple[str, Any, BaseException | None]]:
         """Call every implementation separately, awaiting awaitables; keep going past errors."""
         results: list[tuple[str, Any, BaseException | None]] = []
         hook = getattr(self.pm.hook, hook_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -77,9 +77,9 @@ class Verdict:
 class CompletionPolicy(Protocol):
     """What `certgraph_completion_policies` returns a list of."""
 
-    name: ClassVar[str] | str
-    description: ClassVar[str] | str
-    config_model: ClassVar[type[BaseModel]] | type[BaseModel]
+    name: str
+    description: str
+    config_model: type[BaseModel]
 
     def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict: ...
 

@@ -21,6 +21,8 @@ class Settings(BaseModel):
     secret_key: str | None = None
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     debug: bool = False
+    # The issuer of INTERNAL certifications when an admin gives none.
+    organisation_name: str = Field(default="Our organisation", min_length=1)
     cors_origins: list[str] = Field(default_factory=list)
     # Limits applied to every GraphQL document before any resolver runs.
     max_query_depth: int = Field(default=12, ge=2)
@@ -47,6 +49,7 @@ _ENV = {
     "secret_key": "CERTGRAPH_SECRET_KEY",
     "max_upload_bytes": "CERTGRAPH_MAX_UPLOAD_BYTES",
     "debug": "CERTGRAPH_DEBUG",
+    "organisation_name": "CERTGRAPH_ORGANISATION",
     "cors_origins": "CERTGRAPH_CORS_ORIGINS",
     "max_query_depth": "CERTGRAPH_MAX_QUERY_DEPTH",
     "max_aliases": "CERTGRAPH_MAX_ALIASES",

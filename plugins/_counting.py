@@ -24,7 +24,9 @@ def verdict_for_required(
             explanation=summary,
         )
     started = any(c.completed or c.percent > 0 for c in required)
-    remaining = tuple(c.course_id for c in sorted(required, key=lambda c: c.position) if not c.completed)
+    remaining = tuple(
+        c.course_id for c in sorted(required, key=lambda c: c.position) if not c.completed
+    )
     return Verdict(
         status=VerdictStatus.IN_PROGRESS if started else VerdictStatus.NOT_STARTED,
         progress=len(done) / len(required),

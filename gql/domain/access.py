@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from tortoise.expressions import Q
 
@@ -45,7 +46,7 @@ class Actor:
             role=Role(user.role),
             name=user.name,
             email=user.email,
-            manager_id=user.manager_id,  # type: ignore[attr-defined]
+            manager_id=user.manager_id,
         )
 
     @property
@@ -82,24 +83,32 @@ async def authenticate(token: str | None) -> Actor:
     return Actor.of(row.user)
 
 
-async def require_admin(actor: Actor, action: str, object_type: str = "", object_id: object | None = None) -> None:
+async def require_admin(
+    actor: Actor, action: str, object_type: str = "", object_id: object | None = None
+) -> None:
     if not actor.is_admin:
         await audit_refusal(actor.user_id, action, object_type, object_id, "admin only")
         raise Forbidden(f"{action} is for admins only")
 
 
-async def note_hidden(actor: Actor, action: str, object_type: str, object_id: object | None) -> None:
+async def note_hidden(
+    actor: Actor, action: str, object_type: str, object_id: object | None
+) -> None:
     """Audit an attempt to reach an object the actor may not see (it reads as not found)."""
     await audit_refusal(actor.user_id, action, object_type, object_id, "not visible to the actor")
 
 
 def learner_scope(actor: Actor, field: str = "learner_id") -> Q:
-    """Rows about learners the actor may see: own; a manager's direct reports too; all for admins."""
+    """Rows about learners the actor may see: own, a manager's reports too, all for admins."""
     if actor.is_admin:
         return Q()
     if actor.is_manager:
-        return Q(**{field: actor.user_id}) | Q(**{f"{field}__in": _reports_subquery(actor)})
-    return Q(**{field: actor.user_id})
+        return _q(**{field: actor.user_id}) | _q(**{f"{field}__in": _reports_subquery(actor)})
+    return _q(**{field: actor.user_id})
+
+
+def _q(**lookups: Any) -> Q:
+    return Q(**lookups)
 
 
 def _reports_subquery(actor: Actor) -> object:
@@ -111,7 +120,7 @@ def _reports_subquery(actor: Actor) -> object:
 def may_see_learner(actor: Actor, learner: User) -> bool:
     if actor.is_admin or learner.id == actor.user_id:
         return True
-    return actor.is_manager and learner.manager_id == actor.user_id  # type: ignore[attr-defined]
+    return actor.is_manager and learner.manager_id == actor.user_id
 
 
 def may_see_user(actor: Actor, user: User) -> bool:
@@ -141,4 +150,4 @@ def may_review(actor: Actor, learner: User) -> bool:
         return False
     if actor.is_admin:
         return True
-    return actor.is_manager and learner.manager_id == actor.user_id  # type: ignore[attr-defined]
+    return actor.is_manager and learner.manager_id == actor.user_id

@@ -59,7 +59,9 @@ async def unit_of_work(actor_id: int | None) -> AsyncIterator[Unit]:
         await host.emit(event)
 
 
-async def audit_refusal(actor_id: int | None, action: str, object_type: str, object_id: object | None, reason: str) -> None:
+async def audit_refusal(
+    actor_id: int | None, action: str, object_type: str, object_id: object | None, reason: str
+) -> None:
     """Record an authorization refusal in its own transaction (the refused change has none)."""
     unit = Unit(actor_id=actor_id, now=clock.now())
     async with write_transaction():

@@ -61,10 +61,6 @@ def tortoise_config(url: str | None = None, settings: Settings | None = None) ->
     }
 
 
-
-
-
-
 # `tortoise makemigrations` reads this through [tool.tortoise] in pyproject.toml.
 TORTOISE_ORM = tortoise_config(url="sqlite://:memory:", settings=Settings())
 
@@ -115,7 +111,7 @@ async def write_transaction() -> AsyncIterator[BaseDBAsyncClient]:
     """
     async with in_transaction() as conn:
         if conn.capabilities.dialect == "sqlite":
-            raw = conn._connection  # type: ignore[attr-defined]
+            raw = conn._connection
             await raw.execute("ROLLBACK")
             await raw.execute("BEGIN IMMEDIATE")
         yield conn

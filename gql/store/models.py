@@ -6,6 +6,7 @@ Every lookup the domain makes has an index here; the comments say which lookup n
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -51,6 +52,8 @@ class EvidenceStatus(StrEnum):
 
 
 class User(Model):
+    # foreign-key columns, declared for the type checker
+    manager_id: int | None
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=320, unique=True)  # login lookup, unique
@@ -65,6 +68,8 @@ class User(Model):
 
 
 class ApiToken(Model):
+    # foreign-key columns, declared for the type checker
+    user_id: int
     id = fields.IntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="tokens", on_delete=fields.CASCADE
@@ -105,7 +110,7 @@ class Certification(Model):
     state = fields.CharEnumField(CertificationState, max_length=16)
     published_at = fields.DatetimeField(null=True)
     policy_name = fields.CharField(max_length=100)
-    policy_config = fields.JSONField()
+    policy_config: fields.Field[dict[str, Any]] = fields.JSONField()
     badge_name = fields.CharField(max_length=300, null=True)
     badge_sha256 = fields.CharField(max_length=64, null=True, db_index=True)  # blob gc
     badge_content_type = fields.CharField(max_length=100, null=True)
@@ -119,6 +124,9 @@ class Certification(Model):
 
 
 class CertificationCourse(Model):
+    # foreign-key columns, declared for the type checker
+    certification_id: int
+    course_id: int
     id = fields.IntField(primary_key=True)
     certification: fields.ForeignKeyRelation[Certification] = fields.ForeignKeyField(
         "models.Certification", related_name="course_links", on_delete=fields.CASCADE
@@ -135,6 +143,10 @@ class CertificationCourse(Model):
 
 
 class Enrollment(Model):
+    # foreign-key columns, declared for the type checker
+    learner_id: int
+    certification_id: int
+    assigned_by_id: int | None
     id = fields.IntField(primary_key=True)
     learner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="enrollments", on_delete=fields.CASCADE
@@ -160,14 +172,21 @@ class Enrollment(Model):
     last_awarded_at = fields.DatetimeField(null=True)
     last_expires_at = fields.DatetimeField(null=True)
     last_award_cycle = fields.IntField(null=True)
+    # When the newest award's recertification window opens (expires_at - window days): from
+    # then on the enrollment is pending again and the next cycle counts.
+    window_opens_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
 
     class Meta:
         table = "enrollment"
         unique_together = (("learner", "certification"),)  # one enrollment per learner
+        indexes = (("certification_id", "due_at"),)  # the report's overdue count
 
 
 class CourseProgress(Model):
+    # foreign-key columns, declared for the type checker
+    learner_id: int
+    course_id: int
     id = fields.IntField(primary_key=True)
     learner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="progress", on_delete=fields.CASCADE
@@ -190,6 +209,9 @@ class CourseProgress(Model):
 
 
 class Evidence(Model):
+    # foreign-key columns, declared for the type checker
+    enrollment_id: int
+    reviewed_by_id: int | None
     id = fields.IntField(primary_key=True)
     enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
         "models.Enrollment", related_name="evidence", on_delete=fields.CASCADE
@@ -215,6 +237,8 @@ class Evidence(Model):
 
 
 class Award(Model):
+    # foreign-key columns, declared for the type checker
+    enrollment_id: int
     id = fields.IntField(primary_key=True)
     enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
         "models.Enrollment", related_name="awards", on_delete=fields.CASCADE
@@ -238,8 +262,8 @@ class AuditEvent(Model):
     action = fields.CharField(max_length=100, db_index=True)
     object_type = fields.CharField(max_length=50)
     object_id = fields.CharField(max_length=100, null=True)
-    before = fields.JSONField(null=True)
-    after = fields.JSONField(null=True)
+    before: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    after: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     detail = fields.TextField(null=True)
 
     class Meta:

@@ -137,9 +137,10 @@ class Migration(migrations.Migration):
                 ('last_awarded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('last_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('last_award_cycle', fields.IntField(null=True)),
+                ('window_opens_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'enrollment', 'app': 'models', 'unique_together': (('learner', 'certification'),), 'pk_attr': 'id'},
+            options={'table': 'enrollment', 'app': 'models', 'unique_together': (('learner', 'certification'),), 'indexes': [Index(fields=['certification_id', 'due_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -1,0 +1,433 @@
+"""Certifications: definition, courses, publication, the catalog and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from gql import clock
+from gql.domain.access import Actor, learner_scope, require_admin
+from gql.domain.errors import (
+    Forbidden,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    PolicyConfigInvalid,
+    PolicyUnknown,
+)
+from gql.domain.evaluation import evaluate_enrollments, lock_learners
+from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
+from gql.domain.status import EnrollmentStatus, course_links
+from gql.domain.unit import Unit, unit_of_work
+from gql.plugins import PolicyConfigError, get_plugin_host
+from gql.settings import get_settings
+from gql.store import listing
+from gql.store.models import (
+    Certification,
+    CertificationCourse,
+    CertificationKind,
+    CertificationState,
+    CertificationType,
+    Course,
+    Enrollment,
+)
+
+DEFAULT_POLICY = {
+    CertificationKind.INTERNAL: "mandatory-subset",
+    CertificationKind.EXTERNAL: "external-evidence",
+}
+DEFAULT_WINDOW_DAYS = 30
+MAX_VALIDITY_MONTHS = 600
+MAX_DAYS = 3650
+
+__all__ = ["course_links"]
+
+
+@dataclass(slots=True)
+class CertificationData:
+    name: str
+    kind: CertificationKind
+    type: CertificationType
+    overview: str | None = None
+    issuer: str | None = None
+    validity_months: int | None = None
+    recertification_window_days: int | None = None
+    days_to_complete: int | None = None
+    policy: str | None = None
+    policy_config: dict[str, Any] | None = None
+    badge_name: str | None = None
+
+
+@dataclass(slots=True)
+class CourseLink:
+    course_id: int
+    mandatory: bool
+    position: int | None = None
+
+
+def _validated(data: CertificationData) -> dict[str, Any]:
+    def bad(message: str, name: str) -> InvalidInput:
+        return InvalidInput(message, field=["input", name])
+
+    name = " ".join(data.name.split())
+    if not name or len(name) > 300:
+        raise bad("name must be 1 to 300 characters", "name")
+    kind, type_ = CertificationKind(data.kind), CertificationType(data.type)
+    if type_ == CertificationType.PERPETUAL and data.validity_months is not None:
+        raise bad(
+            "a PERPETUAL certification never expires: leave validityMonths empty", "validityMonths"
+        )
+    if type_ == CertificationType.RECURRING:
+        if data.validity_months is None:
+            raise bad("a RECURRING certification needs validityMonths", "validityMonths")
+        if not 1 <= data.validity_months <= MAX_VALIDITY_MONTHS:
+            raise bad(
+                f"validityMonths must be between 1 and {MAX_VALIDITY_MONTHS}", "validityMonths"
+            )
+    window = (
+        DEFAULT_WINDOW_DAYS
+        if data.recertification_window_days is None
+        else data.recertification_window_days
+    )
+    if not 0 <= window <= MAX_DAYS:
+        raise bad(
+            f"recertificationWindowDays must be between 0 and {MAX_DAYS}",
+            "recertificationWindowDays",
+        )
+    if (
+        type_ == CertificationType.RECURRING
+        and data.validity_months
+        and window >= data.validity_months * 28
+    ):
+        raise bad(
+            "recertificationWindowDays must be shorter than the validity period",
+            "recertificationWindowDays",
+        )
+    if data.days_to_complete is not None and not 1 <= data.days_to_complete <= MAX_DAYS:
+        raise bad(f"daysToComplete must be between 1 and {MAX_DAYS}", "daysToComplete")
+    issuer = " ".join((data.issuer or "").split())
+    if not issuer:
+        if kind == CertificationKind.EXTERNAL:
+            raise bad("an EXTERNAL certification needs its issuer", "issuer")
+        issuer = get_settings().organisation_name
+    policy = data.policy or DEFAULT_POLICY[kind]
+    host = get_plugin_host()
+    try:
+        config = host.validate_config(policy, data.policy_config)
+    except KeyError:
+        known = ", ".join(sorted(host.policies)) or "none"
+        raise PolicyUnknown(
+            f"no policy named {policy!r} is installed (installed: {known})",
+            field=["input", "policy"],
+        ) from None
+    except PolicyConfigError as exc:
+        raise PolicyConfigInvalid(f"{policy}: {exc}", field=["input", "policyConfig"]) from None
+    return {
+        "name": name,
+        "overview": data.overview or "",
+        "kind": kind,
+        "type": type_,
+        "issuer": issuer,
+        "validity_months": data.validity_months,
+        "recertification_window_days": window,
+        "days_to_complete": data.days_to_complete,
+        "policy_name": policy,
+        "policy_config": config,
+        "badge_name": data.badge_name or None,
+    }
+
+
+def _snapshot(cert: Certification) -> dict[str, Any]:
+    return {
+        "name": cert.name,
+        "kind": str(cert.kind),
+        "type": str(cert.type),
+        "validityMonths": cert.validity_months,
+        "recertificationWindowDays": cert.recertification_window_days,
+        "daysToComplete": cert.days_to_complete,
+        "state": str(cert.state),
+        "policy": cert.policy_name,
+        "policyConfig": cert.policy_config,
+    }
+
+
+async def _reevaluate_all(certification_id: int, unit: Unit) -> None:
+    """A change of rules or courses can complete (or reopen) every enrollment of it."""
+    enrollments = list(await Enrollment.filter(certification_id=certification_id).order_by("id"))
+    await lock_learners([e.learner_id for e in enrollments])
+    for start in range(0, len(enrollments), 500):
+        await evaluate_enrollments(enrollments[start : start + 500], unit)
+
+
+async def create_certification(actor: Actor, data: CertificationData) -> Certification:
+    await require_admin(actor, "createCertification", "Certification")
+    values = _validated(data)
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await Certification.create(
+            **values, state=CertificationState.DRAFT, created_at=unit.now, updated_at=unit.now
+        )
+        await unit.audit("createCertification", "Certification", cert.id, after=_snapshot(cert))
+    return cert
+
+
+async def _get_for_update(certification_id: int) -> Certification:
+    cert = await Certification.get_or_none(id=certification_id)
+    if cert is None:
+        raise NotFound("no such certification", field=["id"])
+    return cert
+
+
+async def update_certification(
+    actor: Actor, certification_id: int, data: CertificationData
+) -> Certification:
+    await require_admin(actor, "updateCertification", "Certification", certification_id)
+    values = _validated(data)
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await _get_for_update(certification_id)
+        before = _snapshot(cert)
+        rules_changed = any(
+            getattr(cert, key) != values[key]
+            for key in (
+                "kind",
+                "type",
+                "validity_months",
+                "recertification_window_days",
+                "policy_name",
+                "policy_config",
+            )
+        )
+        cert.update_from_dict({**values, "updated_at": unit.now})
+        await cert.save()
+        await unit.audit(
+            "updateCertification", "Certification", cert.id, before=before, after=_snapshot(cert)
+        )
+        if rules_changed:
+            await _reevaluate_all(cert.id, unit)
+    return cert
+
+
+async def set_certification_courses(
+    actor: Actor, certification_id: int, links: list[CourseLink]
+) -> Certification:
+    await require_admin(actor, "setCertificationCourses", "Certification", certification_id)
+    seen: set[int] = set()
+    for i, link in enumerate(links):
+        if link.course_id in seen:
+            raise InvalidInput("a course may be listed once", field=["courses", str(i), "courseId"])
+        seen.add(link.course_id)
+        if link.position is not None and not 0 <= link.position <= 10_000:
+            raise InvalidInput(
+                "position must be between 0 and 10000", field=["courses", str(i), "position"]
+            )
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await _get_for_update(certification_id)
+        existing = set(
+            cast(list[int], await Course.filter(id__in=list(seen)).values_list("id", flat=True))
+        )
+        for i, link in enumerate(links):
+            if link.course_id not in existing:
+                raise NotFound("no such course", field=["courses", str(i), "courseId"])
+        before = [
+            {"courseId": c.course_id, "mandatory": c.mandatory, "position": c.position}
+            for c in await CertificationCourse.filter(certification_id=cert.id).order_by("position")
+        ]
+        await CertificationCourse.filter(certification_id=cert.id).delete()
+        # positions: as given, else the list order; ties keep the list order
+        ordered = sorted(
+            enumerate(links),
+            key=lambda pair: (
+                pair[1].position if pair[1].position is not None else pair[0],
+                pair[0],
+            ),
+        )
+        rows = [
+            CertificationCourse(
+                certification_id=cert.id,
+                course_id=link.course_id,
+                mandatory=link.mandatory,
+                position=index,
+            )
+            for index, (_, link) in enumerate(ordered)
+        ]
+        await CertificationCourse.bulk_create(rows)
+        cert.updated_at = unit.now
+        await cert.save(update_fields=["updated_at"])
+        await unit.audit(
+            "setCertificationCourses",
+            "Certification",
+            cert.id,
+            before={"courses": before},
+            after={
+                "courses": [
+                    {"courseId": r.course_id, "mandatory": r.mandatory, "position": r.position}
+                    for r in rows
+                ]
+            },
+        )
+        await _reevaluate_all(cert.id, unit)
+    return cert
+
+
+async def publish_certification(actor: Actor, certification_id: int) -> Certification:
+    await require_admin(actor, "publishCertification", "Certification", certification_id)
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await _get_for_update(certification_id)
+        if cert.state != CertificationState.DRAFT:
+            raise NotAllowed(
+                f"only a DRAFT certification can be published; this one is {cert.state}"
+            )
+        if (
+            cert.kind == CertificationKind.INTERNAL
+            and not await CertificationCourse.filter(certification_id=cert.id).exists()
+        ):
+            raise NotAllowed("an INTERNAL certification needs courses before it is published")
+        cert.state, cert.published_at, cert.updated_at = (
+            CertificationState.PUBLISHED,
+            unit.now,
+            unit.now,
+        )
+        await cert.save(update_fields=["state", "published_at", "updated_at"])
+        await unit.audit(
+            "publishCertification",
+            "Certification",
+            cert.id,
+            before={"state": "DRAFT"},
+            after={"state": "PUBLISHED"},
+        )
+    return cert
+
+
+async def retire_certification(actor: Actor, certification_id: int) -> Certification:
+    await require_admin(actor, "retireCertification", "Certification", certification_id)
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await _get_for_update(certification_id)
+        if cert.state != CertificationState.PUBLISHED:
+            raise NotAllowed(
+                f"only a PUBLISHED certification can be retired; this one is {cert.state}"
+            )
+        cert.state, cert.updated_at = CertificationState.RETIRED, unit.now
+        await cert.save(update_fields=["state", "updated_at"])
+        await unit.audit(
+            "retireCertification",
+            "Certification",
+            cert.id,
+            before={"state": "PUBLISHED"},
+            after={"state": "RETIRED"},
+        )
+    return cert
+
+
+async def certifications_by_ids(actor: Actor, ids: list[int]) -> dict[int, Certification]:
+    """Visible certifications; a learner also keeps seeing a RETIRED one they are enrolled in."""
+    if not ids:
+        return {}
+    rows = {c.id: c for c in await Certification.filter(id__in=ids)}
+    if actor.is_admin:
+        return rows
+    enrolled = set(
+        cast(
+            list[int],
+            await Enrollment.filter(
+                learner_scope(actor), certification_id__in=list(rows)
+            ).values_list("certification_id", flat=True),
+        )
+    )
+    return {
+        cid: c
+        for cid, c in rows.items()
+        if c.state == CertificationState.PUBLISHED
+        or (c.state == CertificationState.RETIRED and cid in enrolled)
+    }
+
+
+async def get_certification(actor: Actor, certification_id: int) -> Certification | None:
+    return (await certifications_by_ids(actor, [certification_id])).get(certification_id)
+
+
+async def list_certifications(
+    actor: Actor,
+    *,
+    sort: CertificationSort = CertificationSort.RELEVANCE,
+    kind: CertificationKind | None = None,
+    state: CertificationState | None = None,
+    search: str | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> Page[Certification]:
+    """The catalog. Learners see PUBLISHED ones; admins every state (filter with `state`)."""
+    size = check_first(first)
+    sort = CertificationSort(sort)
+    keys = listing.catalog_keys(sort)
+    cursor = decode_cursor(after, f"catalog:{sort}", len(keys))
+    states: list[str] | None
+    if actor.is_admin:
+        states = [state] if state else None
+    else:
+        if state is not None and state != CertificationState.PUBLISHED:
+            return Page([], [], False, cursor is not None, 0)
+        states = [CertificationState.PUBLISHED]
+    rows, total = await listing.catalog_page(
+        viewer_id=actor.user_id,
+        keys=keys,
+        states=states,
+        kind=kind,
+        search=search,
+        now=clock.now(),
+        after=cursor,
+        limit=size + 1,
+    )
+    has_next = len(rows) > size
+    rows = rows[:size]
+    by_id = {c.id: c for c in await Certification.filter(id__in=[r["id"] for r in rows])}
+    items = [by_id[r["id"]] for r in rows]
+    cursors = [encode_cursor(f"catalog:{sort}", listing.key_values(r, keys)) for r in rows]
+    return Page(items, cursors, has_next, cursor is not None, total)
+
+
+@dataclass(slots=True)
+class CertificationReport:
+    certification: Certification
+    enrolled: int
+    by_status: dict[EnrollmentStatus, int]
+    overdue: int
+    completion_rate: float
+    _viewer: Actor
+    _now: datetime
+
+    async def expiring_within(self, days: int) -> int:
+        if not 0 <= days <= MAX_DAYS:
+            raise InvalidInput(f"days must be between 0 and {MAX_DAYS}", field=["days"])
+        return await listing.count_expiring(
+            self.certification.id,
+            _team_of(self._viewer),
+            self._now,
+            self._now + timedelta(days=days),
+        )
+
+
+def _team_of(actor: Actor) -> int | None:
+    return None if actor.is_admin else actor.user_id
+
+
+async def certification_report(actor: Actor, certification_id: int) -> CertificationReport | None:
+    """Admins: everyone enrolled; managers: their direct reports (and themselves)."""
+    if not (actor.is_admin or actor.is_manager):
+        raise Forbidden("reports are for managers and admins")
+    cert = await get_certification(actor, certification_id)
+    if cert is None:
+        return None
+    now = clock.now()
+    counts, overdue = await listing.status_counts(cert.id, _team_of(actor), now)
+    enrolled = sum(counts.values())
+    by_status = {status: counts.get(status, 0) for status in EnrollmentStatus}
+    completed = by_status[EnrollmentStatus.COMPLETED]
+    return CertificationReport(
+        certification=cert,
+        enrolled=enrolled,
+        by_status=by_status,
+        overdue=overdue,
+        completion_rate=(completed / enrolled) if enrolled else 0.0,
+        _viewer=actor,
+        _now=now,
+    )

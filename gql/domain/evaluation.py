@@ -1,0 +1,134 @@
+"""Re-evaluating enrollments inside a write, and writing each award exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gql.domain.calendar import add_months
+from gql.domain.status import (
+    EnrollmentView,
+    load_context,
+    stored_status,
+    window_opens_at,
+)
+from gql.domain.unit import Unit
+from gql.policy import VerdictStatus
+from gql.store.models import Award, Certification, CertificationType, Enrollment, User
+
+
+async def lock_learners(learner_ids: list[int]) -> None:
+    """Serialise writes about the same learner (PostgreSQL row locks, in id order).
+
+    Two requests recording progress for one learner would otherwise each decide on a view
+    without the other's write. SQLite needs no lock here: write_transaction already holds the
+    database's write lock.
+    """
+    if learner_ids:
+        await (
+            User.filter(id__in=sorted(set(learner_ids)))
+            .select_for_update()
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+
+def award_expiry(
+    certification: Certification, awarded_at: datetime, previous: Award | None
+) -> datetime | None:
+    """Recertifying before expiry extends from the previous expiry, after it from the award date."""
+    if certification.type != CertificationType.RECURRING or not certification.validity_months:
+        return None
+    months = certification.validity_months
+    if (
+        previous is not None
+        and previous.expires_at is not None
+        and awarded_at < previous.expires_at
+    ):
+        return add_months(previous.expires_at, months)
+    return add_months(awarded_at, months)
+
+
+async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
+    """Insert the award for this cycle; None when another request already wrote it."""
+    assert view.verdict is not None and view.verdict.completed_at is not None
+    certification = view.certification
+    previous = view.awards[-1] if view.awards else None
+    awarded_at = view.verdict.completed_at
+    try:
+        async with in_transaction():  # a savepoint: losing the race must not abort the caller
+            award = await Award.create(
+                enrollment_id=view.enrollment.id,
+                cycle=view.cycle,
+                awarded_at=awarded_at,
+                expires_at=award_expiry(certification, awarded_at, previous),
+                created_at=unit.now,
+            )
+    except IntegrityError:
+        return None
+    return award
+
+
+async def evaluate_enrollments(enrollments: list[Enrollment], unit: Unit) -> list[EnrollmentView]:
+    """Re-evaluate and store each enrollment's verdict; award the ones that just completed.
+
+    Callers hold the learners' lock (lock_learners) inside the unit's transaction.
+    """
+    if not enrollments:
+        return []
+    context = await load_context(enrollments)
+    views: list[EnrollmentView] = []
+    for enrollment in enrollments:
+        view = context.view(enrollment, unit.now)
+        verdict = view.verdict
+        if verdict is not None:
+            already = any(a.cycle == view.cycle for a in view.awards)
+            if verdict.status == VerdictStatus.COMPLETE and not already:
+                award = await _write_award_once(view, unit)
+                if award is not None:
+                    enrollment.last_awarded_at = award.awarded_at
+                    enrollment.last_expires_at = award.expires_at
+                    enrollment.last_award_cycle = award.cycle
+                    enrollment.window_opens_at = window_opens_at(view.certification, award)
+                    await unit.audit(
+                        "award",
+                        "Enrollment",
+                        enrollment.id,
+                        after={
+                            "cycle": award.cycle,
+                            "awardedAt": award.awarded_at.isoformat(),
+                            "expiresAt": award.expires_at.isoformat() if award.expires_at else None,
+                        },
+                    )
+                    unit.emit(
+                        "certification_completed",
+                        enrollment_id=enrollment.id,
+                        learner_id=enrollment.learner_id,
+                        certification_id=view.certification.id,
+                        cycle=award.cycle,
+                        awarded_at=award.awarded_at.isoformat(),
+                    )
+                    context.awards.setdefault(enrollment.id, []).append(award)
+                    view = context.view(enrollment, unit.now)
+            enrollment.verdict_status = stored_status(verdict, enrollment, view.facts)
+            enrollment.verdict_progress = verdict.progress
+            enrollment.verdict_explanation = verdict.explanation
+            enrollment.evaluated_cycle = view.cycle
+        enrollment.updated_at = unit.now
+        await enrollment.save(
+            update_fields=[
+                "verdict_status",
+                "verdict_progress",
+                "verdict_explanation",
+                "evaluated_cycle",
+                "last_awarded_at",
+                "last_expires_at",
+                "last_award_cycle",
+                "window_opens_at",
+                "updated_at",
+            ]
+        )
+        views.append(view)
+    return views

@@ -1,0 +1,368 @@
+"""The enrollment read model: cycles, the facts a policy sees, the verdict and derived status.
+
+Everything time-dependent (EXPIRED, overdue, an opening recertification cycle) is computed
+here from `clock.now()` when read, so it is right without a scheduler. The same functions
+decide at write time (see enrollments.evaluate_enrollments), so reads and writes agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from gql import clock
+from gql.plugins import PolicyUnavailable, get_plugin_host
+from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
+from gql.store.models import (
+    Award,
+    Certification,
+    CertificationCourse,
+    CertificationType,
+    Course,
+    CourseProgress,
+    Enrollment,
+    Evidence,
+    ProgressStatus,
+)
+
+
+class EnrollmentStatus(StrEnum):
+    ENROLLED = "ENROLLED"
+    STARTED = "STARTED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    REJECTED = "REJECTED"
+    COMPLETED = "COMPLETED"
+    EXPIRED = "EXPIRED"
+
+
+# What Enrollment.verdict_status stores: the verdict as a status, before awards are considered.
+STORED_COMPLETE = "COMPLETE"
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    number: int
+    started_at: datetime | None  # None: cycle 1 counts all history
+
+
+@dataclass(frozen=True, slots=True)
+class CourseProgressView:
+    course: Course
+    status: ProgressStatus
+    percent: int
+    started_at: datetime | None
+    completed_at: datetime | None  # the latest completion, whichever cycle it counted for
+    updated_at: datetime | None
+    mandatory: bool
+    position: int
+    last_activity_at: datetime | None  # in this cycle
+
+
+@dataclass(slots=True)
+class EnrollmentView:
+    enrollment: Enrollment
+    certification: Certification
+    status: EnrollmentStatus
+    progress_percent: int
+    explanation: str
+    cycle: int
+    cycle_started_at: datetime | None
+    overdue: bool
+    completed_at: datetime | None
+    expires_at: datetime | None
+    window_open: bool
+    verdict: Verdict | None  # None when the policy could not give one
+    facts: PolicyFacts
+    courses: list[CourseProgressView] = field(default_factory=list)
+    pending_courses: list[CourseProgressView] = field(default_factory=list)
+    awards: list[Award] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    links: list[CertificationCourse] = field(default_factory=list)
+
+
+def window_opens_at(certification: Certification, award: Award) -> datetime | None:
+    if certification.type != CertificationType.RECURRING or award.expires_at is None:
+        return None
+    return award.expires_at - timedelta(days=certification.recertification_window_days)
+
+
+def current_cycle(certification: Certification, awards: list[Award], now: datetime) -> Cycle:
+    """Cycle 1 until the first award; cycle n+1 from the moment cycle n's window opens."""
+    if not awards:
+        return Cycle(1, None)
+    latest = awards[-1]
+    opens = window_opens_at(certification, latest)
+    if opens is not None and now >= opens:
+        return Cycle(latest.cycle + 1, opens)
+    if latest.cycle <= 1:
+        return Cycle(latest.cycle, None)
+    previous = next((a for a in awards if a.cycle == latest.cycle - 1), None)
+    return Cycle(latest.cycle, window_opens_at(certification, previous) if previous else None)
+
+
+def _counts_in(cycle: Cycle, at: datetime | None) -> bool:
+    return at is not None and (cycle.started_at is None or at >= cycle.started_at)
+
+
+def course_view(
+    link: CertificationCourse, progress: CourseProgress | None, cycle: Cycle
+) -> CourseProgressView:
+    course: Course = link.course  # prefetched by the caller
+    if progress is None:
+        return CourseProgressView(
+            course,
+            ProgressStatus.NOT_STARTED,
+            0,
+            None,
+            None,
+            None,
+            link.mandatory,
+            link.position,
+            None,
+        )
+    completed = _counts_in(cycle, progress.completed_at)
+    attempt_at = progress.attempt_started_at or progress.started_at or progress.updated_at
+    in_cycle = completed or _counts_in(cycle, attempt_at)
+    if completed:
+        status, percent = ProgressStatus.COMPLETED, 100
+    elif in_cycle and progress.status != ProgressStatus.COMPLETED:
+        percent = progress.percent
+        status = ProgressStatus.IN_PROGRESS if percent > 0 else ProgressStatus.NOT_STARTED
+    else:  # finished in an earlier cycle and not touched since this one began
+        status, percent = ProgressStatus.NOT_STARTED, 0
+    return CourseProgressView(
+        course=course,
+        status=status,
+        percent=percent,
+        started_at=progress.attempt_started_at or progress.started_at if in_cycle else None,
+        completed_at=progress.completed_at,
+        updated_at=progress.updated_at,
+        mandatory=link.mandatory,
+        position=link.position,
+        last_activity_at=progress.updated_at if in_cycle else None,
+    )
+
+
+def player_queue(courses: list[CourseProgressView]) -> list[CourseProgressView]:
+    """Not-done courses: started ones by most recent activity, then the rest in certification
+    order with mandatory before optional."""
+    undone = [c for c in courses if c.status != ProgressStatus.COMPLETED]
+    started = [c for c in undone if c.status == ProgressStatus.IN_PROGRESS]
+    started.sort(
+        key=lambda c: (
+            c.last_activity_at or datetime.min.replace(tzinfo=clock.now().tzinfo),
+            c.position,
+        ),
+        reverse=True,
+    )
+    fresh = [c for c in undone if c.status != ProgressStatus.IN_PROGRESS]
+    fresh.sort(key=lambda c: (not c.mandatory, c.position))
+    return started + fresh
+
+
+def build_facts(
+    certification: Certification,
+    courses: list[CourseProgressView],
+    evidence: list[Evidence],
+    cycle: Cycle,
+    now: datetime,
+) -> PolicyFacts:
+    in_cycle = [e for e in evidence if _counts_in(cycle, e.submitted_at)]
+    in_cycle.sort(key=lambda e: (e.submitted_at, e.id))
+    return PolicyFacts(
+        certification_id=certification.id,
+        kind=str(certification.kind),
+        now=now,
+        cycle=cycle.number,
+        cycle_started_at=cycle.started_at,
+        courses=tuple(
+            CourseFacts(
+                course_id=c.course.id,
+                position=c.position,
+                mandatory=c.mandatory,
+                percent=c.percent,
+                completed=c.status == ProgressStatus.COMPLETED,
+                completed_at=c.completed_at if c.status == ProgressStatus.COMPLETED else None,
+                last_activity_at=c.last_activity_at,
+            )
+            for c in courses
+        ),
+        evidence=tuple(
+            EvidenceFacts(
+                evidence_id=e.id,
+                status=str(e.status),
+                submitted_at=e.submitted_at,
+                reviewed_at=e.reviewed_at,
+                completed_on=e.completed_on,
+            )
+            for e in in_cycle
+        ),
+    )
+
+
+def stored_status(verdict: Verdict, enrollment: Enrollment, facts: PolicyFacts) -> str:
+    """The verdict as Enrollment.verdict_status (what RELEVANCE sorts on before awards)."""
+    if verdict.status == VerdictStatus.COMPLETE:
+        return STORED_COMPLETE
+    if verdict.status == VerdictStatus.PENDING_APPROVAL:
+        return EnrollmentStatus.PENDING_APPROVAL
+    if verdict.status == VerdictStatus.REJECTED:
+        return EnrollmentStatus.REJECTED
+    active = any(c.percent > 0 or c.completed for c in facts.courses)
+    if verdict.status == VerdictStatus.IN_PROGRESS or active or enrollment.started_at is not None:
+        return EnrollmentStatus.STARTED
+    return EnrollmentStatus.ENROLLED
+
+
+def evaluate(certification: Certification, facts: PolicyFacts) -> Verdict:
+    """Ask the certification's policy; PolicyUnavailable when there is no verdict to be had."""
+    return get_plugin_host().evaluate(certification.policy_name, facts, certification.policy_config)
+
+
+def derive_view(
+    enrollment: Enrollment,
+    certification: Certification,
+    links: list[CertificationCourse],
+    progress: dict[int, CourseProgress],
+    awards: list[Award],
+    evidence: list[Evidence],
+    now: datetime,
+) -> EnrollmentView:
+    awards = sorted(awards, key=lambda a: a.cycle)
+    cycle = current_cycle(certification, awards, now)
+    courses = [course_view(link, progress.get(link.course_id), cycle) for link in links]
+    facts = build_facts(certification, courses, evidence, cycle, now)
+    verdict: Verdict | None
+    try:
+        verdict = evaluate(certification, facts)
+        explanation = verdict.explanation
+        progress_value = verdict.progress
+        verdict_state = stored_status(verdict, enrollment, facts)
+    except PolicyUnavailable as exc:
+        verdict = None
+        explanation = f"{enrollment.verdict_explanation} (last known state: {exc})".strip()
+        progress_value = enrollment.verdict_progress
+        verdict_state = enrollment.verdict_status
+
+    latest = awards[-1] if awards else None
+    if latest is not None and (latest.expires_at is None or now < latest.expires_at):
+        status = EnrollmentStatus.COMPLETED
+    elif latest is not None:
+        status = EnrollmentStatus.EXPIRED
+    elif verdict_state == STORED_COMPLETE:
+        status = EnrollmentStatus.STARTED  # complete but not yet awarded: the next write awards
+    else:
+        status = EnrollmentStatus(verdict_state)
+    in_force = status == EnrollmentStatus.COMPLETED
+    opens = window_opens_at(certification, latest) if latest is not None else None
+    return EnrollmentView(
+        enrollment=enrollment,
+        certification=certification,
+        status=status,
+        progress_percent=max(0, min(100, round(progress_value * 100))),
+        explanation=explanation,
+        cycle=cycle.number,
+        cycle_started_at=cycle.started_at,
+        overdue=(
+            enrollment.due_at is not None
+            and now > enrollment.due_at
+            and status != EnrollmentStatus.COMPLETED
+        ),
+        completed_at=latest.awarded_at if in_force and latest else None,
+        expires_at=latest.expires_at if in_force and latest else None,
+        window_open=opens is not None and now >= opens,
+        verdict=verdict,
+        facts=facts,
+        courses=courses,
+        pending_courses=player_queue(courses),
+        awards=awards,
+        evidence=sorted(evidence, key=lambda e: (e.submitted_at, e.id)),
+        links=links,
+    )
+
+
+@dataclass(slots=True)
+class EnrollmentContext:
+    """What derive_view needs for a batch of enrollments, loaded in a fixed number of queries."""
+
+    certifications: dict[int, Certification]
+    links: dict[int, list[CertificationCourse]]
+    progress: dict[tuple[int, int], CourseProgress]
+    awards: dict[int, list[Award]]
+    evidence: dict[int, list[Evidence]]
+
+    def view(self, enrollment: Enrollment, now: datetime) -> EnrollmentView:
+        cert_id: int = enrollment.certification_id
+        learner_id: int = enrollment.learner_id
+        links = self.links.get(cert_id, [])
+        progress = {
+            link.course_id: self.progress[(learner_id, link.course_id)]
+            for link in links
+            if (learner_id, link.course_id) in self.progress
+        }
+        return derive_view(
+            enrollment,
+            self.certifications[cert_id],
+            links,
+            progress,
+            self.awards.get(enrollment.id, []),
+            self.evidence.get(enrollment.id, []),
+            now,
+        )
+
+
+async def course_links(certification_ids: list[int]) -> dict[int, list[CertificationCourse]]:
+    """Each certification's courses (Course prefetched), in position order."""
+    grouped: dict[int, list[CertificationCourse]] = defaultdict(list)
+    if certification_ids:
+        rows = (
+            await CertificationCourse.filter(certification_id__in=list(set(certification_ids)))
+            .select_related("course")
+            .order_by("certification_id", "position", "id")
+        )
+        for row in rows:
+            grouped[row.certification_id].append(row)
+    return dict(grouped)
+
+
+async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
+    cert_ids = sorted({e.certification_id for e in enrollments})
+    certifications: dict[int, Certification] = {}
+    for e in enrollments:
+        preloaded = e.__dict__.get("_certification")  # set by select_related("certification")
+        if isinstance(preloaded, Certification):
+            certifications[preloaded.id] = preloaded
+    missing = [c for c in cert_ids if c not in certifications]
+    if missing:
+        certifications.update({c.id: c for c in await Certification.filter(id__in=missing)})
+    links = await course_links(cert_ids)
+    enrollment_ids = [e.id for e in enrollments]
+    learner_ids = sorted({e.learner_id for e in enrollments})
+    course_ids = sorted({link.course_id for rows in links.values() for link in rows})
+    progress: dict[tuple[int, int], CourseProgress] = {}
+    if course_ids and learner_ids:
+        for row in await CourseProgress.filter(
+            learner_id__in=learner_ids, course_id__in=course_ids
+        ):
+            progress[(row.learner_id, row.course_id)] = row
+    awards: dict[int, list[Award]] = defaultdict(list)
+    evidence: dict[int, list[Evidence]] = defaultdict(list)
+    if enrollment_ids:
+        for award in await Award.filter(enrollment_id__in=enrollment_ids).order_by("cycle"):
+            awards[award.enrollment_id].append(award)
+        for item in await Evidence.filter(enrollment_id__in=enrollment_ids).order_by(
+            "submitted_at", "id"
+        ):
+            evidence[item.enrollment_id].append(item)
+    return EnrollmentContext(certifications, links, progress, dict(awards), dict(evidence))
+
+
+async def describe_enrollments(enrollments: list[Enrollment]) -> dict[int, EnrollmentView]:
+    """The read model of each enrollment, in a fixed number of queries for any batch size."""
+    if not enrollments:
+        return {}
+    context = await load_context(enrollments)
+    now = clock.now()
+    return {e.id: context.view(e, now) for e in enrollments}
