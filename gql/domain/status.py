@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gql import clock
+from gql.domain.expiry import note_expired
 from gql.plugins import PolicyUnavailable, get_plugin_host
 from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
 from gql.store.models import (
@@ -365,4 +366,12 @@ async def describe_enrollments(enrollments: list[Enrollment]) -> dict[int, Enrol
         return {}
     context = await load_context(enrollments)
     now = clock.now()
-    return {e.id: context.view(e, now) for e in enrollments}
+    views = {e.id: context.view(e, now) for e in enrollments}
+    unnoted = [
+        (view.enrollment, view.awards[-1])
+        for view in views.values()
+        if view.status == EnrollmentStatus.EXPIRED and view.awards[-1].expiry_noted_at is None
+    ]
+    if unnoted:
+        await note_expired(unnoted)  # the first reader to see an expiry emits its event
+    return views

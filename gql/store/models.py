@@ -170,7 +170,7 @@ class Enrollment(Model):
     evaluated_cycle = fields.IntField()
     # Denormalised from the newest award, so RELEVANCE can bucket COMPLETED/EXPIRED in SQL.
     last_awarded_at = fields.DatetimeField(null=True)
-    last_expires_at = fields.DatetimeField(null=True)
+    last_expires_at = fields.DatetimeField(null=True, db_index=True)  # the expiry sweep
     last_award_cycle = fields.IntField(null=True)
     # When the newest award's recertification window opens (expires_at - window days): from
     # then on the enrollment is pending again and the next cycle counts.
@@ -247,6 +247,9 @@ class Award(Model):
     awarded_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True, db_index=True)  # expiringWithin, sweeps
     created_at = fields.DatetimeField()
+    # Set once by whoever first sees this award expire, so certification_expired is
+    # emitted exactly once however many readers and sweepers race.
+    expiry_noted_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "award"
