@@ -22,19 +22,11 @@ TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:mem
 ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
 
 
-def test_database_url(tmp_path_factory: pytest.TempPathFactory | None = None) -> str:
-    if ON_POSTGRES:
-        return normalise_url(TEST_DATABASE_URL)
-    return TEST_DATABASE_URL
-
-
 @pytest_asyncio.fixture
 async def db() -> AsyncIterator[None]:
-    """A fresh, empty schema for one test (generated from the models)."""
-    url = test_database_url()
-    if ON_POSTGRES:
-        # one database per pytest-xdist worker (or the one given), recreated per test
-        url = url.rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1].split("?")[0]
+    """A fresh, empty schema for one test (generated from the models; migrations are tested
+    separately in test_migrations.py)."""
+    url = normalise_url(TEST_DATABASE_URL) if ON_POSTGRES else TEST_DATABASE_URL
     async with tortoise_test_context([MODELS_MODULE], db_url=url):
         yield
 
