@@ -1,0 +1,1 @@
+"""The GraphQL API: shapes and authorises, then calls `gql.domain` (which decides)."""

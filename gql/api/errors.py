@@ -1,0 +1,127 @@
+"""How failures reach clients.
+
+- Expected failures of a mutation (`DomainError`: bad input, business rules) are data: the
+  payload's `errors: [UserError!]!`.
+- Access failures (`AccessError`: UNAUTHENTICATED, FORBIDDEN) and domain errors raised while
+  reading are GraphQL errors whose `extensions.code` names them.
+- Anything else is a bug: masked to "Internal server error." with the request id, while the
+  server log keeps the traceback under the same request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors
+
+from gql.api.enums import ErrorCode
+from gql.domain.errors import AccessError, DomainError
+
+log = logging.getLogger("certgraph.api")
+
+
+INTERNAL_ERROR_MESSAGE = "Internal server error."
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+PARSE_FAILED_CODE = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED_CODE = "GRAPHQL_VALIDATION_FAILED"
+
+
+@strawberry.type(description="An expected failure of a mutation: bad input or a business rule.")
+class UserError:
+    code: ErrorCode
+    message: str
+    field: list[str] | None = strawberry.field(
+        default=None, description="Path of the offending input field, when there is one."
+    )
+
+    @classmethod
+    def of(cls, error: DomainError) -> UserError:
+        return cls(
+            code=error.code,
+            message=error.message,
+            field=list(error.field) if error.field else None,
+        )
+
+
+def user_errors(error: DomainError) -> list[UserError]:
+    return [UserError.of(error)]
+
+
+def is_ours(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, DomainError | AccessError)
+
+
+def is_internal(error: GraphQLError) -> bool:
+    """An error raised while resolving that is not one of ours is a bug, to be masked.
+
+    Errors without a path come from parsing, validation or variable coercion: they describe
+    the client's document and are safe to show.
+    """
+    return error.path is not None and not is_ours(error)
+
+
+def code_of(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return str(original.code)
+    if isinstance(original, AccessError):
+        return original.code
+    if is_internal(error):
+        return INTERNAL_ERROR_CODE
+    if isinstance(error, GraphQLSyntaxError):
+        return PARSE_FAILED_CODE
+    return VALIDATION_FAILED_CODE
+
+
+def request_id_of(context: Any) -> str | None:
+    request_id = getattr(context, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def log_errors(errors: Sequence[GraphQLError], context: Any) -> None:
+    """Log before masking: internal errors with their traceback, the rest in one line."""
+    request_id = request_id_of(context)
+    for error in errors:
+        if is_internal(error):
+            log.error(
+                "internal error in request %s at %s: %s",
+                request_id,
+                ".".join(str(p) for p in error.path or ()),
+                error.message,
+                exc_info=error.original_error,
+            )
+        else:
+            log.info("request %s refused: %s: %s", request_id, code_of(error), error.message)
+
+
+class ShapeErrors(MaskErrors):
+    """Give every error an `extensions.code`; mask internal errors unless debugging.
+
+    MaskErrors with an allow-list: only `DomainError`s and `AccessError`s (and document
+    errors, which have no path) pass unmasked.
+    """
+
+    def __init__(self, mask_internal: bool = True) -> None:
+        super().__init__(should_mask_error=is_internal, error_message=INTERNAL_ERROR_MESSAGE)
+        self.mask_internal = mask_internal
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        request_id = request_id_of(self.execution_context.context)
+        shaped: list[GraphQLError] = []
+        for error in errors:
+            if is_internal(error):
+                if self.mask_internal:
+                    error = self.anonymise_error(error)
+                error.extensions = {"code": INTERNAL_ERROR_CODE, "requestId": request_id}
+            else:
+                extensions: dict[str, Any] = {**(error.extensions or {}), "code": code_of(error)}
+                original = error.original_error
+                if isinstance(original, DomainError) and original.field:
+                    extensions["field"] = list(original.field)
+                error.extensions = extensions
+            shaped.append(error)
+        return shaped

@@ -1,0 +1,93 @@
+"""Per-request DataLoaders: one batched domain call per relation, however long the page.
+
+A fresh `Loaders` is made for every HTTP request (and again before every mutation, so a
+mutation never reads what an earlier one in the same document cached). Each loader asks the
+domain, which applies the access rules: an object the viewer may not see loads as None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from gql.domain import certifications, courses, enrollments, status, users
+from gql.domain.access import Actor
+from gql.domain.status import EnrollmentView
+from gql.store import models
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _by_key(
+    fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+) -> Callable[[list[K]], Awaitable[list[V | None]]]:
+    """Adapt a domain `*_by_ids` call (a dict of what is visible) to a loader batch function."""
+
+    async def load(keys: list[K]) -> list[V | None]:
+        found = await fetch(list(keys))
+        return [found.get(key) for key in keys]
+
+    return load
+
+
+def _enrollment_key(enrollment: models.Enrollment) -> int:
+    return int(enrollment.id)
+
+
+class Loaders:
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self.users: DataLoader[int, models.User | None] = DataLoader(
+            _by_key(lambda ids: users.users_by_ids(actor, ids))
+        )
+        self.certifications: DataLoader[int, models.Certification | None] = DataLoader(
+            _by_key(lambda ids: certifications.certifications_by_ids(actor, ids))
+        )
+        self.courses: DataLoader[int, models.Course | None] = DataLoader(
+            _by_key(lambda ids: courses.courses_by_ids(actor, ids))
+        )
+        self.enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
+            _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
+        )
+        self.course_links: DataLoader[int, list[models.CertificationCourse]] = DataLoader(
+            self._course_links
+        )
+        self.viewer_enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
+            _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
+        )
+        self.viewer_progress: DataLoader[int, models.CourseProgress | None] = DataLoader(
+            self._viewer_progress
+        )
+        self.enrollment_views: DataLoader[models.Enrollment, EnrollmentView] = DataLoader(
+            self._enrollment_views, cache_key_fn=_enrollment_key
+        )
+
+    async def _course_links(
+        self, certification_ids: list[int]
+    ) -> list[list[models.CertificationCourse]]:
+        found = await status.course_links(list(certification_ids))
+        return [found.get(cid, []) for cid in certification_ids]
+
+    async def _viewer_progress(self, course_ids: list[int]) -> list[models.CourseProgress | None]:
+        if self.actor.user_id is None:
+            return [None] * len(course_ids)
+        found = await courses.progress_for(self.actor.user_id, list(course_ids))
+        return [found.get(cid) for cid in course_ids]
+
+    async def _enrollment_views(self, rows: list[models.Enrollment]) -> list[EnrollmentView]:
+        views = await status.describe_enrollments(list(rows))
+        for view in views.values():
+            # The read model already holds each certification's course links: later
+            # `Certification.courses` of these certifications cost no query.
+            self.course_links.prime(view.certification.id, view.links)
+        return [views[row.id] for row in rows]
+
+    async def views_of(self, rows: Sequence[models.Enrollment]) -> list[EnrollmentView]:
+        return await self.enrollment_views.load_many(rows)
+
+
+def nonempty(values: Iterable[V | None]) -> list[V]:
+    return [v for v in values if v is not None]

@@ -1,0 +1,183 @@
+"""The Query root. Lookups by ID go through the domain, which decides visibility (and audits
+refusals): an object the viewer may not see reads as null, exactly like one that does not
+exist, and so does a malformed ID or an ID of another type."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.api.context import Info
+from gql.api.enums import CertificationKind, CertificationSort, CertificationState, CourseSort, Role
+from gql.api.fields import described
+from gql.api.ids import decode_any, decode_id, encode_id, pk_or_unknown
+from gql.api.types import (
+    Certification,
+    CertificationConnection,
+    CertificationReport,
+    CompletionPolicy,
+    Course,
+    CourseConnection,
+    Enrollment,
+    EvidenceConnection,
+    Node,
+    User,
+    UserConnection,
+)
+from gql.domain import certifications, courses, enrollments, evidence, pages, users
+from gql.plugins import get_plugin_host
+
+
+async def _user(info: Info, pk: int) -> User | None:
+    row = await users.get_user(info.context.viewer, pk)
+    return None if row is None else User.of(row)
+
+
+async def _certification(info: Info, pk: int) -> Certification | None:
+    row = await certifications.get_certification(info.context.viewer, pk)
+    return None if row is None else Certification.of(row)
+
+
+async def _course(info: Info, pk: int) -> Course | None:
+    row = await courses.get_course(info.context.viewer, pk)
+    return None if row is None else Course.of(row)
+
+
+async def _enrollment(info: Info, pk: int) -> Enrollment | None:
+    ctx = info.context
+    row = await enrollments.get_enrollment(ctx.viewer, pk)
+    if row is None:
+        return None
+    return Enrollment.of(await ctx.loaders.enrollment_views.load(row))
+
+
+async def _evidence(info: Info, pk: int) -> Node | None:
+    ctx = info.context
+    row = await evidence.get_evidence(ctx.viewer, pk)
+    if row is None:
+        return None
+    enrollment_row = await enrollments.get_enrollment(ctx.viewer, row.enrollment_id)
+    if enrollment_row is None:
+        return None
+    enrollment = Enrollment.of(await ctx.loaders.enrollment_views.load(enrollment_row))
+    return next((item for item in enrollment.evidence if item.pk == row.id), None)
+
+
+@strawberry.type
+class Query:
+    @described("The authenticated user.")
+    def viewer(self, info: Info) -> User:
+        actor = info.context.viewer
+        assert actor.user_id is not None  # API viewers are always users
+        return User(
+            id=strawberry.ID(encode_id("User", actor.user_id)),
+            name=actor.name,
+            email=actor.email,
+            role=actor.role,
+            pk=actor.user_id,
+            manager_pk=actor.manager_id,
+        )
+
+    @described("Any object by its global ID; null when not found or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = decode_any(id)
+        if decoded is None:
+            return None
+        type_name, pk = decoded
+        if type_name == "User":
+            return await _user(info, pk)
+        if type_name == "Certification":
+            return await _certification(info, pk)
+        if type_name == "Course":
+            return await _course(info, pk)
+        if type_name == "Enrollment":
+            return await _enrollment(info, pk)
+        return await _evidence(info, pk)
+
+    @strawberry.field
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        pk = decode_id(id, "User")
+        return None if pk is None else await _user(info, pk)
+
+    @strawberry.field
+    async def users(
+        self,
+        info: Info,
+        role: Role | None = None,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> UserConnection:
+        page = await users.list_users(
+            info.context.viewer, role=role, search=search, first=first, after=after
+        )
+        return UserConnection.of(page)
+
+    @strawberry.field
+    async def certification(self, info: Info, id: strawberry.ID) -> Certification | None:
+        pk = decode_id(id, "Certification")
+        return None if pk is None else await _certification(info, pk)
+
+    @described("Learners see PUBLISHED ones; admins see every state.")
+    async def certifications(
+        self,
+        info: Info,
+        sort: CertificationSort = pages.CertificationSort.RELEVANCE,
+        kind: CertificationKind | None = None,
+        state: CertificationState | None = None,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> CertificationConnection:
+        page = await certifications.list_certifications(
+            info.context.viewer,
+            sort=sort,
+            kind=kind,
+            state=state,
+            search=search,
+            first=first,
+            after=after,
+        )
+        return CertificationConnection.of(page)
+
+    @strawberry.field
+    async def course(self, info: Info, id: strawberry.ID) -> Course | None:
+        pk = decode_id(id, "Course")
+        return None if pk is None else await _course(info, pk)
+
+    @strawberry.field
+    async def courses(
+        self,
+        info: Info,
+        sort: CourseSort = pages.CourseSort.NAME_ASC,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> CourseConnection:
+        page = await courses.list_courses(
+            info.context.viewer, sort=sort, search=search, first=first, after=after
+        )
+        return CourseConnection.of(page)
+
+    @described(
+        "PENDING evidence the viewer may review: a manager's direct reports', or all for an "
+        "admin. Oldest first."
+    )
+    async def evidence_review_queue(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> EvidenceConnection:
+        ctx = info.context
+        page = await evidence.list_review_queue(ctx.viewer, first=first, after=after)
+        return await EvidenceConnection.of(page, ctx.loaders)
+
+    @described("Null when the certification is not found; FORBIDDEN for learners.")
+    async def certification_report(
+        self, info: Info, certification_id: strawberry.ID
+    ) -> CertificationReport | None:
+        pk = pk_or_unknown(certification_id, "Certification")
+        report = await certifications.certification_report(info.context.viewer, pk)
+        return None if report is None else CertificationReport.of(report)
+
+    @described("The installed completion policies and the plugins providing them.")
+    def completion_policies(self) -> list[CompletionPolicy]:
+        host = get_plugin_host()
+        return [CompletionPolicy.of(p) for _, p in sorted(host.policies.items())]

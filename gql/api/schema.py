@@ -1,0 +1,91 @@
+"""The schema, built from settings: production defaults unless CERTGRAPH_DEBUG is true."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.file_uploads.scalars import Upload
+from strawberry.printer import print_schema
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from gql.api.errors import ShapeErrors, log_errors
+from gql.api.extensions import AuthenticationGate, with_shared_rules
+from gql.api.mutations import FILE_MUTATION_TYPES, Mutation
+from gql.api.queries import Query
+from gql.api.scalars import SCALAR_MAP
+from gql.api.types import Certification, Course, Enrollment, Evidence, User
+from gql.settings import Settings
+
+
+class CertgraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
+def schema_extensions(
+    settings: Settings,
+) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    """Classes or factories only: an instance would be shared by concurrent requests."""
+    limits = [
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+    ]
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache,
+        *(with_shared_rules(limit) for limit in limits),
+    ]
+    if not settings.debug:
+        extensions.append(DisableIntrospection)
+    extensions += [
+        ValidationCache,
+        AuthenticationGate,
+        lambda: ShapeErrors(mask_internal=not settings.debug),
+    ]
+    return extensions
+
+
+# Contract types reachable only through the file mutations, listed so the schema keeps them.
+EXTRA_TYPES: Sequence[Any] = [
+    *FILE_MUTATION_TYPES,
+    Upload,
+    User,
+    Certification,
+    Course,
+    Enrollment,
+    Evidence,
+]
+
+
+def build_schema(settings: Settings | None = None) -> CertgraphSchema:
+    settings = settings or Settings()
+    return CertgraphSchema(
+        query=Query,
+        mutation=Mutation,
+        types=EXTRA_TYPES,
+        extensions=schema_extensions(settings),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.debug,
+            scalar_map=SCALAR_MAP,
+        ),
+    )
+
+
+def print_sdl() -> str:
+    """The schema as SDL: schema.graphql at the repository root is exactly this."""
+    return print_schema(build_schema()) + "\n"

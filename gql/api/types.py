@@ -1,0 +1,553 @@
+"""The object types of the schema, built from domain rows at list boundaries.
+
+Leaf fields are plain attributes filled when an object is built; only relations are
+resolvers, and each of those goes through a per-request DataLoader.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gql.api.context import Info
+from gql.api.enums import (
+    CertificationKind,
+    CertificationSort,
+    CertificationState,
+    CertificationType,
+    EnrollmentStatus,
+    EvidenceStatus,
+    ProgressStatus,
+    Role,
+)
+from gql.api.fields import described
+from gql.api.ids import encode_id
+from gql.api.loaders import Loaders
+from gql.domain import certifications, enrollments, pages
+from gql.domain.pages import Page
+from gql.domain.status import CourseProgressView, EnrollmentView
+from gql.plugins import InstalledPolicy
+from gql.store import models
+
+# Where the files work will serve (and sign) downloads; see docs/api.md.
+EVIDENCE_DOWNLOAD_PATH = "/files/evidence/"
+BADGE_IMAGE_PATH = "/files/badges/"
+
+
+@strawberry.interface(description="An object with a global ID (Relay).")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class User(Node):
+    name: str
+    email: str
+    role: Role
+    pk: strawberry.Private[int]
+    manager_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: models.User) -> User:
+        return cls(
+            id=strawberry.ID(encode_id("User", row.id)),
+            name=row.name,
+            email=row.email,
+            role=models.Role(row.role),
+            pk=row.id,
+            manager_pk=row.manager_id,
+        )
+
+    @strawberry.field
+    async def manager(self, info: Info) -> User | None:
+        if self.manager_pk is None:
+            return None
+        row = await info.context.loaders.users.load(self.manager_pk)
+        return None if row is None else User.of(row)
+
+    @described(
+        "This user's certification enrollments. The viewer's own, a manager's direct "
+        "report's, or anyone's for an admin."
+    )
+    async def certifications(
+        self,
+        info: Info,
+        sort: CertificationSort = pages.CertificationSort.RELEVANCE,
+        pending: bool = False,
+        kind: CertificationKind | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> EnrollmentConnection:
+        ctx = info.context
+        page = await enrollments.list_learner_enrollments(
+            ctx.viewer, self.pk, sort=sort, pending=pending, kind=kind, first=first, after=after
+        )
+        return await EnrollmentConnection.of(page, ctx.loaders)
+
+
+@strawberry.type
+class Badge:
+    name: str
+    image_url: str | None = strawberry.field(
+        description="Where the badge image is served; the signed form comes with file storage."
+    )
+
+
+@strawberry.type
+class PolicyRef:
+    name: str
+    config: JSON
+
+
+@strawberry.type
+class Certification(Node):
+    name: str
+    overview: str
+    kind: CertificationKind
+    type_: CertificationType = strawberry.field(name="type")
+    issuer: str
+    validity_months: int | None
+    recertification_window_days: int
+    days_to_complete: int | None
+    state: CertificationState
+    published_at: datetime | None
+    badge: Badge | None
+    policy: PolicyRef
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: models.Certification) -> Certification:
+        global_id = encode_id("Certification", row.id)
+        badge = None
+        if row.badge_name or row.badge_sha256:
+            badge = Badge(
+                name=row.badge_name or row.name,
+                image_url=BADGE_IMAGE_PATH + global_id if row.badge_sha256 else None,
+            )
+        return cls(
+            id=strawberry.ID(global_id),
+            name=row.name,
+            overview=row.overview,
+            kind=models.CertificationKind(row.kind),
+            type_=models.CertificationType(row.type),
+            issuer=row.issuer,
+            validity_months=row.validity_months,
+            recertification_window_days=row.recertification_window_days,
+            days_to_complete=row.days_to_complete,
+            state=models.CertificationState(row.state),
+            published_at=row.published_at,
+            badge=badge,
+            policy=PolicyRef(name=row.policy_name, config=JSON(row.policy_config)),
+            pk=row.id,
+        )
+
+    @strawberry.field
+    async def courses(self, info: Info) -> list[CertificationCourse]:
+        links = await info.context.loaders.course_links.load(self.pk)
+        return [
+            CertificationCourse(
+                course=Course.of(link.course), mandatory=link.mandatory, position=link.position
+            )
+            for link in links
+        ]
+
+    @described("The viewer's own enrollment, null when the viewer is not enrolled.")
+    async def viewer_enrollment(self, info: Info) -> Enrollment | None:
+        loaders = info.context.loaders
+        row = await loaders.viewer_enrollments.load(self.pk)
+        if row is None:
+            return None
+        return Enrollment.of(await loaders.enrollment_views.load(row))
+
+
+@strawberry.type
+class CertificationCourse:
+    course: Course
+    mandatory: bool
+    position: int
+
+
+@strawberry.type
+class Course(Node):
+    name: str
+    description: str
+    duration_minutes: int | None
+    published_at: datetime | None
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: models.Course) -> Course:
+        return cls(
+            id=strawberry.ID(encode_id("Course", row.id)),
+            name=row.name,
+            description=row.description,
+            duration_minutes=row.duration_minutes,
+            published_at=row.published_at,
+            pk=row.id,
+        )
+
+    @described("The viewer's own progress on this course, null before any.")
+    async def viewer_progress(self, info: Info) -> CourseProgress | None:
+        row = await info.context.loaders.viewer_progress.load(self.pk)
+        return None if row is None else CourseProgress.of_row(row, self)
+
+
+@strawberry.type
+class CourseProgress:
+    course: Course
+    status: ProgressStatus
+    percent: int
+    started_at: datetime | None
+    completed_at: datetime | None = strawberry.field(description="The latest completion.")
+    updated_at: datetime | None
+
+    @classmethod
+    def of_row(cls, row: models.CourseProgress, course: Course) -> CourseProgress:
+        return cls(
+            course=course,
+            status=models.ProgressStatus(row.status),
+            percent=row.percent,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            updated_at=row.updated_at,
+        )
+
+    @classmethod
+    def of_view(cls, view: CourseProgressView, courses: dict[int, Course]) -> CourseProgress:
+        course = courses.get(view.course.id)
+        if course is None:
+            course = courses[view.course.id] = Course.of(view.course)
+        return cls(
+            course=course,
+            status=view.status,
+            percent=view.percent,
+            started_at=view.started_at,
+            completed_at=view.completed_at,
+            updated_at=view.updated_at,
+        )
+
+
+@strawberry.type
+class Award:
+    cycle: int
+    awarded_at: datetime
+    expires_at: datetime | None
+
+
+@strawberry.type
+class Enrollment(Node):
+    certification: Certification
+    status: EnrollmentStatus
+    progress_percent: int = strawberry.field(description="0..100, from the completion policy.")
+    explanation: str = strawberry.field(description="The policy's one-line reason, for people.")
+    cycle: int = strawberry.field(description="1, then +1 for each recertification cycle.")
+    enrolled_at: datetime
+    started_at: datetime | None
+    due_at: datetime | None
+    overdue: bool
+    completed_at: datetime | None = strawberry.field(description="Of the award in force, if any.")
+    expires_at: datetime | None = strawberry.field(
+        description="Of the award in force; null = never (or no award in force)."
+    )
+    pending_courses: list[CourseProgress] = strawberry.field(
+        description="Courses not yet done in this cycle, in the order the player offers them."
+    )
+    courses: list[CourseProgress] = strawberry.field(
+        description="Every course of the certification, in certification order."
+    )
+    evidence: list[Evidence]
+    awards: list[Award]
+    pk: strawberry.Private[int]
+    learner_pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, view: EnrollmentView) -> Enrollment:
+        row = view.enrollment
+        # The same Course object serves both lists, built once per course.
+        courses: dict[int, Course] = {}
+        enrollment = cls(
+            id=strawberry.ID(encode_id("Enrollment", row.id)),
+            certification=Certification.of(view.certification),
+            status=view.status,
+            progress_percent=view.progress_percent,
+            explanation=view.explanation,
+            cycle=view.cycle,
+            enrolled_at=row.enrolled_at,
+            started_at=row.started_at,
+            due_at=row.due_at,
+            overdue=view.overdue,
+            completed_at=view.completed_at,
+            expires_at=view.expires_at,
+            courses=[CourseProgress.of_view(c, courses) for c in view.courses],
+            pending_courses=[CourseProgress.of_view(c, courses) for c in view.pending_courses],
+            evidence=[],
+            awards=[
+                Award(cycle=a.cycle, awarded_at=a.awarded_at, expires_at=a.expires_at)
+                for a in view.awards
+            ],
+            pk=row.id,
+            learner_pk=row.learner_id,
+        )
+        enrollment.evidence = [Evidence.of(item, enrollment) for item in view.evidence]
+        return enrollment
+
+    @strawberry.field
+    async def learner(self, info: Info) -> User:
+        row = await info.context.loaders.users.load(self.learner_pk)
+        if row is None:  # the domain showed us the enrollment, so its learner is visible
+            raise LookupError(f"learner {self.learner_pk} of enrollment {self.pk} not visible")
+        return User.of(row)
+
+
+@strawberry.type
+class Evidence(Node):
+    enrollment: Enrollment
+    filename: str = strawberry.field(description="Sanitised original name, metadata only.")
+    content_type: str = strawberry.field(
+        description="Sniffed from the bytes, not taken from the client."
+    )
+    size_bytes: int
+    sha256: str
+    status: EvidenceStatus
+    submitted_at: datetime
+    completed_on: date | None = strawberry.field(
+        description="The date the learner states they earned it."
+    )
+    note: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None
+    download_url: str = strawberry.field(
+        description=(
+            "Where the file is downloaded. Today a path, /files/evidence/<id>; it becomes a "
+            "short-lived signed URL when file storage lands."
+        )
+    )
+    pk: strawberry.Private[int]
+    reviewer_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: models.Evidence, enrollment: Enrollment) -> Evidence:
+        global_id = encode_id("Evidence", row.id)
+        return cls(
+            id=strawberry.ID(global_id),
+            enrollment=enrollment,
+            filename=row.filename,
+            content_type=row.content_type,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            status=models.EvidenceStatus(row.status),
+            submitted_at=row.submitted_at,
+            completed_on=row.completed_on,
+            note=row.note,
+            reviewed_at=row.reviewed_at,
+            review_comment=row.review_comment,
+            download_url=EVIDENCE_DOWNLOAD_PATH + global_id,
+            pk=row.id,
+            reviewer_pk=row.reviewed_by_id,
+        )
+
+    @described("Null when not yet reviewed, or when the viewer may not see the reviewer.")
+    async def reviewed_by(self, info: Info) -> User | None:
+        if self.reviewer_pk is None:
+            return None
+        row = await info.context.loaders.users.load(self.reviewer_pk)
+        return None if row is None else User.of(row)
+
+
+@strawberry.type
+class CompletionPolicy:
+    name: str
+    description: str
+    config_schema: JSON = strawberry.field(description="JSON Schema of the policy's config.")
+    plugin: str = strawberry.field(
+        description="The plugin (module or distribution) that provides it."
+    )
+
+    @classmethod
+    def of(cls, installed: InstalledPolicy) -> CompletionPolicy:
+        schema: dict[str, Any] = installed.config_schema()
+        return cls(
+            name=installed.name,
+            description=installed.description,
+            config_schema=JSON(schema),
+            plugin=installed.plugin,
+        )
+
+
+@strawberry.type
+class StatusCount:
+    status: EnrollmentStatus
+    count: int
+
+
+def page_info(page: Page[Any]) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.cursors[0] if page.cursors else None,
+        end_cursor=page.cursors[-1] if page.cursors else None,
+    )
+
+
+@strawberry.type
+class CertificationEdge:
+    cursor: str
+    node: Certification
+
+
+@strawberry.type
+class CertificationConnection:
+    edges: list[CertificationEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: Page[models.Certification]) -> CertificationConnection:
+        return cls(
+            edges=[
+                CertificationEdge(cursor=cursor, node=Certification.of(row))
+                for row, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=page_info(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class EnrollmentEdge:
+    cursor: str
+    node: Enrollment
+
+
+@strawberry.type
+class EnrollmentConnection:
+    edges: list[EnrollmentEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    async def of(cls, page: Page[models.Enrollment], loaders: Loaders) -> EnrollmentConnection:
+        views = await loaders.views_of(page.items)
+        return cls(
+            edges=[
+                EnrollmentEdge(cursor=cursor, node=Enrollment.of(view))
+                for view, cursor in zip(views, page.cursors, strict=True)
+            ],
+            page_info=page_info(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class CourseEdge:
+    cursor: str
+    node: Course
+
+
+@strawberry.type
+class CourseConnection:
+    edges: list[CourseEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: Page[models.Course]) -> CourseConnection:
+        return cls(
+            edges=[
+                CourseEdge(cursor=cursor, node=Course.of(row))
+                for row, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=page_info(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class EvidenceEdge:
+    cursor: str
+    node: Evidence
+
+
+@strawberry.type
+class EvidenceConnection:
+    edges: list[EvidenceEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    async def of(cls, page: Page[models.Evidence], loaders: Loaders) -> EvidenceConnection:
+        enrollment_ids = [row.enrollment_id for row in page.items]
+        rows = await loaders.enrollments.load_many(enrollment_ids)
+        visible = [row for row in rows if row is not None]
+        by_id = {
+            view.enrollment.id: Enrollment.of(view) for view in await loaders.views_of(visible)
+        }
+        edges = []
+        for item, cursor, enrollment_id in zip(
+            page.items, page.cursors, enrollment_ids, strict=True
+        ):
+            enrollment = by_id.get(enrollment_id)
+            if enrollment is None:  # the domain listed it, so its enrollment must be visible
+                raise LookupError(f"enrollment {enrollment_id} of evidence {item.id} not visible")
+            edges.append(EvidenceEdge(cursor=cursor, node=Evidence.of(item, enrollment)))
+        return cls(edges=edges, page_info=page_info(page), total_count=page.total_count)
+
+
+@strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: Page[models.User]) -> UserConnection:
+        return cls(
+            edges=[
+                UserEdge(cursor=cursor, node=User.of(row))
+                for row, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=page_info(page),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class CertificationReport:
+    certification: Certification
+    enrolled: int
+    by_status: list[StatusCount]
+    overdue: int
+    completion_rate: float = strawberry.field(description="completed / enrolled, 0 when none.")
+    report: strawberry.Private[certifications.CertificationReport]
+
+    @classmethod
+    def of(cls, report: certifications.CertificationReport) -> CertificationReport:
+        return cls(
+            certification=Certification.of(report.certification),
+            enrolled=report.enrolled,
+            by_status=[StatusCount(status=s, count=n) for s, n in report.by_status.items()],
+            overdue=report.overdue,
+            completion_rate=report.completion_rate,
+            report=report,
+        )
+
+    @described("Enrollments whose award in force expires within this many days.")
+    async def expiring_within(self, days: int = 30) -> int:
+        return await self.report.expiring_within(days)

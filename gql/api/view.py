@@ -1,0 +1,32 @@
+"""The GraphQL HTTP endpoint: strawberry's ASGI view with our context and defaults."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from gql.api.context import RequestContext, build_context
+from gql.api.schema import CertgraphSchema
+from gql.settings import Settings
+
+
+class CertgraphGraphQL(GraphQL[RequestContext, None]):
+    """POST JSON only; GraphiQL (GET, HTML) only in debug mode; no batches; no multipart yet."""
+
+    def __init__(self, schema: CertgraphSchema, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.debug else None,
+            allow_queries_via_get=False,
+            # Uploads come with file storage (size limits enforced while streaming).
+            multipart_uploads_enabled=False,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> RequestContext:
+        # Subscriptions are not served: the route takes HTTP only.
+        assert isinstance(request, Request) and isinstance(response, Response)
+        return await build_context(request, response)

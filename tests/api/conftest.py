@@ -1,0 +1,193 @@
+"""Fixtures for the API tests: the app over ASGITransport on the `db` fixture's event loop,
+a GraphQL client, a world seeded through the domain, and a SQL query counter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+
+from gql.api.ids import encode_id
+from gql.app import create_app
+from gql.domain import certifications, courses, users
+from gql.domain.access import Actor
+from gql.domain.certifications import CertificationData, CourseLink
+from gql.settings import Settings
+from gql.store.models import CertificationKind, CertificationType, Role, User
+
+SYSTEM = Actor.system()
+
+
+class GraphQLClient:
+    """POSTs GraphQL documents to /graphql the way an SPA does."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.http.post("/graphql", json=body, headers=sent)
+
+    async def run(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """Execute and return the whole GraphQL response (data and errors), HTTP 200 asserted."""
+        response = await self.post(query, variables, token=token)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """Execute and return `data`, asserting there were no errors at all."""
+        result = await self.run(query, variables, token=token)
+        assert "errors" not in result, result["errors"]
+        data: dict[str, Any] = result["data"]
+        return data
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Starlette:
+    return create_app(settings)
+
+
+@pytest_asyncio.fixture
+async def http(db: None, app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    # ASGITransport runs no lifespan: the `db` fixture has set up the ORM on this loop.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://certgraph.test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@dataclass
+class Person:
+    user: User
+    token: str
+
+    @property
+    def id(self) -> str:
+        return encode_id("User", self.user.id)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.of(self.user)
+
+
+@dataclass
+class World:
+    admin: Person
+    manager: Person
+    learner: Person  # reports to manager
+    other: Person  # another learner, not the manager's report
+    course_ids: list[int] = field(default_factory=list)
+
+    def course_gid(self, index: int) -> str:
+        return encode_id("Course", self.course_ids[index])
+
+
+async def make_person(name: str, role: Role, manager: User | None = None) -> Person:
+    email = name.lower().replace(" ", ".") + "@example.com"
+    user = await users.create_user(
+        SYSTEM, name=name, email=email, role=role, manager_id=manager.id if manager else None
+    )
+    token = await users.create_api_token(SYSTEM, user.id)
+    return Person(user, token)
+
+
+async def make_certification(
+    name: str,
+    course_ids: list[int],
+    *,
+    mandatory: list[bool] | None = None,
+    kind: CertificationKind = CertificationKind.INTERNAL,
+    type_: CertificationType = CertificationType.PERPETUAL,
+    publish: bool = True,
+    **extra: Any,
+) -> int:
+    data = CertificationData(name=name, kind=kind, type=type_, **extra)
+    cert = await certifications.create_certification(SYSTEM, data)
+    flags = mandatory if mandatory is not None else [True] * len(course_ids)
+    if course_ids:
+        links = [
+            CourseLink(course_id=c, mandatory=m) for c, m in zip(course_ids, flags, strict=True)
+        ]
+        await certifications.set_certification_courses(SYSTEM, cert.id, links)
+    if publish:
+        await certifications.publish_certification(SYSTEM, cert.id)
+    return cert.id
+
+
+@pytest_asyncio.fixture
+async def world(db: None) -> World:
+    admin = await make_person("Ada Admin", Role.ADMIN)
+    manager = await make_person("Max Manager", Role.MANAGER)
+    learner = await make_person("Lea Learner", Role.LEARNER, manager=manager.user)
+    other = await make_person("Otto Other", Role.LEARNER)
+    course_ids = []
+    for i in range(4):
+        course = await courses.create_course(SYSTEM, name=f"Course {i}", duration_minutes=30 + i)
+        course_ids.append(course.id)
+    return World(admin, manager, learner, other, course_ids)
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements Tortoise sends (its db_client logger logs each one once)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_queries() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(previous)
