@@ -27,12 +27,8 @@ async def lock_learners(learner_ids: list[int]) -> None:
     database's write lock.
     """
     if learner_ids:
-        await (
-            User.filter(id__in=sorted(set(learner_ids)))
-            .select_for_update()
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
+        # model rows, not values_list(): Tortoise drops FOR UPDATE from values queries
+        await User.filter(id__in=sorted(set(learner_ids))).select_for_update().order_by("id")
 
 
 def award_expiry(
