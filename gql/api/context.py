@@ -64,12 +64,15 @@ def bearer_token(authorization: str | None) -> str | None:
 
 async def build_context(request: Request, response: Response) -> RequestContext:
     request_id = request_id_for(request)
+    request.state.request_id = request_id  # for errors shaped after the operation ended
     response.headers[REQUEST_ID_HEADER] = request_id
     authorization = request.headers.get("Authorization")
+    token = bearer_token(authorization)
+    if authorization and token is None:
+        refusal = Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return RequestContext(request, response, request_id, actor=None, auth_error=refusal)
     try:
-        actor = await authenticate(bearer_token(authorization))
-    except Unauthenticated:
-        if authorization and bearer_token(authorization) is None:
-            exc = Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        actor = await authenticate(token)
+    except Unauthenticated as exc:
         return RequestContext(request, response, request_id, actor=None, auth_error=exc)
     return RequestContext(request, response, request_id, actor=actor)

@@ -98,12 +98,35 @@ def log_errors(errors: Sequence[GraphQLError], context: Any) -> None:
             log.info("request %s refused: %s: %s", request_id, code_of(error), error.message)
 
 
-class ShapeErrors(MaskErrors):
-    """Give every error an `extensions.code`; mask internal errors unless debugging.
+def shape_error(
+    error: GraphQLError, *, mask_internal: bool, request_id: str | None
+) -> GraphQLError:
+    """Give the error an `extensions.code`; replace an internal one by a masked copy.
 
-    MaskErrors with an allow-list: only `DomainError`s and `AccessError`s (and document
-    errors, which have no path) pass unmasked.
+    Idempotent, so errors may pass through it twice (see CertgraphGraphQL.process_result).
     """
+    if is_internal(error):
+        if mask_internal:
+            error = GraphQLError(
+                INTERNAL_ERROR_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+            )
+        error.extensions = {"code": INTERNAL_ERROR_CODE, "requestId": request_id}
+        return error
+    extensions: dict[str, Any] = {**(error.extensions or {}), "code": code_of(error)}
+    original = error.original_error
+    if isinstance(original, DomainError) and original.field:
+        extensions["field"] = list(original.field)
+    error.extensions = extensions
+    return error
+
+
+class ShapeErrors(MaskErrors):
+    """MaskErrors with an allow-list: only our own errors (`DomainError`, `AccessError`) and
+    document errors (no path) pass unmasked; every error gets an `extensions.code`."""
 
     def __init__(self, mask_internal: bool = True) -> None:
         super().__init__(should_mask_error=is_internal, error_message=INTERNAL_ERROR_MESSAGE)
@@ -111,17 +134,7 @@ class ShapeErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         request_id = request_id_of(self.execution_context.context)
-        shaped: list[GraphQLError] = []
-        for error in errors:
-            if is_internal(error):
-                if self.mask_internal:
-                    error = self.anonymise_error(error)
-                error.extensions = {"code": INTERNAL_ERROR_CODE, "requestId": request_id}
-            else:
-                extensions: dict[str, Any] = {**(error.extensions or {}), "code": code_of(error)}
-                original = error.original_error
-                if isinstance(original, DomainError) and original.field:
-                    extensions["field"] = list(original.field)
-                error.extensions = extensions
-            shaped.append(error)
-        return shaped
+        return [
+            shape_error(error, mask_internal=self.mask_internal, request_id=request_id)
+            for error in errors
+        ]
