@@ -1,0 +1,1 @@
+"""Tests of every rule of domain.md, through the functions of docs/domain-api.md."""

@@ -1,0 +1,115 @@
+"""RECURRING certifications: expiry, the recertification window, cycles and the next award."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gql import clock
+from gql.domain.access import Actor
+from gql.domain.status import EnrollmentStatus
+from gql.store.models import Award, CertificationType, Course, Enrollment, ProgressStatus
+
+from .factories import Factory
+
+AWARDED = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # the frozen_now fixture's instant
+EXPIRES = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # + 12 months
+WINDOW_OPENS = EXPIRES - timedelta(days=30)
+
+
+async def _completed_recurring(make: Factory) -> tuple[Enrollment, Course, Actor]:
+    course = await make.course()
+    cert = await make.certification(course, type=CertificationType.RECURRING, validity_months=12)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, course)
+    return enrollment, course, learner
+
+
+async def test_expiry_edges(make: Factory, frozen_now: datetime) -> None:
+    assert frozen_now == AWARDED
+    enrollment, _, _ = await _completed_recurring(make)
+
+    clock.freeze(EXPIRES - timedelta(seconds=1))
+    view = await make.view(enrollment)
+    assert (view.status, view.expires_at) == (EnrollmentStatus.COMPLETED, EXPIRES)
+
+    clock.freeze(EXPIRES)
+    view = await make.view(enrollment)
+    assert view.status == EnrollmentStatus.EXPIRED
+    assert view.completed_at is None and view.expires_at is None  # no award in force
+    assert len(view.awards) == 1  # history is kept
+
+
+async def test_the_next_cycle_opens_with_the_window(make: Factory, frozen_now: datetime) -> None:
+    enrollment, course, _ = await _completed_recurring(make)
+
+    clock.freeze(WINDOW_OPENS - timedelta(seconds=1))
+    assert (await make.view(enrollment)).cycle == 1
+
+    clock.freeze(WINDOW_OPENS)
+    view = await make.view(enrollment)
+    assert view.cycle == 2
+    assert view.status == EnrollmentStatus.COMPLETED  # the award is still in force
+    # the completion from cycle 1 does not count for cycle 2
+    assert [(c.course.id, c.status) for c in view.courses] == [
+        (course.id, ProgressStatus.NOT_STARTED)
+    ]
+    assert [c.course.id for c in view.pending_courses] == [course.id]
+
+
+async def test_recertifying_before_expiry_extends_from_the_previous_expiry(
+    make: Factory, frozen_now: datetime
+) -> None:
+    enrollment, course, learner = await _completed_recurring(make)
+
+    clock.freeze(WINDOW_OPENS + timedelta(days=1))
+    await make.complete(learner, course)
+
+    awards = await Award.filter(enrollment_id=enrollment.id).order_by("cycle")
+    assert [(a.cycle, a.awarded_at, a.expires_at) for a in awards] == [
+        (1, AWARDED, EXPIRES),
+        (2, WINDOW_OPENS + timedelta(days=1), datetime(2028, 3, 10, 9, 0, tzinfo=UTC)),
+    ]
+    view = await make.view(enrollment)
+    assert (view.status, view.cycle) == (EnrollmentStatus.COMPLETED, 2)
+
+
+async def test_recertifying_after_expiry_counts_from_the_new_award(
+    make: Factory, frozen_now: datetime
+) -> None:
+    enrollment, course, learner = await _completed_recurring(make)
+    again = datetime(2027, 5, 1, 12, 0, tzinfo=UTC)
+
+    clock.freeze(again - timedelta(days=1))
+    await make.progress(learner, course, 40)
+    view = await make.view(enrollment)
+    assert view.status == EnrollmentStatus.EXPIRED  # an expired award outranks progress
+
+    clock.freeze(again)
+    await make.complete(learner, course)
+
+    awards = await Award.filter(enrollment_id=enrollment.id).order_by("cycle")
+    assert [(a.cycle, a.awarded_at, a.expires_at) for a in awards][1:] == [
+        (2, again, datetime(2028, 5, 1, 12, 0, tzinfo=UTC))
+    ]
+    assert (await make.view(enrollment)).status == EnrollmentStatus.COMPLETED
+
+
+async def test_a_completion_before_the_cycle_start_does_not_award_the_next_cycle(
+    make: Factory, frozen_now: datetime
+) -> None:
+    a, b = await make.course(), await make.course()
+    cert = await make.certification(a, b, type=CertificationType.RECURRING, validity_months=12)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, a)
+    await make.complete(learner, b)
+
+    clock.freeze(WINDOW_OPENS + timedelta(days=1))
+    await make.complete(learner, a)  # b was last completed in cycle 1: cycle 2 is not done
+
+    assert await Award.filter(enrollment_id=enrollment.id).count() == 1
+    view = await make.view(enrollment)
+    assert view.cycle == 2
+    assert view.progress_percent == 50
+    assert [c.course.id for c in view.pending_courses] == [b.id]
