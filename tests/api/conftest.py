@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -13,13 +14,22 @@ import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
 
+from gql import clock
 from gql.api.ids import encode_id
 from gql.app import create_app
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.domain.certifications import CertificationData, CourseLink
 from gql.settings import Settings
-from gql.store.models import CertificationKind, CertificationType, Role, User
+from gql.store.models import (
+    CertificationKind,
+    CertificationType,
+    Enrollment,
+    Evidence,
+    EvidenceStatus,
+    Role,
+    User,
+)
 
 SYSTEM = Actor.system()
 
@@ -191,3 +201,41 @@ def sql_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(counter)
         logger.setLevel(previous)
+
+
+async def add_evidence(
+    enrollment_id: int,
+    status: EvidenceStatus,
+    *,
+    reviewer: User | None = None,
+    comment: str | None = None,
+) -> Evidence:
+    """A submission row written directly: submitting and reviewing come with file storage.
+
+    The certification's enrollments are then re-evaluated through an admin use case (setting
+    the same courses again), the way a submission or a review will.
+    """
+    enrollment = await Enrollment.get(id=enrollment_id)
+    now = clock.now()
+    row = await Evidence.create(
+        enrollment_id=enrollment.id,
+        sha256="ab" * 32,
+        filename="proof.pdf",
+        content_type="application/pdf",
+        size_bytes=1234,
+        status=status,
+        submitted_at=now,
+        completed_on=date(2026, 1, 15),
+        note="passed the exam",
+        reviewed_by_id=reviewer.id if reviewer and status != EvidenceStatus.PENDING else None,
+        reviewed_at=now if status != EvidenceStatus.PENDING else None,
+        review_comment=comment,
+    )
+    cert_id: int = enrollment.certification_id
+    links = (await certifications.course_links([cert_id])).get(cert_id, [])
+    await certifications.set_certification_courses(
+        SYSTEM,
+        cert_id,
+        [CourseLink(course_id=link.course_id, mandatory=link.mandatory) for link in links],
+    )
+    return row

@@ -105,7 +105,9 @@ async def test_unauthenticated_mutation_runs_no_resolver(
 
 
 ADMIN_MUTATIONS: dict[str, str] = {
-    "createUser": 'createUser(input: {name: "Eve", email: "eve@example.com", role: ADMIN}) { user { id } }',
+    "createUser": (
+        'createUser(input: {name: "Eve", email: "eve@example.com", role: ADMIN}) { user { id } }'
+    ),
     "createApiToken": "createApiToken(userId: $user) { token }",
     "createCourse": 'createCourse(input: {name: "New"}) { course { id } }',
     "updateCourse": 'updateCourse(id: $course, input: {name: "Renamed"}) { course { id } }',

@@ -1,0 +1,85 @@
+"""No N+1: the learner's list and the catalog cost the same number of SQL statements for a
+page of 5 as for a page of 50 (DataLoaders per request, one batched call per relation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gql.domain import enrollments
+from tests.api.conftest import GraphQLClient, QueryCounter, World, make_certification
+
+MAX_STATEMENTS = 8
+
+LEARNER_LIST = """
+query Mine($first: Int!) {
+  viewer {
+    certifications(first: $first) {
+      edges { node {
+        status progressPercent
+        certification { name courses { mandatory course { name } } }
+        pendingCourses { percent course { name } }
+        courses { status course { name } }
+      } }
+    }
+  }
+}"""
+
+CATALOG = """
+query Catalog($first: Int!) {
+  certifications(first: $first) {
+    edges { node { name courses { course { name viewerProgress { percent } } } } }
+  }
+}"""
+
+
+async def seed(world: World, count: int) -> None:
+    """`count` certifications of 3 courses each, all started by the learner, some progress."""
+    learner = world.learner.actor
+    for i in range(count):
+        course_ids = [world.course_ids[(i + k) % len(world.course_ids)] for k in range(3)]
+        cert = await make_certification(f"Cert {i:03}", course_ids, mandatory=[True, True, False])
+        await enrollments.start_certification(learner, cert)
+    for course_id in world.course_ids[:2]:
+        await enrollments.record_course_progress(learner, course_id=course_id, percent=40)
+
+
+async def statements_for(
+    gql: GraphQLClient, counter: QueryCounter, token: str, query: str, first: int
+) -> tuple[int, int]:
+    """(edges returned, SQL statements made) for one request, after a warm-up request."""
+    await gql.data("{ viewer { id } }", token=token)  # token bookkeeping happens here
+    counter.reset()
+    data = await gql.data(query, {"first": first}, token=token)
+    root = data["viewer"]["certifications"] if "viewer" in data else data["certifications"]
+    return len(root["edges"]), counter.count
+
+
+@pytest.mark.parametrize("query", [LEARNER_LIST, CATALOG], ids=["learner-list", "catalog"])
+async def test_statements_do_not_grow_with_the_page(
+    gql: GraphQLClient, world: World, sql_queries: QueryCounter, query: str
+) -> None:
+    await seed(world, 50)
+    token = world.learner.token
+
+    small_edges, small = await statements_for(gql, sql_queries, token, query, 5)
+    small_statements = list(sql_queries.statements)
+    large_edges, large = await statements_for(gql, sql_queries, token, query, 50)
+
+    assert (small_edges, large_edges) == (5, 50)
+    assert small == large, (small_statements, sql_queries.statements)
+    assert large <= MAX_STATEMENTS, sql_queries.statements
+
+
+async def test_the_learner_list_really_carries_courses_and_progress(
+    gql: GraphQLClient, world: World
+) -> None:
+    await seed(world, 3)
+    data = await gql.data(LEARNER_LIST, {"first": 3}, token=world.learner.token)
+    nodes = [edge["node"] for edge in data["viewer"]["certifications"]["edges"]]
+    assert len(nodes) == 3
+    for node in nodes:
+        assert len(node["certification"]["courses"]) == 3
+        assert len(node["courses"]) == 3
+        assert node["status"] == "STARTED"
+    percents = sorted(course["percent"] for node in nodes for course in node["pendingCourses"])
+    assert 40 in percents and 0 in percents

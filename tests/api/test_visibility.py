@@ -1,0 +1,242 @@
+"""quality.md security item 2 and the Relay IDs: what a viewer may not see reads exactly
+like what does not exist (null), by direct field, nested, and through node(id:); refusals
+are audited. Malformed IDs and IDs of another type read as null, never as an error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gql.api.ids import encode_id
+from gql.domain import enrollments
+from gql.store.models import AuditEvent, EvidenceStatus
+from tests.api.conftest import GraphQLClient, World, add_evidence, make_certification
+
+NODE = """
+query Node($id: ID!) {
+  node(id: $id) {
+    __typename id
+    ... on User { name }
+    ... on Enrollment { status learner { name } evidence { id downloadUrl } }
+    ... on Evidence { evidenceStatus: status filename enrollment { id } }
+    ... on Certification { name }
+    ... on Course { name }
+  }
+}"""
+
+
+async def enrolled(world: World) -> dict[str, Any]:
+    """The learner and the other learner each started the same certification; the learner
+    submitted proof for an external one."""
+    cert = await make_certification("Shared", world.course_ids[:2])
+    external = await make_certification("External", [], kind=_external(), issuer="Acme")
+    mine = await enrollments.start_certification(world.learner.actor, cert)
+    theirs = await enrollments.start_certification(world.other.actor, cert)
+    mine_ext = await enrollments.start_certification(world.learner.actor, external)
+    theirs_ext = await enrollments.start_certification(world.other.actor, external)
+    my_proof = await add_evidence(mine_ext.id, EvidenceStatus.PENDING)
+    their_proof = await add_evidence(theirs_ext.id, EvidenceStatus.PENDING)
+    return {
+        "mine": encode_id("Enrollment", mine.id),
+        "theirs": encode_id("Enrollment", theirs.id),
+        "my_proof": encode_id("Evidence", my_proof.id),
+        "their_proof": encode_id("Evidence", their_proof.id),
+        "their_enrollment_pk": theirs.id,
+    }
+
+
+def _external() -> Any:
+    from gql.store.models import CertificationKind
+
+    return CertificationKind.EXTERNAL
+
+
+async def node(gql: GraphQLClient, token: str, global_id: str) -> Any:
+    return (await gql.data(NODE, {"id": global_id}, token=token))["node"]
+
+
+async def denials() -> list[str]:
+    return [e.action for e in await AuditEvent.filter(action__startswith="denied:").order_by("id")]
+
+
+async def test_a_learner_reads_own_objects_through_node(gql: GraphQLClient, world: World) -> None:
+    ids = await enrolled(world)
+    token = world.learner.token
+    mine = await node(gql, token, ids["mine"])
+    assert mine["__typename"] == "Enrollment" and mine["learner"] == {"name": "Lea Learner"}
+    proof = await node(gql, token, ids["my_proof"])
+    assert proof["__typename"] == "Evidence" and proof["evidenceStatus"] == "PENDING"
+    me = await node(gql, token, world.learner.id)
+    assert me == {"__typename": "User", "id": world.learner.id, "name": "Lea Learner"}
+    course = await node(gql, token, world.course_gid(0))
+    assert course["name"] == "Course 0"
+
+
+async def test_another_learners_enrollment_reads_as_null_and_is_audited(
+    gql: GraphQLClient, world: World
+) -> None:
+    ids = await enrolled(world)
+    before = await denials()
+    assert await node(gql, world.learner.token, ids["theirs"]) is None
+    after = await denials()
+    assert after == [*before, "denied:enrollment"]
+    event = await AuditEvent.filter(action="denied:enrollment").order_by("-id").first()
+    assert event is not None
+    assert event.actor_id == world.learner.user.id
+    assert event.object_id == str(ids["their_enrollment_pk"])
+
+
+async def test_another_learners_evidence_reads_as_null(gql: GraphQLClient, world: World) -> None:
+    ids = await enrolled(world)
+    assert await node(gql, world.learner.token, ids["their_proof"]) is None
+
+
+async def test_another_learners_user_reads_as_null_directly_nested_and_by_node(
+    gql: GraphQLClient, world: World
+) -> None:
+    await enrolled(world)
+    token = world.learner.token
+    direct = await gql.data(
+        "query U($id: ID!) { user(id: $id) { name certifications { totalCount } } }",
+        {"id": world.other.id},
+        token=token,
+    )
+    assert direct == {"user": None}
+    assert await node(gql, token, world.other.id) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gql.domain.users.get_user does not audit hidden reads yet (reported to the lead)",
+)
+async def test_reading_another_learners_user_is_audited(gql: GraphQLClient, world: World) -> None:
+    before = await denials()
+    await gql.data(
+        "query U($id: ID!) { user(id: $id) { id } }",
+        {"id": world.other.id},
+        token=world.learner.token,
+    )
+    assert len(await denials()) == len(before) + 1
+
+
+async def test_a_manager_sees_a_direct_reports_objects_but_not_others(
+    gql: GraphQLClient, world: World
+) -> None:
+    ids = await enrolled(world)
+    token = world.manager.token
+    report = await gql.data(
+        "query U($id: ID!) { user(id: $id) { name manager { name } "
+        "certifications { edges { node { id certification { name } } } } } }",
+        {"id": world.learner.id},
+        token=token,
+    )
+    user = report["user"]
+    assert user["name"] == "Lea Learner" and user["manager"] == {"name": "Max Manager"}
+    assert {e["node"]["certification"]["name"] for e in user["certifications"]["edges"]} == {
+        "Shared",
+        "External",
+    }
+    assert (await node(gql, token, ids["mine"]))["learner"] == {"name": "Lea Learner"}
+    assert await node(gql, token, ids["theirs"]) is None
+    assert await node(gql, token, world.other.id) is None
+
+
+async def test_a_learner_sees_their_manager_but_the_manager_list_stays_hidden(
+    gql: GraphQLClient, world: World
+) -> None:
+    data = await gql.data(
+        "query U($id: ID!) { user(id: $id) { name certifications { totalCount } } }",
+        {"id": world.manager.id},
+        token=world.learner.token,
+    )
+    # Seeing your manager's name does not open their enrollments.
+    assert data["user"] == {"name": "Max Manager", "certifications": {"totalCount": 0}}
+
+
+async def test_an_admin_sees_everyone(gql: GraphQLClient, world: World) -> None:
+    ids = await enrolled(world)
+    token = world.admin.token
+    assert (await node(gql, token, ids["theirs"]))["learner"] == {"name": "Otto Other"}
+    assert (await node(gql, token, ids["their_proof"]))["filename"] == "proof.pdf"
+    assert (await node(gql, token, world.other.id))["name"] == "Otto Other"
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "",
+        "not base64!",
+        "VXNlcg==",  # "User" without a pk
+        encode_id("Robot", 1),
+        encode_id("User", 999_999),
+        "VXNlcjotMQ==",  # "User:-1"
+        "VXNlcjox\n",
+    ],
+)
+async def test_malformed_unknown_or_foreign_ids_read_as_null(
+    gql: GraphQLClient, world: World, bad_id: str
+) -> None:
+    token = world.admin.token
+    assert await node(gql, token, bad_id) is None
+    data = await gql.data(
+        "query Q($id: ID!) { user(id: $id) { id } certification(id: $id) { id } "
+        "course(id: $id) { id } }",
+        {"id": bad_id},
+        token=token,
+    )
+    assert data == {"user": None, "certification": None, "course": None}
+
+
+async def test_an_id_of_another_type_reads_as_null(gql: GraphQLClient, world: World) -> None:
+    course_id = world.course_gid(0)
+    data = await gql.data(
+        "query Q($id: ID!) { user(id: $id) { id } certification(id: $id) { id } "
+        "course(id: $id) { id } }",
+        {"id": course_id},
+        token=world.admin.token,
+    )
+    assert data == {"user": None, "certification": None, "course": {"id": course_id}}
+
+
+async def test_evidence_download_url_is_the_files_path_of_its_global_id(
+    gql: GraphQLClient, world: World
+) -> None:
+    ids = await enrolled(world)
+    mine = await node(gql, world.learner.token, ids["mine"])
+    assert mine["evidence"] == []
+    proof = await gql.data(
+        "query N($id: ID!) { node(id: $id) { ... on Evidence { id downloadUrl sizeBytes sha256 "
+        "contentType completedOn note submittedAt reviewedBy { name } } } }",
+        {"id": ids["my_proof"]},
+        token=world.learner.token,
+    )
+    evidence = proof["node"]
+    assert evidence["downloadUrl"] == f"/files/evidence/{ids['my_proof']}"
+    assert evidence["sizeBytes"] == 1234 and evidence["sha256"] == "ab" * 32
+    assert evidence["completedOn"] == "2026-01-15" and evidence["reviewedBy"] is None
+    assert evidence["submittedAt"].endswith("+00:00")
+
+
+async def test_mutations_answer_not_found_for_malformed_ids(
+    gql: GraphQLClient, world: World
+) -> None:
+    result = await gql.data(
+        'mutation { startCertification(certificationId: "bogus") { enrollment { id } '
+        "errors { code message field } } }",
+        token=world.learner.token,
+    )
+    payload = result["startCertification"]
+    assert payload["enrollment"] is None
+    assert payload["errors"] == [
+        {"code": "NOT_FOUND", "message": "no such certification", "field": ["certificationId"]}
+    ]
+    wrong_type = await gql.data(
+        "mutation M($id: ID!) { recordCourseProgress(input: {courseId: $id, percent: 10}) "
+        "{ errors { code field } } }",
+        {"id": world.learner.id},
+        token=world.learner.token,
+    )
+    assert wrong_type["recordCourseProgress"]["errors"] == [
+        {"code": "NOT_FOUND", "field": ["input", "courseId"]}
+    ]
