@@ -1,0 +1,341 @@
+"""The `certgraph` command: migrate | serve | demo | user | token | plugins | schema.
+
+Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
+`Actor.system()` (the operator at the command line), and closes the database before it exits.
+A bad argument or a refused request prints one line on stderr and exits 2; a failure of the
+environment (database unreachable, schema not built yet) exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
+
+from tortoise.exceptions import BaseORMException
+
+from gql.api.ids import encode_id
+from gql.domain import users
+from gql.domain.access import Actor
+from gql.domain.errors import AccessError, DomainError, NotFound
+from gql.settings import SettingsError, get_settings
+from gql.store.db import close_database, migrate_database, open_database
+from gql.store.models import Role, User
+
+EXIT_USAGE = 2  # bad arguments and refused requests
+EXIT_FAILURE = 1  # the environment failed: database, schema, server
+
+SYSTEM = Actor.system()
+
+
+class CommandError(Exception):
+    """A refusal the CLI itself decides; printed as one line, exit 2."""
+
+
+class EnvironmentFailure(Exception):
+    """Something outside the arguments failed; printed as one line, exit 1."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@asynccontextmanager
+async def database() -> AsyncIterator[None]:
+    await open_database()
+    try:
+        yield
+    finally:
+        await close_database()
+
+
+def run_async(action: Callable[[], Awaitable[None]]) -> None:
+    async def wrapped() -> None:
+        await action()
+
+    asyncio.run(wrapped())
+
+
+# -- migrate ----------------------------------------------------------------------------
+
+
+async def apply_migrations() -> list[str]:
+    try:
+        return await migrate_database()
+    finally:
+        await close_database()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    applied = asyncio.run(apply_migrations())
+    for name in applied:
+        print(f"applied {name}")
+    if not applied:
+        print("the database is up to date; nothing to apply")
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if not 0 < args.port < 65536:
+        raise CommandError("--port must be between 1 and 65535")
+    get_settings()  # a bad CERTGRAPH_* value is refused here, in one line, not per worker
+    # An import string and factory=True, so each worker process builds its own app.
+    uvicorn.run(
+        "gql.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from gql.demo import load_demo
+
+    async def action() -> None:
+        await apply_migrations()
+        async with database():
+            result = await load_demo(only_if_empty=args.if_empty)
+        print(result.summary)
+        if result.tokens:
+            print("API tokens (send as `Authorization: Bearer <token>`; shown only now):")
+            width = max(len(t.label) for t in result.tokens)
+            for token in result.tokens:
+                print(f"  {token.label.ljust(width)}  {token.token}")
+
+    run_async(action)
+
+
+# -- user and token ---------------------------------------------------------------------
+
+
+def user_global_id(user_id: int) -> str:
+    """The Relay global ID the GraphQL API uses for this user."""
+    return encode_id("User", user_id)
+
+
+def print_user_token(user: User, token: str, as_json: bool, verb: str) -> None:
+    if as_json:
+        record = {
+            "id": user_global_id(user.id),
+            "email": user.email,
+            "role": str(user.role),
+            "token": token,
+        }
+        print(json.dumps(record))
+        return
+    print(f"{verb} {user.role} {user.name} <{user.email}> (id {user_global_id(user.id)})")
+    print(f"token (shown only now): {token}")
+
+
+async def find_user_by_email(email: str) -> User | None:
+    wanted = email.strip().lower()
+    page = await users.list_users(SYSTEM, search=wanted, first=100)
+    return next((user for user in page.items if user.email == wanted), None)
+
+
+def cmd_user_create(args: argparse.Namespace) -> None:
+    async def action() -> None:
+        async with database():
+            manager_id: int | None = None
+            if args.manager is not None:
+                manager = await find_user_by_email(args.manager)
+                if manager is None:
+                    raise NotFound(f"no user with email {args.manager} (--manager)")
+                manager_id = manager.id
+            user = await users.create_user(
+                SYSTEM,
+                name=args.name,
+                email=args.email,
+                role=Role(args.role.upper()),
+                manager_id=manager_id,
+            )
+            token = await users.create_api_token(SYSTEM, user.id)
+        print_user_token(user, token, args.json, "created")
+
+    run_async(action)
+
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    async def action() -> None:
+        async with database():
+            user, token = await users.create_token_for_email(SYSTEM, args.email)
+        print_user_token(user, token, args.json, "new token for")
+
+    run_async(action)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    async def action() -> None:
+        async with database():
+            count = await users.revoke_tokens_for_email(SYSTEM, args.email)
+        print(f"revoked {count} token(s) of {args.email.strip().lower()}")
+
+    run_async(action)
+
+
+# -- plugins and schema -----------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> None:
+    from gql.plugins import create_plugin_host
+
+    # The failures are reported below, on stdout; the host's warnings would repeat them.
+    logging.getLogger("certgraph.plugins").setLevel(logging.ERROR)
+    host = create_plugin_host()
+    print("completion policies:")
+    policies = sorted(host.policies.values(), key=lambda p: p.name)
+    name_width = max((len(p.name) for p in policies), default=0)
+    for installed in policies:
+        print(f"  {installed.name.ljust(name_width)}  from {installed.plugin}")
+        print(f"  {' ' * name_width}  {installed.description}")
+    if not policies:
+        print("  (none)")
+    if host.failures:
+        print("plugins that failed to load:")
+        for failure in host.failures:
+            print(f"  {failure.plugin}: {failure.reason}")
+    else:
+        print("every plugin loaded")
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    try:
+        from gql.api.schema import print_sdl
+    except ImportError as exc:
+        raise EnvironmentFailure(f"the GraphQL schema is not available yet ({exc})") from None
+    sys.stdout.write(print_sdl())
+
+
+# -- the parser -------------------------------------------------------------------------
+
+
+def _package_version() -> str:
+    try:
+        return version("certgraph")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="certgraph",
+        description="certgraph: a GraphQL service for professional certifications. "
+        "Commands apply to CERTGRAPH_DATABASE_URL (default sqlite://./var/certgraph.sqlite3).",
+    )
+    parser.add_argument("--version", action="version", version=f"certgraph {_package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    serve = commands.add_parser("serve", help="serve the GraphQL API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = commands.add_parser(
+        "demo", help="load demo users, courses and certifications (idempotent); print tokens"
+    )
+    demo.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when the database has users other than the demo's",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    user_create = user.add_parser("create", help="create a user and issue an API token")
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument(
+        "--role",
+        required=True,
+        type=str.lower,
+        choices=[role.value.lower() for role in Role],
+    )
+    user_create.add_argument("--manager", metavar="EMAIL", help="the email of their manager")
+    user_create.add_argument("--json", action="store_true", help="print one JSON object")
+    user_create.set_defaults(handler=cmd_user_create)
+
+    token = commands.add_parser("token", help="issue or revoke API tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+    token_create = token.add_parser("create", help="issue a new API token for a user")
+    token_create.add_argument("--email", required=True)
+    token_create.add_argument("--json", action="store_true", help="print one JSON object")
+    token_create.set_defaults(handler=cmd_token_create)
+    token_revoke = token.add_parser("revoke", help="revoke every API token of a user")
+    token_revoke.add_argument("--email", required=True)
+    token_revoke.set_defaults(handler=cmd_token_revoke)
+
+    plugins = commands.add_parser(
+        "plugins", help="list completion policies and plugins that failed to load"
+    )
+    plugins.set_defaults(handler=cmd_plugins)
+
+    schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], Any] = args.handler
+    action = getattr(args, "user_command", None) or getattr(args, "token_command", None)
+    command = f"{args.command} {action}" if action else args.command
+    try:
+        handler(args)
+    except (CommandError, DomainError, AccessError, SettingsError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        print(f"certgraph {command}: {_one_line(message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except EnvironmentFailure as exc:
+        print(f"certgraph {command}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader went away (`certgraph plugins | head`): not worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except (BaseORMException, OSError) as exc:
+        # The database is unreachable, or its schema is older than the code.
+        line = _one_line(f"{type(exc).__name__}: {exc}")
+        if "no such table" in line or "does not exist" in line:
+            line += " (run `certgraph migrate` first)"
+        print(f"certgraph {command}: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

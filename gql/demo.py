@@ -1,0 +1,238 @@
+"""Demo data for a first look: people, courses, certifications and enrollments in several states.
+
+Everything is made through the domain's use cases, exactly as an admin and learners would make
+it through the API, so the demo obeys every rule (audit rows and events included). Loading is
+idempotent: the demo admin's email marks a database that already has the demo, and a second
+load only issues fresh tokens for the demo people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from gql import clock
+from gql.domain import certifications, courses, enrollments, users
+from gql.domain.access import Actor
+from gql.domain.certifications import CertificationData, CourseLink
+from gql.store.models import CertificationKind, CertificationType, Role, User
+
+SYSTEM = Actor.system()
+
+ADMIN_EMAIL = "admin@demo.certgraph.test"
+MANAGER_EMAIL = "maya.manager@demo.certgraph.test"
+LEARNER_EMAILS = ("leo.learner@demo.certgraph.test", "lena.learner@demo.certgraph.test")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPerson:
+    name: str
+    email: str
+    role: Role
+
+
+PEOPLE = (
+    DemoPerson("Ada Admin", ADMIN_EMAIL, Role.ADMIN),
+    DemoPerson("Maya Manager", MANAGER_EMAIL, Role.MANAGER),
+    DemoPerson("Leo Learner", LEARNER_EMAILS[0], Role.LEARNER),
+    DemoPerson("Lena Learner", LEARNER_EMAILS[1], Role.LEARNER),
+)
+
+# (name, description, minutes)
+COURSES = (
+    ("Secure Coding Basics", "Input validation, output encoding, secrets handling.", 90),
+    ("Threat Modelling", "STRIDE on a real service, from data-flow diagram to mitigations.", 120),
+    ("Incident Response", "Detect, contain, recover, and write the post-mortem.", 60),
+    ("Privacy by Design", "Data minimisation and retention in everyday features.", 45),
+    ("Cloud Fundamentals", "Regions, identity, networking and cost basics.", 80),
+    ("Infrastructure as Code", "Reviewable, repeatable environments.", 100),
+    ("Observability", "Logs, metrics and traces that answer questions.", 70),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoToken:
+    name: str
+    email: str
+    role: Role
+    token: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.role.value:<7} {self.name} <{self.email}>"
+
+
+@dataclass(slots=True)
+class DemoResult:
+    created: bool  # False when the demo was already there (or the database was not empty)
+    summary: str
+    tokens: list[DemoToken] = field(default_factory=list)
+
+
+async def _user_by_email(email: str) -> User | None:
+    page = await users.list_users(SYSTEM, search=email, first=10)
+    return next((user for user in page.items if user.email == email), None)
+
+
+async def _has_users() -> bool:
+    page = await users.list_users(SYSTEM, first=1)
+    return bool(page.items)
+
+
+async def _fresh_tokens() -> list[DemoToken]:
+    tokens = []
+    for person in PEOPLE:
+        user, token = await users.create_token_for_email(SYSTEM, person.email)
+        tokens.append(DemoToken(user.name, user.email, Role(user.role), token))
+    return tokens
+
+
+async def load_demo(*, only_if_empty: bool = False) -> DemoResult:
+    """Load the demo once; later calls create nothing and issue fresh demo tokens.
+
+    With `only_if_empty`, a database holding users that are not the demo's is left alone
+    (no data, no tokens): `make run` uses this so it never adds demo people to real data.
+    """
+    if await _user_by_email(ADMIN_EMAIL) is not None:
+        return DemoResult(
+            created=False,
+            summary="The demo data is already loaded; nothing was created. Fresh tokens issued.",
+            tokens=await _fresh_tokens(),
+        )
+    if only_if_empty and await _has_users():
+        return DemoResult(
+            created=False,
+            summary="The database already has users (not the demo's); demo data not loaded.",
+        )
+    certification_count, enrollment_count = await _create_demo()
+    return DemoResult(
+        created=True,
+        summary=(
+            f"Demo data loaded: {len(PEOPLE)} people, {len(COURSES)} courses, "
+            f"{certification_count} certifications, {enrollment_count} enrollments."
+        ),
+        tokens=await _fresh_tokens(),
+    )
+
+
+async def _create_demo() -> tuple[int, int]:
+    """Create the demo; return how many certifications and enrollments it made."""
+    # The admin first: its email is the marker that the demo is loaded.
+    people: dict[str, User] = {}
+    for person in PEOPLE:
+        manager = people.get(MANAGER_EMAIL) if person.role == Role.LEARNER else None
+        people[person.email] = await users.create_user(
+            SYSTEM,
+            name=person.name,
+            email=person.email,
+            role=person.role,
+            manager_id=None if manager is None else manager.id,
+        )
+    admin = Actor.of(people[ADMIN_EMAIL])
+    leo = Actor.of(people[LEARNER_EMAILS[0]])
+    lena = Actor.of(people[LEARNER_EMAILS[1]])
+    assert leo.user_id is not None and lena.user_id is not None
+
+    course_ids = []
+    for name, description, minutes in COURSES:
+        course = await courses.create_course(
+            admin, name=name, description=description, duration_minutes=minutes
+        )
+        course_ids.append(course.id)
+    secure, threat, incident, privacy, cloud, iac, observability = course_ids
+
+    async def certification(data: CertificationData, links: list[CourseLink]) -> int:
+        cert = await certifications.create_certification(admin, data)
+        if links:
+            await certifications.set_certification_courses(admin, cert.id, links)
+        await certifications.publish_certification(admin, cert.id)
+        return cert.id
+
+    # INTERNAL, mandatory-subset: 4 courses, 2 of them mandatory; renewed every year.
+    champion = await certification(
+        CertificationData(
+            name="Security Champion",
+            kind=CertificationKind.INTERNAL,
+            type=CertificationType.RECURRING,
+            overview="The security basics every engineer on a product team is expected to know.",
+            validity_months=12,
+            recertification_window_days=30,
+            days_to_complete=60,
+            badge_name="Security Champion",
+        ),
+        [
+            CourseLink(secure, mandatory=True),
+            CourseLink(threat, mandatory=True),
+            CourseLink(incident, mandatory=False),
+            CourseLink(privacy, mandatory=False),
+        ],
+    )
+    # INTERNAL, all-required: every course counts, flags ignored; never expires.
+    cloud_practitioner = await certification(
+        CertificationData(
+            name="Cloud Practitioner",
+            kind=CertificationKind.INTERNAL,
+            type=CertificationType.PERPETUAL,
+            overview="Run a service in the cloud from first deploy to first alert.",
+            days_to_complete=90,
+            policy="all-required",
+        ),
+        [
+            CourseLink(cloud, mandatory=True),
+            CourseLink(iac, mandatory=False),
+            CourseLink(observability, mandatory=False),
+        ],
+    )
+    # EXTERNAL: proof uploaded by the learner, approved by their manager or an admin.
+    architect = await certification(
+        CertificationData(
+            name="Certified Cloud Architect",
+            kind=CertificationKind.EXTERNAL,
+            type=CertificationType.RECURRING,
+            overview="An industry certification earned outside; upload the certificate as proof.",
+            issuer="Example Certification Board",
+            validity_months=24,
+            policy="external-evidence",
+            policy_config={"requiresApproval": True, "completionDate": "learner"},
+        ),
+        [CourseLink(cloud, mandatory=True)],
+    )
+
+    now = clock.now()
+    enrolled: set[int] = set()
+
+    async def assign(learner: Actor, certification_id: int, due_in_days: int) -> None:
+        assert learner.user_id is not None
+        rows = await enrollments.assign_certification(
+            admin, certification_id, [learner.user_id], now + timedelta(days=due_in_days)
+        )
+        enrolled.update(row.id for row in rows)
+
+    async def start(learner: Actor, certification_id: int) -> None:
+        enrolled.add((await enrollments.start_certification(learner, certification_id)).id)
+
+    async def progress(learner: Actor, course_id: int, percent: int | None = None) -> None:
+        """Record `percent`, or a completion now when no percent is given."""
+        await enrollments.record_course_progress(
+            learner,
+            course_id=course_id,
+            percent=percent,
+            completed=True if percent is None else None,
+        )
+
+    # Leo: assigned with a due date, some progress on a mandatory course.
+    await assign(leo, champion, due_in_days=21)
+    await progress(leo, secure, percent=40)
+    # Leo: assigned the external one, nothing done yet.
+    await assign(leo, architect, due_in_days=120)
+    # Lena: self-started, one course done and one half-way.
+    await start(lena, cloud_practitioner)
+    await progress(lena, cloud)
+    await progress(lena, iac, percent=50)
+    # Lena: both mandatory courses of Security Champion done, so it is completed.
+    await start(lena, champion)
+    await progress(lena, secure)
+    await progress(lena, threat)
+    # Maya, the manager, learns too: she has started the external one.
+    await start(Actor.of(people[MANAGER_EMAIL]), architect)
+    return len((champion, cloud_practitioner, architect)), len(enrolled)
