@@ -41,6 +41,7 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         # ShapeErrors shapes errors during the operation; an error raised by an extension
         # itself (ParserCache re-raises syntax errors, the token limit among them) ends the
         # operation before it can, so every result is shaped once more on its way out.
+        assert isinstance(request, Request)  # HTTP only: no WebSocket route is served
         if result.errors:
             request_id = getattr(request.state, "request_id", None)
             result.errors = [
