@@ -8,9 +8,9 @@ import pytest
 
 from gql import clock
 from gql.domain import enrollments
-from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
+from gql.domain.errors import Forbidden, InvalidInput, NotFound
 from gql.domain.status import EnrollmentStatus
-from gql.store.models import Award, CourseProgress, ProgressStatus, Role
+from gql.store.models import AuditEvent, Award, CourseProgress, ProgressStatus, Role
 
 from .factories import EventLog, Factory, field_of
 
@@ -118,8 +118,8 @@ async def test_learners_may_not_back_date(make: Factory, frozen_now: datetime) -
     course = await make.course()
     learner = await make.learner()
 
-    # domain-api.md leaves the code open; contract.graphql says completedAt is "admins only"
-    with pytest.raises((Forbidden, NotAllowed)):
+    # contract.graphql: completedAt is for admins only; admin-only use cases raise Forbidden
+    with pytest.raises(Forbidden):
         await enrollments.record_course_progress(
             learner,
             course_id=course.id,
@@ -128,6 +128,8 @@ async def test_learners_may_not_back_date(make: Factory, frozen_now: datetime) -
         )
 
     assert await CourseProgress.all().count() == 0
+    [refusal] = await AuditEvent.filter(actor_id=learner.user_id)
+    assert refusal.action.startswith("denied:")
 
 
 @pytest.mark.parametrize("role", [Role.LEARNER, Role.MANAGER])

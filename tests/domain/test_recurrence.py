@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from gql import clock
 from gql.domain.access import Actor
+from gql.domain.expiry import sweep_expired
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import Award, CertificationType, Course, Enrollment, ProgressStatus
 
-from .factories import Factory
+from .factories import EventLog, Factory
 
 AWARDED = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # the frozen_now fixture's instant
 EXPIRES = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # + 12 months
@@ -113,3 +114,40 @@ async def test_a_completion_before_the_cycle_start_does_not_award_the_next_cycle
     assert view.cycle == 2
     assert view.progress_percent == 50
     assert [c.course.id for c in view.pending_courses] == [b.id]
+
+
+async def test_certification_expired_is_emitted_once_when_first_observed(
+    make: Factory, frozen_now: datetime, events: EventLog
+) -> None:
+    enrollment, _, _ = await _completed_recurring(make)
+
+    clock.freeze(EXPIRES - timedelta(seconds=1))
+    await make.view(enrollment)
+    assert events.named("certification_expired") == []
+
+    clock.freeze(EXPIRES + timedelta(days=1))
+    assert (await make.view(enrollment)).status == EnrollmentStatus.EXPIRED
+    assert (await make.view(enrollment)).status == EnrollmentStatus.EXPIRED
+    assert await sweep_expired() == 0  # the reader already noted it
+
+    [event] = events.named("certification_expired")
+    assert event.payload["enrollment_id"] == enrollment.id
+
+
+async def test_a_sweep_emits_certification_expired_once(
+    make: Factory, frozen_now: datetime, events: EventLog
+) -> None:
+    first, _, _ = await _completed_recurring(make)
+    second, _, _ = await _completed_recurring(make)
+    perpetual_course = await make.course()
+    learner = await make.learner()
+    await make.assign(await make.certification(perpetual_course), learner)
+    await make.complete(learner, perpetual_course)
+
+    clock.freeze(EXPIRES)
+    assert await sweep_expired() == 2
+    assert await sweep_expired() == 0
+    await make.view(first)
+
+    expired = events.named("certification_expired")
+    assert sorted(e.payload["enrollment_id"] for e in expired) == sorted([first.id, second.id])

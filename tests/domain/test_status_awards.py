@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 
@@ -297,3 +298,21 @@ async def test_invalid_input_emits_nothing(make: Factory, events: EventLog) -> N
         await enrollments.record_course_progress(learner, course_id=course.id, percent=101)
 
     assert events.events == []
+
+
+async def test_racing_completions_award_once(
+    make: Factory, frozen_now: datetime, events: EventLog
+) -> None:
+    a, b = await make.course(), await make.course()
+    cert = await make.certification(a, b)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, a)
+    events.events.clear()
+
+    results = await asyncio.gather(*(make.complete(learner, b) for _ in range(8)))
+
+    assert all(r.enrollments and r.enrollments[0].id == enrollment.id for r in results)
+    assert await Award.filter(enrollment_id=enrollment.id).count() == 1
+    assert len(events.named("certification_completed")) == 1
+    assert len(events.named("progress_recorded")) == 8
