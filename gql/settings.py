@@ -20,6 +20,9 @@ class Settings(BaseModel):
     data_dir: Path = Path("./var")
     secret_key: str | None = None
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Lifetimes of signed download URLs (gql/signing.py): evidence short, badges cacheable.
+    evidence_url_ttl_seconds: int = Field(default=300, ge=1)
+    badge_url_ttl_seconds: int = Field(default=86400, ge=60)
     debug: bool = False
     # The issuer of INTERNAL certifications when an admin gives none.
     organisation_name: str = Field(default="Our organisation", min_length=1)
@@ -48,6 +51,8 @@ _ENV = {
     "data_dir": "CERTGRAPH_DATA_DIR",
     "secret_key": "CERTGRAPH_SECRET_KEY",
     "max_upload_bytes": "CERTGRAPH_MAX_UPLOAD_BYTES",
+    "evidence_url_ttl_seconds": "CERTGRAPH_EVIDENCE_URL_TTL_SECONDS",
+    "badge_url_ttl_seconds": "CERTGRAPH_BADGE_URL_TTL_SECONDS",
     "debug": "CERTGRAPH_DEBUG",
     "organisation_name": "CERTGRAPH_ORGANISATION",
     "cors_origins": "CERTGRAPH_CORS_ORIGINS",

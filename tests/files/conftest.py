@@ -1,0 +1,162 @@
+"""Fixtures of the file tests: a data directory per test, people and certifications."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from gql import Event, hookimpl
+from gql.domain import certifications, courses, users
+from gql.domain.access import Actor
+from gql.settings import get_settings
+from gql.store.models import (
+    Certification,
+    CertificationKind,
+    CertificationType,
+    Course,
+    Role,
+)
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test stores files under its own tmp_path (settings are cached: clear them)."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(path))
+    for name in ("CERTGRAPH_SECRET_KEY", "CERTGRAPH_MAX_UPLOAD_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def upload_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A small upload limit (100 KiB) so tests can exceed it cheaply."""
+    limit = 100 * 1024
+    monkeypatch.setenv("CERTGRAPH_MAX_UPLOAD_BYTES", str(limit))
+    get_settings.cache_clear()
+    yield limit
+    get_settings.cache_clear()
+
+
+def stored_files(root: Path) -> list[str]:
+    """Every file under the data directory except the generated secret key, relative."""
+    if not root.exists():
+        return []
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            relative = os.path.relpath(os.path.join(directory, name), root)
+            if relative != "secret_key":
+                found.append(relative)
+    return sorted(found)
+
+
+class EventLog:
+    """A certgraph_event plugin that keeps every event it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def certgraph_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
+
+
+@pytest.fixture
+def events(plugin_host: Any) -> EventLog:
+    log = EventLog()
+    plugin_host.register(log, "test-events")
+    return log
+
+
+@dataclass
+class World:
+    admin: Actor
+    manager: Actor
+    learner: Actor  # reports to `manager`
+    other_manager: Actor
+    other_learner: Actor  # reports to `other_manager`
+    course: Course
+
+    async def external(
+        self,
+        *,
+        policy_config: dict[str, Any] | None = None,
+        type: CertificationType = CertificationType.PERPETUAL,
+        validity_months: int | None = None,
+        courses: list[Course] | None = None,
+        publish: bool = True,
+    ) -> Certification:
+        cert = await certifications.create_certification(
+            self.admin,
+            certifications.CertificationData(
+                name="Cloud Architect",
+                kind=CertificationKind.EXTERNAL,
+                type=type,
+                issuer="Example Board",
+                validity_months=validity_months,
+                policy_config=policy_config,
+            ),
+        )
+        if courses:
+            await certifications.set_certification_courses(
+                self.admin,
+                cert.id,
+                [certifications.CourseLink(course_id=c.id, mandatory=True) for c in courses],
+            )
+        if publish:
+            cert = await certifications.publish_certification(self.admin, cert.id)
+        return cert
+
+    async def internal(self, *course_list: Course) -> Certification:
+        cert = await certifications.create_certification(
+            self.admin,
+            certifications.CertificationData(
+                name="Internal Basics",
+                kind=CertificationKind.INTERNAL,
+                type=CertificationType.PERPETUAL,
+            ),
+        )
+        await certifications.set_certification_courses(
+            self.admin,
+            cert.id,
+            [certifications.CourseLink(course_id=c.id, mandatory=True) for c in course_list],
+        )
+        return await certifications.publish_certification(self.admin, cert.id)
+
+
+async def _person(name: str, role: Role, manager: Actor | None = None) -> Actor:
+    user = await users.create_user(
+        Actor.system(),
+        name=name,
+        email=f"{name.lower().replace(' ', '.')}@example.com",
+        role=role,
+        manager_id=None if manager is None else manager.user_id,
+    )
+    return Actor.of(user)
+
+
+@pytest_asyncio.fixture
+async def world(db: None) -> World:
+    admin = await _person("Ada Admin", Role.ADMIN)
+    manager = await _person("Max Manager", Role.MANAGER)
+    other_manager = await _person("Olga Manager", Role.MANAGER)
+    return World(
+        admin=admin,
+        manager=manager,
+        learner=await _person("Lea Learner", Role.LEARNER, manager),
+        other_manager=other_manager,
+        other_learner=await _person("Otto Learner", Role.LEARNER, other_manager),
+        course=await courses.create_course(admin, name="Networking 101"),
+    )
