@@ -1,0 +1,78 @@
+# certgraph: `make run` to try it, `make test` to check it. Each sets up its own .venv.
+#
+#   make run            serve on http://127.0.0.1:$(PORT)/graphql with demo data (PORT=8000)
+#   make test           lint, type-check and run the test suite on SQLite
+#   make test-postgres  the test suite on PostgreSQL ($(CERTGRAPH_TEST_DATABASE_URL))
+#   make lint           ruff check, ruff format --check, mypy
+#   make clean          remove .venv and caches (var/, your data, is kept)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+CERTGRAPH_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_test
+PYTEST_ARGS ?=
+
+# Stamps: an unchanged pyproject.toml does not reinstall anything.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: help run test test-postgres lint clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# The venv is made with the first Python >= 3.11 found: $(PYTHON), then python3.14 .. 3.11.
+$(BIN)/python:
+	@chosen=""; \
+	for candidate in $(PYTHON) python3.14 python3.13 python3.12 python3.11; do \
+	  if command -v "$$candidate" >/dev/null 2>&1 && \
+	     "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	    chosen="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$chosen" ]; then \
+	  found="$$($(PYTHON) --version 2>&1 || echo 'no $(PYTHON) on PATH')"; \
+	  echo "certgraph needs Python >= 3.11 (strawberry-graphql requires it); found: $$found." >&2; \
+	  echo "Install Python 3.11 or newer, or point to one: make $(MAKECMDGOALS) PYTHON=/path/to/python3.12" >&2; \
+	  exit 1; \
+	fi; \
+	echo "creating $(VENV) with $$("$$chosen" --version)"; \
+	"$$chosen" -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# The dev extras include the runtime, so a dev install satisfies `make run` too.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(RUNTIME_STAMP)
+
+run: $(RUNTIME_STAMP)
+	$(BIN)/certgraph migrate
+	$(BIN)/certgraph demo --if-empty
+	@echo
+	@echo "certgraph: http://127.0.0.1:$(PORT)/graphql  (GraphiQL is on: CERTGRAPH_DEBUG=true)"
+	@echo "Paste a token above into GraphiQL's headers: {\"Authorization\": \"Bearer <token>\"}"
+	@echo
+	CERTGRAPH_DEBUG=true $(BIN)/certgraph serve --port $(PORT)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(DEV_STAMP)
+	CERTGRAPH_TEST_DATABASE_URL='$(CERTGRAPH_TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
