@@ -1,12 +1,70 @@
-"""Evidence reads; submitting and reviewing proof come with the files work."""
+"""External proof: submitting it, reviewing it, and the reads (one's own, the review queue).
+
+Submission rules (domain.md "Evidence"): a learner submits for their own enrollment in an
+EXTERNAL certification (self-enrolling into a PUBLISHED one if needed) while it is ENROLLED,
+STARTED, REJECTED or EXPIRED, or COMPLETED with its recertification window open; never while
+proof waits for review. The file is received and checked before the transaction opens (so a
+slow upload holds no database lock), moved into blob storage inside it right before its row
+is written, and a refused or failed submission leaves neither.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, date
+from enum import StrEnum
+from typing import Any
+
 from tortoise.expressions import Q, Subquery
 
-from gql.domain.access import Actor, learner_scope
+from gql import clock
+from gql.domain.access import Actor, learner_scope, may_review, may_see_learner, note_hidden
+from gql.domain.enrollments import _new_enrollment
+from gql.domain.errors import InvalidInput, NotAllowed, NotFound
+from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import Page, orm_page
-from gql.store.models import Evidence, EvidenceStatus, User
+from gql.domain.status import (
+    EnrollmentStatus,
+    EnrollmentView,
+    course_links,
+    derive_view,
+    load_context,
+)
+from gql.domain.unit import audit_refusal, unit_of_work
+from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.plugins import PolicyUnavailable, get_plugin_host
+from gql.policy import VerdictStatus
+from gql.store.db import retrying
+from gql.store.models import (
+    Certification,
+    CertificationKind,
+    CertificationState,
+    CourseProgress,
+    Enrollment,
+    EnrollmentOrigin,
+    Evidence,
+    EvidenceStatus,
+    User,
+)
+
+MAX_NOTE_CHARS = 2000
+MAX_COMMENT_CHARS = 2000
+# Statuses in which new proof is taken (COMPLETED too, while its recertification window is open).
+SUBMITTABLE = frozenset(
+    {
+        EnrollmentStatus.ENROLLED,
+        EnrollmentStatus.STARTED,
+        EnrollmentStatus.REJECTED,
+        EnrollmentStatus.EXPIRED,
+    }
+)
+
+
+class ReviewDecision(StrEnum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
+# -- reads --------------------------------------------------------------------------------
 
 
 def _reviewable(actor: Actor) -> Q | None:
@@ -44,3 +102,292 @@ async def evidence_by_ids(actor: Actor, ids: list[int]) -> dict[int, Evidence]:
 
 async def get_evidence(actor: Actor, evidence_id: int) -> Evidence | None:
     return (await evidence_by_ids(actor, [evidence_id])).get(evidence_id)
+
+
+# -- submitting ---------------------------------------------------------------------------
+
+
+def _clean_text(value: str | None, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} must be at most {limit} characters", field=[name])
+    return value or None
+
+
+async def _view(
+    learner_id: int, cert: Certification, enrollment: Enrollment | None
+) -> EnrollmentView:
+    """The enrollment as the rules see it now; for a learner not yet enrolled, as it would be."""
+    now = clock.now()
+    if enrollment is not None:
+        return (await load_context([enrollment])).view(enrollment, now)
+    links = (await course_links([cert.id])).get(cert.id, [])
+    progress = {
+        row.course_id: row
+        for row in await CourseProgress.filter(
+            learner_id=learner_id, course_id__in=[link.course_id for link in links]
+        )
+    }
+    draft = _new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
+    return derive_view(draft, cert, links, progress, [], [], now)
+
+
+def _check_status(view: EnrollmentView) -> None:
+    waiting = view.verdict is not None and view.verdict.status == VerdictStatus.PENDING_APPROVAL
+    if view.status == EnrollmentStatus.PENDING_APPROVAL or waiting:
+        raise NotAllowed("your proof is waiting for review: wait for the decision")
+    reopened = view.status == EnrollmentStatus.COMPLETED and view.window_open
+    if view.status not in SUBMITTABLE and not reopened:
+        raise NotAllowed(
+            f"this certification is {view.status.value}: new proof is taken only once its "
+            "recertification window opens"
+            if view.status == EnrollmentStatus.COMPLETED
+            else f"no proof is taken while the enrollment is {view.status.value}"
+        )
+
+
+def _check_completed_on(
+    cert: Certification, view: EnrollmentView, completed_on: date | None
+) -> None:
+    dated_by_learner = cert.policy_config.get("completionDate") == "learner"
+    if completed_on is None:
+        if dated_by_learner:
+            raise InvalidInput(
+                "completedOn is required: this certification is dated by the day you earned it",
+                field=["completedOn"],
+            )
+        return
+    if completed_on > clock.now().astimezone(UTC).date():
+        raise InvalidInput("completedOn must not be in the future", field=["completedOn"])
+    started = view.cycle_started_at
+    if started is not None and completed_on < started.astimezone(UTC).date():
+        raise InvalidInput(
+            f"completedOn must not be before this cycle began ({started.date().isoformat()})",
+            field=["completedOn"],
+        )
+
+
+def _check_policy(cert: Certification, view: EnrollmentView) -> None:
+    try:
+        reason = get_plugin_host().check_submission(
+            cert.policy_name, view.facts, cert.policy_config
+        )
+    except PolicyUnavailable as exc:
+        raise NotAllowed(f"proof cannot be taken now: {exc}") from None
+    if reason is not None:
+        raise NotAllowed(reason)
+
+
+async def _submission_target(
+    learner_id: int, certification_id: int, completed_on: date | None
+) -> tuple[Certification, Enrollment | None]:
+    """The certification and the learner's enrollment (None: to be created), or why not."""
+    cert = await Certification.get_or_none(id=certification_id)
+    enrollment = await Enrollment.get_or_none(
+        learner_id=learner_id, certification_id=certification_id
+    )
+    if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
+        if cert is not None and cert.state == CertificationState.RETIRED:
+            raise NotAllowed("this certification is retired and takes no new enrollments")
+        raise NotFound("no such certification", field=["certificationId"])
+    if cert.kind != CertificationKind.EXTERNAL:
+        raise NotAllowed(
+            "proof is submitted for EXTERNAL certifications only; this one is earned by "
+            "completing its courses",
+            field=["certificationId"],
+        )
+    view = await _view(learner_id, cert, enrollment)
+    _check_status(view)
+    _check_completed_on(cert, view, completed_on)
+    _check_policy(cert, view)
+    return cert, enrollment
+
+
+async def submit_evidence(
+    actor: Actor,
+    certification_id: int,
+    upload: ByteSource,
+    *,
+    filename: str | None,
+    completed_on: date | None = None,
+    note: str | None = None,
+    declared_type: str | None = None,
+) -> Evidence:
+    """Submit proof for the actor's own enrollment in an EXTERNAL certification.
+
+    `declared_type` is the content type the client sent with the file (checked against the
+    bytes, never trusted). Refusals: NOT_FOUND, NOT_ALLOWED, INVALID_INPUT, FILE_TOO_LARGE,
+    UNSUPPORTED_FILE_TYPE, UPLOAD_REFUSED; each leaves no file, row or enrollment behind.
+    """
+    if actor.user_id is None:
+        raise InvalidInput("only a user can submit evidence")
+    learner_id = actor.user_id
+    note = _clean_text(note, "note", MAX_NOTE_CHARS)
+    # Refuse before reading a byte of the file when the rules already say no.
+    await _submission_target(learner_id, certification_id, completed_on)
+    async with receive_upload(
+        upload,
+        Purpose.EVIDENCE,
+        filename=filename,
+        declared_type=declared_type,
+        uploader_id=learner_id,
+    ) as staged:
+        return await retrying(
+            lambda: _record_submission(learner_id, certification_id, staged, completed_on, note)
+        )
+
+
+async def _record_submission(
+    learner_id: int,
+    certification_id: int,
+    staged: StagedUpload,
+    completed_on: date | None,
+    note: str | None,
+) -> Evidence:
+    async with unit_of_work(learner_id) as unit:
+        await lock_learners([learner_id])
+        cert, enrollment = await _submission_target(learner_id, certification_id, completed_on)
+        if enrollment is None:
+            enrollment = _new_enrollment(
+                learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None
+            )
+            await enrollment.save()
+            unit.emit(
+                "enrolled",
+                enrollment_id=enrollment.id,
+                learner_id=learner_id,
+                certification_id=cert.id,
+                origin="SELF",
+            )
+        if enrollment.started_at is None:
+            enrollment.started_at = unit.now
+            await enrollment.save(update_fields=["started_at"])
+            unit.emit(
+                "started",
+                enrollment_id=enrollment.id,
+                learner_id=learner_id,
+                certification_id=cert.id,
+            )
+        stored = await staged.keep()
+        evidence = await Evidence.create(
+            enrollment_id=enrollment.id,
+            sha256=stored.sha256,
+            filename=stored.filename,
+            content_type=stored.content_type,
+            size_bytes=stored.size_bytes,
+            status=EvidenceStatus.PENDING,
+            submitted_at=unit.now,
+            completed_on=completed_on,
+            note=note,
+        )
+        await unit.audit("submitEvidence", "Evidence", evidence.id, after=_snapshot(evidence))
+        unit.emit(
+            "evidence_submitted",
+            evidence_id=evidence.id,
+            enrollment_id=enrollment.id,
+            learner_id=learner_id,
+            certification_id=cert.id,
+        )
+        await evaluate_enrollments([enrollment], unit)
+        return evidence
+
+
+def _snapshot(evidence: Evidence) -> dict[str, Any]:
+    return {
+        "enrollmentId": evidence.enrollment_id,
+        "status": str(evidence.status),
+        "sha256": evidence.sha256,
+        "contentType": evidence.content_type,
+        "sizeBytes": evidence.size_bytes,
+        "completedOn": evidence.completed_on.isoformat() if evidence.completed_on else None,
+    }
+
+
+# -- reviewing ----------------------------------------------------------------------------
+
+
+async def _with_learner(evidence_id: int) -> tuple[Evidence, User] | None:
+    evidence = await Evidence.filter(id=evidence_id).select_related("enrollment__learner").first()
+    if evidence is None:
+        return None
+    learner: User = evidence.enrollment.learner
+    return evidence, learner
+
+
+async def _check_reviewer(actor: Actor, evidence_id: int) -> None:
+    """Refuse (and audit) a reviewer who may not review this evidence, before any write."""
+    found = await _with_learner(evidence_id)
+    if found is None:
+        raise NotFound("no such evidence", field=["evidenceId"])
+    evidence, learner = found
+    if not may_see_learner(actor, learner):
+        await note_hidden(actor, "reviewEvidence", "Evidence", evidence_id)
+        raise NotFound("no such evidence", field=["evidenceId"])
+    if not may_review(actor, learner):
+        await audit_refusal(
+            actor.user_id, "reviewEvidence", "Evidence", evidence_id, "own evidence"
+        )
+        raise NotAllowed("nobody reviews their own evidence", field=["evidenceId"])
+    if evidence.status != EvidenceStatus.PENDING:
+        raise NotAllowed(
+            f"this evidence was already reviewed ({evidence.status.value})",
+            field=["evidenceId"],
+        )
+
+
+async def review_evidence(
+    actor: Actor, evidence_id: int, decision: ReviewDecision, comment: str | None = None
+) -> Evidence:
+    """Approve or reject PENDING evidence, once; approval re-evaluates (and may award).
+
+    A manager reviews their direct reports' evidence, an admin anyone's, nobody their own
+    (NOT_ALLOWED). Evidence the actor may not see is NOT_FOUND. A second review, also one
+    racing the first, is NOT_ALLOWED.
+    """
+    decision = ReviewDecision(decision)
+    comment = _clean_text(comment, "comment", MAX_COMMENT_CHARS)
+    await _check_reviewer(actor, evidence_id)
+    new_status = (
+        EvidenceStatus.APPROVED if decision == ReviewDecision.APPROVE else EvidenceStatus.REJECTED
+    )
+
+    async def run() -> Evidence:
+        async with unit_of_work(actor.user_id) as unit:
+            found = await _with_learner(evidence_id)
+            if found is None:
+                raise NotFound("no such evidence", field=["evidenceId"])
+            evidence, learner = found
+            if not may_review(actor, learner):
+                raise NotFound("no such evidence", field=["evidenceId"])
+            await lock_learners([learner.id])
+            # compare-and-set: of two racing reviews exactly one changes the row
+            changed = await Evidence.filter(id=evidence_id, status=EvidenceStatus.PENDING).update(
+                status=new_status,
+                reviewed_by_id=actor.user_id,
+                reviewed_at=unit.now,
+                review_comment=comment,
+            )
+            if not changed:
+                raise NotAllowed("this evidence was already reviewed", field=["evidenceId"])
+            reviewed = await Evidence.get(id=evidence_id)
+            await unit.audit(
+                "reviewEvidence",
+                "Evidence",
+                evidence_id,
+                before={"status": EvidenceStatus.PENDING.value},
+                after={"status": new_status.value, "comment": comment},
+            )
+            unit.emit(
+                "evidence_reviewed",
+                evidence_id=evidence_id,
+                enrollment_id=evidence.enrollment_id,
+                learner_id=learner.id,
+                decision=decision.value,
+            )
+            enrollment = evidence.enrollment
+            await evaluate_enrollments([enrollment], unit)
+            return reviewed
+
+    return await retrying(run)
