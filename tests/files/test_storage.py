@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import os
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -213,7 +213,7 @@ async def test_the_same_bytes_twice_are_one_blob(data_dir: Path) -> None:
 async def test_a_blob_is_written_only_when_kept(data_dir: Path) -> None:
     async with receive_upload(BytesStream(pdf()), Purpose.EVIDENCE, filename="p.pdf") as staged:
         assert staged.temp_path.exists()
-        assert stored_files(data_dir) == [os.path.relpath(staged.temp_path, data_dir)]
+        assert stored_files(data_dir) == [staged.temp_path.relative_to(data_dir).as_posix()]
     assert stored_files(data_dir) == []
 
 
@@ -250,7 +250,8 @@ class Scanner:
 
     @hookimpl
     async def certgraph_check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
-        self.seen.append((upload, Path(upload.path).read_bytes()))
+        # an async hook, as a scanner calling out to a daemon would be
+        self.seen.append((upload, await asyncio.to_thread(Path(upload.path).read_bytes)))
         if self.fail:
             raise OSError("scanner offline")
         return UploadRefusal(self.verdict) if self.verdict else None
