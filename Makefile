@@ -69,6 +69,7 @@ lint: $(DEV_STAMP)
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest examples/certgraph-quorum
 
 test-postgres: $(DEV_STAMP)
 	CERTGRAPH_TEST_DATABASE_URL='$(CERTGRAPH_TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)

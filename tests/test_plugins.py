@@ -1,0 +1,401 @@
+"""The plugin host: discovery through real distributions, isolation of broken plugins, the
+event and upload-check hooks (sync and async implementations), and `certgraph plugins`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gql import (
+    CourseFacts,
+    Event,
+    PolicyFacts,
+    UploadInfo,
+    UploadRefusal,
+    Verdict,
+    VerdictStatus,
+    hookimpl,
+)
+from gql.plugins import (
+    PluginHost,
+    PolicyConfigError,
+    PolicyUnavailable,
+    create_plugin_host,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QUORUM = REPO / "examples" / "certgraph-quorum"
+BROKEN = FIXTURES / "broken-import"
+RAISING = FIXTURES / "raising-policy"
+DUPLICATE = FIXTURES / "duplicate-name"
+BUILTINS = {
+    "mandatory-subset": "plugins.mandatory_subset",
+    "all-required": "plugins.all_required",
+    "external-evidence": "plugins.external_evidence",
+}
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def install_distribution(project: Path, site: Path) -> None:
+    """Lay a project out in `site` the way pip does: its modules plus a .dist-info directory
+    with METADATA and entry_points.txt, so importlib.metadata discovers it like any install."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    for item in (project / "src").iterdir():
+        if item.name == "__pycache__":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, site / item.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(item, site / item.name)
+    dist_info = site / f"{meta['name'].replace('-', '_')}-{meta['version']}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {meta['name']}\nVersion: {meta['version']}\n"
+    )
+    lines: list[str] = []
+    for group, entries in meta["entry-points"].items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{name} = {target}" for name, target in entries.items())
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on sys.path to install fixture distributions into; their modules are
+    forgotten afterwards so no other test sees them."""
+    directory = tmp_path / "site-packages"
+    directory.mkdir()
+    monkeypatch.syspath_prepend(str(directory))
+    before = set(sys.modules)
+    yield directory
+    for name in set(sys.modules) - before:
+        if name.startswith("certgraph_"):
+            del sys.modules[name]
+
+
+def host_with(site: Path, *projects: Path) -> PluginHost:
+    for project in projects:
+        install_distribution(project, site)
+    return create_plugin_host()
+
+
+def facts(*courses: CourseFacts) -> PolicyFacts:
+    return PolicyFacts(
+        certification_id=7,
+        kind="INTERNAL",
+        now=NOW,
+        cycle=1,
+        cycle_started_at=None,
+        courses=courses,
+    )
+
+
+def course(course_id: int, completed: bool) -> CourseFacts:
+    return CourseFacts(
+        course_id=course_id,
+        position=course_id,
+        mandatory=True,
+        percent=100 if completed else 0,
+        completed=completed,
+        completed_at=NOW if completed else None,
+        last_activity_at=NOW if completed else None,
+    )
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def test_only_the_builtins_without_installed_plugins() -> None:
+    host = create_plugin_host()
+    assert {name: p.plugin for name, p in host.policies.items()} == BUILTINS
+    assert host.failures == []
+
+
+def test_an_installed_distribution_is_discovered_by_its_entry_point(site: Path) -> None:
+    host = host_with(site, QUORUM)
+    assert host.failures == []
+    quorum = host.policy("quorum")
+    assert quorum is not None
+    assert quorum.plugin == "certgraph-quorum:quorum"
+    assert quorum.description == "Complete any N of the courses."
+    assert quorum.config_schema()["properties"]["minCourses"]["minimum"] == 1
+    for name, module in BUILTINS.items():
+        assert host.policies[name].plugin == module
+
+    verdict = host.evaluate("quorum", facts(course(1, True), course(2, False)), {"minCourses": 1})
+    assert verdict.status is VerdictStatus.COMPLETE
+    assert verdict.completed_at == NOW
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_others_still_load(site: Path) -> None:
+    host = host_with(site, BROKEN, QUORUM)
+    assert [f.plugin for f in host.failures] == ["certgraph-broken-import:broken"]
+    reason = host.failures[0].reason
+    assert reason.startswith("failed to import: ModuleNotFoundError")
+    assert "certgraph_dependency_that_is_not_installed" in reason
+    assert set(host.policies) == {*BUILTINS, "quorum"}
+
+
+def test_a_policy_claiming_a_taken_name_is_refused_and_reported(site: Path) -> None:
+    host = host_with(site, DUPLICATE)
+    assert len(host.failures) == 1
+    failure = host.failures[0]
+    assert failure.plugin == "certgraph-duplicate-name:impostor"
+    assert failure.reason == (
+        "policy name 'all-required' is already provided by plugins.all_required"
+    )
+    # the built-in keeps its name and its behaviour; the plugin's other policy still loads
+    assert host.policies["all-required"].plugin == "plugins.all_required"
+    verdict = host.evaluate("all-required", facts(course(1, False)), {})
+    assert verdict.status is VerdictStatus.NOT_STARTED
+    assert host.policies["lenient"].plugin == "certgraph-duplicate-name:impostor"
+
+
+def test_a_hook_that_raises_or_offers_malformed_policies_is_reported() -> None:
+    class RaisingHook:
+        @hookimpl
+        def certgraph_completion_policies(self) -> list[object]:
+            raise ValueError("no policies today")
+
+    class NoConfigModel:
+        name = "no-config-model"
+        description = "missing its config model"
+
+        def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict:
+            raise AssertionError("never called")
+
+    class MalformedPolicies:
+        @hookimpl
+        def certgraph_completion_policies(self) -> list[object]:
+            return [NoConfigModel(), object()]
+
+    host = PluginHost()
+    host.load_builtins()
+    host.register(RaisingHook(), "raising-hook")
+    host.register(MalformedPolicies(), "malformed")
+    host.collect_policies()
+    reasons = {(f.plugin, f.reason) for f in host.failures}
+    assert reasons == {
+        ("raising-hook", "certgraph_completion_policies raised ValueError: no policies today"),
+        ("malformed", "policy 'no-config-model': `config_model` is not a pydantic model"),
+        ("malformed", "policy has no string `name`"),
+    }
+    assert set(host.policies) == set(BUILTINS)
+
+
+# -- evaluation through the host -------------------------------------------------------------
+
+
+def test_a_policy_that_raises_becomes_policy_unavailable(
+    site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = host_with(site, RAISING)
+    with (
+        caplog.at_level(logging.ERROR, logger="certgraph.plugins"),
+        pytest.raises(PolicyUnavailable) as raised,
+    ):
+        host.evaluate("always-raises", facts(course(1, True)), {})
+    assert str(raised.value) == (
+        "policy 'always-raises' failed: RuntimeError: cannot decide certification 7"
+    )
+    # the traceback goes to the log for the operator; the one line goes to the learner
+    [record] = [r for r in caplog.records if r.name == "certgraph.plugins"]
+    assert record.exc_info is not None
+
+
+def test_a_policy_that_returns_something_else_becomes_policy_unavailable(site: Path) -> None:
+    host = host_with(site, RAISING)
+    with pytest.raises(PolicyUnavailable, match="returned dict, not a Verdict"):
+        host.evaluate("returns-nonsense", facts(), {})
+
+
+def test_an_unknown_policy_or_an_invalid_stored_config_is_unavailable(site: Path) -> None:
+    host = host_with(site, QUORUM)
+    with pytest.raises(PolicyUnavailable, match="policy 'gone' is not installed"):
+        host.evaluate("gone", facts(), {})
+    with pytest.raises(PolicyUnavailable, match="stored config no longer validates"):
+        host.evaluate("quorum", facts(), {"minCourses": 0})
+
+
+def test_configs_are_validated_by_the_policys_model(site: Path) -> None:
+    host = host_with(site, QUORUM)
+    assert host.validate_config("quorum", {"min_courses": 2}) == {"minCourses": 2}
+    with pytest.raises(PolicyConfigError) as refused:
+        host.validate_config("quorum", {"minCourses": 0})
+    assert str(refused.value) == "minCourses: Input should be greater than or equal to 1"
+    with pytest.raises(KeyError):
+        host.validate_config("no-such-policy", {})
+
+
+# -- the event and upload-check hooks ---------------------------------------------------------
+
+
+class SyncEvents:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    def certgraph_event(self, event: Event) -> None:
+        self.seen.append(event.name)
+
+
+class AsyncEvents:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    async def certgraph_event(self, event: Event) -> None:
+        self.seen.append(event.name)
+
+
+class RaisingEvents:
+    @hookimpl
+    def certgraph_event(self, event: Event) -> None:
+        raise ConnectionError("webhook endpoint unreachable")
+
+
+def event(name: str) -> Event:
+    return Event(name=name, at=NOW, actor_id=1, payload={"enrollment_id": 3})
+
+
+async def test_every_event_reaches_sync_and_async_plugins_past_one_that_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    host = create_plugin_host(load_entry_points=False)
+    sync, async_ = SyncEvents(), AsyncEvents()
+    host.register(sync, "sync-events")
+    host.register(RaisingEvents(), "raising-events")
+    host.register(async_, "async-events")
+    with caplog.at_level(logging.ERROR, logger="certgraph.plugins"):
+        await host.emit(event("enrolled"))
+        await host.emit(event("certification_completed"))
+    assert sync.seen == ["enrolled", "certification_completed"]
+    assert async_.seen == ["enrolled", "certification_completed"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "plugin raising-events failed on event enrolled: "
+        "ConnectionError: webhook endpoint unreachable",
+        "plugin raising-events failed on event certification_completed: "
+        "ConnectionError: webhook endpoint unreachable",
+    ]
+
+
+def upload(filename: str = "proof.pdf") -> UploadInfo:
+    return UploadInfo(
+        purpose="evidence",
+        filename=filename,
+        content_type="application/pdf",
+        size_bytes=1234,
+        sha256="ab" * 32,
+        path="/nonexistent/tmp-upload",
+        uploader_id=5,
+    )
+
+
+class AcceptsEverything:
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+
+    @hookimpl
+    def certgraph_check_upload(self, upload: UploadInfo) -> None:
+        self.checked.append(upload.filename)
+
+
+class AsyncScanner:
+    """Refuses files named like the EICAR test file, after 'scanning' asynchronously."""
+
+    @hookimpl
+    async def certgraph_check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
+        if "eicar" in upload.filename:
+            return UploadRefusal(reason="the virus scanner found EICAR-Test-File")
+        return None
+
+
+class BrokenScanner:
+    @hookimpl
+    async def certgraph_check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
+        raise TimeoutError("scanner did not answer")
+
+
+async def test_uploads_pass_when_every_check_accepts() -> None:
+    host = create_plugin_host(load_entry_points=False)
+    accepts = AcceptsEverything()
+    host.register(accepts, "accepts")
+    host.register(AsyncScanner(), "scanner")
+    assert await host.check_upload(upload("proof.pdf")) is None
+    assert accepts.checked == ["proof.pdf"]
+
+
+async def test_an_async_check_can_refuse_an_upload() -> None:
+    host = create_plugin_host(load_entry_points=False)
+    host.register(AcceptsEverything(), "accepts")
+    host.register(AsyncScanner(), "scanner")
+    refusal = await host.check_upload(upload("eicar.pdf"))
+    assert refusal == UploadRefusal(reason="the virus scanner found EICAR-Test-File")
+
+
+async def test_a_check_that_raises_refuses_the_upload(caplog: pytest.LogCaptureFixture) -> None:
+    host = create_plugin_host(load_entry_points=False)
+    host.register(AcceptsEverything(), "accepts")
+    host.register(BrokenScanner(), "broken-scanner")
+    with caplog.at_level(logging.ERROR, logger="certgraph.plugins"):
+        refusal = await host.check_upload(upload("proof.pdf"))
+    assert refusal == UploadRefusal(reason="the upload check of broken-scanner failed")
+    assert "TimeoutError: scanner did not answer" in caplog.text
+
+
+# -- `certgraph plugins` with a package installed by pip --------------------------------------
+
+
+@pytest.mark.slow
+def test_certgraph_plugins_lists_a_pip_installed_policy(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(QUORUM),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert (target / "certgraph_quorum" / "__init__.py").is_file()
+    certgraph = Path(sys.executable).with_name("certgraph")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run(
+        [str(certgraph), "plugins"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {
+        line.split()[0]: line.split("from ", 1)[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("  ") and " from " in line
+    }
+    assert listed == {**BUILTINS, "quorum": "certgraph-quorum:quorum"}
+    assert "every plugin loaded" in result.stdout
+    assert result.stderr == ""
