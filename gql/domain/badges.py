@@ -1,0 +1,66 @@
+"""Badge images of certifications (admins): PNG or JPEG, stored like evidence, by digest."""
+
+from __future__ import annotations
+
+from gql.domain.access import Actor, require_admin
+from gql.domain.errors import NotFound
+from gql.domain.unit import unit_of_work
+from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.store.db import retrying
+from gql.store.models import Certification
+
+
+async def upload_certification_badge(
+    actor: Actor,
+    certification_id: int,
+    upload: ByteSource,
+    *,
+    filename: str | None,
+    declared_type: str | None = None,
+) -> Certification:
+    """Set (or replace) a certification's badge image; admins only, any state.
+
+    The badge takes the certification's name when it has no badge name yet, so a badge with
+    an image always has a name. The previous image's blob, once no row refers to it, is left
+    to the sweeper.
+    """
+    await require_admin(actor, "uploadCertificationBadge", "Certification", certification_id)
+    if not await Certification.exists(id=certification_id):
+        raise NotFound("no such certification", field=["certificationId"])
+    async with receive_upload(
+        upload,
+        Purpose.BADGE,
+        filename=filename,
+        declared_type=declared_type,
+        uploader_id=actor.user_id,
+    ) as staged:
+        return await retrying(lambda: _set_badge(actor, certification_id, staged))
+
+
+async def _set_badge(actor: Actor, certification_id: int, staged: StagedUpload) -> Certification:
+    async with unit_of_work(actor.user_id) as unit:
+        cert = await Certification.get_or_none(id=certification_id)
+        if cert is None:
+            raise NotFound("no such certification", field=["certificationId"])
+        before = {"badgeSha256": cert.badge_sha256, "badgeName": cert.badge_name}
+        stored = await staged.keep()
+        cert.badge_sha256 = stored.sha256
+        cert.badge_content_type = stored.content_type
+        cert.badge_name = cert.badge_name or cert.name
+        cert.updated_at = unit.now
+        await cert.save(
+            update_fields=["badge_sha256", "badge_content_type", "badge_name", "updated_at"]
+        )
+        await unit.audit(
+            "uploadCertificationBadge",
+            "Certification",
+            cert.id,
+            before=before,
+            after={
+                "badgeSha256": stored.sha256,
+                "badgeName": cert.badge_name,
+                "contentType": stored.content_type,
+                "sizeBytes": stored.size_bytes,
+            },
+        )
+        return cert
