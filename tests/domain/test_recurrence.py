@@ -151,3 +151,23 @@ async def test_a_sweep_emits_certification_expired_once(
 
     expired = events.named("certification_expired")
     assert sorted(e.payload["enrollment_id"] for e in expired) == sorted([first.id, second.id])
+
+
+async def test_a_report_in_the_new_cycle_starts_a_new_attempt(
+    make: Factory, frozen_now: datetime
+) -> None:
+    enrollment, course, learner = await _completed_recurring(make)
+
+    clock.freeze(WINDOW_OPENS + timedelta(days=2))
+    await make.progress(learner, course, 30)
+
+    view = await make.view(enrollment)
+    assert view.status == EnrollmentStatus.COMPLETED  # cycle 1's award is still in force
+    [course_view] = view.courses
+    assert (course_view.status, course_view.percent) == (ProgressStatus.IN_PROGRESS, 30)
+    assert view.progress_percent == 0
+
+    clock.advance(timedelta(hours=1))
+    await make.progress(learner, course, 20)  # lower, within the new attempt: ignored
+    [course_view] = (await make.view(enrollment)).courses
+    assert course_view.percent == 30

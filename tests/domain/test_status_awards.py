@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from gql import Event, clock, hookimpl
-from gql.domain import enrollments, unit
+from gql.domain import certifications, enrollments, unit
+from gql.domain.certifications import CourseLink
 from gql.domain.errors import InvalidInput
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import (
@@ -316,3 +317,27 @@ async def test_racing_completions_award_once(
     assert await Award.filter(enrollment_id=enrollment.id).count() == 1
     assert len(events.named("certification_completed")) == 1
     assert len(events.named("progress_recorded")) == 8
+
+
+async def test_changing_the_rules_re_evaluates_and_can_award(
+    make: Factory, frozen_now: datetime, events: EventLog
+) -> None:
+    done, todo = await make.course(), await make.course()
+    cert = await make.certification(done, todo)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, done)
+    assert (await make.view(enrollment)).status == EnrollmentStatus.STARTED
+
+    clock.advance(timedelta(days=1))
+    await certifications.set_certification_courses(
+        await make.admin(),
+        cert.id,
+        [CourseLink(done.id, mandatory=True), CourseLink(todo.id, mandatory=False)],
+    )
+
+    view = await make.view(enrollment)
+    assert view.status == EnrollmentStatus.COMPLETED
+    assert view.completed_at == frozen_now  # the completion that now satisfies the rule
+    assert len(events.named("certification_completed")) == 1
+    assert await Award.filter(enrollment_id=enrollment.id).count() == 1
