@@ -407,3 +407,45 @@ async def test_catalog_sorts_reassemble_in_pages(
         ],
     }[sort]
     assert await collect_ids(fetch) == expected
+
+
+async def test_pending_follows_a_changed_recertification_window(
+    make: Factory, frozen_now: datetime
+) -> None:
+    course = await make.course()
+    cert = await make.certification(course, type=RECURRING, validity_months=12)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, course)  # expires in 12 months; window of 30 days
+    clock.advance(timedelta(days=365 - 45))  # 45 days before expiry: the window is closed
+    assert learner.user_id is not None
+
+    async def pending_ids() -> list[int]:
+        page = await enrollments.list_learner_enrollments(
+            learner,
+            learner.user_id,  # type: ignore[arg-type]
+            sort=CertificationSort.RELEVANCE,
+            pending=True,
+            kind=None,
+            first=20,
+            after=None,
+        )
+        return [e.id for e in page.items]
+
+    assert await pending_ids() == []
+
+    await certifications.update_certification(
+        await make.admin(),
+        cert.id,
+        certifications.CertificationData(
+            name=cert.name,
+            kind=cert.kind,
+            type=cert.type,
+            validity_months=12,
+            recertification_window_days=60,
+        ),
+    )
+
+    view = (await describe_enrollments([await Enrollment.get(id=enrollment.id)]))[enrollment.id]
+    assert view.cycle == 2  # the read model sees the window open...
+    assert await pending_ids() == [enrollment.id]  # ...and so must the pending list
