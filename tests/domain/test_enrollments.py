@@ -275,3 +275,20 @@ async def test_learners_see_only_their_own_enrollments(make: Factory) -> None:
     mine = await enrollments.viewer_enrollments(report, [cert.id])
     assert mine[cert.id].id == enrollment.id
     assert await enrollments.viewer_enrollments(stranger, [cert.id]) == {}
+
+
+async def test_a_learner_named_twice_is_enrolled_once(make: Factory) -> None:
+    cert = await make.certification(await make.course())
+    learner = await make.learner()
+
+    await enrollments.assign_certification(
+        await make.admin(), cert.id, [learner.user_id, learner.user_id], None
+    )
+
+    assert await Enrollment.filter(learner_id=learner.user_id).count() == 1
+
+
+async def test_assigning_nobody_is_invalid(make: Factory) -> None:
+    cert = await make.certification(await make.course())
+    with pytest.raises(InvalidInput):
+        await enrollments.assign_certification(await make.admin(), cert.id, [], None)

@@ -252,3 +252,25 @@ async def test_users_see_themselves_their_manager_and_reports(make: Factory) -> 
     assert await users.get_user(report, stranger.user_id) is None
     assert await users.get_user(manager, stranger.user_id) is None
     assert await users.get_user(await make.admin(), stranger.user_id) is not None
+
+
+async def test_list_users_is_scoped_by_role(make: Factory) -> None:
+    boss = await make.user(Role.MANAGER)
+    manager = await make.user(Role.MANAGER, manager=boss)
+    report_a, report_b = await make.learner(manager=manager), await make.learner(manager=manager)
+    stranger = await make.learner()
+
+    async def listed(actor: Actor, role: Role | None = None) -> set[int | None]:
+        page = await users.list_users(actor, role=role, search=None, first=100, after=None)
+        return {u.id for u in page.items}
+
+    assert await listed(manager) == {
+        manager.user_id,
+        boss.user_id,
+        report_a.user_id,
+        report_b.user_id,
+    }
+    assert await listed(manager, Role.LEARNER) == {report_a.user_id, report_b.user_id}
+    assert await listed(report_a) == {report_a.user_id, manager.user_id}
+    everyone = await listed(await make.admin())
+    assert {stranger.user_id, report_a.user_id, boss.user_id} <= everyone
