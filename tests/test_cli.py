@@ -11,13 +11,16 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gql.domain.access import Actor, authenticate
@@ -44,14 +47,17 @@ class Cli:
         self.directory = directory
         self.url = f"sqlite://{directory / 'certgraph.sqlite3'}"
 
-    def __call__(self, *args: str) -> Result:
+    def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CERTGRAPH_")}
         env["CERTGRAPH_DATABASE_URL"] = self.url
         env["CERTGRAPH_DATA_DIR"] = str(self.directory / "var")
+        return env
+
+    def __call__(self, *args: str) -> Result:
         completed = subprocess.run(
             [str(CERTGRAPH), *args],
             cwd=self.directory,
-            env=env,
+            env=self.env(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -340,6 +346,68 @@ def test_schema_prints_the_sdl(cli: Cli) -> None:
     out = cli.ok("schema")
     assert re.search(r"^type Query \{$", out, re.MULTILINE)
     assert out.endswith("}\n")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_graphql_over_http(migrated: Cli, workers: int) -> None:
+    """`certgraph serve`: each worker builds the app and opens the database in its lifespan."""
+    record = json.loads(
+        migrated.ok(
+            "user",
+            "create",
+            "--name",
+            "Ann",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "admin",
+            "--json",
+        )
+    )
+    port = free_port()
+    log_path = migrated.directory / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(CERTGRAPH), "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=migrated.directory,
+            env=migrated.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start within 30 s"
+            time.sleep(0.2)
+        response = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ viewer { id email role } }"},
+            headers={"Authorization": f"Bearer {record['token']}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, log_path.read_text()[-3000:]
+        assert response.json() == {
+            "data": {"viewer": {"id": record["id"], "email": "ann@example.com", "role": "ADMIN"}}
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_readme_documents_every_setting() -> None:
