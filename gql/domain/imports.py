@@ -1,0 +1,522 @@
+"""CSV import of course progress (admins): streamed, validated row by row, all rows or none.
+
+The file (UTF-8, header ``learner_email,course_id,percent,completed_at``) is received into a
+temporary file with the usual upload checks, then read twice, a batch of rows at a time, so
+memory does not grow with its length:
+
+1. validate every row (no transaction): each error names its line, the header being line 1;
+2. unless that found errors or the caller asked for a dry run: in one transaction, validate
+   again (the database may have changed), write the progress in bulk a batch at a time,
+   then re-evaluate the affected enrollments in batches. Any error rolls everything back.
+
+A row is an admin's ``recordCourseProgress`` for that learner and course: ``percent``
+alone records progress (100 is a completion now); ``completed_at`` records a completion at
+that time (history), with ``percent`` empty or 100. The progress rules are those of
+`gql.domain.enrollments` (see `progress_after`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import csv
+from collections import defaultdict
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import NamedTuple, TextIO, cast
+
+from tortoise.expressions import Q
+
+from gql import clock
+from gql.domain.access import Actor, require_admin
+from gql.domain.evaluation import evaluate_enrollments, lock_learners
+from gql.domain.status import current_cycle
+from gql.domain.unit import Unit, unit_of_work
+from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.store.db import retrying
+from gql.store.models import (
+    Award,
+    Certification,
+    CertificationCourse,
+    Course,
+    CourseProgress,
+    Enrollment,
+    ProgressStatus,
+    User,
+)
+
+HEADER = ("learner_email", "course_id", "percent", "completed_at")
+READ_BATCH_ROWS = 1000
+EVALUATE_BATCH = 500
+WRITE_BATCH = 500
+# Learners per OR-group when loading progress rows by (learner, course) pair: keeps the SQL
+# expression shallow (SQLite limits expression depth).
+PAIR_QUERY_LEARNERS = 100
+MAX_REPORTED_ERRORS = 100
+PROGRESS_FIELDS = ("percent", "status", "started_at", "completed_at", "attempt_started_at")
+
+
+class RowError(NamedTuple):
+    line: int  # the header is line 1
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did. `imported` counts the rows written (with dry_run: that would be);
+    0 whenever a row has an error. `row_errors` holds the first MAX_REPORTED_ERRORS errors in
+    line order, `error_count` all of them."""
+
+    imported: int
+    row_errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRow:
+    line: int
+    learner_id: int
+    course_id: int
+    percent: int | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedRow:
+    line: int
+    email: str
+    course_id: int
+    percent: int | None
+    completed_at: datetime | None
+
+
+class _ErrorLog:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[RowError] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.count += 1
+        if len(self.first) < MAX_REPORTED_ERRORS:
+            self.first.append(RowError(line, message))
+
+
+class _RowsRejected(Exception):
+    def __init__(self, errors: _ErrorLog) -> None:
+        super().__init__(f"{errors.count} row(s) with errors")
+        self.errors = errors
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+class _CsvRecords:
+    """CSV records with the line each starts on. Blocking file reads: call through a thread."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
+        self._reader = csv.reader(handle, strict=True)
+        self._last_line = 0
+        self.broken: RowError | None = None
+
+    @classmethod
+    def open(cls, path: str) -> _CsvRecords:
+        # utf-8-sig: spreadsheets often start CSV files with a byte-order mark
+        return cls(open(path, encoding="utf-8-sig", newline=""))
+
+    def read(self, count: int) -> list[tuple[int, list[str]]]:
+        records: list[tuple[int, list[str]]] = []
+        while len(records) < count and self.broken is None:
+            line = self._last_line + 1
+            try:
+                fields = next(self._reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                # The parser cannot find the next record's start after this: stop here.
+                self.broken = RowError(line, f"malformed CSV: {exc}")
+                break
+            self._last_line = self._reader.line_num
+            if fields:  # a blank line
+                records.append((line, fields))
+        return records
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def parse_course_id(text: str) -> int | None:
+    """A Course's Relay global ID (base64 of "Course:<pk>") or, for hand-made files, the pk."""
+    if text.isascii() and text.isdigit():
+        pk = int(text)
+    else:
+        try:
+            raw = base64.b64decode(text.encode("ascii"), validate=True).decode("ascii")
+        except (binascii.Error, UnicodeError, ValueError):
+            return None
+        type_name, _, pk_text = raw.partition(":")
+        if type_name != "Course" or not (pk_text.isascii() and pk_text.isdigit()):
+            return None
+        pk = int(pk_text)
+    return pk if 0 < pk < 2**31 else None
+
+
+def _parse_time(text: str, now: datetime) -> datetime | str:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            value = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            value = datetime.fromisoformat(text)
+    except ValueError:
+        return (
+            f"completed_at {_show(text)} is not an ISO 8601 date-time "
+            "(e.g. 2026-03-01T09:00:00Z or 2026-03-01)"
+        )
+    if value.tzinfo is None:
+        return f"completed_at {_show(text)} needs a UTC offset (e.g. 2026-03-01T09:00:00Z)"
+    if value > now:
+        return "completed_at must not be in the future"
+    return value.astimezone(UTC)
+
+
+def _parse_row(line: int, fields: list[str], now: datetime) -> _ParsedRow | str:
+    if len(fields) != len(HEADER):
+        return f"expected {len(HEADER)} fields ({','.join(HEADER)}), found {len(fields)}"
+    email, course_text, percent_text, completed_text = (f.strip() for f in fields)
+    if not email:
+        return "learner_email is empty"
+    course_id = parse_course_id(course_text)
+    if course_id is None:
+        return f"course_id {_show(course_text)} is not a Course ID"
+    percent: int | None = None
+    if percent_text:
+        if not (percent_text.isascii() and percent_text.isdigit()) or int(percent_text) > 100:
+            return f"percent {_show(percent_text)} is not a whole number from 0 to 100"
+        percent = int(percent_text)
+    completed_at: datetime | None = None
+    if completed_text:
+        parsed = _parse_time(completed_text, now)
+        if isinstance(parsed, str):
+            return parsed
+        completed_at = parsed
+    if percent is None and completed_at is None:
+        return "give percent, completed_at or both"
+    if completed_at is not None and percent not in (None, 100):
+        return "a row with completed_at records a completion: leave percent empty or make it 100"
+    return _ParsedRow(line, email.lower(), course_id, percent, completed_at)
+
+
+async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressRow]:
+    """Turn emails and course IDs into rows' keys, a fixed number of queries per batch."""
+    if not parsed:
+        return []
+    emails = sorted({p.email for p in parsed})
+    learners: dict[str, int] = dict(await User.filter(email__in=emails).values_list("email", "id"))
+    wanted = sorted({p.course_id for p in parsed})
+    courses = set(cast(list[int], await Course.filter(id__in=wanted).values_list("id", flat=True)))
+    rows: list[ProgressRow] = []
+    for p in parsed:
+        learner_id = learners.get(p.email)
+        if learner_id is None:
+            errors.append(RowError(p.line, f"no user with email {_show(p.email)}"))
+        elif p.course_id not in courses:
+            errors.append(RowError(p.line, f"no course with ID {p.course_id}"))
+        else:
+            rows.append(ProgressRow(p.line, learner_id, p.course_id, p.percent, p.completed_at))
+    return rows
+
+
+async def validated_batches(
+    path: str, errors: _ErrorLog, now: datetime
+) -> AsyncGenerator[list[ProgressRow], None]:
+    """The file's valid rows, a batch at a time; every invalid row goes to `errors`."""
+    records = await asyncio.to_thread(_CsvRecords.open, path)
+    try:
+        first = await asyncio.to_thread(records.read, 1)
+        if not first:
+            if records.broken is not None:
+                errors.add(*records.broken)
+            else:
+                errors.add(1, f"the file is empty: the first line must be {','.join(HEADER)}")
+            return
+        line, header = first[0]
+        if tuple(name.strip() for name in header) != HEADER:
+            errors.add(
+                line,
+                f"the header must be exactly {','.join(HEADER)}; found {_show(','.join(header))}",
+            )
+            return
+        while True:
+            batch = await asyncio.to_thread(records.read, READ_BATCH_ROWS)
+            if not batch:
+                break
+            parsed: list[_ParsedRow] = []
+            found: list[RowError] = []
+            for line, fields in batch:
+                result = _parse_row(line, fields, now)
+                if isinstance(result, str):
+                    found.append(RowError(line, result))
+                else:
+                    parsed.append(result)
+            rows = await _resolve(parsed, found)
+            for error in sorted(found):
+                errors.add(*error)
+            yield rows
+        if records.broken is not None:
+            errors.add(*records.broken)
+    finally:
+        await asyncio.to_thread(records.close)
+
+
+# -- the progress rules, without the database ---------------------------------------------
+
+
+def progress_after(
+    row: CourseProgress | None,
+    *,
+    learner_id: int,
+    course_id: int,
+    percent: int | None,
+    completing: bool,
+    when: datetime,
+    cycle_starts: list[datetime],
+    now: datetime,
+) -> CourseProgress:
+    """The progress row after one report, unsaved: `row` changed in place, or a new row.
+
+    The same rules as `gql.domain.enrollments._apply_progress` (which saves row by row):
+    percent never goes down within an attempt; a completion records the latest completion
+    time; a report on a course whose completion predates a now-open cycle starts a new
+    attempt.
+    """
+    if row is None:
+        started = min(when, now)
+        return CourseProgress(
+            learner_id=learner_id,
+            course_id=course_id,
+            percent=100 if completing else (percent or 0),
+            status=ProgressStatus.COMPLETED
+            if completing
+            else (ProgressStatus.IN_PROGRESS if percent else ProgressStatus.NOT_STARTED),
+            started_at=started,
+            attempt_started_at=started,
+            completed_at=when if completing else None,
+            updated_at=now,
+        )
+    if completing:
+        row.completed_at = max(row.completed_at, when) if row.completed_at else when
+        row.percent, row.status = 100, ProgressStatus.COMPLETED
+        if row.started_at is None or when < row.started_at:
+            row.started_at = when
+    elif row.status == ProgressStatus.COMPLETED:
+        if row.completed_at is not None and any(row.completed_at < s for s in cycle_starts):
+            row.percent = percent or 0
+            row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
+            row.attempt_started_at = now
+    else:
+        row.percent = max(row.percent, percent or 0)
+        if row.percent > 0:
+            row.status = ProgressStatus.IN_PROGRESS
+        if row.started_at is None:
+            row.started_at = now
+            row.attempt_started_at = now
+    row.updated_at = now
+    return row
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+Pair = tuple[int, int]  # (learner_id, course_id)
+
+
+async def _progress_rows(pairs: set[Pair]) -> dict[Pair, CourseProgress]:
+    """The existing progress rows of exactly these pairs (not the learners x courses product)."""
+    by_learner: dict[int, list[int]] = defaultdict(list)
+    for learner_id, course_id in sorted(pairs):
+        by_learner[learner_id].append(course_id)
+    learners = sorted(by_learner)
+    found: dict[Pair, CourseProgress] = {}
+    for start in range(0, len(learners), PAIR_QUERY_LEARNERS):
+        group = [
+            Q(learner_id=learner_id, course_id__in=by_learner[learner_id])
+            for learner_id in learners[start : start + PAIR_QUERY_LEARNERS]
+        ]
+        for row in await CourseProgress.filter(Q(*group, join_type=Q.OR)):
+            found[(row.learner_id, row.course_id)] = row
+    return found
+
+
+@dataclass(slots=True)
+class _EnrollmentScope:
+    """Which enrollments each pair counts for, and the open recertification cycles' starts."""
+
+    enrollments: dict[Pair, list[int]] = field(default_factory=dict)
+    cycle_starts: dict[Pair, list[datetime]] = field(default_factory=dict)
+
+
+async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope:
+    scope = _EnrollmentScope()
+    course_ids = sorted({course_id for _, course_id in pairs})
+    certs_of_course: dict[int, set[int]] = defaultdict(set)
+    for cert_id, course_id in await CertificationCourse.filter(
+        course_id__in=course_ids
+    ).values_list("certification_id", "course_id"):
+        certs_of_course[course_id].add(cert_id)
+    if not certs_of_course:
+        return scope
+    learner_ids = sorted({learner_id for learner_id, _ in pairs})
+    cert_ids = sorted(set().union(*certs_of_course.values()))
+    enrollments = await Enrollment.filter(
+        learner_id__in=learner_ids, certification_id__in=cert_ids
+    ).order_by("id")
+    if not enrollments:
+        return scope
+    certs = {c.id: c for c in await Certification.filter(id__in=cert_ids)}
+    awards: dict[int, list[Award]] = defaultdict(list)
+    for award in await Award.filter(enrollment_id__in=[e.id for e in enrollments]).order_by(
+        "cycle"
+    ):
+        awards[award.enrollment_id].append(award)
+    of_learner: dict[int, list[Enrollment]] = defaultdict(list)
+    for e in enrollments:
+        of_learner[e.learner_id].append(e)
+    for pair in pairs:
+        learner_id, course_id = pair
+        counted = [
+            e
+            for e in of_learner.get(learner_id, [])
+            if e.certification_id in certs_of_course[course_id]
+        ]
+        scope.enrollments[pair] = [e.id for e in counted]
+        starts = []
+        for e in counted:
+            cycle = current_cycle(certs[e.certification_id], awards.get(e.id, []), now)
+            if cycle.started_at is not None:
+                starts.append(cycle.started_at)
+        scope.cycle_starts[pair] = starts
+    return scope
+
+
+async def _apply_batch(rows: list[ProgressRow], unit: Unit) -> set[int]:
+    """Write one batch of rows in bulk; return the IDs of the enrollments they count for."""
+    if not rows:
+        return set()
+    await lock_learners(sorted({r.learner_id for r in rows}))
+    pairs = {(r.learner_id, r.course_id) for r in rows}
+    existing = await _progress_rows(pairs)
+    scope = await _enrollment_scope(pairs, unit.now)
+    created: dict[Pair, CourseProgress] = {}
+    changed: dict[Pair, CourseProgress] = {}
+    for r in rows:
+        pair = (r.learner_id, r.course_id)
+        current = created.get(pair) or existing.get(pair)
+        after = progress_after(
+            current,
+            learner_id=r.learner_id,
+            course_id=r.course_id,
+            percent=r.percent,
+            completing=r.completed_at is not None or r.percent == 100,
+            when=r.completed_at or unit.now,
+            cycle_starts=scope.cycle_starts.get(pair, []),
+            now=unit.now,
+        )
+        if pair in created or current is None:
+            created[pair] = after
+        else:
+            changed[pair] = after
+    if created:
+        await CourseProgress.bulk_create(list(created.values()), batch_size=WRITE_BATCH)
+    if changed:
+        await CourseProgress.bulk_update(
+            list(changed.values()), fields=[*PROGRESS_FIELDS, "updated_at"], batch_size=WRITE_BATCH
+        )
+    return {e for pair in pairs for e in scope.enrollments.get(pair, [])}
+
+
+async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> None:
+    for start in range(0, len(enrollment_ids), EVALUATE_BATCH):
+        chunk = enrollment_ids[start : start + EVALUATE_BATCH]
+        enrollments = list(
+            await Enrollment.filter(id__in=chunk).select_related("certification").order_by("id")
+        )
+        await evaluate_enrollments(enrollments, unit)
+
+
+async def _write(actor: Actor, staged: StagedUpload) -> int:
+    async with unit_of_work(actor.user_id) as unit:
+        errors = _ErrorLog()
+        imported = 0
+        learners: set[int] = set()
+        affected: set[int] = set()
+        async with aclosing(validated_batches(str(staged.temp_path), errors, unit.now)) as batches:
+            async for rows in batches:
+                if errors.count:
+                    break
+                affected |= await _apply_batch(rows, unit)
+                learners.update(r.learner_id for r in rows)
+                imported += len(rows)
+        if errors.count:
+            raise _RowsRejected(errors)  # rolls back every batch written so far
+        await _reevaluate(sorted(affected), unit)
+        await unit.audit(
+            "importCourseProgress",
+            "CourseProgress",
+            None,
+            after={
+                "rows": imported,
+                "learners": len(learners),
+                "enrollmentsReevaluated": len(affected),
+                "filename": staged.file.filename,
+                "sha256": staged.file.sha256,
+            },
+        )
+        return imported
+
+
+async def import_course_progress(
+    actor: Actor,
+    upload: ByteSource,
+    *,
+    dry_run: bool = False,
+    filename: str | None = None,
+    declared_type: str | None = None,
+) -> ImportResult:
+    """Import course progress from CSV (admins); all rows or none, nothing at all on dry_run.
+
+    Row problems come back in `ImportResult.row_errors` (line, message); problems with the
+    file itself raise like any upload (FILE_TOO_LARGE, UNSUPPORTED_FILE_TYPE, ...).
+    """
+    await require_admin(actor, "importCourseProgress", "CourseProgress")
+    async with receive_upload(
+        upload,
+        Purpose.IMPORT,
+        filename=filename,
+        declared_type=declared_type,
+        uploader_id=actor.user_id,
+    ) as staged:
+        errors = _ErrorLog()
+        valid = 0
+        async with aclosing(
+            validated_batches(str(staged.temp_path), errors, clock.now())
+        ) as batches:
+            async for rows in batches:
+                valid += len(rows)
+        if errors.count:
+            return ImportResult(0, errors.first, errors.count, dry_run)
+        if dry_run:
+            return ImportResult(valid, [], 0, True)
+        try:
+            imported = await retrying(lambda: _write(actor, staged))
+        except _RowsRejected as rejected:
+            return ImportResult(0, rejected.errors.first, rejected.errors.count, False)
+        return ImportResult(imported, [], 0, False)
