@@ -384,9 +384,11 @@ async def receive_upload(
             raise UploadRefused(refusal.reason, field=["file"])
         yield StagedUpload(purpose, temp_path, stored)
     finally:
+        # Synchronous on purpose: one unlink is quick, and it must happen even when the
+        # request is being cancelled (a client that went away), where an await might not.
         if fd_open:
             os.close(fd)
-        await asyncio.to_thread(_remove_quietly, temp_path)
+        _remove_quietly(temp_path)
 
 
 # -- the sweeper --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ is written, and a refused or failed submission leaves neither.
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -159,7 +159,8 @@ def _check_completed_on(
                 field=["completedOn"],
             )
         return
-    if completed_on > clock.now().astimezone(UTC).date():
+    # A calendar date has no zone: refuse only what is in the future everywhere (UTC+14).
+    if completed_on > (clock.now().astimezone(UTC) + timedelta(hours=14)).date():
         raise InvalidInput("completedOn must not be in the future", field=["completedOn"])
     started = view.cycle_started_at
     if started is not None and completed_on < started.astimezone(UTC).date():

@@ -301,3 +301,39 @@ async def test_wrong_types_are_refused_before_any_plugin_sees_them(plugin_host: 
     with pytest.raises(UnsupportedFileType):
         await store(HTML, filename="x.pdf")
     assert scanner.seen == []
+
+
+class DroppedConnection(GeneratedStream):
+    """A client that goes away halfway through its upload."""
+
+    async def read(self, size: int) -> bytes:
+        if self.sent >= self.total // 2:
+            raise OSError("client disconnected")
+        return await super().read(size)
+
+
+async def test_an_interrupted_upload_leaves_no_temp_file(data_dir: Path) -> None:
+    stream = DroppedConnection(1024 * 1024, head=pdf())
+    with pytest.raises(OSError, match="client disconnected"):
+        await store(stream)
+    assert stream.sent > 0
+    assert stored_files(data_dir) == []
+
+
+async def test_a_cancelled_upload_leaves_no_temp_file(data_dir: Path) -> None:
+    stalled = asyncio.Event()
+
+    class Stalled(GeneratedStream):
+        async def read(self, size: int) -> bytes:
+            if self.sent:
+                stalled.set()
+                await asyncio.sleep(3600)  # the client stops sending
+            return await super().read(size)
+
+    task = asyncio.create_task(store(Stalled(1024 * 1024, head=pdf())))
+    await stalled.wait()
+    assert len(stored_files(data_dir)) == 1  # the temporary file of the upload in progress
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stored_files(data_dir) == []
