@@ -3,7 +3,7 @@
 Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
 `Actor.system()` (the operator at the command line), and closes the database before it exits.
 A bad argument or a refused request prints one line on stderr and exits 2; a failure of the
-environment (database unreachable, schema not built yet) exits 1.
+environment (database unreachable or not migrated) exits 1.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
@@ -57,13 +57,6 @@ async def database() -> AsyncIterator[None]:
         yield
     finally:
         await close_database()
-
-
-def run_async(action: Callable[[], Awaitable[None]]) -> None:
-    async def wrapped() -> None:
-        await action()
-
-    asyncio.run(wrapped())
 
 
 # -- migrate ----------------------------------------------------------------------------
@@ -122,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             for token in result.tokens:
                 print(f"  {token.label.ljust(width)}  {token.token}")
 
-    run_async(action)
+    asyncio.run(action())
 
 
 # -- user and token ---------------------------------------------------------------------
@@ -172,7 +165,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
             token = await users.create_api_token(SYSTEM, user.id)
         print_user_token(user, token, args.json, "created")
 
-    run_async(action)
+    asyncio.run(action())
 
 
 def cmd_token_create(args: argparse.Namespace) -> None:
@@ -181,7 +174,7 @@ def cmd_token_create(args: argparse.Namespace) -> None:
             user, token = await users.create_token_for_email(SYSTEM, args.email)
         print_user_token(user, token, args.json, "new token for")
 
-    run_async(action)
+    asyncio.run(action())
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
@@ -190,7 +183,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
             count = await users.revoke_tokens_for_email(SYSTEM, args.email)
         print(f"revoked {count} token(s) of {args.email.strip().lower()}")
 
-    run_async(action)
+    asyncio.run(action())
 
 
 # -- plugins and schema -----------------------------------------------------------------
@@ -255,7 +248,8 @@ def build_parser() -> ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     demo = commands.add_parser(
-        "demo", help="load demo users, courses and certifications (idempotent); print tokens"
+        "demo",
+        help="migrate, then load demo users, courses and certifications once; print tokens",
     )
     demo.add_argument(
         "--if-empty",
