@@ -1,4 +1,4 @@
-"""The `certgraph` command: migrate | serve | demo | user | token | plugins | schema.
+"""The `certgraph` command: migrate | serve | demo | user | token | gc | plugins | schema.
 
 Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
 `Actor.system()` (the operator at the command line), and closes the database before it exits.
@@ -186,6 +186,26 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
     asyncio.run(action())
 
 
+# -- gc -------------------------------------------------------------------------------
+
+
+def cmd_gc(args: argparse.Namespace) -> None:
+    from gql.files import collect_garbage
+
+    if args.grace_seconds < 0:
+        raise CommandError("--grace-seconds must not be negative")
+
+    async def action() -> None:
+        async with database():
+            report = await collect_garbage(grace_seconds=args.grace_seconds)
+        print(
+            f"removed {report.blobs_removed} unreferenced file(s) ({report.bytes_removed} bytes) "
+            f"and {report.temp_files_removed} abandoned upload(s); kept {report.blobs_kept}"
+        )
+
+    asyncio.run(action())
+
+
 # -- plugins and schema -----------------------------------------------------------------
 
 
@@ -284,6 +304,17 @@ def build_parser() -> ArgumentParser:
     token_revoke = token.add_parser("revoke", help="revoke every API token of a user")
     token_revoke.add_argument("--email", required=True)
     token_revoke.set_defaults(handler=cmd_token_revoke)
+
+    gc = commands.add_parser(
+        "gc", help="remove stored files no row refers to and abandoned uploads (safe to cron)"
+    )
+    gc.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=3600,
+        help="only touch files older than this, to spare uploads in flight (default 3600)",
+    )
+    gc.set_defaults(handler=cmd_gc)
 
     plugins = commands.add_parser(
         "plugins", help="list completion policies and plugins that failed to load"

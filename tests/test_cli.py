@@ -265,6 +265,7 @@ BAD_ARGUMENTS = {
     "revoke for unknown user": ["token", "revoke", "--email", "nobody@example.com"],
     "port not a number": ["serve", "--port", "http"],
     "no workers": ["serve", "--workers", "0"],
+    "negative grace": ["gc", "--grace-seconds", "-1"],
 }
 
 
@@ -327,6 +328,21 @@ async def test_demo_if_empty_leaves_a_database_with_real_users_alone(migrated: C
     assert "demo data not loaded" in out
     assert demo_tokens(out) == {}
     assert (await migrated.counts())["users"] == 1
+
+
+def test_gc_removes_old_unreferenced_files_and_spares_young_ones(migrated: Cli) -> None:
+    blobs = migrated.directory / "var" / "blobs"
+    old_digest, young_digest = "ab" * 32, "cd" * 32
+    for digest in (old_digest, young_digest):
+        (blobs / digest[:2]).mkdir(parents=True)
+        (blobs / digest[:2] / digest).write_bytes(b"%PDF-1.7 orphan")
+    two_hours_ago = time.time() - 7200
+    os.utime(blobs / old_digest[:2] / old_digest, (two_hours_ago, two_hours_ago))
+
+    out = migrated.ok("gc")
+    assert out == ("removed 1 unreferenced file(s) (15 bytes) and 0 abandoned upload(s); kept 1\n")
+    assert not (blobs / old_digest[:2] / old_digest).exists()
+    assert (blobs / young_digest[:2] / young_digest).exists()
 
 
 def test_plugins_lists_the_builtin_policies(cli: Cli) -> None:
