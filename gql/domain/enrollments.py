@@ -163,9 +163,7 @@ async def start_certification(actor: Actor, certification_id: int) -> Enrollment
             )
             cert = await Certification.get_or_none(id=certification_id)
             if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
-                # a DRAFT reads as missing; a RETIRED one takes no new enrollments
-                if cert is not None and cert.state == CertificationState.RETIRED:
-                    raise NotAllowed("this certification is retired and takes no new enrollments")
+                # DRAFT and RETIRED ones are invisible to a learner not enrolled in them
                 raise NotFound("no such certification", field=["certificationId"])
             if enrollment is None:
                 enrollment = _new_enrollment(

@@ -84,10 +84,6 @@ async def evaluate_enrollments(enrollments: list[Enrollment], unit: Unit) -> lis
             if verdict.status == VerdictStatus.COMPLETE and not already:
                 award = await _write_award_once(view, unit)
                 if award is not None:
-                    enrollment.last_awarded_at = award.awarded_at
-                    enrollment.last_expires_at = award.expires_at
-                    enrollment.last_award_cycle = award.cycle
-                    enrollment.window_opens_at = window_opens_at(view.certification, award)
                     await unit.audit(
                         "award",
                         "Enrollment",
@@ -112,6 +108,13 @@ async def evaluate_enrollments(enrollments: list[Enrollment], unit: Unit) -> lis
             enrollment.verdict_progress = verdict.progress
             enrollment.verdict_explanation = verdict.explanation
             enrollment.evaluated_cycle = view.cycle
+        # Denormalised from the newest award for SQL sorting; refreshed on every evaluation so
+        # a changed recertification window moves window_opens_at too.
+        latest = view.awards[-1] if view.awards else None
+        enrollment.last_awarded_at = latest.awarded_at if latest else None
+        enrollment.last_expires_at = latest.expires_at if latest else None
+        enrollment.last_award_cycle = latest.cycle if latest else None
+        enrollment.window_opens_at = window_opens_at(view.certification, latest) if latest else None
         enrollment.updated_at = unit.now
         await enrollment.save(
             update_fields=[

@@ -246,6 +246,8 @@ def derive_view(
         explanation = f"{enrollment.verdict_explanation} (last known state: {exc})".strip()
         progress_value = enrollment.verdict_progress
         verdict_state = enrollment.verdict_status
+        if verdict_state == EnrollmentStatus.ENROLLED and enrollment.started_at is not None:
+            verdict_state = EnrollmentStatus.STARTED
 
     latest = awards[-1] if awards else None
     if latest is not None and (latest.expires_at is None or now < latest.expires_at):

@@ -60,14 +60,14 @@ def keyset_condition(sql: Sql, keys: list[SortKey], after: list[Any]) -> str:
     """
     branches: list[str] = []
     for i, key in enumerate(keys):
+        if after[i] is None:
+            continue  # bind no parameters for a branch that is not emitted
         terms: list[str] = []
         for prev, value in zip(keys[:i], after[:i], strict=True):
             terms.append(
                 f"{prev.expr} IS NULL" if value is None else f"{prev.expr} = {sql.p(value)}"
             )
         value = after[i]
-        if value is None:
-            continue
         op = "<" if key.descending else ">"
         terms.append(f"{key.expr} {op} {sql.p(value)}")
         branches.append("(" + " AND ".join(terms) + ")")
