@@ -3,16 +3,19 @@
 A fresh `Loaders` is made for every HTTP request (and again before every mutation, so a
 mutation never reads what an earlier one in the same document cached). Each loader asks the
 domain, which applies the access rules: an object the viewer may not see loads as None.
+An enrollment's certification, courses, awards and evidence come with its read model
+(`enrollment_views`, one `describe_enrollments` call per batch), which also primes the course
+links of those certifications.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from gql.domain import certifications, courses, enrollments, status, users
+from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
 from gql.domain.status import EnrollmentView
 from gql.store import models
@@ -42,9 +45,6 @@ class Loaders:
         self.actor = actor
         self.users: DataLoader[int, models.User | None] = DataLoader(
             _by_key(lambda ids: users.users_by_ids(actor, ids))
-        )
-        self.certifications: DataLoader[int, models.Certification | None] = DataLoader(
-            _by_key(lambda ids: certifications.certifications_by_ids(actor, ids))
         )
         self.courses: DataLoader[int, models.Course | None] = DataLoader(
             _by_key(lambda ids: courses.courses_by_ids(actor, ids))
@@ -87,7 +87,3 @@ class Loaders:
 
     async def views_of(self, rows: Sequence[models.Enrollment]) -> list[EnrollmentView]:
         return await self.enrollment_views.load_many(rows)
-
-
-def nonempty(values: Iterable[V | None]) -> list[V]:
-    return [v for v in values if v is not None]

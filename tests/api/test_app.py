@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -96,3 +97,32 @@ async def test_lifespan_opens_and_closes_the_database(tmp_path: Path) -> None:
     assert viewer.json() == {"data": {"viewer": {"name": "Life"}}}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.get("/readyz")).status_code == 503  # closed with the lifespan
+
+
+async def test_requests_in_other_tasks_than_the_lifespan_reach_the_database(
+    tmp_path: Path,
+) -> None:
+    """uvicorn runs the lifespan in one task and each request in another."""
+    url = f"sqlite://{tmp_path / 'tasks.sqlite3'}"
+    await asyncio.create_task(migrate_database(url))  # leaves no ORM context in this task
+    app = create_app(Settings(database_url=url))
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve_lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(serve_lifespan())
+    await started.wait()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            ready = await client.get("/readyz")
+    finally:
+        stop.set()
+        await lifespan
+    assert ready.status_code == 200
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/readyz")).status_code == 503
