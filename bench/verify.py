@@ -110,11 +110,40 @@ async def _sql_status(learner_ids: list[int], now: datetime) -> dict[int, str]:
     return {int(r["id"]): str(r["status"]) for r in rows}
 
 
+async def _check(learner_ids: list[int], now: datetime) -> list[str]:
+    with clock.frozen(now):
+        checked, problems, new_awards = await _reevaluate(learner_ids)
+        sql_status = await _sql_status(learner_ids, now)
+        rows = list(
+            await Enrollment.filter(learner_id__in=learner_ids).select_related("certification")
+        )
+        views = await describe_enrollments(rows)
+    for enrollment_id, view in views.items():
+        if sql_status[enrollment_id] != view.status:
+            problems.append(
+                f"enrollment {enrollment_id}: SQL status {sql_status[enrollment_id]},"
+                f" read model {view.status}"
+            )
+    if new_awards:
+        problems.append(f"the domain would write {new_awards} award(s) the dataset lacks")
+    if not checked:
+        problems.append("no enrollments to check")
+    return problems
+
+
+async def check_learners(url: str, learner_ids: list[int], at: datetime | None) -> list[str]:
+    """Differences between the stored rows of these learners and the domain's evaluation."""
+    await open_database(url)
+    try:
+        return await _check(learner_ids, at or clock.now())
+    finally:
+        await close_database()
+
+
 async def verify(url: str, sample: int) -> int:
     await open_database(url)
     try:
         meta = await read_meta()
-        now = datetime.fromisoformat(meta["now"])
         learners = [
             r["id"]
             for r in await get_connection("default").execute_query_dict(
@@ -122,38 +151,15 @@ async def verify(url: str, sample: int) -> int:
             )
         ]
         rng = random.Random(meta["seed"])
-        picked = sorted(rng.sample(learners, min(sample, len(learners))))
-        heavy = [p["id"] for p in meta["workload"]["heavy_learners"][:2]]
-        picked = sorted(set(picked) | set(heavy))
-        with clock.frozen(now):
-            checked, problems, new_awards = await _reevaluate(picked)
-            sql_status = await _sql_status(picked, now)
-            rows = list(
-                await Enrollment.filter(learner_id__in=picked).select_related("certification")
-            )
-            views = await describe_enrollments(rows)
-        for enrollment_id, view in views.items():
-            if sql_status[enrollment_id] != view.status:
-                problems.append(
-                    f"enrollment {enrollment_id}: SQL status {sql_status[enrollment_id]},"
-                    f" read model {view.status}"
-                )
-        if new_awards:
-            problems.append(f"the domain would write {new_awards} award(s) the dataset lacks")
-        print(
-            json.dumps(
-                {
-                    "learners": len(picked),
-                    "enrollments": checked,
-                    "differences": len(problems),
-                },
-            )
-        )
-        for line in problems[:50]:
-            print(line, file=sys.stderr)
-        return 1 if problems else 0
+        picked = set(rng.sample(learners, min(sample, len(learners))))
+        picked |= {p["id"] for p in meta["workload"]["heavy_learners"][:2]}
+        problems = await _check(sorted(picked), datetime.fromisoformat(meta["now"]))
     finally:
         await close_database()
+    print(json.dumps({"learners": len(picked), "differences": len(problems)}))
+    for line in problems[:50]:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:

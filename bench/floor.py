@@ -1,0 +1,1015 @@
+"""The floor: a hand-written Starlette app answering the benchmark's operations with raw SQL.
+
+    BENCH_FLOOR_DB=sqlite://./var/bench/bench-0.1.sqlite3 \
+        uvicorn --factory bench.floor:create_app --port 8001
+
+It takes the same POST /graphql bodies as certgraph (the operation is chosen by
+`operationName`: Q0, Q1, Q2, M1), runs the statements certgraph's domain runs for them through
+the raw driver (aiosqlite, one connection per process like Tortoise's SQLite client; an
+asyncpg pool of the same size as Tortoise's), and returns the same JSON. No GraphQL, no ORM:
+what is left is HTTP, the driver, the SQL and the rules of the three built-in policies
+written out by hand. Read statements name only the columns the answer needs; the tables,
+joins, predicates and order are certgraph's.
+
+The numbers this app reaches are the floor each certgraph figure is divided by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import calendar
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+PAGE_SIZE_DEFAULT = 20
+STATUS_ORDER = ("ENROLLED", "STARTED", "PENDING_APPROVAL", "REJECTED", "COMPLETED", "EXPIRED")
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+class Db(ABC):
+    """The few calls the floor needs, on SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    SQL is written with $n placeholders; SQLite reads them as ?n. `count` tallies the
+    statements sent, for the report.
+    """
+
+    dialect: str
+    count: int = 0
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
+
+    @abstractmethod
+    def transaction(self) -> Any: ...
+
+    @abstractmethod
+    def time_in(self, value: Any) -> datetime | None: ...
+
+    @abstractmethod
+    def time_out(self, value: datetime) -> Any: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class SqliteDb(Db):
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn: Any = None
+        # One connection per process, as Tortoise has: a transaction holds it for its length.
+        self.lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        import aiosqlite
+
+        self.conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "synchronous=NORMAL"):
+            await self.conn.execute(f"PRAGMA {pragma}")
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("$", "?")
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        async with self.lock:
+            self.count += 1
+            rows: Sequence[Sequence[Any]] = await self.conn.execute_fetchall(self._sql(sql), args)
+            return rows
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
+        async with self.lock:
+            # BEGIN IMMEDIATE, as gql.store.db.write_transaction: the write lock comes first.
+            await self.conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTx(self)
+            try:
+                yield tx
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    def time_in(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    def time_out(self, value: datetime) -> Any:
+        return str(value.astimezone(UTC))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class SqliteTx:
+    def __init__(self, db: SqliteDb) -> None:
+        self.db = db
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        self.db.count += 1
+        rows: Sequence[Sequence[Any]] = await self.db.conn.execute_fetchall(
+            SqliteDb._sql(sql), args
+        )
+        return rows
+
+    async def insert(self, sql: str, *args: Any) -> int:
+        self.db.count += 1
+        cursor = await self.db.conn.execute(SqliteDb._sql(sql), args)
+        rowid: int = cursor.lastrowid
+        await cursor.close()
+        return rowid
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        self.db.count += 1
+        await self.db.conn.execute(SqliteDb._sql(sql), args)
+
+    async def control(self, sql: str) -> None:
+        await self.db.conn.execute(sql)
+
+
+class PostgresDb(Db):
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg
+
+        # Tortoise's asyncpg pool defaults: minsize 1, maxsize 5.
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=5)
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        self.count += 1
+        rows: Sequence[Sequence[Any]] = await self.pool.fetch(sql, *args)
+        return rows
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTx]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield PostgresTx(self, conn)
+
+    def time_in(self, value: Any) -> datetime | None:
+        return value  # type: ignore[no-any-return]
+
+    def time_out(self, value: datetime) -> Any:
+        return value
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class PostgresTx:
+    def __init__(self, db: PostgresDb, conn: Any) -> None:
+        self.db = db
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        self.db.count += 1
+        rows: Sequence[Sequence[Any]] = await self.conn.fetch(sql, *args)
+        return rows
+
+    async def insert(self, sql: str, *args: Any) -> int:
+        self.db.count += 1
+        value: int = await self.conn.fetchval(sql + " RETURNING id", *args)
+        return value
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        self.db.count += 1
+        await self.conn.execute(sql, *args)
+
+    async def control(self, sql: str) -> None:
+        await self.conn.execute(sql)
+
+
+def open_db(url: str) -> SqliteDb | PostgresDb:
+    if url.startswith("sqlite://"):
+        return SqliteDb(url[len("sqlite://") :].split("?", 1)[0])
+    if url.startswith(("postgres://", "postgresql://")):
+        return PostgresDb("postgresql://" + url.split("://", 1)[1])
+    raise ValueError("BENCH_FLOOR_DB must be sqlite://PATH or postgres://...")
+
+
+# --- small pure helpers (the rules certgraph's domain applies) ---------------------------------
+
+
+def global_id(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
+
+
+def decode_global_id(value: str, type_name: str) -> int:
+    try:
+        kind, _, pk = base64.b64decode(value).decode().partition(":")
+        if kind == type_name and pk.isdigit():
+            return int(pk)
+    except ValueError:
+        pass
+    return 0
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def encode_cursor(kind: str, values: list[Any]) -> str:
+    encoded = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
+    raw = json.dumps([kind, encoded], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    index = at.month - 1 + months
+    year, month = at.year + index // 12, index % 12 + 1
+    return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(slots=True)
+class Cert:
+    id: int
+    name: str
+    kind: str
+    type: str
+    validity_months: int | None
+    window_days: int
+    policy_name: str
+    policy_config: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Link:
+    course_id: int
+    course_name: str
+    mandatory: bool
+    position: int
+
+
+@dataclass(slots=True)
+class Progress:
+    id: int
+    percent: int
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    attempt_started_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class Award:
+    cycle: int
+    awarded_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(slots=True)
+class Evidence:
+    status: str
+    submitted_at: datetime
+    reviewed_at: datetime | None
+    completed_on: Any
+
+
+@dataclass(slots=True)
+class Enrollment:
+    id: int
+    learner_id: int
+    cert: Cert
+    started_at: datetime | None
+    due_at: datetime | None
+    stored_status: str
+    stored_progress: float
+    stored_explanation: str
+    awards: list[Award] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CourseState:
+    link: Link
+    status: str
+    percent: int
+    completed: bool
+    completed_at: datetime | None  # the latest completion, whatever the cycle
+    counted_at: datetime | None  # the completion that counts for this cycle
+
+
+@dataclass(slots=True)
+class Verdict:
+    complete: bool
+    status: str  # NOT_STARTED IN_PROGRESS PENDING_APPROVAL REJECTED COMPLETE
+    progress: float
+    completed_at: datetime | None
+    explanation: str
+
+
+def window_opens(cert: Cert, award: Award) -> datetime | None:
+    if cert.type != "RECURRING" or award.expires_at is None:
+        return None
+    return award.expires_at - timedelta(days=cert.window_days)
+
+
+def cycle_of(cert: Cert, awards: list[Award], now: datetime) -> tuple[int, datetime | None]:
+    if not awards:
+        return 1, None
+    latest = awards[-1]
+    opens = window_opens(cert, latest)
+    if opens is not None and now >= opens:
+        return latest.cycle + 1, opens
+    if latest.cycle <= 1:
+        return latest.cycle, None
+    previous = next((a for a in awards if a.cycle == latest.cycle - 1), None)
+    return latest.cycle, window_opens(cert, previous) if previous else None
+
+
+def counts(start: datetime | None, at: datetime | None) -> bool:
+    return at is not None and (start is None or at >= start)
+
+
+def course_state(link: Link, row: Progress | None, start: datetime | None) -> CourseState:
+    if row is None:
+        return CourseState(link, "NOT_STARTED", 0, False, None, None)
+    if counts(start, row.completed_at):
+        return CourseState(link, "COMPLETED", 100, True, row.completed_at, row.completed_at)
+    attempt = row.attempt_started_at or row.started_at or row.updated_at
+    if counts(start, attempt) and row.status != "COMPLETED":
+        status = "IN_PROGRESS" if row.percent > 0 else "NOT_STARTED"
+        return CourseState(link, status, row.percent, False, row.completed_at, None)
+    return CourseState(link, "NOT_STARTED", 0, False, row.completed_at, None)
+
+
+def verdict_of(cert: Cert, courses: list[CourseState], evidence: list[Evidence]) -> Verdict:
+    """The three built-in policies (mandatory-subset, all-required, external-evidence)."""
+    if cert.policy_name == "external-evidence":
+        config = cert.policy_config
+        approval = config.get("requiresApproval", True)
+        if not evidence:
+            return Verdict(False, "NOT_STARTED", 0.0, None, "no proof submitted yet")
+        accepted = [
+            e
+            for e in evidence
+            if e.status == "APPROVED" or (not approval and e.status != "REJECTED")
+        ]
+        if accepted:
+            first = accepted[0]
+            if config.get("completionDate") == "learner" and first.completed_on is not None:
+                done = datetime.combine(first.completed_on, datetime.min.time(), tzinfo=UTC)
+            elif approval and first.reviewed_at is not None:
+                done = first.reviewed_at
+            else:
+                done = first.submitted_at
+            return Verdict(
+                True, "COMPLETE", 1.0, done, "proof approved" if approval else "proof submitted"
+            )
+        if evidence[-1].status == "PENDING":
+            return Verdict(
+                False, "PENDING_APPROVAL", 0.5, None, "proof submitted, waiting for review"
+            )
+        return Verdict(False, "REJECTED", 0.0, None, "proof rejected; submit new proof")
+    if cert.policy_name == "all-required":
+        required, noun = courses, "courses"
+    else:
+        required = [c for c in courses if c.link.mandatory]
+        noun = "mandatory courses"
+        if not required:
+            required, noun = courses, "courses"
+    if not required:
+        return Verdict(False, "NOT_STARTED", 0.0, None, "this certification has no courses yet")
+    done = [c for c in required if c.completed]
+    summary = f"{len(done)} of {len(required)} {noun} done"
+    if len(done) == len(required):
+        completed_at = max(c.counted_at for c in done if c.counted_at is not None)
+        return Verdict(True, "COMPLETE", 1.0, completed_at, summary)
+    started = any(c.completed or c.percent > 0 for c in required)
+    status = "IN_PROGRESS" if started else "NOT_STARTED"
+    return Verdict(False, status, len(done) / len(required), None, summary)
+
+
+def stored_status(verdict: Verdict, enrollment: Enrollment, courses: list[CourseState]) -> str:
+    if verdict.status in ("COMPLETE", "PENDING_APPROVAL", "REJECTED"):
+        return verdict.status
+    active = any(c.percent > 0 or c.completed for c in courses)
+    if verdict.status == "IN_PROGRESS" or active or enrollment.started_at is not None:
+        return "STARTED"
+    return "ENROLLED"
+
+
+@dataclass(slots=True)
+class View:
+    status: str
+    progress_percent: int
+    cycle: int
+    overdue: bool
+    completed_at: datetime | None
+    expires_at: datetime | None
+    courses: list[CourseState]
+    verdict: Verdict
+
+
+def view_of(
+    enrollment: Enrollment, links: list[Link], progress: dict[int, Progress], now: datetime
+) -> View:
+    cert = enrollment.cert
+    cycle, start = cycle_of(cert, enrollment.awards, now)
+    courses = [course_state(link, progress.get(link.course_id), start) for link in links]
+    evidence = [e for e in enrollment.evidence if counts(start, e.submitted_at)]
+    verdict = verdict_of(cert, courses, evidence)
+    latest = enrollment.awards[-1] if enrollment.awards else None
+    if latest is not None and (latest.expires_at is None or now < latest.expires_at):
+        status = "COMPLETED"
+    elif latest is not None:
+        status = "EXPIRED"
+    else:
+        state = stored_status(verdict, enrollment, courses)
+        status = "STARTED" if state == "COMPLETE" else state
+    in_force = status == "COMPLETED" and latest is not None
+    return View(
+        status=status,
+        progress_percent=max(0, min(100, round(verdict.progress * 100))),
+        cycle=cycle,
+        overdue=enrollment.due_at is not None and now > enrollment.due_at and not in_force,
+        completed_at=latest.awarded_at if in_force and latest else None,
+        expires_at=latest.expires_at if in_force and latest else None,
+        courses=courses,
+        verdict=verdict,
+    )
+
+
+# --- reading what a batch of enrollments needs (certgraph's load_context) ---------------------
+
+
+def marks(start: int, count: int) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+CERT_COLUMNS = (
+    "c.id, c.name, c.kind, c.type, c.validity_months, c.recertification_window_days,"
+    " c.policy_name, c.policy_config"
+)
+
+
+def cert_of(db: Db, row: Sequence[Any], offset: int = 0) -> Cert:
+    config = row[offset + 7]
+    return Cert(
+        id=row[offset],
+        name=row[offset + 1],
+        kind=row[offset + 2],
+        type=row[offset + 3],
+        validity_months=row[offset + 4],
+        window_days=row[offset + 5],
+        policy_name=row[offset + 6],
+        policy_config=json.loads(config) if isinstance(config, str) else dict(config),
+    )
+
+
+async def load_links(reader: Any, cert_ids: list[int]) -> dict[int, list[Link]]:
+    links: dict[int, list[Link]] = {}
+    if not cert_ids:
+        return links
+    rows = await reader.fetch(
+        "SELECT cc.certification_id, cc.course_id, co.name, cc.mandatory, cc.position"
+        " FROM certification_course cc LEFT OUTER JOIN course co ON co.id = cc.course_id"
+        f" WHERE cc.certification_id IN ({marks(1, len(cert_ids))})"
+        " ORDER BY cc.certification_id, cc.position, cc.id",
+        *cert_ids,
+    )
+    for row in rows:
+        links.setdefault(row[0], []).append(Link(row[1], row[2], bool(row[3]), row[4]))
+    return links
+
+
+async def load_progress(
+    db: Db, reader: Any, learner_id: int, course_ids: list[int]
+) -> dict[int, Progress]:
+    if not course_ids:
+        return {}
+    rows = await reader.fetch(
+        "SELECT course_id, id, percent, status, started_at, completed_at, attempt_started_at,"
+        " updated_at FROM course_progress"
+        f" WHERE learner_id IN ($1) AND course_id IN ({marks(2, len(course_ids))})",
+        learner_id,
+        *course_ids,
+    )
+    t = db.time_in
+    return {
+        row[0]: Progress(
+            row[1],
+            row[2],
+            row[3],
+            t(row[4]),
+            t(row[5]),
+            t(row[6]),
+            t(row[7]),  # type: ignore[arg-type]
+        )
+        for row in rows
+    }
+
+
+async def load_awards_and_evidence(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
+    by_id = {e.id: e for e in enrollments}
+    ids = list(by_id)
+    t = db.time_in
+    for row in await reader.fetch(
+        "SELECT enrollment_id, cycle, awarded_at, expires_at FROM award"
+        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY cycle",
+        *ids,
+    ):
+        by_id[row[0]].awards.append(Award(row[1], t(row[2]), t(row[3])))  # type: ignore[arg-type]
+    for row in await reader.fetch(
+        "SELECT enrollment_id, status, submitted_at, reviewed_at, completed_on FROM evidence"
+        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY submitted_at, id",
+        *ids,
+    ):
+        by_id[row[0]].evidence.append(Evidence(row[1], t(row[2]), t(row[3]), row[4]))  # type: ignore[arg-type]
+
+
+def course_json(state: CourseState) -> dict[str, Any]:
+    return {
+        "course": {"id": global_id("Course", state.link.course_id), "name": state.link.course_name},
+        "status": state.status,
+        "percent": state.percent,
+        "completedAt": iso(state.completed_at),
+    }
+
+
+# --- the operations ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Viewer:
+    id: int
+    role: str
+
+
+class Floor:
+    def __init__(self, db: SqliteDb | PostgresDb) -> None:
+        self.db = db
+
+    async def authenticate(self, request: Request) -> Viewer | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        db = self.db
+        rows = await db.fetch(
+            "SELECT t.id, t.last_used_at, u.id, u.role FROM api_token t"
+            ' LEFT OUTER JOIN "user" u ON u.id = t.user_id'
+            " WHERE t.token_hash = $1 AND t.revoked_at IS NULL LIMIT 1",
+            hashlib.sha256(token.strip().encode()).hexdigest(),
+        )
+        if not rows:
+            return None
+        token_id, last_used, user_id, role = rows[0]
+        now = datetime.now(UTC)
+        last = db.time_in(last_used)
+        if last is None or now - last > LAST_USED_GRANULARITY:
+            await db.fetch(
+                "UPDATE api_token SET last_used_at = $1 WHERE id = $2", db.time_out(now), token_id
+            )
+        return Viewer(user_id, role)
+
+    async def q0(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        return {"viewer": {"id": global_id("User", viewer.id)}}
+
+    async def q1(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        """viewer.certifications(first: 20) by RELEVANCE, with courses and progress."""
+        db = self.db
+        now = datetime.now(UTC)
+        size = int(variables.get("first") or PAGE_SIZE_DEFAULT)
+        learner = await db.fetch('SELECT id FROM "user" WHERE id = $1 LIMIT 2', viewer.id)
+        if not learner:
+            return {"viewer": None}
+        total = (
+            await db.fetch(
+                "SELECT COUNT(*) FROM enrollment e JOIN certification c"
+                " ON c.id = e.certification_id WHERE e.learner_id = $1",
+                viewer.id,
+            )
+        )[0][0]
+        page = await db.fetch(RELEVANCE_PAGE + f" LIMIT {size + 1}", viewer.id, db.time_out(now))
+        has_next = len(page) > size
+        page = page[:size]
+        ids = [row[0] for row in page]
+        enrollments: list[Enrollment] = []
+        if ids:
+            rows = await db.fetch(
+                "SELECT e.id, e.learner_id, e.started_at, e.due_at, e.verdict_status,"
+                f" e.verdict_progress, e.verdict_explanation, e.enrolled_at, {CERT_COLUMNS}"
+                " FROM enrollment e LEFT OUTER JOIN certification c ON c.id = e.certification_id"
+                f" WHERE e.id IN ({marks(1, len(ids))})",
+                *ids,
+            )
+            by_id = {
+                row[0]: Enrollment(
+                    row[0],
+                    row[1],
+                    cert_of(db, row, 8),
+                    db.time_in(row[2]),
+                    db.time_in(row[3]),
+                    row[4],
+                    row[5],
+                    row[6],
+                )
+                for row in rows
+            }
+            enrollments = [by_id[i] for i in ids]
+        cert_ids = sorted({e.cert.id for e in enrollments})
+        links = await load_links(db, cert_ids)
+        course_ids = sorted({link.course_id for group in links.values() for link in group})
+        progress = await load_progress(db, db, viewer.id, course_ids)
+        if enrollments:
+            await load_awards_and_evidence(db, db, enrollments)
+        edges = []
+        for e in enrollments:
+            view = view_of(e, links.get(e.cert.id, []), progress, now)
+            edges.append(
+                {
+                    "node": {
+                        "id": global_id("Enrollment", e.id),
+                        "status": view.status,
+                        "progressPercent": view.progress_percent,
+                        "dueAt": iso(e.due_at),
+                        "overdue": view.overdue,
+                        "completedAt": iso(view.completed_at),
+                        "expiresAt": iso(view.expires_at),
+                        "certification": {
+                            "id": global_id("Certification", e.cert.id),
+                            "name": e.cert.name,
+                            "kind": e.cert.kind,
+                            "type": e.cert.type,
+                        },
+                        "courses": [course_json(c) for c in view.courses],
+                    }
+                }
+            )
+        end_cursor = None
+        if page:
+            last = page[-1]
+            values = [
+                db.time_in(v) if i in (2, 5) and v is not None else v
+                for i, v in enumerate(last[1:])
+            ]
+            end_cursor = encode_cursor("enrollments:RELEVANCE", values)
+        return {
+            "viewer": {
+                "certifications": {
+                    "totalCount": total,
+                    "pageInfo": {"hasNextPage": has_next, "endCursor": end_cursor},
+                    "edges": edges,
+                }
+            }
+        }
+
+    async def q2(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        """certificationReport for an admin: counts by derived status, overdue, expiring."""
+        db = self.db
+        if viewer.role != "ADMIN":
+            raise PermissionError("reports are for admins in the floor")
+        cert_id = decode_global_id(str(variables.get("id", "")), "Certification")
+        rows = await db.fetch("SELECT id, name FROM certification WHERE id IN ($1)", cert_id)
+        if not rows:
+            return {"certificationReport": None}
+        now = datetime.now(UTC)
+        at = db.time_out(now)
+        counts_rows = await db.fetch(STATUS_COUNTS, cert_id, at)
+        by_status = {str(r[0]): int(r[1]) for r in counts_rows}
+        overdue = (await db.fetch(OVERDUE_COUNT, cert_id, at))[0][0]
+        days = int(variables.get("days", 30))
+        expiring = (
+            await db.fetch(EXPIRING_COUNT, cert_id, at, db.time_out(now + timedelta(days=days)))
+        )[0][0]
+        enrolled = sum(by_status.values())
+        completed = by_status.get("COMPLETED", 0)
+        return {
+            "certificationReport": {
+                "certification": {"id": global_id("Certification", rows[0][0]), "name": rows[0][1]},
+                "enrolled": enrolled,
+                "byStatus": [{"status": s, "count": by_status.get(s, 0)} for s in STATUS_ORDER],
+                "overdue": overdue,
+                "expiringWithin": expiring,
+                "completionRate": (completed / enrolled) if enrolled else 0.0,
+            }
+        }
+
+    async def m1(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        """recordCourseProgress(completed: true) by a learner: certgraph's statements, in order."""
+        db = self.db
+        course_id = decode_global_id(str(variables.get("course", "")), "Course")
+        learner = viewer.id
+        for_update = " FOR UPDATE" if db.dialect == "postgres" else ""
+        async with db.transaction() as tx:
+            now = datetime.now(UTC)
+            at = db.time_out(now)
+            await tx.fetch(
+                f'SELECT id FROM "user" WHERE id IN ($1) ORDER BY id{for_update}', learner
+            )
+            if not await tx.fetch('SELECT 1 FROM "user" WHERE id = $1 LIMIT 1', learner):
+                return _progress_error("NOT_FOUND", "no such learner")
+            if not await tx.fetch("SELECT 1 FROM course WHERE id = $1 LIMIT 1", course_id):
+                return _progress_error("NOT_FOUND", "no such course")
+            rows = await tx.fetch(
+                "SELECT DISTINCT e.id, e.started_at, e.due_at, e.verdict_status,"
+                " e.verdict_progress, e.verdict_explanation, e.certification_id FROM enrollment e"
+                " LEFT OUTER JOIN certification c ON c.id = e.certification_id"
+                " LEFT OUTER JOIN certification_course cc ON cc.certification_id = c.id"
+                " WHERE e.learner_id = $1 AND cc.course_id = $2 ORDER BY e.id",
+                learner,
+                course_id,
+            )
+            existing = await tx.fetch(
+                "SELECT id, percent, status, started_at, completed_at, attempt_started_at,"
+                " updated_at FROM course_progress WHERE learner_id = $1 AND course_id = $2 LIMIT 2",
+                learner,
+                course_id,
+            )
+            cert_ids = sorted({r[6] for r in rows})
+            certs: dict[int, Cert] = {}
+            enrollments: list[Enrollment] = []
+            if rows:
+                for row in await tx.fetch(
+                    f"SELECT {CERT_COLUMNS} FROM certification c"
+                    f" WHERE c.id IN ({marks(1, len(cert_ids))})",
+                    *cert_ids,
+                ):
+                    certs[row[0]] = cert_of(db, row)
+                enrollments = [
+                    Enrollment(r[0], learner, certs[r[6]], db.time_in(r[1]), db.time_in(r[2]),
+                               r[3], r[4], r[5])
+                    for r in rows
+                ]  # fmt: skip
+                # certgraph reads the certifications and awards here to find open
+                # recertification cycles (a completion doesn't depend on them), then again when
+                # it evaluates: the floor sends the same statements.
+                await load_awards_only(db, tx, enrollments)
+            row = await self._complete(tx, existing, learner, course_id, now, at)
+            links: dict[int, list[Link]] = {}
+            progress: dict[int, Progress] = {}
+            if enrollments:
+                for e in enrollments:
+                    e.awards.clear()
+                await tx.fetch(
+                    f"SELECT {CERT_COLUMNS} FROM certification c"
+                    f" WHERE c.id IN ({marks(1, len(cert_ids))})",
+                    *cert_ids,
+                )
+                links = await load_links(tx, cert_ids)
+                course_ids = sorted({link.course_id for g in links.values() for link in g})
+                progress = await load_progress(db, tx, learner, course_ids)
+                await load_awards_and_evidence(db, tx, enrollments)
+            views = []
+            for e in enrollments:
+                view = view_of(e, links.get(e.cert.id, []), progress, now)
+                verdict = view.verdict
+                if verdict.complete and not any(a.cycle == view.cycle for a in e.awards):
+                    views.append(
+                        await self._award(tx, e, view, verdict, links, progress, learner, now)
+                    )
+                    view = views[-1][1]
+                else:
+                    views.append((e, view))
+                latest = e.awards[-1] if e.awards else None
+                await tx.execute(
+                    "UPDATE enrollment SET verdict_status = $1, verdict_progress = $2,"
+                    " verdict_explanation = $3, evaluated_cycle = $4, last_awarded_at = $5,"
+                    " last_expires_at = $6, last_award_cycle = $7, window_opens_at = $8,"
+                    " updated_at = $9 WHERE id = $10",
+                    stored_status(verdict, e, view.courses),
+                    verdict.progress,
+                    verdict.explanation,
+                    view.cycle,
+                    db.time_out(latest.awarded_at) if latest else None,
+                    db.time_out(latest.expires_at) if latest and latest.expires_at else None,
+                    latest.cycle if latest else None,
+                    _time_or_none(db, window_opens(e.cert, latest) if latest else None),
+                    at,
+                    e.id,
+                )
+        return {
+            "recordCourseProgress": {
+                "progress": {
+                    "status": row.status,
+                    "percent": row.percent,
+                    "completedAt": iso(row.completed_at),
+                },
+                "enrollments": [
+                    {
+                        "id": global_id("Enrollment", e.id),
+                        "status": view.status,
+                        "progressPercent": view.progress_percent,
+                        "completedAt": iso(view.completed_at),
+                        "expiresAt": iso(view.expires_at),
+                    }
+                    for e, view in views
+                ],
+                "errors": [],
+            }
+        }
+
+    async def _complete(
+        self, tx: Any, existing: Sequence[Sequence[Any]], learner: int, course_id: int,
+        now: datetime, at: Any,
+    ) -> Progress:  # fmt: skip
+        db = self.db
+        if not existing:
+            new_id = await tx.insert(
+                "INSERT INTO course_progress (learner_id, course_id, percent, status, started_at,"
+                " completed_at, attempt_started_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                learner, course_id, 100, "COMPLETED", at, at, at, at,
+            )  # fmt: skip
+            return Progress(new_id, 100, "COMPLETED", now, now, now, now)
+        r = existing[0]
+        row = Progress(
+            r[0], r[1], r[2], db.time_in(r[3]), db.time_in(r[4]), db.time_in(r[5]),
+            db.time_in(r[6]),  # type: ignore[arg-type]
+        )  # fmt: skip
+        row.completed_at = max(row.completed_at, now) if row.completed_at else now
+        row.percent, row.status = 100, "COMPLETED"
+        if row.started_at is None:
+            row.started_at = now
+        row.updated_at = now
+        await tx.execute(
+            "UPDATE course_progress SET percent = $1, status = $2, started_at = $3,"
+            " completed_at = $4, attempt_started_at = $5, updated_at = $6, learner_id = $7,"
+            " course_id = $8 WHERE id = $9",
+            100, "COMPLETED", db.time_out(row.started_at), db.time_out(row.completed_at),
+            _time_or_none(db, row.attempt_started_at), at, learner, course_id, row.id,
+        )  # fmt: skip
+        return row
+
+    async def _award(
+        self, tx: Any, e: Enrollment, view: View, verdict: Verdict, links: dict[int, list[Link]],
+        progress: dict[int, Progress], learner: int, now: datetime,
+    ) -> tuple[Enrollment, View]:  # fmt: skip
+        db = self.db
+        assert verdict.completed_at is not None
+        previous = e.awards[-1] if e.awards else None
+        expires = None
+        if e.cert.type == "RECURRING" and e.cert.validity_months:
+            base = verdict.completed_at
+            if previous and previous.expires_at and verdict.completed_at < previous.expires_at:
+                base = previous.expires_at
+            expires = add_months(base, e.cert.validity_months)
+        # certgraph writes the award inside a savepoint, so losing a race leaves the rest intact
+        # (transaction control is not counted as a statement, on either side)
+        await tx.control("SAVEPOINT bench_award")
+        await tx.insert(
+            "INSERT INTO award (enrollment_id, cycle, awarded_at, expires_at, created_at,"
+            " expiry_noted_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            e.id, view.cycle, db.time_out(verdict.completed_at), _time_or_none(db, expires),
+            db.time_out(now), None,
+        )  # fmt: skip
+        await tx.control("RELEASE SAVEPOINT bench_award")
+        after = {
+            "cycle": view.cycle,
+            "awardedAt": verdict.completed_at.isoformat(),
+            "expiresAt": expires.isoformat() if expires else None,
+        }
+        await tx.insert(
+            "INSERT INTO audit_event (at, actor_id, action, object_type, object_id, before,"
+            " after, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            db.time_out(now), learner, "award", "Enrollment", str(e.id), None,
+            json.dumps(after, separators=(",", ":")), None,
+        )  # fmt: skip
+        e.awards.append(Award(view.cycle, verdict.completed_at, expires))
+        return e, view_of(e, links.get(e.cert.id, []), progress, now)
+
+
+async def load_awards_only(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
+    by_id = {e.id: e for e in enrollments}
+    ids = list(by_id)
+    for row in await reader.fetch(
+        "SELECT enrollment_id, cycle, awarded_at, expires_at FROM award"
+        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY cycle",
+        *ids,
+    ):
+        by_id[row[0]].awards.append(Award(row[1], db.time_in(row[2]), db.time_in(row[3])))  # type: ignore[arg-type]
+
+
+def _time_or_none(db: Db, value: datetime | None) -> Any:
+    return None if value is None else db.time_out(value)
+
+
+def _progress_error(code: str, message: str) -> dict[str, Any]:
+    return {
+        "recordCourseProgress": {
+            "progress": None,
+            "enrollments": [],
+            "errors": [{"code": code, "message": message}],
+        }
+    }
+
+
+_COMPLETED = (
+    "e.last_awarded_at IS NOT NULL AND (e.last_expires_at IS NULL OR e.last_expires_at > $2)"
+)
+
+RELEVANCE_PAGE = (
+    "SELECT e.id AS id,"
+    f" CASE WHEN {_COMPLETED} THEN 4"
+    " WHEN e.last_awarded_at IS NOT NULL THEN 0"
+    " WHEN e.verdict_status = 'REJECTED' THEN 0"
+    " WHEN e.due_at IS NOT NULL AND e.due_at < $2 THEN 0"
+    " WHEN e.verdict_status IN ('STARTED', 'COMPLETE') THEN 1"
+    " WHEN e.verdict_status = 'PENDING_APPROVAL' THEN 3"
+    " ELSE 2 END AS k_bucket,"
+    " CASE WHEN e.due_at IS NULL THEN 1 ELSE 0 END AS k_due_null,"
+    " e.due_at AS k_due,"
+    " CASE WHEN e.origin = 'ASSIGNED' THEN 0 ELSE 1 END AS k_origin,"
+    " CASE WHEN c.published_at IS NULL THEN 1 ELSE 0 END AS k_pub_null,"
+    " c.published_at AS k_pub,"
+    " e.id AS k_id"
+    " FROM enrollment e JOIN certification c ON c.id = e.certification_id"
+    " WHERE e.learner_id = $1"
+    " ORDER BY k_bucket ASC, k_due_null ASC, k_due ASC, k_origin ASC, k_pub_null ASC,"
+    " k_pub DESC, k_id ASC"
+)
+
+STATUS_COUNTS = (
+    "SELECT CASE"
+    f" WHEN {_COMPLETED} THEN 'COMPLETED'"
+    " WHEN e.last_awarded_at IS NOT NULL THEN 'EXPIRED'"
+    " WHEN e.verdict_status = 'COMPLETE' THEN 'STARTED'"
+    " ELSE e.verdict_status END AS status, COUNT(*) AS n"
+    " FROM enrollment e WHERE e.certification_id = $1 AND 1=1 GROUP BY 1"
+)
+
+OVERDUE_COUNT = (
+    "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
+    " AND e.due_at IS NOT NULL AND e.due_at < $2"
+    f" AND NOT ({_COMPLETED})"
+)
+
+EXPIRING_COUNT = (
+    "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
+    " AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
+    " AND e.last_expires_at > $2 AND e.last_expires_at <= $3"
+)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def create_app() -> Starlette:
+    url = os.environ.get("BENCH_FLOOR_DB") or os.environ.get("CERTGRAPH_DATABASE_URL", "")
+    db = open_db(url)
+    floor = Floor(db)
+    operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "M1": floor.m1}
+
+    async def graphql(request: Request) -> Response:
+        body = json.loads(await request.body())
+        operation = operations.get(body.get("operationName") or "")
+        if operation is None:
+            return _json({"errors": [{"message": "the floor serves Q0, Q1, Q2 and M1"}]}, 400)
+        before = db.count
+        viewer = await floor.authenticate(request)
+        if viewer is None:
+            return _json({"data": None, "errors": [{"message": "unauthenticated"}]}, 401)
+        data = await operation(viewer, body.get("variables") or {})
+        response = _json({"data": data}, 200)
+        # Statements this request sent (exact with one request in flight per process).
+        response.headers["x-floor-sql"] = str(db.count - before)
+        return response
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok"}, 200)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _json(payload: dict[str, Any], status: int) -> Response:
+    return Response(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+    )

@@ -1,0 +1,1013 @@
+"""Run the benchmark: certgraph against its floor, over loopback, with a real load generator.
+
+    python -m bench.run --db sqlite://./var/bench/bench-0.1.sqlite3 \
+                        --db postgres://postgres@127.0.0.1:5432/certgraph_bench
+
+Each --db must hold a dataset made by bench.generate. For each database and for 1 and 2
+worker processes it starts `certgraph serve` and the floor (bench/floor.py) side by side and,
+operation by operation, alternating certgraph and floor runs so that drift of a busy machine
+falls on both:
+
+1. checks that both answer the same JSON (and, for M1, that the rows the floor writes are
+   the rows certgraph's domain would write);
+2. measures peak throughput closed-loop with wrk (-t1, --connections at once);
+3. measures p50/p99 open-loop at half of each one's peak (bench/openloop.py: constant
+   arrival rate, latency from the intended send time, so queueing is not hidden);
+
+and separately runs every operation in-process through `schema.execute` (no HTTP), counting
+the SQL statements each sends through a wrapper on Tortoise's connection classes. Write
+operations (M1) start from the generated state every time: the rows a run added are removed
+and the enrollments it re-evaluated restored (bench.generate.restore_sql).
+
+Results go to bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.generate import dialect_of, restore_sql, sqlite_path
+from gql.domain.calendar import add_months
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "var" / "bench" / "run"
+VENV_BIN = Path(sys.executable).parent
+CERTGRAPH_PORT = 18700
+FLOOR_PORT = 18800
+
+Q0 = "query Q0 { viewer { id } }"
+Q1 = (
+    "query Q1($first: Int) { viewer { certifications(first: $first) { totalCount"
+    " pageInfo { hasNextPage endCursor } edges { node { id status progressPercent dueAt overdue"
+    " completedAt expiresAt certification { id name kind type }"
+    " courses { course { id name } status percent completedAt } } } } } }"
+)
+Q2 = (
+    "query Q2($id: ID!) { certificationReport(certificationId: $id) { certification { id name }"
+    " enrolled byStatus { status count } overdue expiringWithin(days: 30) completionRate } }"
+)
+M1 = (
+    "mutation M1($course: ID!) { recordCourseProgress(input: {courseId: $course,"
+    " completed: true}) { progress { status percent completedAt } enrollments { id status"
+    " progressPercent completedAt expiresAt } errors { code message } } }"
+)
+PAGE = (
+    "query PAGE($first: Int, $after: String) { courses(sort: NAME_ASC, first: $first,"
+    " after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id name } } } }"
+)
+FLOOR_OPS = ("Q0", "Q1", "Q2", "M1")
+TARGETS = {"Q1": 3.0, "M1": 2.0}
+PAGE_TARGET = 1.2
+
+
+def global_id(type_name: str, pk: int) -> str:
+    import base64
+
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
+
+
+def body(operation: str, query: str, variables: dict[str, Any] | None = None) -> str:
+    payload: dict[str, Any] = {"operationName": operation, "query": query}
+    if variables is not None:
+        payload["variables"] = variables
+    return json.dumps(payload, separators=(",", ":"))
+
+
+# --- the database side ------------------------------------------------------------------------
+
+
+def read_meta_sync(url: str) -> dict[str, Any]:
+    rows = db_query(url, "SELECT key, value FROM bench_meta")
+    return {key: json.loads(value) for key, value in rows}
+
+
+def db_query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    if dialect_of(url) == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            return list(conn.execute(sql.replace("$", "?"), args))
+        finally:
+            conn.close()
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_dsn(url))
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+def db_execute(url: str, statements: list[str]) -> None:
+    if dialect_of(url) == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(sqlite_path(url), isolation_level=None, timeout=30)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return
+
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_dsn(url))
+        try:
+            async with conn.transaction():
+                for statement in statements:
+                    await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def pg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+@dataclass
+class Dataset:
+    url: str
+    dialect: str
+    meta: dict[str, Any]
+    page_size: int = 1
+    page500_after: str | None = None
+
+    @property
+    def workload(self) -> dict[str, Any]:
+        return dict(self.meta["workload"])
+
+    def reset(self) -> None:
+        """Back to the generated state: remove what write runs added, restore enrollments."""
+        db_execute(self.url, restore_sql(self.meta["max_ids"]))
+
+    def added_awards(self) -> int:
+        rows = db_query(
+            self.url, "SELECT COUNT(*) FROM award WHERE id > $1", self.meta["max_ids"]["award"]
+        )
+        return int(rows[0][0])
+
+
+def load_dataset(url: str) -> Dataset:
+    from gql.domain.pages import encode_cursor
+
+    meta = read_meta_sync(url)
+    data = Dataset(url, dialect_of(url), meta)
+    courses = int(meta["counts"]["course"])
+    data.page_size = max(1, courses // 500)
+    offset = 499 * data.page_size - 1
+    row = db_query(url, f"SELECT name, id FROM course ORDER BY name, id LIMIT 1 OFFSET {offset}")
+    data.page500_after = encode_cursor("courses:NAME_ASC", [row[0][0], row[0][1]])
+    return data
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    name: str
+    requests: list[tuple[str, str]]  # (body, token)
+    floor: bool
+    writes: bool = False
+
+
+def operations(data: Dataset) -> list[Operation]:
+    w = data.workload
+    learners = [p["token"] for p in w["learners"]]
+    admin = w["admin"]["token"]
+    ops = [
+        Operation("Q0", [(body("Q0", Q0), t) for t in learners], True),
+        Operation("Q1", [(body("Q1", Q1, {"first": 20}), t) for t in learners], True),
+        Operation(
+            "Q2",
+            [
+                (body("Q2", Q2, {"id": global_id("Certification", c)}), admin)
+                for c in w["report_certifications"]
+            ],
+            True,
+        ),
+        Operation(
+            "M1",
+            [
+                (body("M1", M1, {"course": global_id("Course", p["course_id"])}), p["token"])
+                for p in w["m1_pool"]
+            ],
+            True,
+            writes=True,
+        ),
+        Operation(
+            "PAGE1",
+            [(body("PAGE", PAGE, {"first": data.page_size, "after": None}), t) for t in learners],
+            False,
+        ),
+        Operation(
+            "PAGE500",
+            [
+                (body("PAGE", PAGE, {"first": data.page_size, "after": data.page500_after}), t)
+                for t in learners
+            ],
+            False,
+        ),
+    ]
+    return ops
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def pin(cpus: str | None) -> list[str]:
+    if cpus is None or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", cpus]
+
+
+def start_server(name: str, command: list[str], env: dict[str, str], port: int) -> Server:
+    WORK.mkdir(parents=True, exist_ok=True)
+    log = WORK / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start; see {log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return Server(name, port, process, log)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{name} did not answer /healthz within 60 s; see {log}")
+
+
+def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Server, Server]:
+    env = dict(os.environ)
+    env["CERTGRAPH_DATABASE_URL"] = data.url
+    env["CERTGRAPH_DATA_DIR"] = str(ROOT / "var" / "bench" / "data")
+    env["BENCH_FLOOR_DB"] = data.url
+    certgraph = start_server(
+        f"certgraph-{data.dialect}-{workers}w",
+        [*pin(server_cpus), str(VENV_BIN / "certgraph"), "serve", "--port", str(CERTGRAPH_PORT),
+         "--workers", str(workers)],
+        env,
+        CERTGRAPH_PORT,
+    )  # fmt: skip
+    floor = start_server(
+        f"floor-{data.dialect}-{workers}w",
+        [*pin(server_cpus), sys.executable, "-m", "uvicorn", "--factory",
+         "bench.floor:create_app", "--port", str(FLOOR_PORT), "--workers", str(workers)],
+        env,
+        FLOOR_PORT,
+    )  # fmt: skip
+    return certgraph, floor
+
+
+def post(port: int, payload: str, token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=payload.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+
+# --- load generators --------------------------------------------------------------------------
+
+
+def lua_script(requests: list[tuple[str, str]], path: Path) -> Path:
+    def long_string(text: str) -> str:
+        level = "=" * 3
+        while f"]{level}]" in text:
+            level += "="
+        return f"[{level}[{text}]{level}]"
+
+    lines = ["local bodies = {"]
+    lines += [f"  {long_string(b)}," for b, _ in requests]
+    lines.append("}")
+    lines.append("local tokens = {")
+    lines += [f'  "{t}",' for _, t in requests]
+    lines.append("}")
+    lines.append(
+        """
+local reqs = {}
+local i = 0
+init = function(args)
+  for k = 1, #bodies do
+    reqs[k] = wrk.format("POST", "/graphql", {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. tokens[k],
+    }, bodies[k])
+  end
+end
+request = function()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+    )
+    path.write_text("\n".join(lines))
+    return path
+
+
+def wrk(
+    port: int, script: Path, seconds: float, connections: int, cpus: str | None
+) -> dict[str, Any]:
+    command = [
+        *pin(cpus), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/graphql",
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"WRKJSON (\{.*\})", output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no summary:\n{output}")
+    raw = json.loads(match.group(1))
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "requests": raw["requests"],
+        "errors": errors,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+    }
+
+
+def open_loop(
+    port: int, requests: list[tuple[str, str]], rate: float, seconds: float, cpus: str | None
+) -> dict[str, Any]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"openloop-{port}.json"
+    path.write_text(json.dumps([[b, t] for b, t in requests]))
+    command = [
+        *pin(cpus), sys.executable, "-m", "bench.openloop", "--port", str(port),
+        "--rate", f"{rate:.3f}", "--duration", str(seconds), "--requests", str(path),
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+# --- checks: same answers, same rows ----------------------------------------------------------
+
+
+_NEAR_NOW = timedelta(minutes=10)
+
+
+def normalise(value: Any, now: datetime) -> Any:
+    """Timestamps written by the request itself ("now") differ between two runs: mask them."""
+    if isinstance(value, dict):
+        return {k: normalise(v, now) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v, now) for v in value]
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if at.tzinfo is None:
+            return value
+        # "now", or an expiry computed from it (now + validity months)
+        for months in (0, 12, 24, 36):
+            if abs(at - add_months(now, months)) < _NEAR_NOW:
+                return f"<now+{months}m>"
+    return value
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if type(a) is not type(b):
+        return f"{path}: {a!r} != {b!r}"
+    if isinstance(a, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: present on one side only"
+            found = first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(a, float):
+        return None if abs(a - b) < 1e-9 else f"{path}: {a!r} != {b!r}"
+    return None if a == b else f"{path}: {a!r} != {b!r}"
+
+
+@dataclass
+class Check:
+    same_json: bool
+    compared: int
+    difference: str | None
+    floor_sql: int | None
+    rows_match_domain: bool | None = None
+
+
+def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> Check:
+    now = datetime.now(UTC)
+    sample = op.requests[:3] if op.writes else op.requests
+    compared = 0
+    floor_sql = None
+    for payload, token in sample:
+        if op.writes:
+            data.reset()
+        status_a, answer_a, _ = post(cg.port, payload, token)
+        if op.writes:
+            data.reset()
+        status_b, answer_b, headers = post(floor.port, payload, token)
+        if status_b != 200:
+            return Check(False, compared + 1, f"floor answered {status_b}: {answer_b}", floor_sql)
+        floor_sql = int(headers.get("x-floor-sql", "0")) or floor_sql
+        compared += 1
+        if status_a != 200 or "errors" in answer_a:
+            return Check(False, compared, f"certgraph answered {status_a}: {answer_a}", floor_sql)
+        difference = first_difference(normalise(answer_a, now), normalise(answer_b, now))
+        if difference:
+            return Check(False, compared, difference, floor_sql)
+    check = Check(True, compared, None, floor_sql)
+    if op.writes:
+        # The rows the floor wrote (still in place) against the domain's own evaluation.
+        learners = sorted({learner_of(t, data) for _, t in sample})
+        check.rows_match_domain = domain_agrees(data.url, learners)
+        data.reset()
+    return check
+
+
+def learner_of(token: str, data: Dataset) -> int:
+    for item in data.workload["m1_pool"]:
+        if item["token"] == token:
+            return int(item["learner_id"])
+    raise KeyError("token not in the M1 pool")
+
+
+def domain_agrees(url: str, learner_ids: list[int]) -> bool:
+    from bench.verify import check_learners
+
+    problems = asyncio.run(check_learners(url, learner_ids, at=None))
+    for line in problems[:10]:
+        print("   floor rows:", line, file=sys.stderr)
+    return not problems
+
+
+# --- in-process: schema.execute and SQL statement counts -------------------------------------
+
+
+class SqlCounter:
+    """Counts statements sent through Tortoise's connection classes (queries, inserts, scripts).
+
+    Transaction control (BEGIN/COMMIT/SAVEPOINT) is not counted.
+    """
+
+    METHODS = (
+        "execute_query",
+        "execute_query_dict",
+        "execute_insert",
+        "execute_many",
+        "execute_script",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._saved: list[tuple[type, str, Any]] = []
+
+    def classes(self) -> list[type]:
+        from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+        from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionWrapper
+
+        return [SqliteClient, SqliteTransactionWrapper, AsyncpgDBClient, TransactionWrapper]
+
+    def __enter__(self) -> SqlCounter:
+        for cls in self.classes():
+            for name in self.METHODS:
+                original = cls.__dict__.get(name)
+                if original is None:
+                    continue
+                self._saved.append((cls, name, original))
+                setattr(cls, name, self._wrap(original))
+        return self
+
+    def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        counter = self
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            counter.count += 1
+            return await original(*args, **kwargs)
+
+        return counted
+
+    def __exit__(self, *exc: object) -> None:
+        for cls, name, original in reversed(self._saved):
+            setattr(cls, name, original)
+        self._saved.clear()
+
+
+async def in_process(
+    data: Dataset, ops: list[Operation], iterations: int
+) -> dict[str, dict[str, Any]]:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from gql.api.context import build_context
+    from gql.api.schema import build_schema
+    from gql.settings import load_settings
+    from gql.store.db import close_database, open_database
+
+    os.environ["CERTGRAPH_DATABASE_URL"] = data.url
+    settings = load_settings()
+    schema = build_schema(settings)
+    await open_database(data.url)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for op in ops:
+            counts: list[int] = []
+            times: list[float] = []
+            errors = 0
+            if op.writes:
+                data.reset()
+            for i in range(iterations + 3):
+                payload, token = op.requests[i % len(op.requests)]
+                document = json.loads(payload)
+                scope = {
+                    "type": "http",
+                    "method": "POST",
+                    "path": "/graphql",
+                    "headers": [(b"authorization", f"Bearer {token}".encode())],
+                    "query_string": b"",
+                }
+                with SqlCounter() as counter:
+                    started = time.perf_counter()
+                    context = await build_context(Request(scope), Response())
+                    result = await schema.execute(
+                        document["query"],
+                        variable_values=document.get("variables"),
+                        context_value=context,
+                        operation_name=document["operationName"],
+                    )
+                    elapsed = time.perf_counter() - started
+                if result.errors:
+                    errors += 1
+                if i >= 3:  # the first few warm caches and connections
+                    counts.append(counter.count)
+                    times.append(elapsed * 1000)
+            if op.writes:
+                data.reset()
+            results[op.name] = {
+                # the median: a token's last_used_at refresh (once a minute) adds one now and then
+                "sql_queries": int(statistics.median(counts)),
+                "sql_queries_range": [min(counts), max(counts)],
+                "p50_ms": round(statistics.median(times), 3),
+                "errors": errors,
+            }
+    finally:
+        await close_database()
+    return results
+
+
+# --- one database, one worker count ----------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    duration: float
+    repeats: int
+    connections: int
+    iterations: int
+    ops: list[str]
+    workers: list[int]
+    profile: bool
+    pin: bool
+
+
+@dataclass
+class Measured:
+    closed: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"cg": [], "floor": []})
+    opened: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"cg": [], "floor": []})
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def measure(
+    op: Operation,
+    data: Dataset,
+    servers: dict[str, Server],
+    cfg: Settings,
+    server_cpus: str | None,
+    load_cpus: str | None,
+) -> Measured:
+    script = lua_script(op.requests, WORK / f"{op.name}.lua")
+    targets = ["cg", "floor"] if op.floor else ["cg"]
+    out = Measured()
+    for target in targets:  # warm-up: JIT-free Python still fills caches, pools and pages
+        if op.writes:
+            data.reset()
+        wrk(servers[target].port, script, 1, cfg.connections, load_cpus)
+    for rep in range(cfg.repeats):
+        order = targets if rep % 2 == 0 else list(reversed(targets))
+        for target in order:
+            if op.writes:
+                data.reset()
+            result = wrk(servers[target].port, script, cfg.duration, cfg.connections, load_cpus)
+            if op.writes:
+                result["awards_per_request"] = round(
+                    data.added_awards() / max(1, result["requests"]), 3
+                )
+            out.closed[target].append(result)
+    peaks = {t: statistics.median(r["rps"] for r in out.closed[t]) for t in targets}
+    for rep in range(cfg.repeats):
+        order = targets if rep % 2 == 0 else list(reversed(targets))
+        for target in order:
+            if op.writes:
+                data.reset()
+            result = open_loop(
+                servers[target].port, op.requests, peaks[target] / 2, cfg.duration, load_cpus
+            )
+            if op.writes:
+                result["awards_per_request"] = round(
+                    data.added_awards() / max(1, result["sent"]), 3
+                )
+            out.opened[target].append(result)
+    if op.writes:
+        data.reset()
+    return out
+
+
+def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Check | None,
+              inproc: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    def stat(target: str, source: str, key: str) -> float | None:
+        rows = (m.closed if source == "closed" else m.opened)[target]
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return _median(values)
+
+    row: dict[str, Any] = {
+        "op": op.name,
+        "db": data.dialect,
+        "workers": workers,
+        "rps": stat("cg", "closed", "rps"),
+        "p50_ms": stat("cg", "open", "p50_ms"),
+        "p99_ms": stat("cg", "open", "p99_ms"),
+        "floor_rps": stat("floor", "closed", "rps"),
+        "floor_p50_ms": stat("floor", "open", "p50_ms"),
+        "floor_p99_ms": stat("floor", "open", "p99_ms"),
+        "ratio_p50": None,
+        "ratio_rps": None,
+        "sql_queries": inproc["sql_queries"] if inproc else None,
+        "floor_sql_queries": check.floor_sql if check else None,
+        "in_process_p50_ms": inproc["p50_ms"] if inproc else None,
+        "open_loop_rate": {t: round(m.opened[t][0]["rate"], 1) for t in m.opened if m.opened[t]},
+        "errors": sum(r["errors"] for t in m.closed for r in m.closed[t])
+        + sum(r["errors"] for t in m.opened for r in m.opened[t]),
+        "same_json": check.same_json if check else None,
+    }
+    if row["p50_ms"] and row["floor_p50_ms"]:
+        row["ratio_p50"] = round(row["p50_ms"] / row["floor_p50_ms"], 2)
+    if row["rps"] and row["floor_rps"]:
+        row["ratio_rps"] = round(row["floor_rps"] / row["rps"], 2)
+    if op.writes:
+        row["awards_per_request"] = {
+            t: _median([r["awards_per_request"] for r in m.closed[t] + m.opened[t]])
+            for t in m.closed
+            if m.closed[t]
+        }
+        if check is not None:
+            row["floor_rows_match_domain"] = check.rows_match_domain
+    if check is not None and not check.same_json:
+        row["difference"] = check.difference
+    return row
+
+
+def profile_server(server: Server, script: Path, seconds: float, connections: int, out: Path,
+                   load_cpus: str | None) -> Path | None:  # fmt: skip
+    """py-spy samples the (single) certgraph worker while wrk drives it; raw collapsed stacks."""
+    spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    if not Path(spy).exists():
+        return None
+    children = subprocess.run(
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    pid = children[-1] if children else str(server.process.pid)
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", pid, "--format", "raw", "--rate", "200", "--output", str(out),
+         "--duration", str(int(seconds) + 1), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.5)
+    wrk(server.port, script, seconds, connections, load_cpus)
+    recorder.wait(timeout=60)
+    return out if out.exists() else None
+
+
+def run_database(
+    url: str, cfg: Settings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    data = load_dataset(url)
+    data.reset()
+    ops = [op for op in operations(data) if op.name in cfg.ops]
+    print(f"== {data.dialect}: scale {data.meta['scale']}, in-process runs", flush=True)
+    inproc = asyncio.run(in_process(data, ops, cfg.iterations))
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"in_process": inproc, "profiles": {}}
+    for workers in cfg.workers:
+        server_cpus = "0" if cfg.pin and workers == 1 else None
+        load_cpus = "1" if cfg.pin and workers == 1 else None
+        cg, floor = start_pair(data, workers, server_cpus)
+        servers = {"cg": cg, "floor": floor}
+        try:
+            for op in ops:
+                check = check_operation(op, data, cg, floor) if op.floor else None
+                if check is not None:
+                    checks.append(
+                        {"op": op.name, "db": data.dialect, "workers": workers, **check.__dict__}
+                    )
+                    if not check.same_json:
+                        print(
+                            f"   {op.name}: floor and certgraph differ: {check.difference}",
+                            flush=True,
+                        )
+                started = time.perf_counter()
+                measured = measure(op, data, servers, cfg, server_cpus, load_cpus)
+                row = summarise(op, data, workers, measured, check, inproc.get(op.name))
+                rows.append(row)
+                print(
+                    f"   {workers}w {op.name:8s} rps {row['rps']} / floor {row['floor_rps']};"
+                    f" p50 {row['p50_ms']} / {row['floor_p50_ms']} ms (x{row['ratio_p50']});"
+                    f" {time.perf_counter() - started:.0f}s",
+                    flush=True,
+                )
+                if cfg.profile and workers == 1 and op.name in ("Q1", "M1", "PAGE500"):
+                    if op.writes:
+                        data.reset()
+                    out = RESULTS / f"profile-{op.name}-{data.dialect}.txt"
+                    raw = profile_server(
+                        cg,
+                        WORK / f"{op.name}.lua",
+                        max(cfg.duration, 5),
+                        cfg.connections,
+                        out,
+                        load_cpus,
+                    )
+                    if op.writes:
+                        data.reset()
+                    if raw is not None:
+                        extra["profiles"][op.name] = str(raw.relative_to(ROOT))
+        finally:
+            cg.stop()
+            floor.stop()
+    return rows, checks, extra
+
+
+def pages_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for row in rows:
+        if row["op"] != "PAGE500":
+            continue
+        first = next(
+            (
+                r
+                for r in rows
+                if r["op"] == "PAGE1" and r["db"] == row["db"] and r["workers"] == row["workers"]
+            ),
+            None,
+        )
+        if first and first["p50_ms"] and row["p50_ms"]:
+            found.append(
+                {
+                    "db": row["db"],
+                    "workers": row["workers"],
+                    "page1_p50_ms": first["p50_ms"],
+                    "page500_p50_ms": row["p50_ms"],
+                    "page1_rps": first["rps"],
+                    "page500_rps": row["rps"],
+                    "ratio_p50": round(row["p50_ms"] / first["p50_ms"], 2),
+                    "target": PAGE_TARGET,
+                }
+            )
+    return found
+
+
+def verdicts(rows: list[dict[str, Any]], pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for row in rows:
+        target = TARGETS.get(row["op"])
+        if target is not None and row["ratio_p50"] is not None:
+            found.append(
+                {"op": row["op"], "db": row["db"], "workers": row["workers"],
+                 "ratio_p50": row["ratio_p50"], "target": target,
+                 "met": row["ratio_p50"] <= target}
+            )  # fmt: skip
+    for page in pages:
+        found.append(
+            {"op": "PAGE500/PAGE1", "db": page["db"], "workers": page["workers"],
+             "ratio_p50": page["ratio_p50"], "target": PAGE_TARGET,
+             "met": page["ratio_p50"] <= PAGE_TARGET}
+        )  # fmt: skip
+    return found
+
+
+def markdown(result: dict[str, Any]) -> str:
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+        return str(value)
+
+    lines = [
+        f"Scale {result['scale']}; {result['machine']['cpus']} CPUs; load average at start"
+        f" {result['machine']['loadavg_start']}, at end {result['machine']['loadavg_end']}.",
+        "",
+        "| op | db | workers | rps | p50 ms | p99 ms | floor rps | floor p50 ms | floor p99 ms"
+        " | p50 ratio | SQL (certgraph / floor) | in-process p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["runs"]:
+        if row.get("status"):
+            lines.append(f"| {row['op']} | {row['db']} | - | {row['status']} | | | | | | | | |")
+            continue
+        sql = f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
+        lines.append(
+            f"| {row['op']} | {row['db']} | {row['workers']} | {cell(row['rps'])}"
+            f" | {cell(row['p50_ms'])}"
+            f" | {cell(row['p99_ms'])} | {cell(row['floor_rps'])} | {cell(row['floor_p50_ms'])}"
+            f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {sql}"
+            f" | {cell(row['in_process_p50_ms'])} |"
+        )
+    if result["pages"]:
+        lines += [
+            "",
+            "| keyset | db | workers | page 1 p50 ms | page 500 p50 ms | ratio |",
+            "|---|---|---|---|---|---|",
+        ]
+        for page in result["pages"]:
+            lines.append(
+                f"| courses NAME_ASC, first {result['page_size']} | {page['db']}"
+                f" | {page['workers']} | {cell(page['page1_p50_ms'])}"
+                f" | {cell(page['page500_p50_ms'])} | {cell(page['ratio_p50'])} |"
+            )
+    if result["targets"]:
+        lines += [
+            "",
+            "| target | db | workers | ratio | limit | met |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in result["targets"]:
+            lines.append(
+                f"| {t['op']} p50 | {t['db']} | {t['workers']} | {cell(t['ratio_p50'])}"
+                f" | {t['target']}"
+                f" | {'yes' if t['met'] else '**no**'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def upload_available() -> bool:
+    from gql.api.schema import build_schema
+
+    mutation = build_schema()._schema.mutation_type
+    return mutation is not None and "submitEvidence" in mutation.fields
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--db", action="append", required=True, help="a generated database; repeatable"
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per target, interleaved")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--iterations", type=int, default=30, help="in-process executions per op")
+    parser.add_argument("--workers", default="1,2", help="worker counts, e.g. 1,2")
+    parser.add_argument("--ops", default="Q0,Q1,Q2,M1,PAGE1,PAGE500")
+    parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
+    parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install -y wrk; `make bench` does it)")
+    if args.duration <= 0 or args.repeats < 1:
+        parser.error("--duration must be positive and --repeats at least 1")
+    cfg = Settings(
+        duration=args.duration,
+        repeats=args.repeats,
+        connections=args.connections,
+        iterations=args.iterations,
+        ops=[o.strip() for o in args.ops.split(",") if o.strip()],
+        workers=[int(w) for w in args.workers.split(",")],
+        profile=args.profile,
+        pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
+    )
+    unknown = set(cfg.ops) - {"Q0", "Q1", "Q2", "M1", "PAGE1", "PAGE500"}
+    if unknown:
+        parser.error(f"unknown --ops: {', '.join(sorted(unknown))}")
+    started = time.time()
+    load_start = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    extras: dict[str, Any] = {}
+    scales = set()
+    page_size = None
+    for url in args.db:
+        data_rows, data_checks, extra = run_database(url, cfg)
+        rows += data_rows
+        checks += data_checks
+        dataset = load_dataset(url)
+        scales.add(dataset.meta["scale"])
+        page_size = dataset.page_size
+        extras[dataset.dialect] = extra
+    if not upload_available():
+        for url in args.db:
+            rows.append({"op": "M2", "db": dialect_of(url), "status": "not available yet"})
+    pages = pages_summary(rows)
+    result = {
+        "scale": scales.pop() if len(scales) == 1 else sorted(scales),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": [round(x, 2) for x in load_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "pinned": cfg.pin,
+        },
+        "settings": {k: v for k, v in cfg.__dict__.items()},
+        "page_size": page_size,
+        "runs": rows,
+        "pages": pages,
+        "targets": verdicts(rows, pages),
+        "checks": checks,
+        "details": extras,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0 if all(c["same_json"] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())
