@@ -190,8 +190,8 @@ async def _submission_target(
         learner_id=learner_id, certification_id=certification_id
     )
     if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
-        if cert is not None and cert.state == CertificationState.RETIRED:
-            raise NotAllowed("this certification is retired and takes no new enrollments")
+        # as for startCertification: DRAFT and RETIRED ones are invisible to a learner not
+        # enrolled in them
         raise NotFound("no such certification", field=["certificationId"])
     if cert.kind != CertificationKind.EXTERNAL:
         raise NotAllowed(

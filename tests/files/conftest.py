@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 import pytest_asyncio
-from tortoise.context import tortoise_test_context
 
 from gql import Event, hookimpl
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.settings import get_settings
-from gql.store.db import MODELS_MODULE, normalise_url
 from gql.store.models import (
     Certification,
     CertificationKind,
@@ -26,37 +22,6 @@ from gql.store.models import (
     Course,
     Role,
 )
-
-TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:memory:")
-ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
-
-
-async def _drop_postgres_database(url: str) -> None:
-    # The same fixture as tests/domain/conftest.py: tortoise_test_context never drops the
-    # database it creates, so the next test's CREATE DATABASE would fail.
-    parts = urlsplit(url)
-    maintenance = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
-    connection = await asyncpg.connect(maintenance)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
-    finally:
-        await connection.close()
-
-
-@pytest_asyncio.fixture
-async def db() -> AsyncIterator[None]:
-    """A fresh schema per test; on PostgreSQL a fresh database, dropped again afterwards."""
-    if not ON_POSTGRES:
-        async with tortoise_test_context([MODELS_MODULE], db_url=TEST_DATABASE_URL):
-            yield
-        return
-    url = normalise_url(TEST_DATABASE_URL)
-    await _drop_postgres_database(url)
-    try:
-        async with tortoise_test_context([MODELS_MODULE], db_url=url):
-            yield
-    finally:
-        await _drop_postgres_database(url)
 
 
 @pytest.fixture(autouse=True)

@@ -109,12 +109,16 @@ async def test_unpublished_or_unknown_certifications_read_as_missing(world: Worl
     assert not await Enrollment.exists()
 
 
-async def test_a_retired_certification_takes_no_new_enrollment(world: World) -> None:
+async def test_a_retired_certification_takes_proof_only_from_the_enrolled(world: World) -> None:
     cert = await world.external()
+    await submit(world.learner, cert)
     await certifications.retire_certification(world.admin, cert.id)
-    with pytest.raises(NotAllowed):
+
+    with pytest.raises(NotFound):  # not enrolled: it reads as missing
+        await submit(world.other_learner, cert)
+    with pytest.raises(NotAllowed):  # enrolled: the usual rules (proof is waiting)
         await submit(world.learner, cert)
-    assert not await Enrollment.exists()
+    assert await Enrollment.all().count() == 1
 
 
 async def test_no_second_submission_while_one_waits(world: World) -> None:
