@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from tortoise.exceptions import IntegrityError
-
 from gql import clock
 from gql.domain.access import Actor, learner_scope, may_see_learner, note_hidden, require_admin
 from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
@@ -39,7 +37,7 @@ class ProgressRecorded:
     enrollments: list[Enrollment]
 
 
-def _new_enrollment(
+def new_enrollment(
     learner_id: int,
     cert: Certification,
     origin: EnrollmentOrigin,
@@ -100,7 +98,7 @@ async def assign_certification(
             for learner_id in ids:
                 enrollment = existing.get(learner_id)
                 if enrollment is None:
-                    enrollment = _new_enrollment(
+                    enrollment = new_enrollment(
                         learner_id, cert, EnrollmentOrigin.ASSIGNED, unit.now, actor.user_id, due_at
                     )
                     await enrollment.save()
@@ -166,7 +164,7 @@ async def start_certification(actor: Actor, certification_id: int) -> Enrollment
                 # DRAFT and RETIRED ones are invisible to a learner not enrolled in them
                 raise NotFound("no such certification", field=["certificationId"])
             if enrollment is None:
-                enrollment = _new_enrollment(
+                enrollment = new_enrollment(
                     learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None
                 )
                 await enrollment.save()
@@ -315,20 +313,26 @@ async def _open_cycle_starts(enrollments: list[Enrollment], now: datetime) -> li
     return starts
 
 
-async def _apply_progress(
+def progress_after(
     row: CourseProgress | None,
+    *,
     learner_id: int,
     course_id: int,
     percent: int | None,
     completing: bool,
     when: datetime,
     cycle_starts: list[datetime],
-    unit: Unit,
+    now: datetime,
 ) -> CourseProgress:
-    now = unit.now
+    """The progress row after one report, unsaved: `row` changed in place, or a new row.
+
+    Percent never goes down within an attempt; a completion records the latest completion
+    time; a report on a course whose completion predates a now-open cycle starts a new
+    attempt (otherwise a late, lower report is ignored). Shared by recording and importing.
+    """
     if row is None:
         started = min(when, now)
-        row = CourseProgress(
+        return CourseProgress(
             learner_id=learner_id,
             course_id=course_id,
             percent=100 if completing else (percent or 0),
@@ -340,19 +344,12 @@ async def _apply_progress(
             completed_at=when if completing else None,
             updated_at=now,
         )
-        try:
-            await row.save()
-        except IntegrityError:  # pragma: no cover - the learner lock serialises these
-            raise
-        return row
     if completing:
         row.completed_at = max(row.completed_at, when) if row.completed_at else when
         row.percent, row.status = 100, ProgressStatus.COMPLETED
         if row.started_at is None or when < row.started_at:
             row.started_at = when
     elif row.status == ProgressStatus.COMPLETED:
-        # A report on a finished course starts a new attempt only when that completion
-        # no longer counts for a cycle now open; otherwise a late, lower report is ignored.
         if row.completed_at is not None and any(row.completed_at < s for s in cycle_starts):
             row.percent = percent or 0
             row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
@@ -365,6 +362,29 @@ async def _apply_progress(
             row.started_at = now
             row.attempt_started_at = now
     row.updated_at = now
+    return row
+
+
+async def _apply_progress(
+    row: CourseProgress | None,
+    learner_id: int,
+    course_id: int,
+    percent: int | None,
+    completing: bool,
+    when: datetime,
+    cycle_starts: list[datetime],
+    unit: Unit,
+) -> CourseProgress:
+    row = progress_after(
+        row,
+        learner_id=learner_id,
+        course_id=course_id,
+        percent=percent,
+        completing=completing,
+        when=when,
+        cycle_starts=cycle_starts,
+        now=unit.now,
+    )
     await row.save()
     return row
 

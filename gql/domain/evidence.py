@@ -18,7 +18,7 @@ from tortoise.expressions import Q, Subquery
 
 from gql import clock
 from gql.domain.access import Actor, learner_scope, may_review, may_see_learner, note_hidden
-from gql.domain.enrollments import _new_enrollment
+from gql.domain.enrollments import new_enrollment
 from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import Page, orm_page
@@ -130,7 +130,7 @@ async def _view(
             learner_id=learner_id, course_id__in=[link.course_id for link in links]
         )
     }
-    draft = _new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
+    draft = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
     return derive_view(draft, cert, links, progress, [], [], now)
 
 
@@ -251,7 +251,7 @@ async def _record_submission(
         await lock_learners([learner_id])
         cert, enrollment = await _submission_target(learner_id, certification_id, completed_on)
         if enrollment is None:
-            enrollment = _new_enrollment(
+            enrollment = new_enrollment(
                 learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None
             )
             await enrollment.save()

@@ -12,7 +12,7 @@ memory does not grow with its length:
 A row is an admin's ``recordCourseProgress`` for that learner and course: ``percent``
 alone records progress (100 is a completion now); ``completed_at`` records a completion at
 that time (history), with ``percent`` empty or 100. The progress rules are those of
-`gql.domain.enrollments` (see `progress_after`).
+`gql.domain.enrollments` (`progress_after`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tortoise.expressions import Q
 
 from gql import clock
 from gql.domain.access import Actor, require_admin
+from gql.domain.enrollments import progress_after
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.status import current_cycle
 from gql.domain.unit import Unit, unit_of_work
@@ -44,7 +45,6 @@ from gql.store.models import (
     Course,
     CourseProgress,
     Enrollment,
-    ProgressStatus,
     User,
 )
 
@@ -278,59 +278,6 @@ async def validated_batches(
 
 
 # -- the progress rules, without the database ---------------------------------------------
-
-
-def progress_after(
-    row: CourseProgress | None,
-    *,
-    learner_id: int,
-    course_id: int,
-    percent: int | None,
-    completing: bool,
-    when: datetime,
-    cycle_starts: list[datetime],
-    now: datetime,
-) -> CourseProgress:
-    """The progress row after one report, unsaved: `row` changed in place, or a new row.
-
-    The same rules as `gql.domain.enrollments._apply_progress` (which saves row by row):
-    percent never goes down within an attempt; a completion records the latest completion
-    time; a report on a course whose completion predates a now-open cycle starts a new
-    attempt.
-    """
-    if row is None:
-        started = min(when, now)
-        return CourseProgress(
-            learner_id=learner_id,
-            course_id=course_id,
-            percent=100 if completing else (percent or 0),
-            status=ProgressStatus.COMPLETED
-            if completing
-            else (ProgressStatus.IN_PROGRESS if percent else ProgressStatus.NOT_STARTED),
-            started_at=started,
-            attempt_started_at=started,
-            completed_at=when if completing else None,
-            updated_at=now,
-        )
-    if completing:
-        row.completed_at = max(row.completed_at, when) if row.completed_at else when
-        row.percent, row.status = 100, ProgressStatus.COMPLETED
-        if row.started_at is None or when < row.started_at:
-            row.started_at = when
-    elif row.status == ProgressStatus.COMPLETED:
-        if row.completed_at is not None and any(row.completed_at < s for s in cycle_starts):
-            row.percent = percent or 0
-            row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
-            row.attempt_started_at = now
-    else:
-        row.percent = max(row.percent, percent or 0)
-        if row.percent > 0:
-            row.status = ProgressStatus.IN_PROGRESS
-        if row.started_at is None:
-            row.started_at = now
-            row.attempt_started_at = now
-    row.updated_at = now
-    return row
 
 
 # -- writing ------------------------------------------------------------------------------
