@@ -77,3 +77,23 @@ test-postgres: $(DEV_STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+#   make bench          benchmark vs a hand-written floor, SQLite + PostgreSQL (docs/performance.md)
+# Generates both datasets, checks them against the domain, runs bench.run; the table lands in
+# bench/results/latest.md. BENCH_SCALE=1 for the full size; BENCH_ARGS for run length.
+BENCH_SCALE ?= 0.1
+BENCH_SQLITE ?= sqlite://./var/bench/bench-$(BENCH_SCALE).sqlite3
+BENCH_POSTGRES ?= postgres://postgres@127.0.0.1:5432/certgraph_bench
+BENCH_ARGS ?= --duration 2 --repeats 2
+
+.PHONY: bench
+bench: $(RUNTIME_STAMP)
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check py-spy
+	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_SQLITE)
+	$(BIN)/python -m bench.verify --db $(BENCH_SQLITE)
+	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_POSTGRES)
+	$(BIN)/python -m bench.verify --db $(BENCH_POSTGRES)
+	$(BIN)/python -m bench.run --db $(BENCH_SQLITE) --db $(BENCH_POSTGRES) $(BENCH_ARGS)

@@ -119,7 +119,16 @@ def db_query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         finally:
             await conn.close()
 
-    return asyncio.run(fetch())
+    return run_coroutine(fetch)
+
+
+def run_coroutine(factory: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from sync code, also when an event loop is running here
+    (the in-process runs reset the database from inside theirs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def db_execute(url: str, statements: list[str]) -> None:
@@ -147,7 +156,7 @@ def db_execute(url: str, statements: list[str]) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    run_coroutine(run)
 
 
 def pg_dsn(url: str) -> str:
@@ -504,12 +513,15 @@ def learner_of(token: str, data: Dataset) -> int:
 
 
 def domain_agrees(url: str, learner_ids: list[int]) -> bool:
-    from bench.verify import check_learners
-
-    problems = asyncio.run(check_learners(url, learner_ids, at=None))
-    for line in problems[:10]:
+    # A process of its own: Tortoise keeps per-model SQL from the first database it served.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.verify", "--db", url,
+         "--learner-ids", ",".join(str(i) for i in learner_ids)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    for line in done.stderr.splitlines()[:10]:
         print("   floor rows:", line, file=sys.stderr)
-    return not problems
+    return done.returncode == 0
 
 
 # --- in-process: schema.execute and SQL statement counts -------------------------------------
@@ -587,7 +599,10 @@ async def in_process(
             errors = 0
             if op.writes:
                 data.reset()
-            for i in range(iterations + 3):
+            # Warm-up: caches, connections, and each token's last_used_at (refreshed at most
+            # once a minute, so steady load doesn't write it); M1 uses a new learner each time.
+            warmup = 3 if op.writes else min(len(op.requests), 60)
+            for i in range(iterations + warmup):
                 payload, token = op.requests[i % len(op.requests)]
                 document = json.loads(payload)
                 scope = {
@@ -609,7 +624,7 @@ async def in_process(
                     elapsed = time.perf_counter() - started
                 if result.errors:
                     errors += 1
-                if i >= 3:  # the first few warm caches and connections
+                if i >= warmup:
                     counts.append(counter.count)
                     times.append(elapsed * 1000)
             if op.writes:
@@ -626,12 +641,24 @@ async def in_process(
     return results
 
 
+def in_process_subprocess(url: str, cfg: Settings) -> dict[str, dict[str, Any]]:
+    """The in-process runs of one database, in a process of its own (see domain_agrees)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--in-process-only", "--db", url,
+         "--iterations", str(cfg.iterations), "--ops", ",".join(cfg.ops)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    result: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 # --- one database, one worker count ----------------------------------------------------------
 
 
 @dataclass
 class Settings:
     duration: float
+    open_duration: float
     repeats: int
     connections: int
     iterations: int
@@ -684,7 +711,7 @@ def measure(
             if op.writes:
                 data.reset()
             result = open_loop(
-                servers[target].port, op.requests, peaks[target] / 2, cfg.duration, load_cpus
+                servers[target].port, op.requests, peaks[target] / 2, cfg.open_duration, load_cpus
             )
             if op.writes:
                 result["awards_per_request"] = round(
@@ -768,7 +795,7 @@ def run_database(
     data.reset()
     ops = [op for op in operations(data) if op.name in cfg.ops]
     print(f"== {data.dialect}: scale {data.meta['scale']}, in-process runs", flush=True)
-    inproc = asyncio.run(in_process(data, ops, cfg.iterations))
+    inproc = in_process_subprocess(url, cfg)
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     extra: dict[str, Any] = {"in_process": inproc, "profiles": {}}
@@ -779,6 +806,8 @@ def run_database(
         servers = {"cg": cg, "floor": floor}
         try:
             for op in ops:
+                if not op.floor and workers > 1:
+                    continue  # keyset cost is a property of one process: measured with 1 worker
                 check = check_operation(op, data, cg, floor) if op.floor else None
                 if check is not None:
                     checks.append(
@@ -945,13 +974,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
     parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--in-process-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--open-duration", type=float, help="seconds per open-loop run (default: --duration)"
+    )
     args = parser.parse_args(argv)
+    if args.in_process_only:
+        data = load_dataset(args.db[0])
+        wanted = [o.strip() for o in args.ops.split(",")]
+        chosen = [op for op in operations(data) if op.name in wanted]
+        print(json.dumps(asyncio.run(in_process(data, chosen, args.iterations))))
+        return 0
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install -y wrk; `make bench` does it)")
     if args.duration <= 0 or args.repeats < 1:
         parser.error("--duration must be positive and --repeats at least 1")
     cfg = Settings(
         duration=args.duration,
+        open_duration=args.open_duration or args.duration,
         repeats=args.repeats,
         connections=args.connections,
         iterations=args.iterations,

@@ -167,8 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.verify", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--db", required=True)
-    parser.add_argument("--learners", type=int, default=200)
+    parser.add_argument("--learners", type=int, default=200, help="how many to sample")
+    parser.add_argument(
+        "--learner-ids",
+        help="check these learners (comma-separated) at the current time instead of a sample"
+        " at the dataset's time: rows a benchmark run wrote",
+    )
     args = parser.parse_args(argv)
+    if args.learner_ids:
+        ids = [int(x) for x in args.learner_ids.split(",") if x.strip()]
+        problems = asyncio.run(check_learners(args.db, ids, at=None))
+        print(json.dumps({"learners": len(ids), "differences": len(problems)}))
+        for line in problems[:50]:
+            print(line, file=sys.stderr)
+        return 1 if problems else 0
     return asyncio.run(verify(args.db, args.learners))
 
 
