@@ -83,7 +83,11 @@ async def migrate_database(url: str | None = None) -> list[str]:
         if event.endswith("done") or event == "apply_done":
             applied.append(f"{app_label}.{name}")
 
-    await migrate(config=tortoise_config(url), progress=progress)
+    try:
+        await migrate(config=tortoise_config(url), progress=progress)
+    finally:
+        # migrate() opens its own connections; leaving them open keeps the process alive
+        await Tortoise.close_connections()
     return applied
 
 
