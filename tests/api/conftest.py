@@ -8,14 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
-from tortoise.context import tortoise_test_context
 
 from gql import clock
 from gql.api.ids import encode_id
@@ -24,7 +21,6 @@ from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.domain.certifications import CertificationData, CourseLink
 from gql.settings import Settings
-from gql.store.db import MODELS_MODULE, normalise_url
 from gql.store.models import (
     CertificationKind,
     CertificationType,
@@ -34,7 +30,6 @@ from gql.store.models import (
     Role,
     User,
 )
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 
 SYSTEM = Actor.system()
 
@@ -78,34 +73,6 @@ class GraphQLClient:
         assert "errors" not in result, result["errors"]
         data: dict[str, Any] = result["data"]
         return data
-
-
-async def _drop_postgres_database(url: str) -> None:
-    parts = urlsplit(url)
-    maintenance = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
-    connection = await asyncpg.connect(maintenance)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
-    finally:
-        await connection.close()
-
-
-@pytest_asyncio.fixture
-async def db() -> AsyncIterator[None]:
-    """The root `db` fixture, plus what PostgreSQL needs: tortoise_test_context creates the
-    database but never drops it, so drop it before (an interrupted run) and after each test.
-    Same as tests/domain/conftest.py."""
-    if not ON_POSTGRES:
-        async with tortoise_test_context([MODELS_MODULE], db_url=TEST_DATABASE_URL):
-            yield
-        return
-    url = normalise_url(TEST_DATABASE_URL)
-    await _drop_postgres_database(url)
-    try:
-        async with tortoise_test_context([MODELS_MODULE], db_url=url):
-            yield
-    finally:
-        await _drop_postgres_database(url)
 
 
 @pytest.fixture
