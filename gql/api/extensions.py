@@ -36,14 +36,13 @@ class AuthenticationGate(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
-        if (
-            isinstance(context, RequestContext)
-            and context.actor is None
-            and not _only_introspection(self.execution_context)
-        ):
-            refusal = context.auth_error or Unauthenticated("authentication required")
-            context.response.status_code = 401
-            context.response.headers["WWW-Authenticate"] = 'Bearer realm="certgraph"'
+        authenticated = isinstance(context, RequestContext) and context.actor is not None
+        if not authenticated and not _only_introspection(self.execution_context):
+            refusal = Unauthenticated("authentication required")
+            if isinstance(context, RequestContext):
+                refusal = context.auth_error or refusal
+                context.response.status_code = 401
+                context.response.headers["WWW-Authenticate"] = 'Bearer realm="certgraph"'
             self.execution_context.result = GraphQLExecutionResult(
                 data=None,
                 errors=[GraphQLError(refusal.message, original_error=refusal)],

@@ -49,3 +49,22 @@ def test_checker_notices_a_missing_name() -> None:
     sdl = print_sdl().replace("  overdue: Boolean!\n", "", 1)
     problems, _ = checker.check(sdl, CONTRACT.read_text())
     assert "missing field Enrollment.overdue" in problems
+
+
+async def test_repeated_documents_are_parsed_and_validated_once() -> None:
+    """The limiters' validation rules are shared across requests, so the caches really hit."""
+    from strawberry.extensions.parser_cache import DEFAULT_MAXSIZE, _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from gql.api.schema import build_schema
+    from gql.settings import Settings
+
+    schema = build_schema(Settings())
+    document = "{ completionPolicies { name } __typename }  # cache probe"
+    parses, validations = _get_parse_cache(DEFAULT_MAXSIZE), _get_validate_cache(DEFAULT_MAXSIZE)
+    parse_hits, validate_hits = parses.cache_info().hits, validations.cache_info().hits
+    for _ in range(3):
+        result = await schema.execute(document)  # no request context: refused, after validation
+        assert result.errors and result.errors[0].extensions == {"code": "UNAUTHENTICATED"}
+    assert parses.cache_info().hits - parse_hits == 2
+    assert validations.cache_info().hits - validate_hits == 2
