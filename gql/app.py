@@ -8,7 +8,6 @@ a request needs lives only in one process.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.connection import get_connection
-from tortoise.context import (
-    TortoiseContext,
-    get_current_context,
-    require_context,
-    set_global_context,
-)
 
 from gql.api.context import REQUEST_ID_HEADER
 from gql.api.schema import build_schema
@@ -57,22 +50,6 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def share_database_with_request_tasks() -> None:
-    """Make the ORM context opened in the lifespan the one every request task falls back to.
-
-    Tortoise keeps its context in a contextvar, and uvicorn runs the lifespan in another task
-    than the requests, which would then find no database at all.
-    """
-    context = require_context()
-    if context is not _context_of_a_fresh_task():
-        set_global_context(context)  # refuses if another context already is the fallback
-
-
-def _context_of_a_fresh_task() -> TortoiseContext | None:
-    """What a task with no context of its own sees: the global fallback, if any."""
-    return contextvars.Context().run(get_current_context)
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     graphql = CertgraphGraphQL(build_schema(settings), settings)
@@ -80,7 +57,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
-        share_database_with_request_tasks()
         get_plugin_host()  # load plugins at start-up, so a broken one is logged now
         try:
             yield

@@ -101,7 +101,10 @@ async def evidence_by_ids(actor: Actor, ids: list[int]) -> dict[int, Evidence]:
 
 
 async def get_evidence(actor: Actor, evidence_id: int) -> Evidence | None:
-    return (await evidence_by_ids(actor, [evidence_id])).get(evidence_id)
+    found = (await evidence_by_ids(actor, [evidence_id])).get(evidence_id)
+    if found is None and await Evidence.filter(id=evidence_id).exists():
+        await note_hidden(actor, "evidence", "Evidence", evidence_id)
+    return found
 
 
 # -- submitting ---------------------------------------------------------------------------

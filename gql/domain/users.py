@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from gql.domain.access import Actor, hash_token, new_token, require_admin, user_scope
+from gql.domain.access import (
+    Actor,
+    hash_token,
+    new_token,
+    note_hidden,
+    require_admin,
+    user_scope,
+)
 from gql.domain.errors import Conflict, InvalidInput, NotFound
 from gql.domain.pages import Page, orm_page
 from gql.domain.unit import unit_of_work
@@ -93,7 +100,10 @@ async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
 
 
 async def get_user(actor: Actor, user_id: int) -> User | None:
-    return (await users_by_ids(actor, [user_id])).get(user_id)
+    found = (await users_by_ids(actor, [user_id])).get(user_id)
+    if found is None and await User.filter(id=user_id).exists():
+        await note_hidden(actor, "user", "User", user_id)
+    return found
 
 
 async def users_by_ids(actor: Actor, ids: list[int]) -> dict[int, User]:

@@ -66,7 +66,9 @@ TORTOISE_ORM = tortoise_config(url="sqlite://:memory:", settings=Settings())
 
 
 async def open_database(url: str | None = None) -> None:
-    await Tortoise.init(config=tortoise_config(url))
+    # uvicorn runs the lifespan in another task than the requests: the global fallback (as
+    # tortoise.contrib.starlette.RegisterTortoise sets it) lets request tasks find the ORM.
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
 
 
 async def close_database() -> None:

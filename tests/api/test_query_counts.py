@@ -72,17 +72,7 @@ async def test_statements_do_not_grow_with_the_page(
 @pytest.mark.parametrize(
     "query",
     [
-        pytest.param(
-            LEARNER_LIST,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "9 statements: token, learner lookup, count, page, enrollment rows, and "
-                    "the read model's 4; list_learner_enrollments need not look up the viewer "
-                    "themself (reported to the lead)"
-                ),
-            ),
-        ),
+        LEARNER_LIST,
         CATALOG,
     ],
     ids=["learner-list", "catalog"],
