@@ -1,4 +1,4 @@
-"""The `certgraph` command: migrate | serve | demo | user | token | gc | plugins | schema.
+"""The `certgraph` command: migrate | serve | demo | user | token | gc | check | plugins | schema.
 
 Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
 `Actor.system()` (the operator at the command line), and closes the database before it exits.
@@ -206,6 +206,29 @@ def cmd_gc(args: argparse.Namespace) -> None:
     asyncio.run(action())
 
 
+def cmd_check(args: argparse.Namespace) -> None:
+    from gql.files import check_storage
+
+    async def action() -> None:
+        async with database():
+            report = await check_storage()
+        for reference in report.missing:
+            print(f"missing: {reference.object_type} {reference.object_id} -> {reference.sha256}")
+        for reference in report.corrupt:
+            print(f"corrupt: {reference.object_type} {reference.object_id} -> {reference.sha256}")
+        for digest in report.orphans:
+            print(f"orphan: {digest} (no row refers to it; `certgraph gc` removes it)")
+        print(
+            f"{report.references} file reference(s), {report.files_verified} file(s) verified: "
+            f"{len(report.missing)} missing, {len(report.corrupt)} corrupt, "
+            f"{len(report.orphans)} orphan(s)"
+        )
+        if not report.ok:
+            raise EnvironmentFailure("stored files are missing or corrupt (listed above)")
+
+    asyncio.run(action())
+
+
 # -- plugins and schema -----------------------------------------------------------------
 
 
@@ -315,6 +338,10 @@ def build_parser() -> ArgumentParser:
         help="only touch files older than this, to spare uploads in flight (default 3600)",
     )
     gc.set_defaults(handler=cmd_gc)
+    check = commands.add_parser(
+        "check", help="verify every stored file a row points to (exists, hash); list orphans"
+    )
+    check.set_defaults(handler=cmd_check)
 
     plugins = commands.add_parser(
         "plugins", help="list completion policies and plugins that failed to load"

@@ -492,3 +492,105 @@ async def collect_garbage(*, grace_seconds: float = DEFAULT_GC_GRACE_SECONDS) ->
     return GcReport(
         blobs_removed=removed, bytes_removed=freed, blobs_kept=kept, temp_files_removed=temp_removed
     )
+
+
+# -- the consistency check ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileReference:
+    """A row that points at a stored file."""
+
+    object_type: str  # "Evidence" or "Certification" (its badge)
+    object_id: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    references: int  # rows pointing at a file
+    files_verified: int  # distinct referenced blobs read and hashed
+    missing: tuple[FileReference, ...]  # the row's file is not there
+    corrupt: tuple[FileReference, ...]  # the file's bytes no longer hash to its name
+    orphans: tuple[str, ...]  # blobs no row refers to (`collect_garbage` removes them)
+
+    @property
+    def ok(self) -> bool:
+        """Every row's file is there with its hash; orphans are waste, not damage."""
+        return not self.missing and not self.corrupt
+
+
+async def _file_references() -> dict[str, list[FileReference]]:
+    """Every reference to a stored file, by digest; evidence read in keyset batches."""
+    references: dict[str, list[FileReference]] = {}
+    last_id = 0
+    while True:
+        batch = await (
+            Evidence.filter(id__gt=last_id).order_by("id").limit(1000).values_list("id", "sha256")
+        )
+        if not batch:
+            break
+        for evidence_id, sha256 in batch:
+            references.setdefault(sha256, []).append(FileReference("Evidence", evidence_id, sha256))
+        last_id = batch[-1][0]
+    badges = await Certification.filter(badge_sha256__isnull=False).values_list(
+        "id", "badge_sha256"
+    )
+    for certification_id, sha256 in badges:
+        references.setdefault(sha256, []).append(
+            FileReference("Certification", certification_id, sha256)
+        )
+    return references
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _blob_names(shard: Path) -> list[str]:
+    with os.scandir(shard) as entries:
+        return [
+            entry.name
+            for entry in entries
+            if entry.is_file(follow_symlinks=False) and _SHA256_HEX.fullmatch(entry.name)
+        ]
+
+
+async def check_storage() -> CheckReport:
+    """Verify that every stored file a row points to exists with its hash; list orphans.
+
+    Rows are read before the disk is walked: a row commits only after its blob is in place,
+    so an upload finishing meanwhile can show up as an orphan (harmless) but never as a
+    missing file. Reads every referenced blob once. Needs the database; changes nothing.
+    """
+    references = await _file_references()
+    present: set[str] = set()
+    corrupt: list[FileReference] = []
+    orphans: list[str] = []
+    verified = 0
+    for shard in await asyncio.to_thread(_shards):
+        for name in sorted(await asyncio.to_thread(_blob_names, shard)):
+            if name not in references:
+                orphans.append(name)
+                continue
+            verified += 1
+            present.add(name)
+            if await asyncio.to_thread(_hash_file, shard / name) != name:
+                corrupt.extend(references[name])
+    missing = [
+        reference
+        for digest, refs in references.items()
+        if digest not in present
+        for reference in refs
+    ]
+    return CheckReport(
+        references=sum(len(refs) for refs in references.values()),
+        files_verified=verified,
+        missing=tuple(sorted(missing, key=lambda r: (r.object_type, r.object_id))),
+        corrupt=tuple(sorted(corrupt, key=lambda r: (r.object_type, r.object_id))),
+        orphans=tuple(orphans),
+    )
