@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and /readyz.
+"""The Starlette application: /graphql, the signed file downloads, /healthz and /readyz.
 
 `create_app` is a uvicorn factory (`uvicorn --factory gql.app:create_app`); every worker
 process builds its own app and opens its own database connections in the lifespan. Nothing
@@ -20,17 +20,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.connection import get_connection
 
+from gql import downloads, files
 from gql.api.context import REQUEST_ID_HEADER
 from gql.api.schema import build_schema
-from gql.api.view import CertgraphGraphQL
+from gql.api.view import graphql_endpoint
 from gql.plugins import get_plugin_host
 from gql.settings import Settings, get_settings
 from gql.store.db import close_database, open_database
 
 log = logging.getLogger("certgraph.app")
 
-# A GraphQL request is a small JSON document; anything bigger is refused (413) unread.
-MAX_GRAPHQL_BODY_BYTES = 1024 * 1024
 READINESS_TIMEOUT_SECONDS = 2.0
 
 
@@ -50,15 +49,36 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def sweep_files(settings: Settings) -> None:
+    """The start-up sweep of gql.files: orphan blobs and abandoned temporary uploads.
+
+    gql.files stores under the process's settings (CERTGRAPH_*); an app built with other
+    settings (tests do that) may have a database those files do not belong to, and sweeping
+    them against it would delete live files, so it is skipped.
+    """
+    if settings != get_settings():
+        log.info("start-up file sweep skipped: the app runs on settings other than CERTGRAPH_*")
+        return
+    report = await files.collect_garbage()
+    log.info(
+        "start-up file sweep: %d orphan blob(s) removed (%d bytes), %d kept, "
+        "%d stale temporary upload(s) removed",
+        report.blobs_removed,
+        report.bytes_removed,
+        report.blobs_kept,
+        report.temp_files_removed,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    graphql = CertgraphGraphQL(build_schema(settings), settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
         get_plugin_host()  # load plugins at start-up, so a broken one is logged now
         try:
+            await sweep_files(settings)
             yield
         finally:
             await close_database()
@@ -68,11 +88,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         debug=False,
         routes=[
+            # Body limits by content type (JSON 1 MiB, multipart the upload limit): see view.py.
             Route(
-                "/graphql", graphql, methods=graphql_methods, max_body_size=MAX_GRAPHQL_BODY_BYTES
+                "/graphql",
+                graphql_endpoint(settings, build_schema(settings)),
+                methods=graphql_methods,
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *downloads.routes(),
         ],
         middleware=[
             Middleware(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gql.domain import errors, pages, status
+from gql.domain import errors, evidence, pages, status
 from gql.store import models
 
 strawberry.enum(models.Role, name="Role")
@@ -27,6 +27,7 @@ strawberry.enum(models.EvidenceStatus, name="EvidenceStatus")
 strawberry.enum(status.EnrollmentStatus, name="EnrollmentStatus")
 strawberry.enum(pages.CertificationSort, name="CertificationSort")
 strawberry.enum(pages.CourseSort, name="CourseSort")
+strawberry.enum(evidence.ReviewDecision, name="ReviewDecision")
 strawberry.enum(
     errors.ErrorCode,
     name="ErrorCode",
@@ -45,6 +46,7 @@ EvidenceStatus = models.EvidenceStatus
 EnrollmentStatus = status.EnrollmentStatus
 CertificationSort = pages.CertificationSort
 CourseSort = pages.CourseSort
+ReviewDecision = evidence.ReviewDecision
 ErrorCode = errors.ErrorCode
 
 __all__ = [
@@ -57,5 +59,6 @@ __all__ = [
     "ErrorCode",
     "EvidenceStatus",
     "ProgressStatus",
+    "ReviewDecision",
     "Role",
 ]

@@ -9,7 +9,6 @@ admin mutation, NOT_FOUND otherwise) and nothing is written.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 from strawberry.scalars import JSON
@@ -107,12 +106,6 @@ class UserInput:
     manager_id: strawberry.ID | None = None
 
 
-@strawberry.enum
-class ReviewDecision(Enum):
-    APPROVE = "APPROVE"
-    REJECT = "REJECT"
-
-
 @strawberry.type
 class UserPayload:
     user: User | None
@@ -172,15 +165,14 @@ class ImportRowError:
 
 @strawberry.type
 class ImportPayload:
-    imported: int
-    row_errors: list[ImportRowError]
+    imported: int = strawberry.field(
+        description="Rows written (with dryRun: that would be); 0 when any row has an error."
+    )
+    row_errors: list[ImportRowError] = strawberry.field(
+        description="The first 100 row errors, in line order (the header is line 1)."
+    )
+    row_error_count: int = strawberry.field(description="How many rows have errors in all.")
     errors: list[UserError]
-
-
-# Types of the contract used only by the file mutations (submitEvidence, reviewEvidence,
-# uploadCertificationBadge, importCourseProgress), which come with file storage; the schema
-# lists them now so clients can be generated against the whole contract.
-FILE_MUTATION_TYPES: list[object] = [EvidencePayload, ImportPayload, ImportRowError, ReviewDecision]
 
 
 async def _enrollments(info: Info, rows: list[models.Enrollment]) -> list[Enrollment]:
@@ -398,4 +390,10 @@ class Mutation:
         return AssignPayload(enrollments=await _enrollments(info, rows), errors=[])
 
 
-__all__ = ["FILE_MUTATION_TYPES", "Mutation"]
+__all__ = [
+    "CertificationPayload",
+    "EvidencePayload",
+    "ImportPayload",
+    "ImportRowError",
+    "Mutation",
+]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
@@ -16,18 +15,21 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.file_uploads.scalars import Upload
 from strawberry.printer import print_schema
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gql.api.errors import ShapeErrors, log_errors
 from gql.api.extensions import AuthenticationGate, with_shared_rules
-from gql.api.mutations import FILE_MUTATION_TYPES, Mutation
+from gql.api.mutations import Mutation as CoreMutation
 from gql.api.queries import Query
 from gql.api.scalars import SCALAR_MAP
-from gql.api.types import Certification, Course, Enrollment, Evidence, User
+from gql.api.uploads import FileMutations
 from gql.settings import Settings
+
+# The Mutation root: the use cases of gql.api.mutations plus the file mutations.
+Mutation = merge_types("Mutation", (CoreMutation, FileMutations))
 
 
 class CertgraphSchema(strawberry.Schema):
@@ -60,24 +62,11 @@ def schema_extensions(
     return extensions
 
 
-# Contract types reachable only through the file mutations, listed so the schema keeps them.
-EXTRA_TYPES: Sequence[Any] = [
-    *FILE_MUTATION_TYPES,
-    Upload,
-    User,
-    Certification,
-    Course,
-    Enrollment,
-    Evidence,
-]
-
-
 def build_schema(settings: Settings | None = None) -> CertgraphSchema:
     settings = settings or Settings()
     return CertgraphSchema(
         query=Query,
         mutation=Mutation,
-        types=EXTRA_TYPES,
         extensions=schema_extensions(settings),
         config=StrawberryConfig(
             disable_field_suggestions=not settings.debug,

@@ -29,12 +29,9 @@ from gql.api.loaders import Loaders
 from gql.domain import certifications, enrollments, pages
 from gql.domain.pages import Page
 from gql.domain.status import CourseProgressView, EnrollmentView
+from gql.downloads import badge_image_url, evidence_download_url
 from gql.plugins import InstalledPolicy
 from gql.store import models
-
-# Where the files work will serve (and sign) downloads; see docs/api.md.
-EVIDENCE_DOWNLOAD_PATH = "/files/evidence/"
-BADGE_IMAGE_PATH = "/files/badges/"
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -99,9 +96,14 @@ class User(Node):
 @strawberry.type
 class Badge:
     name: str
-    image_url: str | None = strawberry.field(
-        description="Where the badge image is served; the signed form comes with file storage."
+    certification_row: strawberry.Private[models.Certification]
+
+    @described(
+        "A signed URL (a path on this server) of the badge image, null when there is none. "
+        "It stays the same for a day or more, so browsers can cache the image."
     )
+    def image_url(self) -> str | None:
+        return badge_image_url(self.certification_row)
 
 
 @strawberry.type
@@ -128,15 +130,11 @@ class Certification(Node):
 
     @classmethod
     def of(cls, row: models.Certification) -> Certification:
-        global_id = encode_id("Certification", row.id)
         badge = None
         if row.badge_name or row.badge_sha256:
-            badge = Badge(
-                name=row.badge_name or row.name,
-                image_url=BADGE_IMAGE_PATH + global_id if row.badge_sha256 else None,
-            )
+            badge = Badge(name=row.badge_name or row.name, certification_row=row)
         return cls(
-            id=strawberry.ID(global_id),
+            id=strawberry.ID(encode_id("Certification", row.id)),
             name=row.name,
             overview=row.overview,
             kind=models.CertificationKind(row.kind),
@@ -327,20 +325,14 @@ class Evidence(Node):
     note: str | None
     reviewed_at: datetime | None
     review_comment: str | None
-    download_url: str = strawberry.field(
-        description=(
-            "Where the file is downloaded. Today a path, /files/evidence/<id>; it becomes a "
-            "short-lived signed URL when file storage lands."
-        )
-    )
     pk: strawberry.Private[int]
     reviewer_pk: strawberry.Private[int | None]
+    row: strawberry.Private[models.Evidence]
 
     @classmethod
     def of(cls, row: models.Evidence, enrollment: Enrollment) -> Evidence:
-        global_id = encode_id("Evidence", row.id)
         return cls(
-            id=strawberry.ID(global_id),
+            id=strawberry.ID(encode_id("Evidence", row.id)),
             enrollment=enrollment,
             filename=row.filename,
             content_type=row.content_type,
@@ -352,10 +344,17 @@ class Evidence(Node):
             note=row.note,
             reviewed_at=row.reviewed_at,
             review_comment=row.review_comment,
-            download_url=EVIDENCE_DOWNLOAD_PATH + global_id,
             pk=row.id,
             reviewer_pk=row.reviewed_by_id,
+            row=row,
         )
+
+    @described(
+        "A short-lived signed URL (a path on this server) that downloads the file as an "
+        "attachment; it needs no token and expires after a few minutes: fetch a fresh one."
+    )
+    def download_url(self) -> str:
+        return evidence_download_url(self.row)
 
     @described("Null when not yet reviewed, or when the viewer may not see the reviewer.")
     async def reviewed_by(self, info: Info) -> User | None:

@@ -1,39 +1,146 @@
-"""The GraphQL HTTP endpoint: strawberry's ASGI view with our context and defaults."""
+"""The GraphQL HTTP endpoint: strawberry's ASGI view with our context, defaults and limits.
+
+Requests are POSTed as JSON, or as multipart forms (the GraphQL multipart request spec) for
+the mutations that take an `Upload`. Two things are decided from the headers alone, before a
+byte of the body is read:
+
+- the body limit (`graphql_endpoint`): 1 MiB for JSON; the upload limit plus room for the
+  `operations` and `map` fields for multipart. Starlette's `RequestBodyLimitMiddleware` counts
+  the bytes that actually arrive, so a chunked body or one whose Content-Length lies is cut
+  off at the limit too; a declared Content-Length over the limit is refused (413) unread.
+- authentication for multipart: a multipart POST without a valid bearer token is refused
+  with 401 before its form is parsed (so no file part is spooled). A browser page on another
+  origin can send a multipart form without a CORS preflight (a "simple request"), but not
+  with an `Authorization` header, so this also keeps cross-site forms out.
+"""
 
 from __future__ import annotations
 
+from cross_web import HTTPException
+from starlette.datastructures import Headers
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
-from gql.api.context import RequestContext, build_context
+from gql.api.context import REQUEST_ID_HEADER, RequestContext, build_context
 from gql.api.errors import shape_error
 from gql.api.schema import CertgraphSchema
+from gql.domain.errors import Unauthenticated
 from gql.settings import Settings
+
+# A GraphQL request is a small JSON document; anything bigger is refused (413) unread.
+MAX_JSON_BODY_BYTES = 1024 * 1024
+# Room in a multipart body beside the file: the `operations` and `map` fields and the part
+# headers of an upload mutation take a few hundred bytes to a few KiB.
+MULTIPART_FIELDS_BYTES = 64 * 1024
+MULTIPART = "multipart/form-data"
+
+
+def is_multipart(headers: Headers) -> bool:
+    """Whether strawberry will parse this request as a multipart form (its own parsing rule)."""
+    content_type = headers.get("content-type")
+    if not content_type:
+        return False
+    mime_type, _ = parse_content_type(content_type)
+    return mime_type == MULTIPART
+
+
+def multipart_body_limit(settings: Settings) -> int:
+    return settings.max_upload_bytes + MULTIPART_FIELDS_BYTES
+
+
+class RequestBodyLimits:
+    """Starlette's body limit, chosen by content type: JSON small, multipart upload-sized.
+
+    Anything that is not multipart gets the JSON limit, so a body can only be as large as an
+    upload when strawberry will read it as one.
+    """
+
+    def __init__(self, app: ASGIApp, *, json_limit: int, multipart_limit: int) -> None:
+        self._json = RequestBodyLimitMiddleware(app, max_body_size=json_limit)
+        self._multipart = RequestBodyLimitMiddleware(app, max_body_size=multipart_limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        multipart = scope["type"] == "http" and is_multipart(Headers(scope=scope))
+        limited = self._multipart if multipart else self._json
+        await limited(scope, receive, send)
+
+
+class _RefusedUnread(Exception):
+    """Raised from `get_context` to answer before strawberry reads the body."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("refused before reading the body")
+        self.response = response
+
+
+def _unauthenticated_response(context: RequestContext) -> JSONResponse:
+    refusal = context.auth_error or Unauthenticated(
+        "multipart requests need an Authorization: Bearer token"
+    )
+    # The same body and headers as AuthenticationGate gives a JSON request.
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}],
+        },
+        status_code=401,
+        headers={
+            "WWW-Authenticate": 'Bearer realm="certgraph"',
+            REQUEST_ID_HEADER: context.request_id,
+        },
+    )
 
 
 class CertgraphGraphQL(GraphQL[RequestContext, None]):
-    """POST JSON only; GraphiQL (GET, HTML) only in debug mode; no batches; no multipart yet."""
+    """POST JSON or multipart; GraphiQL (GET, HTML) only in debug mode; no batches."""
 
     def __init__(self, schema: CertgraphSchema, settings: Settings) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.debug else None,
             allow_queries_via_get=False,
-            # Uploads come with file storage (size limits enforced while streaming).
-            multipart_uploads_enabled=False,
+            # File parts are limited by the body limit (graphql_endpoint) and again, per file,
+            # while gql.files copies them (FILE_TOO_LARGE).
+            multipart_uploads_enabled=True,
         )
         self.mask_internal = not settings.debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # strawberry's HTTP branch, plus an early refusal and closing the parsed form: its
+        # spooled file parts are released as soon as the answer is sent.
+        request = Request(scope=scope, receive=receive)
+        try:
+            try:
+                response = await self.run(request)
+            except HTTPException as exc:
+                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+            except _RefusedUnread as refused:
+                response = refused.response
+            await response(scope, receive, send)
+        finally:
+            await request.close()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
         # Subscriptions are not served: the route takes HTTP only.
         assert isinstance(request, Request) and isinstance(response, Response)
-        return await build_context(request, response)
+        context = await build_context(request, response)
+        # strawberry builds the context before it parses the body: refusing here means an
+        # unauthenticated upload is never read.
+        if context.actor is None and is_multipart(request.headers):
+            raise _RefusedUnread(_unauthenticated_response(context))
+        return context
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
@@ -49,3 +156,22 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
                 for error in result.errors
             ]
         return await super().process_result(request, result)
+
+
+def graphql_endpoint(settings: Settings, schema: CertgraphSchema) -> ASGIApp:
+    """The /graphql ASGI app: the view behind the body limits."""
+    view = CertgraphGraphQL(schema, settings)
+    return RequestBodyLimits(
+        view, json_limit=MAX_JSON_BODY_BYTES, multipart_limit=multipart_body_limit(settings)
+    )
+
+
+__all__ = [
+    "MAX_JSON_BODY_BYTES",
+    "MULTIPART_FIELDS_BYTES",
+    "CertgraphGraphQL",
+    "RequestBodyLimits",
+    "graphql_endpoint",
+    "is_multipart",
+    "multipart_body_limit",
+]

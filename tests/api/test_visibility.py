@@ -4,11 +4,12 @@ are audited. Malformed IDs and IDs of another type read as null, never as an err
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from gql.api.ids import encode_id
+from gql.api.ids import decode_id, encode_id
 from gql.domain import enrollments
 from gql.store.models import AuditEvent, EvidenceStatus
 from tests.api.conftest import GraphQLClient, World, add_evidence, make_certification
@@ -195,7 +196,7 @@ async def test_an_id_of_another_type_reads_as_null(gql: GraphQLClient, world: Wo
     assert data == {"user": None, "certification": None, "course": {"id": course_id}}
 
 
-async def test_evidence_download_url_is_the_files_path_of_its_global_id(
+async def test_evidence_download_url_is_a_signed_path_of_the_evidence(
     gql: GraphQLClient, world: World
 ) -> None:
     ids = await enrolled(world)
@@ -208,7 +209,10 @@ async def test_evidence_download_url_is_the_files_path_of_its_global_id(
         token=world.learner.token,
     )
     evidence = proof["node"]
-    assert evidence["downloadUrl"] == f"/files/evidence/{ids['my_proof']}"
+    evidence_pk = decode_id(ids["my_proof"], "Evidence")
+    assert re.fullmatch(
+        rf"/files/evidence/{evidence_pk}\?exp=\d+&sig=[\w-]+", evidence["downloadUrl"]
+    )
     assert evidence["sizeBytes"] == 1234 and evidence["sha256"] == "ab" * 32
     assert evidence["completedOn"] == "2026-01-15" and evidence["reviewedBy"] is None
     assert evidence["submittedAt"].endswith("+00:00")
