@@ -42,7 +42,7 @@ from gql.domain.status import EnrollmentView, derive_view, stored_status, window
 from gql.plugins import get_plugin_host
 from gql.policy import VerdictStatus
 from gql.settings import get_settings
-from gql.store.db import close_database, migrate_database
+from gql.store.db import migrate_database
 
 DEFAULT_SEED = 20261101
 TOKENS_PATH = Path(__file__).parent / "results" / "tokens.json"
@@ -1106,8 +1106,6 @@ async def generate(
     else:
         await _prepare_postgres(url)
     await migrate_database(url)
-    # migrate leaves its connection open; an open aiosqlite thread would block the exit
-    await close_database()
     workload = data.workload()
     counts = {table: len(rows) for table, rows in data.rows.items()}
     meta = {
