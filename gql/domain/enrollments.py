@@ -327,8 +327,9 @@ def progress_after(
     """The progress row after one report, unsaved: `row` changed in place, or a new row.
 
     Percent never goes down within an attempt; a completion records the latest completion
-    time; a report on a course whose completion predates a now-open cycle starts a new
-    attempt (otherwise a late, lower report is ignored). Shared by recording and importing.
+    time; a report on a course whose completion or unfinished attempt predates a now-open
+    cycle starts a new attempt (otherwise a late, lower report is ignored). Shared by
+    recording and importing.
     """
     if row is None:
         started = min(when, now)
@@ -354,6 +355,12 @@ def progress_after(
             row.percent = percent or 0
             row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
             row.attempt_started_at = now
+    elif _attempt_predates(row, cycle_starts):
+        # Unfinished before a now-open cycle began, the attempt counts as not started there
+        # (status.course_view), so this report starts a new one rather than topping it up.
+        row.percent = percent or 0
+        row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
+        row.attempt_started_at = now
     else:
         row.percent = max(row.percent, percent or 0)
         if row.percent > 0:
@@ -363,6 +370,11 @@ def progress_after(
             row.attempt_started_at = now
     row.updated_at = now
     return row
+
+
+def _attempt_predates(row: CourseProgress, cycle_starts: list[datetime]) -> bool:
+    attempt_at = row.attempt_started_at or row.started_at
+    return attempt_at is not None and any(attempt_at < start for start in cycle_starts)
 
 
 async def _apply_progress(

@@ -1,0 +1,24 @@
+"""Fixtures of the recurrence tests: the API harness of tests/api, an event log, a start time.
+
+The API fixtures are imported (not redefined) so these tests run against exactly the app
+and database set-up the other API tests use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import app, gql, http, settings, world
+from tests.domain.conftest import make
+from tests.domain.factories import EventLog
+
+__all__ = ["app", "events", "gql", "http", "make", "settings", "world"]
+
+
+@pytest.fixture
+def events(plugin_host: Any) -> EventLog:
+    log = EventLog()
+    plugin_host.register(log, "recurrence-events")
+    return log
