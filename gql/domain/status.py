@@ -20,7 +20,6 @@ from gql.store.models import (
     Award,
     Certification,
     CertificationCourse,
-    CertificationType,
     Course,
     CourseProgress,
     Enrollment,
@@ -84,7 +83,10 @@ class EnrollmentView:
 
 
 def window_opens_at(certification: Certification, award: Award) -> datetime | None:
-    if certification.type != CertificationType.RECURRING or award.expires_at is None:
+    # The award's own expiry decides, not the certification's type today: an award made
+    # while it was RECURRING still expires after it became PERPETUAL, and must then be
+    # renewable (the renewal, PERPETUAL, never expires) instead of staying EXPIRED for good.
+    if award.expires_at is None:
         return None
     return award.expires_at - timedelta(days=certification.recertification_window_days)
 
