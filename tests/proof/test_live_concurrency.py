@@ -1,0 +1,193 @@
+"""Reliability under concurrency, against `certgraph serve --workers 2` over real HTTP:
+exactly one award per completion across worker processes, and no lost progress update."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+
+from tests.proof.live import (
+    RECORD,
+    START,
+    Client,
+    Deployment,
+    create_certification,
+    create_course,
+    create_person,
+    db_pk,
+    payload,
+    record_figures,
+)
+
+CONCURRENT_COMPLETIONS = 50
+LEARNERS = 3  # each gets its own burst of 50, all fired together
+COURSES = 8
+
+
+def http_client(url: str) -> httpx.AsyncClient:
+    # A connection per request in flight: the requests really are concurrent.
+    limits = httpx.Limits(max_connections=LEARNERS * CONCURRENT_COMPLETIONS + 10)
+    return httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits)
+
+
+async def fire(client: Client, variables: dict[str, Any], token: str) -> httpx.Response:
+    return await client.post(RECORD, variables, token=token)
+
+
+async def test_concurrent_completions_award_exactly_once_across_processes(
+    deployment: Deployment,
+) -> None:
+    admin_token = deployment.create_admin()
+    server = await deployment.server(workers=2).start()
+    async with http_client(server.url) as http:
+        admin = Client(http, admin_token)
+        first, last = [await create_course(admin, f"Exactly once {i}") for i in range(2)]
+        cert = await create_certification(admin, "Exactly Once", [first, last])
+        learners = [await create_person(admin, f"Learner {i}") for i in range(LEARNERS)]
+        for learner in learners:
+            payload(
+                await admin.data(START, {"id": cert}, token=learner.token), "startCertification"
+            )
+            done = {"input": {"courseId": first, "completed": True}}
+            payload(await admin.data(RECORD, done, token=learner.token), "recordCourseProgress")
+        assert deployment.events("certification_completed") == []
+
+        # Each request completes the last mandatory course: any of them could be the one.
+        burst = [
+            (learner, {"input": {"courseId": last, "completed": True}})
+            for learner in learners
+            for _ in range(CONCURRENT_COMPLETIONS)
+        ]
+        random.Random(6).shuffle(burst)
+        responses = await asyncio.gather(
+            *(fire(admin, variables, learner.token) for learner, variables in burst)
+        )
+
+    statuses = [r.status_code for r in responses]
+    bodies = [r.json() for r in responses]
+    server_errors = sum(1 for s in statuses if s >= 500)
+    assert server_errors == 0, [r.text for r in responses if r.status_code >= 500][:3]
+    assert statuses == [200] * len(burst)
+    assert [
+        b for b in bodies if b.get("errors") or b["data"]["recordCourseProgress"]["errors"]
+    ] == []
+    # Every answer already sees the certification completed (the award committed first).
+    assert {
+        e["status"] for b in bodies for e in b["data"]["recordCourseProgress"]["enrollments"]
+    } == {"COMPLETED"}
+
+    enrollment_ids = sorted(
+        {db_pk(e["id"]) for b in bodies for e in b["data"]["recordCourseProgress"]["enrollments"]}
+    )
+    assert len(enrollment_ids) == LEARNERS
+    database = deployment.database
+    awards = {
+        i: await database.value("SELECT count(*) FROM award WHERE enrollment_id = $1", i)
+        for i in enrollment_ids
+    }
+    audit_awards = {
+        i: await database.value(
+            "SELECT count(*) FROM audit_event WHERE action = 'award' AND object_id = $1", str(i)
+        )
+        for i in enrollment_ids
+    }
+    completed = deployment.events("certification_completed")
+    events = {
+        i: sum(1 for e in completed if e["payload"]["enrollment_id"] == i) for i in enrollment_ids
+    }
+    assert awards == dict.fromkeys(enrollment_ids, 1)
+    assert audit_awards == dict.fromkeys(enrollment_ids, 1)
+    assert events == dict.fromkeys(enrollment_ids, 1)
+    # The burst really was served by both worker processes.
+    recorded = deployment.events("progress_recorded")
+    worker_pids = {e["pid"] for e in recorded}
+    assert len(worker_pids) == 2, worker_pids
+    record_figures(
+        "exactly once (2 workers)",
+        requests=len(burst),
+        enrollments=LEARNERS,
+        awards=sum(awards.values()),
+        award_audit_rows=sum(audit_awards.values()),
+        completed_events=len(completed),
+        progress_events=len(recorded),
+        worker_processes=len(worker_pids),
+        http_5xx=server_errors,
+    )
+
+
+async def test_concurrent_progress_on_different_courses_is_never_lost(
+    deployment: Deployment,
+) -> None:
+    admin_token = deployment.create_admin()
+    server = await deployment.server(workers=2).start()
+    async with http_client(server.url) as http:
+        admin = Client(http, admin_token)
+        courses = [await create_course(admin, f"Lost update {i}") for i in range(COURSES)]
+        cert = await create_certification(admin, "No Lost Update", courses)
+        learner = await create_person(admin, "Busy Learner")
+        payload(await admin.data(START, {"id": cert}, token=learner.token), "startCertification")
+
+        # Every course gets percents 10..90 in random order, half of them a completion too;
+        # all of it at once, from two processes, about one learner.
+        percents = list(range(10, 100, 10))
+        reports: list[dict[str, Any]] = [
+            {"input": {"courseId": course, "percent": p}} for course in courses for p in percents
+        ]
+        completed = courses[: COURSES // 2]
+        reports += [{"input": {"courseId": c, "completed": True}} for c in completed]
+        random.Random(2).shuffle(reports)
+        responses = await asyncio.gather(*(fire(admin, r, learner.token) for r in reports))
+        assert [r.status_code for r in responses] == [200] * len(reports)
+        assert [r.json() for r in responses if r.json().get("errors")] == []
+
+        learner_pk = db_pk(learner.id)
+        progress_sql = (
+            "SELECT course_id, percent, status FROM course_progress WHERE learner_id = $1"
+        )
+        landed = {
+            course_id: (percent, status)
+            for course_id, percent, status in await deployment.database.rows(
+                progress_sql, learner_pk
+            )
+        }
+        # Every course at the highest percent reported, or completed: no report was lost.
+        assert landed == {
+            db_pk(c): (100, "COMPLETED") if c in completed else (90, "IN_PROGRESS") for c in courses
+        }
+        assert deployment.events("certification_completed") == []
+
+        # The rest complete together: the certification completes once, on the last one.
+        rest = [{"input": {"courseId": c, "completed": True}} for c in courses[COURSES // 2 :]]
+        finals = await asyncio.gather(*(fire(admin, r, learner.token) for r in rest))
+        assert [r.status_code for r in finals] == [200] * len(rest)
+
+    final = {
+        course_id: (percent, status)
+        for course_id, percent, status in await deployment.database.rows(progress_sql, learner_pk)
+    }
+    assert final == dict.fromkeys((db_pk(c) for c in courses), (100, "COMPLETED"))
+    enrollment_ids = [
+        row[0]
+        for row in await deployment.database.rows(
+            "SELECT id FROM enrollment WHERE learner_id = $1", learner_pk
+        )
+    ]
+    assert len(enrollment_ids) == 1
+    awards = await deployment.database.value(
+        "SELECT count(*) FROM award WHERE enrollment_id = $1", enrollment_ids[0]
+    )
+    assert awards == 1
+    assert len(deployment.events("certification_completed")) == 1
+    progress_events = deployment.events("progress_recorded")
+    assert len(progress_events) == len(reports) + len(rest)
+    record_figures(
+        "no lost update (2 workers)",
+        requests=len(reports) + len(rest),
+        courses=COURSES,
+        rows_landed=len(landed),
+        awards=awards,
+        http_5xx=sum(1 for r in [*responses, *finals] if r.status_code >= 500),
+    )
