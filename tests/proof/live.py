@@ -434,7 +434,7 @@ async def create_certification(
 ) -> str:
     data = await admin.data(
         CREATE_CERTIFICATION,
-        {"input": {"name": name, "kind": kind, "type": "PERPETUAL"}},
+        {"input": {"name": name, "kind": kind, "type": "PERPETUAL", "issuer": "Proof Board"}},
     )
     cert_id: str = payload(data, "createCertification")["certification"]["id"]
     if course_ids:
