@@ -1,4 +1,5 @@
-"""The `certgraph` command: migrate | serve | demo | user | token | gc | check | plugins | schema.
+"""The `certgraph` command: migrate | serve | demo | user | token | gc | check | sweep | plugins |
+schema.
 
 Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
 `Actor.system()` (the operator at the command line), and closes the database before it exits.
@@ -229,6 +230,20 @@ def cmd_check(args: argparse.Namespace) -> None:
     asyncio.run(action())
 
 
+# -- sweep ----------------------------------------------------------------------------
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from gql.domain.expiry import sweep_expired
+
+    async def action() -> int:
+        async with database():
+            return await sweep_expired()
+
+    emitted = asyncio.run(action())
+    print(f"{emitted} certification_expired event(s) emitted")
+
+
 # -- plugins and schema -----------------------------------------------------------------
 
 
@@ -342,6 +357,13 @@ def build_parser() -> ArgumentParser:
         "check", help="verify every stored file a row points to (exists, hash); list orphans"
     )
     check.set_defaults(handler=cmd_check)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="emit certification_expired for awards that expired unnoticed "
+        "(idempotent; safe to cron on several hosts at once)",
+    )
+    sweep.set_defaults(handler=cmd_sweep)
 
     plugins = commands.add_parser(
         "plugins", help="list completion policies and plugins that failed to load"
