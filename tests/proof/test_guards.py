@@ -1,0 +1,288 @@
+"""The guards of gql.middleware in process: the token bucket, the multipart scanner, and the
+three middlewares inside the real app (request timeout, rate limit, multipart refusals)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from gql.app import create_app
+from gql.domain import unit as unit_module
+from gql.middleware import (
+    GuardSettings,
+    MultipartRefused,
+    MultipartScanner,
+    RequestTimeoutMiddleware,
+    TokenBucketLimiter,
+    load_guard_settings,
+    multipart_boundary,
+)
+from gql.settings import Settings, SettingsError
+from gql.store import models
+from tests.api.conftest import World, world
+
+__all__ = ["world"]  # a fixture, imported for this module
+
+VIEWER = "{ viewer { id } }"
+CREATE_COURSE = (
+    "mutation($name: String!) { createCourse(input: {name: $name}) "
+    "{ course { id } errors { code } } }"
+)
+
+
+# -- the token bucket --------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_grants_its_burst_then_refuses_until_it_refills() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(per_minute=60, burst=3, clock=clock)
+    assert [limiter.acquire("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.acquire("a") == pytest.approx(1.0)  # one token a second
+    clock.now += 0.5
+    assert limiter.acquire("a") == pytest.approx(0.5)
+    clock.now += 0.5
+    assert limiter.acquire("a") == 0.0
+    assert limiter.acquire("b") == 0.0  # other keys have their own bucket
+
+
+def test_a_bucket_never_holds_more_than_its_burst() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(per_minute=600, burst=2, clock=clock)
+    clock.now += 3600
+    assert [limiter.acquire("a") > 0 for _ in range(3)] == [False, False, True]
+
+
+def test_the_limiter_keeps_a_bounded_number_of_buckets() -> None:
+    limiter = TokenBucketLimiter(per_minute=60, burst=1, max_keys=100, clock=FakeClock())
+    for i in range(1000):
+        limiter.acquire(f"key-{i}")
+    assert len(limiter._buckets) == 100
+    assert limiter.acquire("key-999") > 0  # recent keys are remembered
+
+
+def test_guard_settings_come_from_the_environment() -> None:
+    settings = load_guard_settings(
+        {
+            "CERTGRAPH_REQUEST_TIMEOUT": "2.5",
+            "CERTGRAPH_RATE_LIMIT_PER_MINUTE": "120",
+            "CERTGRAPH_RATE_LIMIT_BURST": "10",
+        }
+    )
+    assert (settings.request_timeout_seconds, settings.rate_limit_per_minute) == (2.5, 120)
+    assert settings.rate_limit_burst == 10
+    assert load_guard_settings({}) == GuardSettings()
+    with pytest.raises(SettingsError, match="CERTGRAPH_RATE_LIMIT_BURST"):
+        load_guard_settings({"CERTGRAPH_RATE_LIMIT_BURST": "0"})
+    with pytest.raises(SettingsError, match="CERTGRAPH_REQUEST_TIMEOUT"):
+        load_guard_settings({"CERTGRAPH_REQUEST_TIMEOUT": "soon"})
+
+
+# -- the multipart scanner -----------------------------------------------------------------
+
+
+def multipart_body(boundary: str, parts: int, preamble: bytes = b"") -> bytes:
+    body = preamble
+    for i in range(parts):
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nvalue {i}\r\n'
+        ).encode()
+    return body + f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 16, 64, 4096])
+def test_the_scanner_counts_parts_whatever_the_chunking(chunk_size: int) -> None:
+    body = multipart_body("b0undary", 12)
+    scanner = MultipartScanner(b"b0undary", max_parts=16)
+    for start in range(0, len(body), chunk_size):
+        scanner.feed(body[start : start + chunk_size])
+    assert scanner.parts == 12
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 4096])
+def test_the_scanner_refuses_one_part_too_many(chunk_size: int) -> None:
+    body = multipart_body("xyz", 17)
+    scanner = MultipartScanner(b"xyz", max_parts=16)
+    with pytest.raises(MultipartRefused, match="at most 16 parts"):
+        for start in range(0, len(body), chunk_size):
+            scanner.feed(body[start : start + chunk_size])
+
+
+def test_the_scanner_refuses_a_long_preamble_early() -> None:
+    scanner = MultipartScanner(b"xyz", max_preamble=1024)
+    scanner.feed(b"\r\n" * 500)  # within the allowance
+    with pytest.raises(MultipartRefused, match="no multipart boundary"):
+        scanner.feed(b"\r\n" * 500)
+    late = MultipartScanner(b"xyz", max_preamble=1024)
+    with pytest.raises(MultipartRefused, match="preamble is longer"):
+        late.feed(b" " * 1030 + b"--xyz\r\n")
+
+
+def test_boundaries_are_checked() -> None:
+    assert multipart_boundary("multipart/form-data; boundary=abc123") == b"abc123"
+    assert multipart_boundary('multipart/form-data; boundary="a b:c"') == b"a b:c"
+    assert multipart_boundary("multipart/form-data") is None
+    assert multipart_boundary("multipart/form-data; boundary=" + "a" * 71) is None
+    assert multipart_boundary("multipart/form-data; boundary=bad\x00") is None
+
+
+# -- the guards in the app -------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def client_for(db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """Clients of apps built with these CERTGRAPH_* guard settings (create_app reads them)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(**env: str) -> httpx.AsyncClient:
+        for name in ("REQUEST_TIMEOUT", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST"):
+            monkeypatch.delenv(f"CERTGRAPH_{name}", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(f"CERTGRAPH_{name.upper()}", value)
+        app = create_app(Settings())
+        if not any(m.cls is RequestTimeoutMiddleware for m in app.user_middleware):
+            from gql.middleware import guard_middleware
+            app.user_middleware += guard_middleware()  # TEMPORARY until wired
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://certgraph.test"
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_token_over_its_rate_gets_429_with_retry_after(
+    world: World, client_for: Any
+) -> None:
+    http = client_for(rate_limit_per_minute="6", rate_limit_burst="2")
+    answers = [
+        await http.post("/graphql", json={"query": VIEWER}, headers=bearer(world.learner.token))
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    refused = answers[2]
+    assert refused.headers["retry-after"] == "10"  # 6 a minute: one every 10 s
+    assert refused.headers["content-type"] == "application/json"
+    body = refused.json()
+    assert body["data"] is None
+    assert [e["extensions"] for e in body["errors"]] == [{"code": "RATE_LIMITED", "retryAfter": 10}]
+    # Another token is not affected, nor are the probes.
+    other = await http.post("/graphql", json={"query": VIEWER}, headers=bearer(world.other.token))
+    assert other.status_code == 200
+    assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_rate_limiting_off_lets_a_burst_through(world: World, client_for: Any) -> None:
+    http = client_for(rate_limit_per_minute="0", rate_limit_burst="1")
+    answers = [
+        await http.post("/graphql", json={"query": VIEWER}, headers=bearer(world.learner.token))
+        for _ in range(20)
+    ]
+    assert {a.status_code for a in answers} == {200}
+
+
+async def test_a_slow_request_times_out_rolls_back_and_frees_the_database(
+    world: World, client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slowness is injected here, in the test process: an audit write that stalls while
+    its transaction holds the write lock (the case a timeout must end)."""
+    http = client_for(request_timeout="0.5", rate_limit_per_minute="0")
+    real_audit = unit_module.Unit.audit
+    stalled = asyncio.Event()
+
+    async def stalling_audit(self: Any, *args: Any, **kwargs: Any) -> None:
+        await real_audit(self, *args, **kwargs)
+        stalled.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(unit_module.Unit, "audit", stalling_audit)
+    before = (await models.Course.all().count(), await models.AuditEvent.all().count())
+    started = time.monotonic()
+    response = await http.post(
+        "/graphql",
+        json={"query": CREATE_COURSE, "variables": {"name": "Never kept"}},
+        headers=bearer(world.admin.token),
+    )
+    elapsed = time.monotonic() - started
+    assert stalled.is_set()
+    assert response.status_code == 504
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "REQUEST_TIMEOUT",
+        "timeoutSeconds": 0.5,
+    }
+    assert elapsed < 5
+    # Rolled back: neither the course nor its audit row was kept ...
+    assert (await models.Course.all().count(), await models.AuditEvent.all().count()) == before
+    # ... and the write lock is free: the next write goes through at once.
+    monkeypatch.setattr(unit_module.Unit, "audit", real_audit)
+    started = time.monotonic()
+    ok = await http.post(
+        "/graphql",
+        json={"query": CREATE_COURSE, "variables": {"name": "Kept"}},
+        headers=bearer(world.admin.token),
+    )
+    assert ok.status_code == 200 and ok.json()["data"]["createCourse"]["errors"] == []
+    assert time.monotonic() - started < 2
+
+
+MULTIPART_ABUSE = {
+    "no boundary": ("multipart/form-data", b"--x\r\n\r\n--x--\r\n"),
+    "a boundary of 71 characters": (
+        "multipart/form-data; boundary=" + "b" * 71,
+        multipart_body("b" * 71, 1),
+    ),
+    "a 2 MiB preamble": (
+        "multipart/form-data; boundary=xyz",
+        multipart_body("xyz", 2, preamble=b"\r\n" * (1024 * 1024)),
+    ),
+    "a thousand parts": ("multipart/form-data; boundary=xyz", multipart_body("xyz", 1000)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MULTIPART_ABUSE))
+async def test_abusive_multipart_bodies_are_refused_with_400(
+    world: World, client_for: Any, case: str
+) -> None:
+    http = client_for(rate_limit_per_minute="0")
+    content_type, body = MULTIPART_ABUSE[case]
+    before = await models.AuditEvent.all().count()
+    response = await http.post(
+        "/graphql",
+        content=body,
+        headers={**bearer(world.admin.token), "Content-Type": content_type},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "MULTIPART_REFUSED"
+    assert await models.AuditEvent.all().count() == before
+
+
+async def test_a_well_formed_multipart_request_still_runs(world: World, client_for: Any) -> None:
+    http = client_for(rate_limit_per_minute="0")
+    response = await http.post(
+        "/graphql",
+        data={"operations": '{"query": "{ viewer { id } }"}', "map": "{}"},
+        files={"unused": ("a.txt", b"x", "text/plain")},
+        headers=bearer(world.admin.token),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["viewer"]["id"] == world.admin.id
