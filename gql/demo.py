@@ -1,7 +1,10 @@
 """Demo data for a first look: people, courses, certifications and enrollments in several states.
 
 Everything is made through the domain's use cases, exactly as an admin and learners would make
-it through the API, so the demo obeys every rule (audit rows and events included). Loading is
+it through the API, so the demo obeys every rule (audit rows and events included). History is
+recorded the honest way: an admin's back-dated completions and a learner's stated completion
+day, so a newcomer also sees a recurring certification in its renewal window and an expired
+one, without the clock being touched. Loading is
 idempotent: the demo admin's email marks a database that already has the demo, and a second
 load only issues fresh tokens for the demo people.
 """
@@ -9,11 +12,12 @@ load only issues fresh tokens for the demo people.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from gql import clock
-from gql.domain import certifications, courses, enrollments, users
+from gql.domain import certifications, courses, enrollments, evidence, users
 from gql.domain.access import Actor
+from gql.domain.calendar import add_months
 from gql.domain.certifications import CertificationData, CourseLink
 from gql.store.models import CertificationKind, CertificationType, Role, User
 
@@ -48,6 +52,29 @@ COURSES = (
     ("Infrastructure as Code", "Reviewable, repeatable environments.", 100),
     ("Observability", "Logs, metrics and traces that answer questions.", 70),
 )
+
+
+# A one-page PDF: the certificate Maya uploads as proof.
+CERTIFICATE_PDF = (
+    b"%PDF-1.4\n"
+    b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+class _InMemoryUpload:
+    """The demo's proof file, read the way an upload is read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._offset = 0
+
+    async def read(self, size: int, /) -> bytes:
+        chunk = self._data[self._offset : self._offset + size]
+        self._offset += len(chunk)
+        return chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +247,27 @@ async def _create_demo() -> tuple[int, int]:
             completed=True if percent is None else None,
         )
 
+    async def completed_back_then(learner: Actor, course_id: int, at: datetime) -> None:
+        """An admin records a completion from the past (history, e.g. from a former system)."""
+        await enrollments.record_course_progress(
+            admin, course_id=course_id, learner_id=learner.user_id, completed=True, completed_at=at
+        )
+
+    async def proof_approved(learner: Actor, certification_id: int, earned_on: date) -> None:
+        """The learner uploads a certificate earned on `earned_on`; the admin approves it."""
+        submitted = await evidence.submit_evidence(
+            learner,
+            certification_id,
+            _InMemoryUpload(CERTIFICATE_PDF),
+            filename="cloud-architect-certificate.pdf",
+            completed_on=earned_on,
+            note="Certificate from the Example Certification Board.",
+            declared_type="application/pdf",
+        )
+        await evidence.review_evidence(
+            admin, submitted.id, evidence.ReviewDecision.APPROVE, "Certificate checked."
+        )
+
     # Leo: assigned with a due date, some progress on a mandatory course.
     await assign(leo, champion, due_in_days=21)
     await progress(leo, secure, percent=40)
@@ -229,10 +277,18 @@ async def _create_demo() -> tuple[int, int]:
     await start(lena, cloud_practitioner)
     await progress(lena, cloud)
     await progress(lena, iac, percent=50)
-    # Lena: both mandatory courses of Security Champion done, so it is completed.
+    # Lena: earned Security Champion last year (an admin recorded her completions of both
+    # mandatory courses as history). It expires in ten days, so its recertification window
+    # is open: still COMPLETED, yet pending again, in cycle 2 with both courses to redo.
     await start(lena, champion)
-    await progress(lena, secure)
-    await progress(lena, threat)
-    # Maya, the manager, learns too: she has started the external one.
-    await start(Actor.of(people[MANAGER_EMAIL]), architect)
+    earned_last_year = add_months(now + timedelta(days=10), -12)
+    await completed_back_then(lena, secure, earned_last_year)
+    await completed_back_then(lena, threat, earned_last_year)
+    # Maya, the manager, learns too: she uploaded her Cloud Architect certificate, earned a
+    # little over two years ago; Ada approved it, and as it is valid for 24 months it has
+    # already EXPIRED: she needs to upload proof of a renewal.
+    maya = Actor.of(people[MANAGER_EMAIL])
+    await start(maya, architect)
+    earned_on = add_months(now - timedelta(days=45), -24).date()
+    await proof_approved(maya, architect, earned_on)
     return len((champion, cloud_practitioner, architect)), len(enrolled)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from gql import clock
 from gql.domain import enrollments
@@ -86,16 +84,6 @@ async def assert_racing_sweeps_emit_once_per_award(cli: Cli) -> None:
     assert emitted(cli.ok("sweep")) == 0  # idempotent
     assert await Award.filter(expiry_noted_at=None, expires_at__isnull=False).count() == 0
     assert await Award.filter(expiry_noted_at=None, expires_at__isnull=True).count() == 1
-
-
-@pytest.fixture
-def fresh_statement_cache() -> Iterator[None]:
-    """Tortoise caches each model's INSERT/DELETE text per connection name, whatever the
-    dialect: SQLite's `?` statements cached here would be sent to PostgreSQL by later tests
-    of a PostgreSQL run (and the other way round). Start and leave with an empty cache."""
-    EXECUTOR_CACHE.clear()
-    yield
-    EXECUTOR_CACHE.clear()
 
 
 @pytest.mark.slow
