@@ -24,6 +24,7 @@ from gql import downloads, files
 from gql.api.context import REQUEST_ID_HEADER
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
+from gql.middleware import guard_middleware
 from gql.plugins import get_plugin_host
 from gql.settings import Settings, get_settings
 from gql.store.db import close_database, open_database
@@ -106,7 +107,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type"],
                 expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
-            )
+            ),
+            # Request timeout, per-token rate limit, multipart guard (CERTGRAPH_REQUEST_TIMEOUT,
+            # CERTGRAPH_RATE_LIMIT_*); inside CORS, so their refusals carry CORS headers.
+            *guard_middleware(),
         ],
         lifespan=lifespan,
     )

@@ -20,16 +20,19 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql.api.audit import AuditQuery
 from gql.api.errors import ShapeErrors, log_errors
 from gql.api.extensions import AuthenticationGate, with_shared_rules
 from gql.api.mutations import Mutation as CoreMutation
-from gql.api.queries import Query
+from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
 from gql.api.uploads import FileMutations
 from gql.settings import Settings
 
 # The Mutation root: the use cases of gql.api.mutations plus the file mutations.
 Mutation = merge_types("Mutation", (CoreMutation, FileMutations))
+# The Query root: the reads of gql.api.queries plus the audit log (admins).
+Query = merge_types("Query", (CoreQuery, AuditQuery))
 
 
 class CertgraphSchema(strawberry.Schema):

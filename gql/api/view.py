@@ -16,7 +16,9 @@ byte of the body is read:
 
 from __future__ import annotations
 
-from cross_web import HTTPException
+import json
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
@@ -129,6 +131,26 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             await response(scope, receive, send)
         finally:
             await request.close()
+
+    def decode_json(self, data: str | bytes) -> object:
+        # strawberry answers 400 only for a JSONDecodeError: a body that is not UTF-8, or JSON
+        # that is neither an operation object nor a batch, would reach its parser as a 500.
+        try:
+            decoded = json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("the body is not UTF-8", "", 0) from exc
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return decoded
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        # strawberry walks the client's `operations` and `map` without checking their shape.
+        try:
+            return await super().parse_multipart(request)
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise HTTPException(
+                400, "The multipart request does not follow the GraphQL multipart request spec"
+            ) from exc
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

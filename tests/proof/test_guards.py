@@ -153,9 +153,7 @@ async def client_for(db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         for name, value in env.items():
             monkeypatch.setenv(f"CERTGRAPH_{name.upper()}", value)
         app = create_app(Settings())
-        if not any(m.cls is RequestTimeoutMiddleware for m in app.user_middleware):
-            from gql.middleware import guard_middleware
-            app.user_middleware += guard_middleware()  # TEMPORARY until wired
+        assert any(m.cls is RequestTimeoutMiddleware for m in app.user_middleware)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://certgraph.test"
         )
@@ -286,3 +284,48 @@ async def test_a_well_formed_multipart_request_still_runs(world: World, client_f
     )
     assert response.status_code == 200, response.text
     assert response.json()["data"]["viewer"]["id"] == world.admin.id
+
+
+# -- bodies the fuzzer found crashing the parser (500s before gql/api/view.py handled them) --
+
+MALFORMED_JSON_BODIES = [b"null", b"1", b'"query"', b"true", b"\xd8\x0c\xdf\x97", b'{"a": "\xa5"}']
+
+
+@pytest.mark.parametrize("body", MALFORMED_JSON_BODIES)
+async def test_a_json_body_that_is_no_operation_is_a_400(
+    world: World, client_for: Any, body: bytes
+) -> None:
+    http = client_for(rate_limit_per_minute="0")
+    response = await http.post(
+        "/graphql",
+        content=body,
+        headers={**bearer(world.admin.token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+
+
+MALFORMED_MULTIPART_FIELDS = {
+    "operations null": ("null", '{"0": ["variables.file"]}'),
+    "map a list": ('{"query": "{ viewer { id } }"}', '["variables.file"]'),
+    "map paths not a list": ('{"query": "{ viewer { id } }", "variables": {}}', '{"0": 5}'),
+    "map path into a string": ('{"query": "x", "variables": {"a": "b"}}', '{"0": ["query.x.y"]}'),
+    "map index not a number": (
+        '{"query": "x", "variables": {"l": [1]}}',
+        '{"0": ["variables.l.x"]}',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_MULTIPART_FIELDS))
+async def test_a_multipart_request_off_the_spec_is_a_400(
+    world: World, client_for: Any, case: str
+) -> None:
+    http = client_for(rate_limit_per_minute="0")
+    operations, file_map = MALFORMED_MULTIPART_FIELDS[case]
+    response = await http.post(
+        "/graphql",
+        data={"operations": operations, "map": file_map},
+        files={"0": ("a.pdf", b"%PDF-1.4", "application/pdf")},
+        headers=bearer(world.admin.token),
+    )
+    assert response.status_code == 400, response.text
