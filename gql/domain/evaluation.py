@@ -52,7 +52,9 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
     assert view.verdict is not None and view.verdict.completed_at is not None
     certification = view.certification
     previous = view.awards[-1] if view.awards else None
-    awarded_at = view.verdict.completed_at
+    # A learner-stated completion day may be "today" somewhere east of UTC, which starts
+    # after now in UTC: an award is never dated in the future.
+    awarded_at = min(view.verdict.completed_at, unit.now)
     try:
         async with in_transaction():  # a savepoint: losing the race must not abort the caller
             award = await Award.create(

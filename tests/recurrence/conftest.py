@@ -1,7 +1,7 @@
 """Fixtures of the recurrence tests: the API harness of tests/api, an event log, a clean cache.
 
-The API fixtures are imported (not redefined) so these tests run against exactly the app
-and database set-up the other API tests use.
+The API fixtures are imported (not redefined) so these tests run against exactly the app,
+database and data directory (autouse: files go to tmp_path) the other API tests use.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from tests.api.conftest import app, gql, http, settings, world
+from tests.api.conftest import app, data_dir, gql, http, settings, world
 from tests.domain.conftest import make
 from tests.domain.factories import EventLog
 
-__all__ = ["app", "gql", "http", "make", "settings", "world"]
+__all__ = ["app", "data_dir", "gql", "http", "make", "settings", "world"]
 
 
 @pytest.fixture
