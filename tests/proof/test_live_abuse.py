@@ -5,6 +5,9 @@ request that would hold its worker, and a token over its rate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -126,13 +129,46 @@ async def test_multipart_abuse_is_refused_fast_while_others_are_served(
     )
 
 
-async def trickle(total_seconds: float) -> AsyncIterator[bytes]:
-    """A JSON body sent a few bytes at a time: a client that holds its request open."""
+async def trickling_request(port: int, token: str, seconds: float) -> tuple[float, int, bytes]:
+    """A client that sends its JSON body a byte at a time over `seconds`, reading the answer
+    as soon as it comes (a plain socket: httpx would finish sending before it reads).
+    Returns (seconds until the whole answer arrived, status, body)."""
     body = b'{"query": "{ viewer { id } }"}'
-    pause = total_seconds / len(body)
-    for byte in body:
-        yield bytes([byte])
-        await asyncio.sleep(pause)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    started = time.monotonic()
+
+    async def dribble() -> None:
+        with contextlib.suppress(ConnectionError):
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(seconds / len(body))
+
+    sender = asyncio.create_task(dribble())
+    received = b""
+    try:
+        async with asyncio.timeout(seconds + 10):
+            while b"\r\n\r\n" not in received:
+                received += await reader.read(65536)
+            head, _, answer = received.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            while len(answer) < length:
+                answer += await reader.read(65536)
+        elapsed = time.monotonic() - started
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        writer.close()
+    return elapsed, int(head.split(b" ", 2)[1]), answer
 
 
 async def test_a_request_over_the_timeout_is_answered_504_and_frees_its_worker(
@@ -140,19 +176,17 @@ async def test_a_request_over_the_timeout_is_answered_504_and_frees_its_worker(
 ) -> None:
     admin_token = deployment.create_admin()
     server = await deployment.server(CERTGRAPH_REQUEST_TIMEOUT="1").start()
-    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {admin_token}"}
     async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
         stop = asyncio.Event()
         viewers = asyncio.create_task(viewer_latencies(http, admin_token, stop))
-        started = time.monotonic()
-        slow = await http.post("/graphql", content=trickle(10.0), headers=headers)
-        elapsed = time.monotonic() - started
+        elapsed, status, answer = await trickling_request(server.port, admin_token, 10.0)
         stop.set()
         latencies = await viewers
         after = await http.post("/graphql", json=VIEWER, headers=headers)
-    assert slow.status_code == 504, slow.text
-    assert slow.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
-    assert 1.0 <= elapsed < 5.0, elapsed
+    assert status == 504, answer
+    assert json.loads(answer)["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+    assert 1.0 <= elapsed < 3.0, elapsed  # the client was still sending: it would take 10 s
     assert latencies and max(latencies) < 1.0
     assert after.status_code == 200
     assert "cancelled after 1 s (CERTGRAPH_REQUEST_TIMEOUT)" in server.log()
