@@ -13,10 +13,9 @@ import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from tests.api.conftest import app, data_dir, gql, http, settings, world
-from tests.domain.conftest import make
 from tests.domain.factories import EventLog
 
-__all__ = ["app", "data_dir", "gql", "http", "make", "settings", "world"]
+__all__ = ["app", "data_dir", "gql", "http", "settings", "world"]
 
 
 @pytest.fixture
