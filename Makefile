@@ -97,3 +97,15 @@ bench: $(RUNTIME_STAMP)
 	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_POSTGRES)
 	$(BIN)/python -m bench.verify --db $(BENCH_POSTGRES)
 	$(BIN)/python -m bench.run --db $(BENCH_SQLITE) --db $(BENCH_POSTGRES) $(BENCH_ARGS)
+
+#   make proof          quality.md's Security and Reliability bars against real servers, SQLite + PostgreSQL
+# Starts `certgraph serve` subprocesses on loopback (docs/reliability.md); each test makes its own
+# SQLite file or PostgreSQL database (named after PROOF_DATABASE_URL's) and drops it after.
+PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_proof
+PROOF_ARGS ?=
+
+.PHONY: proof
+proof: $(DEV_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+	CERTGRAPH_PROOF=1 $(BIN)/pytest tests/proof $(PROOF_ARGS)
+	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest tests/proof $(PROOF_ARGS)
