@@ -24,7 +24,7 @@ from gql import downloads, files
 from gql.api.context import REQUEST_ID_HEADER
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
-from gql.middleware import guard_middleware
+from gql.middleware import guard_middleware, redact_access_log
 from gql.plugins import get_plugin_host
 from gql.settings import Settings, get_settings
 from gql.store.db import close_database, open_database
@@ -73,6 +73,7 @@ async def sweep_files(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    redact_access_log()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -419,3 +419,31 @@ async def _drain(receive: Receive) -> None:
                     return
     except TimeoutError:
         return
+
+
+# -- access log ----------------------------------------------------------------------------
+
+_SIGNATURE = re.compile(r"([?&]sig=)[^&\s]+")
+
+
+class RedactSignatures(logging.Filter):
+    """Hide the signature of signed download URLs in uvicorn's access log.
+
+    A signed URL is a bearer credential for its file until it expires; logs outlive that and
+    are read by more people than the files are.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SIGNATURE.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    """Install RedactSignatures on uvicorn's access logger, once per process."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSignatures) for f in access.filters):
+        access.addFilter(RedactSignatures())

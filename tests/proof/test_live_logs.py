@@ -5,6 +5,7 @@ process at DEBUG (Tortoise's SQL with its parameters included)."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -64,6 +65,7 @@ async def test_tokens_and_file_contents_never_reach_the_logs(deployment: Deploym
         evidence = payload(good.json()["data"], "submitEvidence")["evidence"]
         download = await http.get(evidence["downloadUrl"])
         assert download.status_code == 200 and marker.encode() in download.content
+        signature = parse_qs(urlsplit(evidence["downloadUrl"]).query)["sig"][0]
     server.stop()
 
     log = server.log()
@@ -71,12 +73,14 @@ async def test_tokens_and_file_contents_never_reach_the_logs(deployment: Deploym
     assert "tortoise.db_client DEBUG" in log
     assert "INSERT INTO" in log and "evidence" in log
     assert "POST /graphql" in log
+    assert "GET /files/evidence/" in log and "sig=[redacted]" in log
     secrets = {
         "the admin's token": admin_token,
         "a learner's token": learner.token,
         "a second token": second_token,
         "a refused token": wrong_token,
         "the uploaded file's content": marker,
+        "the download URL's signature": signature,
     }
     leaked = [name for name, secret in secrets.items() if secret in log]
     assert leaked == [], leaked
