@@ -26,6 +26,7 @@ from gql.api.ids import encode_id
 from gql.domain import users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
+from gql.middleware import load_guard_settings
 from gql.settings import SettingsError, get_settings
 from gql.store.db import close_database, migrate_database, open_database
 from gql.store.models import Role, User
@@ -89,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
     get_settings()  # a bad CERTGRAPH_* value is refused here, in one line, not per worker
+    load_guard_settings()  # the same for CERTGRAPH_REQUEST_TIMEOUT and CERTGRAPH_RATE_LIMIT_*
     # An import string and factory=True, so each worker process builds its own app.
     uvicorn.run(
         "gql.app:create_app",

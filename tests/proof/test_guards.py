@@ -4,8 +4,12 @@ three middlewares inside the real app (request timeout, rate limit, multipart re
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -329,3 +333,21 @@ async def test_a_multipart_request_off_the_spec_is_a_400(
         headers=bearer(world.admin.token),
     )
     assert response.status_code == 400, response.text
+
+
+def test_serve_refuses_a_bad_guard_setting_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTGRAPH_")}
+    env["CERTGRAPH_REQUEST_TIMEOUT"] = "soon"
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "certgraph"), "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("certgraph serve: CERTGRAPH_REQUEST_TIMEOUT:")
+    assert len(completed.stderr.splitlines()) == 1
