@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from gql import clock
+from gql import UploadInfo, UploadRefusal, clock, hookimpl
 from gql.api.ids import encode_id
 from gql.app import create_app
 from gql.settings import Settings, get_settings
@@ -269,6 +269,40 @@ async def test_a_type_mismatch_is_refused_and_leaves_nothing(
     assert detail in payload["errors"][0]["message"]
     assert await evidence_rows() == 0
     assert stored_files(data_dir) == []
+
+
+class RefuseEicar:
+    """A stand-in virus scanner: refuses files whose bytes contain a marker."""
+
+    @hookimpl
+    def certgraph_check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
+        if b"EICAR" in Path(upload.path).read_bytes():
+            return UploadRefusal(f"{upload.filename}: infected (test signature)")
+        return None
+
+
+async def test_a_plugin_refusal_is_upload_refused_and_leaves_nothing(
+    uploads: UploadClient, world: World, data_dir: Path, plugin_host: Any
+) -> None:
+    plugin_host.register(RefuseEicar(), "test-scanner")
+    cert = await external_certification()
+    data = await uploads.data(
+        SUBMIT,
+        {"cert": cert},
+        {"variables.file": FilePart(pdf("EICAR"), "scan.pdf")},
+        token=world.learner.token,
+    )
+    assert data["submitEvidence"] == {
+        "evidence": None,
+        "errors": [
+            {
+                "code": "UPLOAD_REFUSED",
+                "message": "scan.pdf: infected (test signature)",
+                "field": ["file"],
+            }
+        ],
+    }
+    assert await evidence_rows() == 0 and stored_files(data_dir) == []
 
 
 # -- Security 7: names are metadata ---------------------------------------------------------
