@@ -210,6 +210,9 @@ class PluginHost:
             raise PolicyUnavailable(
                 f"policy {name!r} returned {type(verdict).__name__}, not a Verdict"
             )
+        if verdict.completed_at is not None and verdict.completed_at.tzinfo is None:
+            # an award date must be an instant; a naive one would fail when stored
+            raise PolicyUnavailable(f"policy {name!r} returned a completed_at without a timezone")
         return verdict
 
     def check_submission(self, name: str, facts: PolicyFacts, config: dict[str, Any]) -> str | None:

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from tortoise.backends.base.config_generator import generate_config
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, tortoise_test_context
 from tortoise.warnings import TortoiseLoopSwitchWarning
@@ -92,13 +93,20 @@ async def db(postgres_database: str | None) -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clock_and_plugins() -> Iterator[None]:
-    """Every test starts with the real clock and only the installed plugins."""
+def _fresh_clock_plugins_and_statements() -> Iterator[None]:
+    """Every test starts with the real clock, only the installed plugins, and no cached SQL.
+
+    Tortoise caches each model's INSERT/DELETE text per connection name whatever the dialect:
+    a test that opens a SQLite file in-process would leave `?` statements that later tests of
+    a PostgreSQL run would send (and the other way round).
+    """
     clock.unfreeze()
     set_plugin_host(None)
+    EXECUTOR_CACHE.clear()
     yield
     clock.unfreeze()
     set_plugin_host(None)
+    EXECUTOR_CACHE.clear()
 
 
 @pytest.fixture

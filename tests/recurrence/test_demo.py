@@ -54,7 +54,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, dict[str, str]]
 async def api(
     demo: tuple[Cli, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
-    fresh_statement_cache: None,
 ) -> AsyncIterator[GraphQLClient]:
     cli, _ = demo
     monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(cli.directory / "var"))

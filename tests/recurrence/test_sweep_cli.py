@@ -87,9 +87,7 @@ async def assert_racing_sweeps_emit_once_per_award(cli: Cli) -> None:
 
 
 @pytest.mark.slow
-async def test_two_sweeps_racing_on_a_sqlite_file_emit_one_event_per_award(
-    tmp_path: Path, fresh_statement_cache: None
-) -> None:
+async def test_two_sweeps_racing_on_a_sqlite_file_emit_one_event_per_award(tmp_path: Path) -> None:
     cli = Cli(tmp_path)
     cli.ok("migrate")
     async with cli.database():
