@@ -301,6 +301,9 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     env["CERTGRAPH_DATABASE_URL"] = data.url
     env["CERTGRAPH_DATA_DIR"] = str(ROOT / "var" / "bench" / "data")
     env["BENCH_FLOOR_DB"] = data.url
+    # The per-token rate limit (gql/middleware.py) would turn a benchmark's load into 429s;
+    # the floor has none. Off for the measurement, as a deployment behind its own limiter.
+    env["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
     certgraph = start_server(
         f"certgraph-{data.dialect}-{workers}w",
         [*pin(server_cpus), str(VENV_BIN / "certgraph"), "serve", "--port", str(CERTGRAPH_PORT),
@@ -914,12 +917,12 @@ def markdown(result: dict[str, Any]) -> str:
         f" {result['machine']['loadavg_start']}, at end {result['machine']['loadavg_end']}.",
         "",
         "| op | db | workers | rps | p50 ms | p99 ms | floor rps | floor p50 ms | floor p99 ms"
-        " | p50 ratio | SQL (certgraph / floor) | in-process p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | p50 ratio | SQL (certgraph / floor) | in-process p50 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["runs"]:
         if row.get("status"):
-            lines.append(f"| {row['op']} | {row['db']} | - | {row['status']} | | | | | | | | |")
+            lines.append(f"| {row['op']} | {row['db']} | - | {row['status']} | | | | | | | | | |")
             continue
         sql = f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
         lines.append(
@@ -927,7 +930,7 @@ def markdown(result: dict[str, Any]) -> str:
             f" | {cell(row['p50_ms'])}"
             f" | {cell(row['p99_ms'])} | {cell(row['floor_rps'])} | {cell(row['floor_p50_ms'])}"
             f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {sql}"
-            f" | {cell(row['in_process_p50_ms'])} |"
+            f" | {cell(row['in_process_p50_ms'])} | {cell(row['errors'])} |"
         )
     if result["pages"]:
         lines += [
@@ -1054,7 +1057,13 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     args.output.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
-    return 0 if all(c["same_json"] for c in checks) else 1
+    failed = [r for r in rows if r.get("errors")]
+    for row in failed:
+        print(
+            f"{row['op']} {row['db']} {row['workers']}w: {row['errors']} failed requests",
+            file=sys.stderr,
+        )
+    return 0 if all(c["same_json"] for c in checks) and not failed else 1
 
 
 if __name__ == "__main__":
