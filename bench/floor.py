@@ -320,7 +320,8 @@ class Verdict:
 
 
 def window_opens(cert: Cert, award: Award) -> datetime | None:
-    if cert.type != "RECURRING" or award.expires_at is None:
+    # the award's own expiry decides, whatever the certification's type is today
+    if award.expires_at is None:
         return None
     return award.expires_at - timedelta(days=cert.window_days)
 
