@@ -10,7 +10,7 @@ from tortoise.connection import get_connection
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from gql.store import models
-from gql.store.db import close_database, migrate_database, tortoise_config
+from gql.store.db import close_database, migrate_database, normalise_url, tortoise_config
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 
 
@@ -41,13 +41,13 @@ async def _columns(table: str) -> set[str]:
     return {r["column_name"] for r in rows}
 
 
-async def _fresh_database_url(tmp_path: Path) -> str:
+async def _fresh_database_url(tmp_path: Path, suffix: str = "migrations") -> str:
     if not ON_POSTGRES:
-        return f"sqlite://{tmp_path}/migrated.sqlite3"
+        return f"sqlite://{tmp_path}/{suffix}.sqlite3"
     import asyncpg
 
     server, name = TEST_DATABASE_URL.rsplit("/", 1)
-    name = name.split("?")[0] + "_migrations"
+    name = name.split("?")[0] + "_" + suffix
     admin = await asyncpg.connect(server.replace("postgres://", "postgresql://") + "/postgres")
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -69,3 +69,58 @@ async def test_migrations_create_every_column(tmp_path: Path) -> None:
         assert await migrate_database(url) == []  # idempotent: nothing left to apply
     finally:
         await close_database()
+
+
+async def _indexes(url: str) -> set[tuple[str, tuple[str, ...], bool]]:
+    """(table, columns, unique) of every index, read with the raw driver."""
+    if url.startswith("sqlite://"):
+        import sqlite3
+
+        with sqlite3.connect(url[len("sqlite://") :]) as raw:
+            tables = [
+                r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            found = set()
+            for table in tables:
+                for _, name, unique, *_ in raw.execute(f"PRAGMA index_list('{table}')"):
+                    columns = tuple(r[2] for r in raw.execute(f"PRAGMA index_info('{name}')"))
+                    found.add((table, columns, bool(unique)))
+            return found
+    import asyncpg
+
+    raw = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        rows = await raw.fetch(
+            "SELECT t.relname AS table, i.indisunique AS unique,"
+            " array_agg(a.attname ORDER BY k.n) AS columns"
+            " FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid"
+            " JOIN pg_namespace ns ON ns.oid = t.relnamespace AND ns.nspname = 'public'"
+            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+            " GROUP BY i.indexrelid, t.relname, i.indisunique"
+        )
+        return {(r["table"], tuple(r["columns"]), r["unique"]) for r in rows}
+    finally:
+        await raw.close()
+
+
+async def test_migrations_create_every_index_the_models_declare(tmp_path: Path) -> None:
+    """Some Tortoise operations rebuild SQLite tables; the indexes (the unique ones above all)
+    must survive every migration."""
+    migrated = await _fresh_database_url(tmp_path)
+    await migrate_database(migrated)
+    generated = (
+        f"sqlite://{tmp_path}/generated.sqlite3"
+        if not ON_POSTGRES
+        else await _fresh_database_url(tmp_path, "generated")
+    )
+    await Tortoise.init(config=tortoise_config(generated))
+    try:
+        await Tortoise.generate_schemas()
+    finally:
+        await close_database()
+    bare = lambda url: normalise_url(url).split("?")[0]  # noqa: E731
+    expected = {i for i in await _indexes(bare(generated)) if i[0] != "tortoise_migrations"}
+    actual = {i for i in await _indexes(bare(migrated)) if i[0] != "tortoise_migrations"}
+    assert expected <= actual, sorted(expected - actual)
+    assert ("enrollment", ("learner_id", "certification_id"), True) in actual

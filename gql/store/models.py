@@ -60,11 +60,12 @@ class User(Model):
     role = fields.CharEnumField(Role, max_length=16, db_index=True)  # users(role:)
     manager: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="reports", null=True, on_delete=fields.RESTRICT
-    )  # FK index: a manager's direct reports
+    )
     created_at = fields.DatetimeField()
 
     class Meta:
         table = "user"
+        indexes = (("manager_id",),)  # a manager's direct reports
 
 
 class ApiToken(Model):
@@ -82,6 +83,7 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+        indexes = (("user_id",),)  # revoking a user's tokens
 
 
 class Course(Model):
@@ -133,13 +135,14 @@ class CertificationCourse(Model):
     )
     course: fields.ForeignKeyRelation[Course] = fields.ForeignKeyField(
         "models.Course", related_name="certification_links", on_delete=fields.RESTRICT
-    )  # FK index: which certifications include a course (progress re-evaluation)
+    )
     mandatory = fields.BooleanField()
     position = fields.IntField()
 
     class Meta:
         table = "certification_course"
         unique_together = (("certification", "course"),)
+        indexes = (("course_id",),)  # which certifications include a course
 
 
 class Enrollment(Model):
@@ -153,7 +156,7 @@ class Enrollment(Model):
     )
     certification: fields.ForeignKeyRelation[Certification] = fields.ForeignKeyField(
         "models.Certification", related_name="enrollments", on_delete=fields.RESTRICT
-    )  # FK index: a certification's report
+    )  # a certification's report: the (certification_id, due_at) index
     origin = fields.CharEnumField(EnrollmentOrigin, max_length=16)
     assigned_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="assigned_enrollments", null=True, on_delete=fields.SET_NULL

@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
                 ('mandatory', fields.BooleanField()),
                 ('position', fields.IntField()),
             ],
-            options={'table': 'certification_course', 'app': 'models', 'unique_together': (('certification', 'course'),), 'pk_attr': 'id'},
+            options={'table': 'certification_course', 'app': 'models', 'unique_together': (('certification', 'course'),), 'indexes': [Index(fields=['course_id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
                 ('manager', fields.ForeignKeyField('models.User', source_field='manager_id', null=True, db_constraint=True, to_field='id', related_name='reports', on_delete=OnDelete.RESTRICT)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'user', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'user', 'app': 'models', 'indexes': [Index(fields=['manager_id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
                 ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('last_used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'api_token', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'api_token', 'app': 'models', 'indexes': [Index(fields=['user_id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -135,7 +135,7 @@ class Migration(migrations.Migration):
                 ('verdict_explanation', fields.TextField(unique=False)),
                 ('evaluated_cycle', fields.IntField()),
                 ('last_awarded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('last_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_expires_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('last_award_cycle', fields.IntField(null=True)),
                 ('window_opens_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
@@ -152,6 +152,7 @@ class Migration(migrations.Migration):
                 ('awarded_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expiry_noted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'award', 'app': 'models', 'unique_together': (('enrollment', 'cycle'),), 'pk_attr': 'id'},
             bases=['Model'],
