@@ -10,7 +10,7 @@ links of those certifications.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -79,11 +79,16 @@ class Loaders:
 
     async def _enrollment_views(self, rows: list[models.Enrollment]) -> list[EnrollmentView]:
         views = await status.describe_enrollments(list(rows))
-        for view in views.values():
+        self.prime_views(views.values())
+        return [views[row.id] for row in rows]
+
+    def prime_views(self, views: Iterable[EnrollmentView]) -> None:
+        """Remember read models built elsewhere (a write's own evaluation, say)."""
+        for view in views:
+            self.enrollment_views.prime(view.enrollment, view)
             # The read model already holds each certification's course links: later
             # `Certification.courses` of these certifications cost no query.
             self.course_links.prime(view.certification.id, view.links)
-        return [views[row.id] for row in rows]
 
     async def views_of(self, rows: Sequence[models.Enrollment]) -> list[EnrollmentView]:
         return await self.enrollment_views.load_many(rows)

@@ -11,7 +11,7 @@ from gql.domain.access import Actor, learner_scope, may_see_learner, note_hidden
 from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
-from gql.domain.status import current_cycle
+from gql.domain.status import EnrollmentView, current_cycle
 from gql.domain.unit import Unit, unit_of_work
 from gql.store import listing
 from gql.store.db import retrying
@@ -35,6 +35,8 @@ MAX_ASSIGN = 500
 class ProgressRecorded:
     progress: CourseProgress
     enrollments: list[Enrollment]
+    # the read model of each, as re-evaluated by the write: callers need not read it again
+    views: list[EnrollmentView]
 
 
 def new_enrollment(
@@ -286,8 +288,8 @@ async def record_course_progress(
                         "completedAt": _iso(row.completed_at),
                     },
                 )
-            await evaluate_enrollments(enrollments, unit)
-            return ProgressRecorded(row, enrollments)
+            views = await evaluate_enrollments(enrollments, unit)
+            return ProgressRecorded(row, enrollments, views)
 
     return await retrying(run)
 

@@ -114,7 +114,11 @@ async def orm_page(
             terms = {prev: value for (prev, _), value in zip(keys[:i], cursor[:i], strict=True)}
             terms[f"{name}__{'lt' if descending else 'gt'}"] = cursor[i]
             branches.append(Q(**terms))
-        page_qs = page_qs.filter(Q(*branches, join_type="OR"))
+        # The OR of branches alone makes SQLite walk the index from its start; a leading range
+        # on the first key lets it seek, so page 500 costs what page 1 does.
+        first_name, first_descending = keys[0]
+        bound = {f"{first_name}__{'lte' if first_descending else 'gte'}": cursor[0]}
+        page_qs = page_qs.filter(Q(**bound), Q(*branches, join_type="OR"))
     ordering = [f"-{name}" if descending else name for name, descending in keys]
     rows = list(await page_qs.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size

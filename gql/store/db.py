@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.sqlite.client import (
+    SqliteClient,
+    SqliteTransactionContext,
+    SqliteTransactionWrapper,
+)
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
@@ -105,21 +111,33 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
+class _ImmediateTransaction(SqliteTransactionWrapper):
+    """A SQLite transaction opened with BEGIN IMMEDIATE instead of Tortoise's deferred BEGIN."""
+
+    async def begin(self) -> None:
+        try:
+            await self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout: let retrying() see it
+            raise OperationalError(str(exc)) from exc
+
+
 @asynccontextmanager
 async def write_transaction() -> AsyncIterator[BaseDBAsyncClient]:
     """A transaction that holds the database's write lock from its first statement.
 
     SQLite opens transactions with a deferred BEGIN: one that reads and then writes fails at
     once with "database is locked" when another process wrote in between, whatever
-    busy_timeout says. Re-opening it with BEGIN IMMEDIATE takes the write lock up front (and
-    waits for it under busy_timeout), so reads inside see the state the write will change.
-    PostgreSQL needs nothing here: use cases lock the rows they decide on.
+    busy_timeout says. BEGIN IMMEDIATE takes the write lock up front (waiting for it under
+    busy_timeout), so reads inside see the state the write will change. Inside another
+    transaction this is a savepoint. PostgreSQL needs nothing here: use cases lock the rows
+    they decide on.
     """
+    client = get_connection("default")
+    if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
+        async with SqliteTransactionContext(_ImmediateTransaction(client), client._lock) as conn:
+            yield conn
+        return
     async with in_transaction() as conn:
-        if conn.capabilities.dialect == "sqlite":
-            raw = conn._connection
-            await raw.execute("ROLLBACK")
-            await raw.execute("BEGIN IMMEDIATE")
         yield conn
 
 
