@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -98,7 +99,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=serve_logging_config(),
     )
+
+
+def serve_logging_config() -> dict[str, Any]:
+    """uvicorn's own logging, plus certgraph's loggers at INFO on the same handler.
+
+    uvicorn configures only its loggers, so the service's start-up sweep, plugin failures and
+    masked internal errors (with their request ids) would otherwise be dropped.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["certgraph"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 # -- demo -------------------------------------------------------------------------------
