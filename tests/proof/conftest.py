@@ -21,7 +21,7 @@ collect_ignore_glob = [] if PROOF else ["test_live_*.py"]
 @pytest_asyncio.fixture
 async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     """A migrated database and a data directory; servers started from it are stopped after."""
-    database = await create_database(tmp_path, "proof")
+    database = await create_database(tmp_path, "db")
     deployed = Deployment(database, tmp_path)
     try:
         deployed.cli("migrate")

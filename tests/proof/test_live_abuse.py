@@ -135,6 +135,7 @@ async def trickling_request(port: int, token: str, seconds: float) -> tuple[floa
     Returns (seconds until the whole answer arrived, status, body)."""
     body = b'{"query": "{ viewer { id } }"}'
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()  # before the headers: the server's clock starts after them
     writer.write(
         (
             "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -143,7 +144,6 @@ async def trickling_request(port: int, token: str, seconds: float) -> tuple[floa
         ).encode()
     )
     await writer.drain()
-    started = time.monotonic()
 
     async def dribble() -> None:
         with contextlib.suppress(ConnectionError):
