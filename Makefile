@@ -106,6 +106,6 @@ PROOF_ARGS ?=
 
 .PHONY: proof
 proof: $(DEV_STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,proof]'
 	CERTGRAPH_PROOF=1 $(BIN)/pytest tests/proof $(PROOF_ARGS)
 	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest tests/proof $(PROOF_ARGS)
