@@ -165,31 +165,34 @@ async def start_certification(actor: Actor, certification_id: int) -> Enrollment
             if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
                 # DRAFT and RETIRED ones are invisible to a learner not enrolled in them
                 raise NotFound("no such certification", field=["certificationId"])
-            if enrollment is None:
-                enrollment = new_enrollment(
-                    learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None
-                )
-                await enrollment.save()
-                unit.emit(
-                    "enrolled",
-                    enrollment_id=enrollment.id,
-                    learner_id=learner_id,
-                    certification_id=cert.id,
-                    origin="SELF",
-                )
-            if enrollment.started_at is None:
-                enrollment.started_at = unit.now
-                await enrollment.save(update_fields=["started_at"])
-                unit.emit(
-                    "started",
-                    enrollment_id=enrollment.id,
-                    learner_id=learner_id,
-                    certification_id=cert.id,
-                )
+            enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
             await evaluate_enrollments([enrollment], unit)
             return enrollment
 
     return await retrying(run)
+
+
+async def enrol_and_start(
+    learner_id: int, cert: Certification, enrollment: Enrollment | None, unit: Unit
+) -> Enrollment:
+    """Self-enrol the learner if `enrollment` is None, and mark it started once."""
+    if enrollment is None:
+        enrollment = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None)
+        await enrollment.save()
+        unit.emit(
+            "enrolled",
+            enrollment_id=enrollment.id,
+            learner_id=learner_id,
+            certification_id=cert.id,
+            origin="SELF",
+        )
+    if enrollment.started_at is None:
+        enrollment.started_at = unit.now
+        await enrollment.save(update_fields=["started_at"])
+        unit.emit(
+            "started", enrollment_id=enrollment.id, learner_id=learner_id, certification_id=cert.id
+        )
+    return enrollment
 
 
 def _validate_progress(

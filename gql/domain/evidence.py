@@ -18,7 +18,7 @@ from tortoise.expressions import Q, Subquery
 
 from gql import clock
 from gql.domain.access import Actor, learner_scope, may_review, may_see_learner, note_hidden
-from gql.domain.enrollments import new_enrollment
+from gql.domain.enrollments import enrol_and_start, new_enrollment
 from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import Page, orm_page
@@ -253,27 +253,7 @@ async def _record_submission(
     async with unit_of_work(learner_id) as unit:
         await lock_learners([learner_id])
         cert, enrollment = await _submission_target(learner_id, certification_id, completed_on)
-        if enrollment is None:
-            enrollment = new_enrollment(
-                learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None
-            )
-            await enrollment.save()
-            unit.emit(
-                "enrolled",
-                enrollment_id=enrollment.id,
-                learner_id=learner_id,
-                certification_id=cert.id,
-                origin="SELF",
-            )
-        if enrollment.started_at is None:
-            enrollment.started_at = unit.now
-            await enrollment.save(update_fields=["started_at"])
-            unit.emit(
-                "started",
-                enrollment_id=enrollment.id,
-                learner_id=learner_id,
-                certification_id=cert.id,
-            )
+        enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
         stored = await staged.keep()
         evidence = await Evidence.create(
             enrollment_id=enrollment.id,
