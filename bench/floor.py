@@ -724,7 +724,8 @@ class Floor:
                 return _progress_error("NOT_FOUND", "no such course")
             rows = await tx.fetch(
                 "SELECT DISTINCT e.id, e.started_at, e.due_at, e.verdict_status,"
-                " e.verdict_progress, e.verdict_explanation, e.certification_id FROM enrollment e"
+                " e.verdict_progress, e.verdict_explanation, e.certification_id,"
+                f" {CERT_COLUMNS} FROM enrollment e"
                 " LEFT OUTER JOIN certification c ON c.id = e.certification_id"
                 " LEFT OUTER JOIN certification_course cc ON cc.certification_id = c.id"
                 " WHERE e.learner_id = $1 AND cc.course_id = $2 ORDER BY e.id",
@@ -741,20 +742,16 @@ class Floor:
             certs: dict[int, Cert] = {}
             enrollments: list[Enrollment] = []
             if rows:
-                for row in await tx.fetch(
-                    f"SELECT {CERT_COLUMNS} FROM certification c"
-                    f" WHERE c.id IN ({marks(1, len(cert_ids))})",
-                    *cert_ids,
-                ):
-                    certs[row[0]] = cert_of(db, row)
+                for row in rows:  # certgraph joins the certification into this one query
+                    certs[row[6]] = cert_of(db, row, 7)
                 enrollments = [
                     Enrollment(r[0], learner, certs[r[6]], db.time_in(r[1]), db.time_in(r[2]),
                                r[3], r[4], r[5])
                     for r in rows
                 ]  # fmt: skip
-                # certgraph reads the certifications and awards here to find open
-                # recertification cycles (a completion doesn't depend on them), then again when
-                # it evaluates: the floor sends the same statements.
+                # certgraph reads the awards here to find open recertification cycles (a
+                # completion doesn't depend on them), then again when it evaluates: the floor
+                # sends the same statements.
                 await load_awards_only(db, tx, enrollments)
             row = await self._complete(tx, existing, learner, course_id, now, at)
             links: dict[int, list[Link]] = {}
@@ -762,11 +759,6 @@ class Floor:
             if enrollments:
                 for e in enrollments:
                     e.awards.clear()
-                await tx.fetch(
-                    f"SELECT {CERT_COLUMNS} FROM certification c"
-                    f" WHERE c.id IN ({marks(1, len(cert_ids))})",
-                    *cert_ids,
-                )
                 links = await load_links(tx, cert_ids)
                 course_ids = sorted({link.course_id for g in links.values() for link in g})
                 progress = await load_progress(db, tx, learner, course_ids)

@@ -259,6 +259,7 @@ async def record_course_progress(
                     learner_id=target, certification__course_links__course_id=course_id
                 )
                 .distinct()
+                .select_related("certification")  # read once: cycles here, evaluation below
                 .order_by("id")
             )
             row = await CourseProgress.get_or_none(learner_id=target, course_id=course_id)
@@ -298,13 +299,10 @@ async def record_course_progress(
 
 
 async def _open_cycle_starts(enrollments: list[Enrollment], now: datetime) -> list[datetime]:
-    """The starts of the recertification cycles now open among these enrollments."""
+    """The starts of the recertification cycles now open among these enrollments (their
+    certification joined)."""
     if not enrollments:
         return []
-    certs = {
-        c.id: c
-        for c in await Certification.filter(id__in=[e.certification_id for e in enrollments])
-    }
     awards: dict[int, list[Award]] = {}
     for award in await Award.filter(enrollment_id__in=[e.id for e in enrollments]).order_by(
         "cycle"
@@ -312,7 +310,7 @@ async def _open_cycle_starts(enrollments: list[Enrollment], now: datetime) -> li
         awards.setdefault(award.enrollment_id, []).append(award)
     starts = []
     for e in enrollments:
-        cycle = current_cycle(certs[e.certification_id], awards.get(e.id, []), now)
+        cycle = current_cycle(e.certification, awards.get(e.id, []), now)
         if cycle.started_at is not None:
             starts.append(cycle.started_at)
     return starts
