@@ -4,12 +4,19 @@
         uvicorn --factory bench.floor:create_app --port 8001
 
 It takes the same POST /graphql bodies as certgraph (the operation is chosen by
-`operationName`: Q0, Q1, Q2, M1), runs the statements certgraph's domain runs for them through
+`operationName`: Q0, Q1, Q2, M1 as JSON; M2, submitEvidence, as a multipart form following the
+GraphQL multipart request spec), runs the statements certgraph's domain runs for them through
 the raw driver (aiosqlite, one connection per process like Tortoise's SQLite client; an
 asyncpg pool of the same size as Tortoise's), and returns the same JSON. No GraphQL, no ORM:
 what is left is HTTP, the driver, the SQL and the rules of the three built-in policies
 written out by hand. Read statements name only the columns the answer needs; the tables,
 joins, predicates and order are certgraph's.
+
+For M2 it also does certgraph's file work (gql/files.py) the same way: Starlette's form parser
+(python-multipart, as strawberry uses), the file copied 64 KiB at a time into a temporary file
+in the data directory (BENCH_FLOOR_DATA_DIR) while hashing it, the type sniffed with
+`filetype`, fsync, and inside the transaction the rename into blobs/ by SHA-256 and the
+directory's fsync; each blocking call in a thread, as certgraph makes them.
 
 The numbers this app reaches are the floor each certgraph figure is divided by.
 """
@@ -22,14 +29,20 @@ import calendar
 import hashlib
 import json
 import os
+import tempfile
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import filetype
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -763,34 +776,9 @@ class Floor:
                 course_ids = sorted({link.course_id for g in links.values() for link in g})
                 progress = await load_progress(db, tx, learner, course_ids)
                 await load_awards_and_evidence(db, tx, enrollments)
-            views = []
-            for e in enrollments:
-                view = view_of(e, links.get(e.cert.id, []), progress, now)
-                verdict = view.verdict
-                if verdict.complete and not any(a.cycle == view.cycle for a in e.awards):
-                    views.append(
-                        await self._award(tx, e, view, verdict, links, progress, learner, now)
-                    )
-                    view = views[-1][1]
-                else:
-                    views.append((e, view))
-                latest = e.awards[-1] if e.awards else None
-                await tx.execute(
-                    "UPDATE enrollment SET verdict_status = $1, verdict_progress = $2,"
-                    " verdict_explanation = $3, evaluated_cycle = $4, last_awarded_at = $5,"
-                    " last_expires_at = $6, last_award_cycle = $7, window_opens_at = $8,"
-                    " updated_at = $9 WHERE id = $10",
-                    stored_status(verdict, e, view.courses),
-                    verdict.progress,
-                    verdict.explanation,
-                    view.cycle,
-                    db.time_out(latest.awarded_at) if latest else None,
-                    db.time_out(latest.expires_at) if latest and latest.expires_at else None,
-                    latest.cycle if latest else None,
-                    _time_or_none(db, window_opens(e.cert, latest) if latest else None),
-                    at,
-                    e.id,
-                )
+            views = [
+                await self._evaluate(tx, e, links, progress, learner, now) for e in enrollments
+            ]
         # After commit certgraph answers from the views its evaluation built (f0a08ea) but still
         # loads the course for the payload's progress, although M1 asks for none of its fields:
         # one statement, sent here too so both sides send the same ones.
@@ -815,6 +803,37 @@ class Floor:
                 "errors": [],
             }
         }
+
+    async def _evaluate(
+        self, tx: Any, e: Enrollment, links: dict[int, list[Link]], progress: dict[int, Progress],
+        learner: int, now: datetime,
+    ) -> tuple[Enrollment, View]:  # fmt: skip
+        """evaluate_enrollments for one enrollment whose rows are loaded: award, store."""
+        db = self.db
+        view = view_of(e, links.get(e.cert.id, []), progress, now)
+        verdict = view.verdict
+        evaluated: tuple[Enrollment, View] = (e, view)
+        if verdict.complete and not any(a.cycle == view.cycle for a in e.awards):
+            evaluated = await self._award(tx, e, view, verdict, links, progress, learner, now)
+            view = evaluated[1]
+        latest = e.awards[-1] if e.awards else None
+        await tx.execute(
+            "UPDATE enrollment SET verdict_status = $1, verdict_progress = $2,"
+            " verdict_explanation = $3, evaluated_cycle = $4, last_awarded_at = $5,"
+            " last_expires_at = $6, last_award_cycle = $7, window_opens_at = $8,"
+            " updated_at = $9 WHERE id = $10",
+            stored_status(verdict, e, view.courses),
+            verdict.progress,
+            verdict.explanation,
+            view.cycle,
+            db.time_out(latest.awarded_at) if latest else None,
+            db.time_out(latest.expires_at) if latest and latest.expires_at else None,
+            latest.cycle if latest else None,
+            _time_or_none(db, window_opens(e.cert, latest) if latest else None),
+            db.time_out(now),
+            e.id,
+        )
+        return evaluated
 
     async def _complete(
         self, tx: Any, existing: Sequence[Sequence[Any]], learner: int, course_id: int,
@@ -884,6 +903,348 @@ class Floor:
         )  # fmt: skip
         e.awards.append(Award(view.cycle, verdict.completed_at, expires))
         return e, view_of(e, links.get(e.cert.id, []), progress, now)
+
+    # -- M2: submitEvidence ------------------------------------------------------------------
+
+    async def m2(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        """submitEvidence by a learner for their started EXTERNAL enrollment, as certgraph does
+        it: the rules checked before a byte is read, the file received and checked, then the
+        rules again, the blob, the evidence and audit rows and the re-evaluation in one
+        transaction, and after commit the enrollment read back for the answer."""
+        db = self.db
+        learner = viewer.id
+        cert_id = decode_global_id(str(variables.get("cert", "")), "Certification")
+        source = variables.get("file")
+        if not isinstance(source, UploadFile):
+            raise FloorUnsupported("file must be a file part")
+        if variables.get("completedOn") is not None or variables.get("note") is not None:
+            raise FloorUnsupported("the floor's M2 takes neither completedOn nor note")
+        target = await self._submission_target(db, learner, cert_id, datetime.now(UTC))
+        if isinstance(target, dict):
+            return target
+        fd, temp = await asyncio.to_thread(_open_temp)
+        fd_open = True
+        try:
+            received = await _receive(source, fd)
+            fd_open = False
+            await asyncio.to_thread(_finish_temp, fd)
+            if isinstance(received, dict):
+                return received
+            size, sha256, sniffed = received
+            name = sanitise_filename(source.filename)
+            refused = _check_claims(sniffed, name, source.content_type)
+            if refused is not None:
+                return refused
+            filename = name or "evidence" + _DEFAULT_EXTENSION[sniffed]
+            for_update = " FOR UPDATE" if db.dialect == "postgres" else ""
+            async with db.transaction() as tx:
+                now = datetime.now(UTC)
+                at = db.time_out(now)
+                await tx.fetch(
+                    f'SELECT id FROM "user" WHERE id IN ($1) ORDER BY id{for_update}', learner
+                )
+                target = await self._submission_target(tx, learner, cert_id, now)
+                if isinstance(target, dict):
+                    return target
+                enrollment = target
+                await asyncio.to_thread(_install, temp, sha256)
+                evidence_id = await tx.insert(
+                    "INSERT INTO evidence (sha256, filename, content_type, size_bytes, status,"
+                    " submitted_at, completed_on, note, reviewed_at, review_comment,"
+                    " enrollment_id, reviewed_by_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                    " $10, $11, $12)",
+                    sha256, filename, sniffed, size, "PENDING", at, None, None, None, None,
+                    enrollment.id, None,
+                )  # fmt: skip
+                after = {
+                    "enrollmentId": enrollment.id,
+                    "status": "PENDING",
+                    "sha256": sha256,
+                    "contentType": sniffed,
+                    "sizeBytes": size,
+                    "completedOn": None,
+                }
+                await tx.insert(
+                    "INSERT INTO audit_event (at, actor_id, action, object_type, object_id, before,"
+                    " after, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    at, learner, "submitEvidence", "Evidence", str(evidence_id), None,
+                    json.dumps(after, separators=(",", ":")), None,
+                )  # fmt: skip
+                # evaluate_enrollments reads the certification and everything else afresh
+                enrollment.awards.clear()
+                enrollment.evidence.clear()
+                cert = await self._certification(tx, enrollment.cert.id)
+                enrollment.cert = cert
+                links = await load_links(tx, [cert.id])
+                course_ids = [link.course_id for link in links.get(cert.id, [])]
+                progress = await load_progress(db, tx, learner, course_ids)
+                await load_awards_and_evidence(db, tx, [enrollment])
+                await self._evaluate(tx, enrollment, links, progress, learner, now)
+        finally:
+            # as gql.files: synchronous, so it happens even for a cancelled request
+            if fd_open:
+                os.close(fd)
+            temp.unlink(missing_ok=True)
+        # After commit certgraph's answer loads the enrollment (in the viewer's scope) and its
+        # read model: the same statements here.
+        rows = await db.fetch(
+            "SELECT e.id, e.learner_id, e.started_at, e.due_at, e.verdict_status,"
+            f" e.verdict_progress, e.verdict_explanation, {CERT_COLUMNS}"
+            " FROM enrollment e LEFT OUTER JOIN certification c ON c.id = e.certification_id"
+            " WHERE e.learner_id = $1 AND e.id IN ($2)",
+            learner,
+            enrollment.id,
+        )
+        row = rows[0]
+        fresh = Enrollment(
+            row[0], row[1], cert_of(db, row, 7), db.time_in(row[2]), db.time_in(row[3]),
+            row[4], row[5], row[6],
+        )  # fmt: skip
+        links = await load_links(db, [fresh.cert.id])
+        course_ids = [link.course_id for link in links.get(fresh.cert.id, [])]
+        progress = await load_progress(db, db, learner, course_ids)
+        await load_awards_and_evidence(db, db, [fresh])
+        view = view_of(fresh, links.get(fresh.cert.id, []), progress, datetime.now(UTC))
+        return {
+            "submitEvidence": {
+                "evidence": {
+                    "id": global_id("Evidence", evidence_id),
+                    "status": "PENDING",
+                    "filename": filename,
+                    "contentType": sniffed,
+                    "sizeBytes": size,
+                    "sha256": sha256,
+                    "submittedAt": iso(now),
+                    "completedOn": None,
+                    "enrollment": {
+                        "id": global_id("Enrollment", fresh.id),
+                        "status": view.status,
+                        "progressPercent": view.progress_percent,
+                    },
+                },
+                "errors": [],
+            }
+        }
+
+    async def _certification(self, reader: Any, cert_id: int) -> Cert:
+        rows = await reader.fetch(
+            f"SELECT {CERT_COLUMNS} FROM certification c WHERE c.id IN ($1)", cert_id
+        )
+        return cert_of(self.db, rows[0])
+
+    async def _submission_target(
+        self, reader: Any, learner: int, cert_id: int, now: datetime
+    ) -> Enrollment | dict[str, Any]:
+        """The learner's enrollment the evidence is for, loaded, or the payload refusing it.
+
+        certgraph's _submission_target: the certification, the enrollment, then the enrollment
+        as the rules see it (load_context: the certification again, links, progress, awards,
+        evidence) and the submission rules.
+        """
+        db = self.db
+        rows = await reader.fetch(
+            f"SELECT {CERT_COLUMNS}, c.state FROM certification c WHERE c.id = $1 LIMIT 2",
+            cert_id,
+        )
+        found = await reader.fetch(
+            "SELECT e.id, e.started_at, e.due_at, e.verdict_status, e.verdict_progress,"
+            " e.verdict_explanation FROM enrollment e"
+            " WHERE e.learner_id = $1 AND e.certification_id = $2 LIMIT 2",
+            learner,
+            cert_id,
+        )
+        if not rows or (not found and rows[0][8] != "PUBLISHED"):
+            return _evidence_error("NOT_FOUND", "no such certification")
+        if rows[0][2] != "EXTERNAL":
+            return _evidence_error(
+                "NOT_ALLOWED",
+                "proof is submitted for EXTERNAL certifications only; this one is earned by "
+                "completing its courses",
+            )
+        if not found:
+            # certgraph would enrol the learner (enrol_and_start); the workload's learners are
+            # enrolled and started, and the floor does not pretend to do more than it does.
+            raise FloorUnsupported("the floor's M2 serves learners already enrolled")
+        r = found[0]
+        cert = await self._certification(reader, cert_id)
+        enrollment = Enrollment(
+            r[0], learner, cert, db.time_in(r[1]), db.time_in(r[2]), r[3], r[4], r[5]
+        )
+        if enrollment.started_at is None:
+            raise FloorUnsupported("the floor's M2 serves started enrollments (no started event)")
+        links = await load_links(reader, [cert_id])
+        course_ids = [link.course_id for link in links.get(cert_id, [])]
+        progress = await load_progress(db, reader, learner, course_ids)
+        await load_awards_and_evidence(db, reader, [enrollment])
+        view = view_of(enrollment, links.get(cert_id, []), progress, now)
+        refusal = _submission_refusal(enrollment, view, now)
+        if refusal is not None:
+            return _evidence_error("NOT_ALLOWED", refusal)
+        return enrollment
+
+
+# --- M2's file work: gql/files.py's steps, written out -----------------------------------------
+
+DATA_DIR = Path(os.environ.get("BENCH_FLOOR_DATA_DIR", "./var/bench/run/data/floor"))
+CHUNK_BYTES = 64 * 1024
+SNIFF_BYTES = 8192
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_FILENAME_CHARS = 200
+PDF, PNG, JPEG = "application/pdf", "image/png", "image/jpeg"
+EVIDENCE_TYPES = (PDF, PNG, JPEG)
+_TYPE_NAMES = {PDF: "PDF", PNG: "PNG", JPEG: "JPEG"}
+_DEFAULT_EXTENSION = {PDF: ".pdf", PNG: ".png", JPEG: ".jpg"}
+_EXTENSION_TYPES = {".pdf": PDF, ".png": PNG, ".jpg": JPEG, ".jpeg": JPEG, ".jpe": JPEG,
+                    ".jfif": JPEG, ".csv": "text/csv"}  # fmt: skip
+_DECLARED_ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "application/x-pdf": PDF}
+_UNDECLARED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+SUBMITTABLE = ("ENROLLED", "STARTED", "REJECTED", "EXPIRED")
+
+
+class FloorUnsupported(Exception):
+    """A request outside what the floor implements (answered 400, never silently wrong)."""
+
+
+def _evidence_error(code: str, message: str) -> dict[str, Any]:
+    return {"submitEvidence": {"evidence": None, "errors": [{"code": code, "message": message}]}}
+
+
+def _submission_refusal(enrollment: Enrollment, view: View, now: datetime) -> str | None:
+    """certgraph's _check_status and the external-evidence policy's check_submission."""
+    if view.status == "PENDING_APPROVAL" or view.verdict.status == "PENDING_APPROVAL":
+        return "your proof is waiting for review: wait for the decision"
+    latest = enrollment.awards[-1] if enrollment.awards else None
+    opens = window_opens(enrollment.cert, latest) if latest else None
+    reopened = view.status == "COMPLETED" and opens is not None and now >= opens
+    if view.status not in SUBMITTABLE and not reopened:
+        if view.status == "COMPLETED":
+            return (
+                f"this certification is {view.status}: new proof is taken only once its "
+                "recertification window opens"
+            )
+        return f"no proof is taken while the enrollment is {view.status}"
+    config = enrollment.cert.policy_config
+    if config.get("completionDate") == "learner":
+        raise FloorUnsupported("the floor's M2 sends no completedOn")
+    if config.get("requireMandatoryCourses"):
+        mandatory = [c for c in view.courses if c.link.mandatory] or view.courses
+        missing = [c for c in mandatory if not c.completed]
+        if missing:
+            return f"complete the {len(missing)} remaining mandatory course(s) first"
+    return None
+
+
+def sanitise_filename(raw: str | None) -> str:
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    name = name.strip().strip(".").strip()
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= 16:
+            name = stem[: MAX_FILENAME_CHARS - len(extension) - 1].rstrip() + "." + extension
+        else:
+            name = name[:MAX_FILENAME_CHARS]
+    return name
+
+
+def _unsupported(detail: str) -> dict[str, Any]:
+    return _evidence_error(
+        "UNSUPPORTED_FILE_TYPE", f"evidence files must be PDF, PNG or JPEG; {detail}"
+    )
+
+
+def _sniff(head: bytes) -> str | dict[str, Any]:
+    kind = filetype.guess(head)
+    mime = None if kind is None else str(kind.mime)
+    if mime not in EVIDENCE_TYPES:
+        found = "an empty file" if not head else (f"a {mime} file" if mime else "unrecognised")
+        return _unsupported(f"this one is {found}")
+    return mime
+
+
+def _check_claims(sniffed: str, filename: str, declared: str | None) -> dict[str, Any] | None:
+    _, dot, extension = filename.rpartition(".")
+    named = _EXTENSION_TYPES.get("." + extension.lower() if dot else "")
+    if named is not None and named != sniffed:
+        return _unsupported(
+            f"the name says {_TYPE_NAMES.get(named, 'UTF-8 CSV')} but the content is"
+            f" {_TYPE_NAMES[sniffed]}"
+        )
+    claimed = (declared or "").split(";", 1)[0].strip().lower()
+    if claimed in _UNDECLARED:
+        return None
+    claimed = _DECLARED_ALIASES.get(claimed, claimed)
+    if claimed != sniffed:
+        return _unsupported(f"it was sent as {claimed} but the content is {_TYPE_NAMES[sniffed]}")
+    return None
+
+
+def _open_temp() -> tuple[int, Path]:
+    directory = DATA_DIR / "tmp"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=directory)
+    return fd, Path(name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _finish_temp(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _install(temp: Path, sha256: str) -> None:
+    shard = DATA_DIR / "blobs" / sha256[:2]
+    new_shard = not shard.is_dir()
+    shard.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.replace(temp, shard / sha256)
+    _fsync_dir(shard)
+    if new_shard:
+        _fsync_dir(shard.parent)
+
+
+async def _receive(source: UploadFile, fd: int) -> tuple[int, str, str] | dict[str, Any]:
+    """Copy the part into `fd` while hashing it; the type from its first 8 KiB."""
+    digest = hashlib.sha256()
+    size = 0
+    head = bytearray()
+    sniffed: str | dict[str, Any] | None = None
+    while True:
+        chunk = await source.read(CHUNK_BYTES)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            return _evidence_error(
+                "FILE_TOO_LARGE", f"the file is larger than the limit of {MAX_UPLOAD_BYTES} bytes"
+            )
+        if sniffed is None:
+            head += chunk[: SNIFF_BYTES - len(head)]
+            if len(head) >= SNIFF_BYTES:
+                sniffed = _sniff(bytes(head))
+                if isinstance(sniffed, dict):
+                    return sniffed
+        digest.update(chunk)
+        await asyncio.to_thread(_write_all, fd, chunk)
+    if sniffed is None:
+        sniffed = _sniff(bytes(head))
+        if isinstance(sniffed, dict):
+            return sniffed
+    return size, digest.hexdigest(), sniffed
 
 
 async def load_awards_only(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
@@ -968,10 +1329,13 @@ def create_app() -> Starlette:
     operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "M1": floor.m1}
 
     async def graphql(request: Request) -> Response:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return await upload(request)
         body = json.loads(await request.body())
         operation = operations.get(body.get("operationName") or "")
         if operation is None:
-            return _json({"errors": [{"message": "the floor serves Q0, Q1, Q2 and M1"}]}, 400)
+            message = "the floor serves Q0, Q1, Q2 and M1 as JSON, M2 as multipart"
+            return _json({"errors": [{"message": message}]}, 400)
         before = db.count
         viewer = await floor.authenticate(request)
         if viewer is None:
@@ -980,6 +1344,36 @@ def create_app() -> Starlette:
         response = _json({"data": data}, 200)
         # Statements this request sent (exact with one request in flight per process).
         response.headers["x-floor-sql"] = str(db.count - before)
+        return response
+
+    async def upload(request: Request) -> Response:
+        """M2 as certgraph takes it: the token checked before the form is parsed (so an
+        unauthenticated upload is never read), the form parsed by Starlette (python-multipart),
+        the file variables filled in from `map`, and the parsed form closed once the answer
+        has been sent."""
+        before = db.count
+        viewer = await floor.authenticate(request)
+        if viewer is None:
+            return _json({"data": None, "errors": [{"message": "unauthenticated"}]}, 401)
+        form = await request.form()
+        try:
+            operations = json.loads(str(form["operations"]))
+            variables = operations.get("variables") or {}
+            for key, paths in json.loads(str(form["map"])).items():
+                for path in paths:
+                    scope, _, name = str(path).partition(".")
+                    if scope != "variables" or "." in name:
+                        raise FloorUnsupported("map paths must be variables.<name>")
+                    variables[name] = form[key]
+            if operations.get("operationName") != "M2":
+                raise FloorUnsupported("the floor takes uploads for M2 only")
+            data = await floor.m2(viewer, variables)
+        except (FloorUnsupported, KeyError, ValueError) as exc:
+            await form.close()
+            return _json({"errors": [{"message": f"floor: {exc}"}]}, 400)
+        response = _json({"data": data}, 200)
+        response.headers["x-floor-sql"] = str(db.count - before)
+        response.background = BackgroundTask(form.close)
         return response
 
     async def healthz(request: Request) -> Response:

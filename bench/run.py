@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -38,11 +40,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.generate import dialect_of, restore_sql, sqlite_path
 from gql.domain.calendar import add_months
@@ -70,13 +72,29 @@ M1 = (
     " completed: true}) { progress { status percent completedAt } enrollments { id status"
     " progressPercent completedAt expiresAt } errors { code message } } }"
 )
+M2 = (
+    "mutation M2($cert: ID!, $file: Upload!) { submitEvidence(certificationId: $cert,"
+    " file: $file) { evidence { id status filename contentType sizeBytes sha256 submittedAt"
+    " completedOn enrollment { id status progressPercent } } errors { code message } } }"
+)
 PAGE = (
     "query PAGE($first: Int, $after: String) { courses(sort: NAME_ASC, first: $first,"
     " after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id name } } } }"
 )
-FLOOR_OPS = ("Q0", "Q1", "Q2", "M1")
+FLOOR_OPS = ("Q0", "Q1", "Q2", "M1", "M2")
+ALL_OPS = ("Q0", "Q1", "Q2", "M1", "M2", "PAGE1", "PAGE500")
 TARGETS = {"Q1": 3.0, "M1": 2.0}
 PAGE_TARGET = 1.2
+# M2's file: "a 1 MB evidence upload" (quality.md), 10^6 bytes. Starlette's form parser keeps
+# a part of up to 1 MiB in memory, so neither side spools it to disk before reading it.
+UPLOAD_BYTES = 1_000_000
+UPLOAD_NAME = "certificate.pdf"
+BOUNDARY = "certgraph-bench-9f4c2e71"
+MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+# Where certgraph (CERTGRAPH_DATA_DIR), the floor (BENCH_FLOOR_DATA_DIR) and the in-process
+# runs keep the uploaded files; their blobs are removed whenever the database is reset.
+DATA = WORK / "data"
+DATA_DIRS = {"cg": DATA / "certgraph", "floor": DATA / "floor", "in-process": DATA / "in-process"}
 
 
 def global_id(type_name: str, pk: int) -> str:
@@ -90,6 +108,66 @@ def body(operation: str, query: str, variables: dict[str, Any] | None = None) ->
     if variables is not None:
         payload["variables"] = variables
     return json.dumps(payload, separators=(",", ":"))
+
+
+def evidence_pdf(size: int = UPLOAD_BYTES) -> bytes:
+    """A well-formed one-page PDF of exactly `size` bytes, the same for every request.
+
+    certgraph sniffs the type from the bytes (`filetype`, which reads the `%PDF` signature);
+    the content stream is padded with PDF comment lines to the size, and the cross-reference
+    table points at the real offsets, so a PDF reader opens it too.
+    """
+
+    def build(padding: int) -> bytes:
+        text = b"BT /F1 18 Tf 72 760 Td (certgraph benchmark evidence) Tj ET\n"
+        line = b"% certgraph benchmark padding line, kept so the file is 1 MB\n"
+        filler = (line * (padding // len(line) + 1))[:padding]
+        if filler:
+            filler = filler[:-1] + b"\n"
+        stream = text + filler
+        objects = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, content in enumerate(objects, start=1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n" % number + content + b"\nendobj\n"
+        xref = len(out)
+        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+        out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+            len(objects) + 1,
+            xref,
+        )
+        return bytes(out)
+
+    padding = 0
+    for _ in range(10):  # the /Length and startxref digits settle within a few rounds
+        built = build(padding)
+        if len(built) == size:
+            return built
+        padding += size - len(built)
+    raise ValueError(f"no PDF of exactly {size} bytes")
+
+
+def multipart(operations: str) -> tuple[bytes, bytes]:
+    """The bytes around the file in a GraphQL multipart request: `operations` (the JSON body,
+    the file variable null), `map`, then the file part `0`; (before the file, after it)."""
+    files_map = json.dumps({"0": ["variables.file"]}, separators=(",", ":"))
+    before = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n'
+        f"{operations}\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="map"\r\n\r\n{files_map}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="{UPLOAD_NAME}"'
+        "\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    return before.encode(), f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 # --- the database side ------------------------------------------------------------------------
@@ -176,12 +254,15 @@ class Dataset:
         return dict(self.meta["workload"])
 
     def reset(self) -> None:
-        """Back to the generated state: remove what write runs added, restore enrollments."""
+        """Back to the generated state: remove what write runs added, restore enrollments,
+        and remove the files uploads stored (no row refers to them any more)."""
         db_execute(self.url, restore_sql(self.meta["max_ids"]))
+        for directory in DATA_DIRS.values():
+            shutil.rmtree(directory / "blobs", ignore_errors=True)
 
-    def added_awards(self) -> int:
+    def added_rows(self, table: str) -> int:
         rows = db_query(
-            self.url, "SELECT COUNT(*) FROM award WHERE id > $1", self.meta["max_ids"]["award"]
+            self.url, f'SELECT COUNT(*) FROM "{table}" WHERE id > $1', self.meta["max_ids"][table]
         )
         return int(rows[0][0])
 
@@ -205,12 +286,53 @@ def load_dataset(url: str) -> Dataset:
 @dataclass
 class Operation:
     name: str
-    requests: list[tuple[str, str]]  # (body, token)
+    requests: list[tuple[str, str]]  # (body, token); an upload's body is its `operations` part
     floor: bool
     writes: bool = False
+    # write operations: each request's learner (for bench.verify), and the table whose new
+    # rows per request a run reports (every request should add one: it did the whole write)
+    learners: list[int] = field(default_factory=list)
+    adds: str | None = None
+    upload: bytes | None = None  # the file every request of an upload sends
 
 
-def operations(data: Dataset) -> list[Operation]:
+def m2_pool(data: Dataset) -> list[dict[str, Any]]:
+    """Learners' started EXTERNAL enrollments that take evidence now, one request each.
+
+    Submitting makes the enrollment PENDING_APPROVAL, where no further proof is taken (domain.md
+    "Evidence"), so every request needs an enrollment of its own. Taken from the generated
+    rows: STARTED or REJECTED (no award, so no recertification cycle), already started (so
+    certgraph writes no started event), in a PUBLISHED certification whose policy config takes
+    a submission without completedOn and without courses done. Shuffled, so that consecutive
+    requests are different learners, as the M1 pool is.
+    """
+    from bench.generate import plain_token
+
+    rows = db_query(
+        data.url,
+        "SELECT e.learner_id, e.certification_id, e.id, c.policy_config FROM enrollment e"
+        " JOIN certification c ON c.id = e.certification_id"
+        " WHERE c.kind = 'EXTERNAL' AND c.state = 'PUBLISHED' AND e.started_at IS NOT NULL"
+        " AND e.last_awarded_at IS NULL AND e.verdict_status IN ('STARTED', 'REJECTED')"
+        " AND e.id <= $1 ORDER BY e.id",
+        data.meta["max_ids"]["enrollment"],
+    )
+    seed = int(data.meta["seed"])
+    pool = []
+    for learner_id, certification_id, enrollment_id, raw in rows:
+        config = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        if config.get("completionDate") == "learner" or config.get("requireMandatoryCourses"):
+            continue
+        pool.append(
+            {"learner_id": learner_id, "certification_id": certification_id,
+             "enrollment_id": enrollment_id, "token": plain_token(seed, learner_id)}
+        )  # fmt: skip
+    random.Random(seed + 2).shuffle(pool)
+    return pool
+
+
+def operations(data: Dataset, names: Iterable[str] = ALL_OPS) -> list[Operation]:
+    wanted = set(names)
     w = data.workload
     learners = [p["token"] for p in w["learners"]]
     admin = w["admin"]["token"]
@@ -233,6 +355,8 @@ def operations(data: Dataset) -> list[Operation]:
             ],
             True,
             writes=True,
+            learners=[int(p["learner_id"]) for p in w["m1_pool"]],
+            adds="award",
         ),
         Operation(
             "PAGE1",
@@ -248,7 +372,28 @@ def operations(data: Dataset) -> list[Operation]:
             False,
         ),
     ]
-    return ops
+    if "M2" in wanted:  # its pool is read from the database
+        pool = m2_pool(data)
+        ops.insert(
+            4,
+            Operation(
+                "M2",
+                [
+                    (
+                        body("M2", M2, {"cert": global_id("Certification", p["certification_id"]),
+                                        "file": None}),
+                        p["token"],
+                    )
+                    for p in pool
+                ],
+                True,
+                writes=True,
+                learners=[int(p["learner_id"]) for p in pool],
+                adds="evidence",
+                upload=evidence_pdf(),
+            ),
+        )  # fmt: skip
+    return [op for op in ops if op.name in wanted]
 
 
 # --- servers --------------------------------------------------------------------------------
@@ -299,8 +444,9 @@ def start_server(name: str, command: list[str], env: dict[str, str], port: int) 
 def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Server, Server]:
     env = dict(os.environ)
     env["CERTGRAPH_DATABASE_URL"] = data.url
-    env["CERTGRAPH_DATA_DIR"] = str(ROOT / "var" / "bench" / "data")
+    env["CERTGRAPH_DATA_DIR"] = str(DATA_DIRS["cg"])
     env["BENCH_FLOOR_DB"] = data.url
+    env["BENCH_FLOOR_DATA_DIR"] = str(DATA_DIRS["floor"])
     # The per-token rate limit (gql/middleware.py) would turn a benchmark's load into 429s;
     # the floor has none. Off for the measurement, as a deployment behind its own limiter.
     env["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
@@ -321,11 +467,18 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     return certgraph, floor
 
 
-def post(port: int, payload: str, token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+def post(
+    port: int, payload: str, token: str, upload: bytes | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """POST one request; with `upload`, as a multipart request with that file."""
+    data, content_type = payload.encode(), "application/json"
+    if upload is not None:
+        before, after = multipart(payload)
+        data, content_type = before + upload + after, MULTIPART_TYPE
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=payload.encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        data=data,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
         method="POST",
     )
     try:
@@ -368,6 +521,14 @@ request = function()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
+"""
+        + _LUA_DONE
+    )
+    path.write_text("\n".join(lines))
+    return path
+
+
+_LUA_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -377,6 +538,54 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
+
+
+def lua_quote(data: bytes) -> str:
+    """A Lua string literal of exactly these bytes (a long bracket would turn CRLF into LF)."""
+    return '"' + "".join(f"\\{b:03d}" if b < 32 or b > 126 or b in b'"\\' else chr(b)
+                         for b in data) + '"'  # fmt: skip
+
+
+def upload_lua_script(op: Operation, path: Path) -> Path:
+    """wrk script for an upload: each request is its multipart head, the file, the closing
+    boundary. The file is read once (init); the bodies are assembled per request, since a
+    body per request held in memory would be a megabyte each. Every request writes, and a
+    second pass over the pool would only be refused, so the run stops when the pool is used
+    up (wrk counts the time until then)."""
+    assert op.upload is not None
+    file_path = path.with_suffix(".upload")
+    file_path.write_bytes(op.upload)
+    after = multipart("")[1]
+    lines = [f"local file_path = {lua_quote(str(file_path).encode())}"]
+    lines.append(f"local tail = {lua_quote(after)}")
+    lines.append("local heads = {")
+    lines += [f"  {lua_quote(multipart(b)[0])}," for b, _ in op.requests]
+    lines.append("}")
+    lines.append("local tokens = {")
+    lines += [f'  "{t}",' for _, t in op.requests]
+    lines.append("}")
+    lines.append(
+        f"""
+local file = nil
+local i = 0
+init = function(args)
+  local f = assert(io.open(file_path, "rb"))
+  file = f:read("*a")
+  f:close()
+end
+request = function()
+  i = i + 1
+  if i > #heads then
+    wrk.thread:stop()
+    i = 1
+  end
+  return wrk.format("POST", "/graphql", {{
+    ["Content-Type"] = "{MULTIPART_TYPE}",
+    ["Authorization"] = "Bearer " .. tokens[i],
+  }}, heads[i] .. file .. tail)
+end
+"""
+        + _LUA_DONE
     )
     path.write_text("\n".join(lines))
     return path
@@ -405,18 +614,86 @@ def wrk(
 
 
 def open_loop(
-    port: int, requests: list[tuple[str, str]], rate: float, seconds: float, cpus: str | None
+    port: int, op: Operation, rate: float, seconds: float, cpus: str | None
 ) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / f"openloop-{port}.json"
-    path.write_text(json.dumps([[b, t] for b, t in requests]))
+    path.write_text(json.dumps([[b, t] for b, t in op.requests]))
+    module = "bench.openloop"
+    if op.upload is not None:
+        # bench.openloop's schedule, fed multipart requests built as they are sent (see
+        # UploadRequests); no more than the pool, as every request writes.
+        module = "bench.run"
+        path.with_suffix(".upload").write_bytes(op.upload)
+        seconds = min(seconds, len(op.requests) / rate)
     command = [
-        *pin(cpus), sys.executable, "-m", "bench.openloop", "--port", str(port),
+        *pin(cpus), sys.executable, "-m", module, "--port", str(port),
         "--rate", f"{rate:.3f}", "--duration", str(seconds), "--requests", str(path),
     ]  # fmt: skip
+    if op.upload is not None:
+        command.append("--open-loop-upload")
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
+
+
+class UploadRequests:
+    """M2's requests for bench.openloop, each built when it is sent: the HTTP head and the
+    multipart head are kept per request, the file once (held whole, a pool of them would take
+    a megabyte a request)."""
+
+    def __init__(self, host: str, port: int, pairs: list[list[str]], upload: bytes) -> None:
+        self.upload = upload
+        self.heads: list[bytes] = []
+        for payload, token in pairs:
+            before, self.tail = multipart(payload)
+            length = len(before) + len(upload) + len(self.tail)
+            self.heads.append(
+                (
+                    f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    f"Content-Type: {MULTIPART_TYPE}\r\n"
+                    f"Authorization: Bearer {token}\r\n"
+                    f"Content-Length: {length}\r\n\r\n"
+                ).encode()
+                + before
+            )
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def __getitem__(self, index: int) -> bytes:
+        return self.heads[index] + self.upload + self.tail
+
+
+def open_loop_upload(argv: list[str]) -> int:
+    """`python -m bench.run --open-loop-upload ...`: bench.openloop's run with UploadRequests."""
+    from bench import openloop
+
+    parser = argparse.ArgumentParser(prog="python -m bench.run --open-loop-upload")
+    parser.add_argument("--open-loop-upload", action="store_true", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--requests", type=Path, required=True)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args(argv)
+    pairs = json.loads(args.requests.read_text())
+    upload = args.requests.with_suffix(".upload").read_bytes()
+    requests = cast(list[bytes], UploadRequests(args.host, args.port, pairs, upload))
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        summary = runner.run(
+            openloop.run(args.host, args.port, args.rate, args.duration, requests,
+                         args.connections)
+        )  # fmt: skip
+    print(json.dumps(summary))
+    return 0
 
 
 # --- checks: same answers, same rows ----------------------------------------------------------
@@ -476,6 +753,7 @@ class Check:
     difference: str | None
     floor_sql: int | None
     rows_match_domain: bool | None = None
+    same_rows: bool | None = None  # uploads: the rows and the blob certgraph wrote, the floor's
 
 
 def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> Check:
@@ -486,33 +764,99 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
     for payload, token in sample:
         if op.writes:
             data.reset()
-        status_a, answer_a, _ = post(cg.port, payload, token)
+        status_a, answer_a, _ = post(cg.port, payload, token, op.upload)
+        rows_a = upload_rows(data, "cg") if op.upload is not None else None
         if op.writes:
             data.reset()
-        status_b, answer_b, headers = post(floor.port, payload, token)
+        status_b, answer_b, headers = post(floor.port, payload, token, op.upload)
         if status_b != 200:
             return Check(False, compared + 1, f"floor answered {status_b}: {answer_b}", floor_sql)
         floor_sql = int(headers.get("x-floor-sql", "0")) or floor_sql
         compared += 1
         if status_a != 200 or "errors" in answer_a:
             return Check(False, compared, f"certgraph answered {status_a}: {answer_a}", floor_sql)
+        if op.upload is not None:
+            # The evidence id comes from the database's sequence, which a reset does not
+            # rewind on PostgreSQL; upload_rows checks that each side answered its own row.
+            for answer in (answer_a, answer_b):
+                evidence = answer["data"]["submitEvidence"]["evidence"]
+                if evidence is not None:
+                    evidence["id"] = "<id>"
         difference = first_difference(normalise(answer_a, now), normalise(answer_b, now))
         if difference:
             return Check(False, compared, difference, floor_sql)
+        if op.upload is not None:
+            rows_b = upload_rows(data, "floor")
+            difference = first_difference(normalise(rows_a, now), normalise(rows_b, now))
+            if difference:
+                return Check(False, compared, f"rows: {difference}", floor_sql, same_rows=False)
     check = Check(True, compared, None, floor_sql)
+    if op.upload is not None:
+        check.same_rows = True
     if op.writes:
         # The rows the floor wrote (still in place) against the domain's own evaluation.
-        learners = sorted({learner_of(t, data) for _, t in sample})
+        learners = sorted(set(op.learners[: len(sample)]))
         check.rows_match_domain = domain_agrees(data.url, learners)
         data.reset()
     return check
 
 
-def learner_of(token: str, data: Dataset) -> int:
-    for item in data.workload["m1_pool"]:
-        if item["token"] == token:
-            return int(item["learner_id"])
-    raise KeyError("token not in the M1 pool")
+def upload_rows(data: Dataset, side: str) -> dict[str, Any]:
+    """What one submitEvidence wrote: the evidence and audit rows, the enrollment's stored
+    columns and the blob (its size and digest), with row ids replaced by references."""
+    max_ids = data.meta["max_ids"]
+    evidence = db_query(
+        data.url,
+        "SELECT id, enrollment_id, sha256, filename, content_type, size_bytes, status,"
+        " submitted_at, completed_on, note, reviewed_by_id, reviewed_at, review_comment"
+        " FROM evidence WHERE id > $1 ORDER BY id",
+        max_ids["evidence"],
+    )
+    audit = db_query(
+        data.url,
+        "SELECT at, actor_id, action, object_type, object_id, before, after, detail"
+        " FROM audit_event WHERE id > $1 ORDER BY id",
+        max_ids["audit_event"],
+    )
+    ids = {str(row[0]): f"<evidence {i}>" for i, row in enumerate(evidence)}
+    enrollment_ids = sorted({row[1] for row in evidence})
+    enrollments = [
+        db_query(
+            data.url,
+            "SELECT id, verdict_status, verdict_progress, verdict_explanation, evaluated_cycle,"
+            " last_awarded_at, last_expires_at, last_award_cycle, window_opens_at, updated_at"
+            " FROM enrollment WHERE id = $1",
+            enrollment_id,
+        )[0]
+        for enrollment_id in enrollment_ids
+    ]
+    blobs = []
+    for row in evidence:
+        path = DATA_DIRS[side] / "blobs" / row[2][:2] / row[2]
+        content = path.read_bytes() if path.is_file() else None
+        blobs.append(
+            None if content is None else [len(content), hashlib.sha256(content).hexdigest()]
+        )
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat()
+        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == " ":
+            return datetime.fromisoformat(value).astimezone(UTC).isoformat()  # SQLite's text
+        return value
+
+    def after(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    return {
+        "evidence": [[ids[str(r[0])], *[plain(v) for v in r[1:]]] for r in evidence],
+        "audit": [
+            [plain(r[0]), r[1], r[2], r[3], ids.get(str(r[4]), r[4]), r[5], after(r[6]), r[7]]
+            for r in audit
+        ],
+        "enrollments": [[plain(v) for v in r] for r in enrollments],
+        "blobs": blobs,
+    }
 
 
 def domain_agrees(url: str, learner_ids: list[int]) -> bool:
@@ -591,6 +935,7 @@ async def in_process(
     from gql.store.db import close_database, open_database
 
     os.environ["CERTGRAPH_DATABASE_URL"] = data.url
+    os.environ["CERTGRAPH_DATA_DIR"] = str(DATA_DIRS["in-process"])
     settings = load_settings()
     schema = build_schema(settings)
     await open_database(data.url)
@@ -608,6 +953,10 @@ async def in_process(
             for i in range(iterations + warmup):
                 payload, token = op.requests[i % len(op.requests)]
                 document = json.loads(payload)
+                upload = None
+                if op.upload is not None:
+                    # what Starlette's form parser hands strawberry for the file part
+                    upload = document["variables"]["file"] = spooled_upload(op.upload)
                 scope = {
                     "type": "http",
                     "method": "POST",
@@ -625,7 +974,10 @@ async def in_process(
                         operation_name=document["operationName"],
                     )
                     elapsed = time.perf_counter() - started
-                if result.errors:
+                if upload is not None:
+                    await upload.close()
+                payloads = result.data.values() if result.data else []
+                if result.errors or any(isinstance(p, dict) and p.get("errors") for p in payloads):
                     errors += 1
                 if i >= warmup:
                     counts.append(counter.count)
@@ -642,6 +994,23 @@ async def in_process(
     finally:
         await close_database()
     return results
+
+
+def spooled_upload(content: bytes) -> Any:
+    from tempfile import SpooledTemporaryFile
+
+    from starlette.datastructures import Headers, UploadFile
+
+    # Starlette's MultiPartParser: a SpooledTemporaryFile of max_size 1 MiB per file part
+    spool = SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (the UploadFile's, closed by the caller)
+    spool.write(content)
+    spool.seek(0)
+    return UploadFile(
+        spool,
+        size=len(content),
+        filename=UPLOAD_NAME,
+        headers=Headers({"content-type": "application/pdf"}),
+    )
 
 
 def in_process_subprocess(url: str, cfg: Settings) -> dict[str, dict[str, Any]]:
@@ -689,7 +1058,11 @@ def measure(
     server_cpus: str | None,
     load_cpus: str | None,
 ) -> Measured:
-    script = lua_script(op.requests, WORK / f"{op.name}.lua")
+    script = (
+        upload_lua_script(op, WORK / f"{op.name}.lua")
+        if op.upload is not None
+        else lua_script(op.requests, WORK / f"{op.name}.lua")
+    )
     targets = ["cg", "floor"] if op.floor else ["cg"]
     out = Measured()
     for target in targets:  # warm-up: JIT-free Python still fills caches, pools and pages
@@ -702,9 +1075,9 @@ def measure(
             if op.writes:
                 data.reset()
             result = wrk(servers[target].port, script, cfg.duration, cfg.connections, load_cpus)
-            if op.writes:
-                result["awards_per_request"] = round(
-                    data.added_awards() / max(1, result["requests"]), 3
+            if op.adds is not None:
+                result[f"{op.adds}_per_request"] = round(
+                    data.added_rows(op.adds) / max(1, result["requests"]), 3
                 )
             out.closed[target].append(result)
     peaks = {t: statistics.median(r["rps"] for r in out.closed[t]) for t in targets}
@@ -714,11 +1087,11 @@ def measure(
             if op.writes:
                 data.reset()
             result = open_loop(
-                servers[target].port, op.requests, peaks[target] / 2, cfg.open_duration, load_cpus
+                servers[target].port, op, peaks[target] / 2, cfg.open_duration, load_cpus
             )
-            if op.writes:
-                result["awards_per_request"] = round(
-                    data.added_awards() / max(1, result["sent"]), 3
+            if op.adds is not None:
+                result[f"{op.adds}_per_request"] = round(
+                    data.added_rows(op.adds) / max(1, result["sent"]), 3
                 )
             out.opened[target].append(result)
     if op.writes:
@@ -760,14 +1133,15 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
         row["ratio_p50"] = round(row["p50_ms"] / row["floor_p50_ms"], 2)
     if row["rps"] and row["floor_rps"]:
         row["ratio_rps"] = round(row["floor_rps"] / row["rps"], 2)
-    if op.writes:
-        row["awards_per_request"] = {
-            t: _median([r["awards_per_request"] for r in m.closed[t] + m.opened[t]])
-            for t in m.closed
-            if m.closed[t]
+    if op.adds is not None:
+        key = f"{op.adds}_per_request"
+        row[key] = {
+            t: _median([r[key] for r in m.closed[t] + m.opened[t]]) for t in m.closed if m.closed[t]
         }
-        if check is not None:
-            row["floor_rows_match_domain"] = check.rows_match_domain
+    if op.writes and check is not None:
+        row["floor_rows_match_domain"] = check.rows_match_domain
+        if check.same_rows is not None:
+            row["floor_same_rows"] = check.same_rows
     if check is not None and not check.same_json:
         row["difference"] = check.difference
     return row
@@ -799,7 +1173,7 @@ def run_database(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     data = load_dataset(url)
     data.reset()
-    ops = [op for op in operations(data) if op.name in cfg.ops]
+    ops = operations(data, cfg.ops)
     print(f"== {data.dialect}: scale {data.meta['scale']}, in-process runs", flush=True)
     inproc = in_process_subprocess(url, cfg)
     rows: list[dict[str, Any]] = []
@@ -921,9 +1295,6 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["runs"]:
-        if row.get("status"):
-            lines.append(f"| {row['op']} | {row['db']} | - | {row['status']} | | | | | | | | | |")
-            continue
         sql = f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
         lines.append(
             f"| {row['op']} | {row['db']} | {row['workers']} | {cell(row['rps'])}"
@@ -959,14 +1330,10 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def upload_available() -> bool:
-    from gql.api.schema import build_schema
-
-    mutation = build_schema()._schema.mutation_type
-    return mutation is not None and "submitEvidence" in mutation.fields
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--open-loop-upload" in argv:
+        return open_loop_upload(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--db", action="append", required=True, help="a generated database; repeatable"
@@ -976,7 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--iterations", type=int, default=30, help="in-process executions per op")
     parser.add_argument("--workers", default="1,2", help="worker counts, e.g. 1,2")
-    parser.add_argument("--ops", default="Q0,Q1,Q2,M1,PAGE1,PAGE500")
+    parser.add_argument("--ops", default=",".join(ALL_OPS))
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
     parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
@@ -988,7 +1355,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process_only:
         data = load_dataset(args.db[0])
         wanted = [o.strip() for o in args.ops.split(",")]
-        chosen = [op for op in operations(data) if op.name in wanted]
+        chosen = operations(data, wanted)
         print(json.dumps(asyncio.run(in_process(data, chosen, args.iterations))))
         return 0
     if shutil.which("wrk") is None:
@@ -1006,7 +1373,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
     )
-    unknown = set(cfg.ops) - {"Q0", "Q1", "Q2", "M1", "PAGE1", "PAGE500"}
+    unknown = set(cfg.ops) - set(ALL_OPS)
     if unknown:
         parser.error(f"unknown --ops: {', '.join(sorted(unknown))}")
     started = time.time()
@@ -1024,15 +1391,6 @@ def main(argv: list[str] | None = None) -> int:
         scales.add(dataset.meta["scale"])
         page_size = dataset.page_size
         extras[dataset.dialect] = extra
-    # M2 (a 1 MB evidence upload) needs a floor that streams, hashes and stores files the way
-    # gql/files.py does; until the bench has one, the row says why there is no figure.
-    m2_status = (
-        "submitEvidence is in the schema; not measured yet (no upload floor)"
-        if upload_available()
-        else "not available yet"
-    )
-    for url in args.db:
-        rows.append({"op": "M2", "db": dialect_of(url), "status": m2_status})
     pages = pages_summary(rows)
     result = {
         "scale": scales.pop() if len(scales) == 1 else sorted(scales),
