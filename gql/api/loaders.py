@@ -19,6 +19,7 @@ from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
 from gql.domain.status import EnrollmentView
 from gql.store import models
+from gql.store.reads import CourseLinkRow
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -52,9 +53,7 @@ class Loaders:
         self.enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
             _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
         )
-        self.course_links: DataLoader[int, list[models.CertificationCourse]] = DataLoader(
-            self._course_links
-        )
+        self.course_links: DataLoader[int, list[CourseLinkRow]] = DataLoader(self._course_links)
         self.viewer_enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
             _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
         )
@@ -65,9 +64,7 @@ class Loaders:
             self._enrollment_views, cache_key_fn=_enrollment_key
         )
 
-    async def _course_links(
-        self, certification_ids: list[int]
-    ) -> list[list[models.CertificationCourse]]:
+    async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRow]]:
         found = await status.course_links(list(certification_ids))
         return [found.get(cid, []) for cid in certification_ids]
 

@@ -32,6 +32,7 @@ from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.downloads import badge_image_url, evidence_download_url
 from gql.plugins import InstalledPolicy
 from gql.store import models
+from gql.store.reads import CourseRow
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -185,7 +186,7 @@ class Course(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.Course) -> Course:
+    def of(cls, row: models.Course | CourseRow) -> Course:
         return cls(
             id=strawberry.ID(encode_id("Course", row.id)),
             name=row.name,

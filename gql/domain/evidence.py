@@ -33,12 +33,12 @@ from gql.domain.unit import audit_refusal, unit_of_work
 from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
 from gql.plugins import PolicyUnavailable, get_plugin_host
 from gql.policy import VerdictStatus
+from gql.store import reads
 from gql.store.db import retrying
 from gql.store.models import (
     Certification,
     CertificationKind,
     CertificationState,
-    CourseProgress,
     Enrollment,
     EnrollmentOrigin,
     Evidence,
@@ -129,9 +129,7 @@ async def _view(
     links = (await course_links([cert.id])).get(cert.id, [])
     progress = {
         row.course_id: row
-        for row in await CourseProgress.filter(
-            learner_id=learner_id, course_id__in=[link.course_id for link in links]
-        )
+        for row in await reads.course_progress([learner_id], [link.course_id for link in links])
     }
     draft = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
     return derive_view(draft, cert, links, progress, [], [], now)

@@ -16,16 +16,9 @@ from gql import clock
 from gql.domain.expiry import note_expired
 from gql.plugins import PolicyUnavailable, get_plugin_host
 from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
-from gql.store.models import (
-    Award,
-    Certification,
-    CertificationCourse,
-    Course,
-    CourseProgress,
-    Enrollment,
-    Evidence,
-    ProgressStatus,
-)
+from gql.store import reads
+from gql.store.models import Award, Certification, Enrollment, Evidence, ProgressStatus
+from gql.store.reads import CourseLinkRow, CourseRow, ProgressRow
 
 
 class EnrollmentStatus(StrEnum):
@@ -49,7 +42,7 @@ class Cycle:
 
 @dataclass(frozen=True, slots=True)
 class CourseProgressView:
-    course: Course
+    course: CourseRow
     status: ProgressStatus
     percent: int
     started_at: datetime | None
@@ -79,7 +72,7 @@ class EnrollmentView:
     pending_courses: list[CourseProgressView] = field(default_factory=list)
     awards: list[Award] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
-    links: list[CertificationCourse] = field(default_factory=list)
+    links: list[CourseLinkRow] = field(default_factory=list)
 
 
 def window_opens_at(certification: Certification, award: Award) -> datetime | None:
@@ -110,9 +103,9 @@ def _counts_in(cycle: Cycle, at: datetime | None) -> bool:
 
 
 def course_view(
-    link: CertificationCourse, progress: CourseProgress | None, cycle: Cycle
+    link: CourseLinkRow, progress: ProgressRow | None, cycle: Cycle
 ) -> CourseProgressView:
-    course: Course = link.course  # prefetched by the caller
+    course = link.course
     if progress is None:
         return CourseProgressView(
             course,
@@ -227,8 +220,8 @@ def evaluate(certification: Certification, facts: PolicyFacts) -> Verdict:
 def derive_view(
     enrollment: Enrollment,
     certification: Certification,
-    links: list[CertificationCourse],
-    progress: dict[int, CourseProgress],
+    links: list[CourseLinkRow],
+    progress: dict[int, ProgressRow],
     awards: list[Award],
     evidence: list[Evidence],
     now: datetime,
@@ -293,8 +286,8 @@ class EnrollmentContext:
     """What derive_view needs for a batch of enrollments, loaded in a fixed number of queries."""
 
     certifications: dict[int, Certification]
-    links: dict[int, list[CertificationCourse]]
-    progress: dict[tuple[int, int], CourseProgress]
+    links: dict[int, list[CourseLinkRow]]
+    progress: dict[tuple[int, int], ProgressRow]
     awards: dict[int, list[Award]]
     evidence: dict[int, list[Evidence]]
 
@@ -318,17 +311,11 @@ class EnrollmentContext:
         )
 
 
-async def course_links(certification_ids: list[int]) -> dict[int, list[CertificationCourse]]:
-    """Each certification's courses (Course prefetched), in position order."""
-    grouped: dict[int, list[CertificationCourse]] = defaultdict(list)
-    if certification_ids:
-        rows = (
-            await CertificationCourse.filter(certification_id__in=list(set(certification_ids)))
-            .select_related("course")
-            .order_by("certification_id", "position", "id")
-        )
-        for row in rows:
-            grouped[row.certification_id].append(row)
+async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLinkRow]]:
+    """Each certification's courses (with the course), in position order."""
+    grouped: dict[int, list[CourseLinkRow]] = defaultdict(list)
+    for row in await reads.course_links(sorted(set(certification_ids))):
+        grouped[row.certification_id].append(row)
     return dict(grouped)
 
 
@@ -346,12 +333,10 @@ async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
     enrollment_ids = [e.id for e in enrollments]
     learner_ids = sorted({e.learner_id for e in enrollments})
     course_ids = sorted({link.course_id for rows in links.values() for link in rows})
-    progress: dict[tuple[int, int], CourseProgress] = {}
-    if course_ids and learner_ids:
-        for row in await CourseProgress.filter(
-            learner_id__in=learner_ids, course_id__in=course_ids
-        ):
-            progress[(row.learner_id, row.course_id)] = row
+    progress = {
+        (row.learner_id, row.course_id): row
+        for row in await reads.course_progress(learner_ids, course_ids)
+    }
     awards: dict[int, list[Award]] = defaultdict(list)
     evidence: dict[int, list[Evidence]] = defaultdict(list)
     if enrollment_ids:

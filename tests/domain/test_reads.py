@@ -1,0 +1,130 @@
+"""The read model's plain rows (gql.store.reads) hold what the ORM's models hold, value for
+value and type for type, on SQLite (datetimes as text, booleans as 0/1) and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from gql.store import reads
+from gql.store.models import CertificationCourse, CourseProgress, ProgressStatus
+
+from .factories import Factory
+
+
+class Statements(logging.Handler):
+    """The SQL statements Tortoise sends (its db_client logger logs each one once)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.sent: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.sent.append(message)
+
+
+@pytest.fixture
+def statements() -> Iterator[Statements]:
+    logger = logging.getLogger("tortoise.db_client")
+    handler = Statements()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _same_instant_in_utc(value: datetime | None, expected: datetime | None) -> bool:
+    if value is None or expected is None:
+        return value is expected
+    offset = value.utcoffset()
+    return value == expected and offset is not None and offset == timedelta(0)
+
+
+async def test_course_links_hold_what_the_models_hold(make: Factory) -> None:
+    timed, untimed, third = (
+        await make.course("Timed", duration_minutes=45),
+        await make.course("Untimed"),
+        await make.course("Third"),
+    )
+    first = await make.certification(timed, (untimed, False))
+    second = await make.certification(third, timed)
+
+    rows = await reads.course_links([second.id, first.id])
+
+    models = (
+        await CertificationCourse.filter(certification_id__in=[first.id, second.id])
+        .select_related("course")
+        .order_by("certification_id", "position", "id")
+    )
+    assert [(r.certification_id, r.course_id) for r in rows] == [
+        (first.id, timed.id),
+        (first.id, untimed.id),
+        (second.id, third.id),
+        (second.id, timed.id),
+    ]
+    assert len(rows) == len(models)
+    for row, model in zip(rows, models, strict=True):
+        assert (row.id, row.certification_id, row.course_id, row.position) == (
+            model.id,
+            model.certification_id,
+            model.course_id,
+            model.position,
+        )
+        assert type(row.mandatory) is bool and row.mandatory == model.mandatory
+        course = model.course
+        assert (row.course.id, row.course.name, row.course.description) == (
+            course.id,
+            course.name,
+            course.description,
+        )
+        assert row.course.duration_minutes == course.duration_minutes
+        assert _same_instant_in_utc(row.course.published_at, course.published_at)
+        assert _same_instant_in_utc(row.course.updated_at, course.updated_at)
+    assert [r.mandatory for r in rows] == [True, False, True, True]
+    assert [r.course.duration_minutes for r in rows][:2] == [45, None]
+
+
+async def test_progress_rows_hold_what_the_models_hold(make: Factory) -> None:
+    done, started, untouched = await make.course(), await make.course(), await make.course()
+    await make.certification(done, started, untouched)
+    learner, other = await make.learner(), await make.learner()
+    assert learner.user_id is not None and other.user_id is not None
+    await make.complete(learner, done, at=datetime(2025, 3, 4, 5, 6, 7, 890123).astimezone())
+    await make.progress(learner, started, 40)
+    await make.progress(other, started, 10)
+
+    rows = await reads.course_progress(
+        [learner.user_id], [done.id, started.id, untouched.id, 999999]
+    )
+
+    by_course = {row.course_id: row for row in rows}
+    assert set(by_course) == {done.id, started.id}
+    for model in await CourseProgress.filter(learner_id=learner.user_id):
+        row = by_course[model.course_id]
+        assert (row.id, row.learner_id, row.percent) == (model.id, model.learner_id, model.percent)
+        assert type(row.status) is ProgressStatus and row.status == model.status
+        for name in ("started_at", "completed_at", "attempt_started_at", "updated_at"):
+            assert _same_instant_in_utc(getattr(row, name), getattr(model, name)), name
+    assert by_course[done.id].status == ProgressStatus.COMPLETED
+    assert by_course[done.id].completed_at == datetime(2025, 3, 4, 5, 6, 7, 890123).astimezone()
+    assert (by_course[started.id].status, by_course[started.id].percent) == (
+        ProgressStatus.IN_PROGRESS,
+        40,
+    )
+    assert by_course[started.id].completed_at is None
+
+
+async def test_nothing_to_read_sends_no_statement(make: Factory, statements: Statements) -> None:
+    assert await reads.course_links([]) == []
+    assert await reads.course_progress([], [1]) == []
+    assert await reads.course_progress([1], []) == []
+    assert statements.sent == []
