@@ -8,16 +8,19 @@ worker processes it starts `certgraph serve` and the floor (bench/floor.py) side
 operation by operation, alternating certgraph and floor runs so that drift of a busy machine
 falls on both:
 
-1. checks that both answer the same JSON (and, for M1, that the rows the floor writes are
-   the rows certgraph's domain would write);
+1. checks that both answer the same JSON (and, for M1 and M2, that the rows the floor writes
+   are the rows certgraph's domain would write; for M2 also that both wrote the same evidence,
+   audit and enrollment rows and the same blob);
 2. measures peak throughput closed-loop with wrk (-t1, --connections at once);
 3. measures p50/p99 open-loop at half of each one's peak (bench/openloop.py: constant
    arrival rate, latency from the intended send time, so queueing is not hidden);
 
 and separately runs every operation in-process through `schema.execute` (no HTTP), counting
 the SQL statements each sends through a wrapper on Tortoise's connection classes. Write
-operations (M1) start from the generated state every time: the rows a run added are removed
-and the enrollments it re-evaluated restored (bench.generate.restore_sql).
+operations (M1, M2) start from the generated state every time: the rows a run added are
+removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and the files
+M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart request) runs with
+1 worker unless --upload-workers says otherwise.
 
 Results go to bench/results/latest.json and bench/results/latest.md.
 """
@@ -259,6 +262,24 @@ class Dataset:
         db_execute(self.url, restore_sql(self.meta["max_ids"]))
         for directory in DATA_DIRS.values():
             shutil.rmtree(directory / "blobs", ignore_errors=True)
+
+    def settle(self, table: str, quiet: float = 0.3, limit: float = 30.0) -> None:
+        """Wait until the requests a closed-loop run left in flight are done.
+
+        wrk stops counting at the end of its run, but the server finishes the requests it has
+        already received (up to one per connection; an upload takes a while): their rows,
+        written after a reset, would take the next run's pool entries, whose requests would
+        then be refused. Done when `table` has gained no row for `quiet` seconds.
+        """
+        deadline = time.monotonic() + limit
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            count = self.added_rows(table)
+            if count != last:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.05)
 
     def added_rows(self, table: str) -> int:
         rows = db_query(
@@ -1036,6 +1057,7 @@ class Settings:
     iterations: int
     ops: list[str]
     workers: list[int]
+    upload_workers: list[int]
     profile: bool
     pin: bool
 
@@ -1069,6 +1091,8 @@ def measure(
         if op.writes:
             data.reset()
         wrk(servers[target].port, script, 1, cfg.connections, load_cpus)
+        if op.adds is not None:
+            data.settle(op.adds)
     for rep in range(cfg.repeats):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for target in order:
@@ -1076,6 +1100,9 @@ def measure(
                 data.reset()
             result = wrk(servers[target].port, script, cfg.duration, cfg.connections, load_cpus)
             if op.adds is not None:
+                # rows of requests still in flight at the end count too: up to a connection's
+                # worth above 1.00
+                data.settle(op.adds)
                 result[f"{op.adds}_per_request"] = round(
                     data.added_rows(op.adds) / max(1, result["requests"]), 3
                 )
@@ -1188,6 +1215,8 @@ def run_database(
             for op in ops:
                 if not op.floor and workers > 1:
                     continue  # keyset cost is a property of one process: measured with 1 worker
+                if op.upload is not None and workers not in cfg.upload_workers:
+                    continue  # an upload row takes ~25 s at make bench's 2 s runs
                 check = check_operation(op, data, cg, floor) if op.floor else None
                 if check is not None:
                     checks.append(
@@ -1220,6 +1249,8 @@ def run_database(
                         out,
                         load_cpus,
                     )
+                    if op.adds is not None:
+                        data.settle(op.adds)
                     if op.writes:
                         data.reset()
                     if raw is not None:
@@ -1343,6 +1374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--iterations", type=int, default=30, help="in-process executions per op")
     parser.add_argument("--workers", default="1,2", help="worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--upload-workers",
+        default="1",
+        help="of those, the worker counts M2 (uploads) runs with; e.g. 1,2",
+    )
     parser.add_argument("--ops", default=",".join(ALL_OPS))
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
     parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
@@ -1370,6 +1406,7 @@ def main(argv: list[str] | None = None) -> int:
         iterations=args.iterations,
         ops=[o.strip() for o in args.ops.split(",") if o.strip()],
         workers=[int(w) for w in args.workers.split(",")],
+        upload_workers=[int(w) for w in args.upload_workers.split(",")],
         profile=args.profile,
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
     )
