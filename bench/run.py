@@ -571,8 +571,8 @@ def upload_lua_script(op: Operation, path: Path) -> Path:
     """wrk script for an upload: each request is its multipart head, the file, the closing
     boundary. The file is read once (init); the bodies are assembled per request, since a
     body per request held in memory would be a megabyte each. Every request writes, and a
-    second pass over the pool would only be refused, so the run stops when the pool is used
-    up (wrk counts the time until then)."""
+    second pass over the pool would only be refused, so the thread stops when the pool is
+    used up; wrk still reports the whole --duration, so measure() flags such a run."""
     assert op.upload is not None
     file_path = path.with_suffix(".upload")
     file_path.write_bytes(op.upload)
@@ -1099,6 +1099,14 @@ def measure(
             if op.writes:
                 data.reset()
             result = wrk(servers[target].port, script, cfg.duration, cfg.connections, load_cpus)
+            if op.upload is not None and result["requests"] + cfg.connections >= len(op.requests):
+                result["pool_exhausted"] = True
+                print(
+                    f"   {op.name}: the pool of {len(op.requests)} requests ran out before"
+                    f" {cfg.duration} s; its rps is too low (shorten --duration)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if op.adds is not None:
                 # rows of requests still in flight at the end count too: up to a connection's
                 # worth above 1.00
@@ -1165,6 +1173,9 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
         row[key] = {
             t: _median([r[key] for r in m.closed[t] + m.opened[t]]) for t in m.closed if m.closed[t]
         }
+    if op.upload is not None:
+        row["pool"] = len(op.requests)
+        row["pool_exhausted"] = any(r.get("pool_exhausted") for t in m.closed for r in m.closed[t])
     if op.writes and check is not None:
         row["floor_rows_match_domain"] = check.rows_match_domain
         if check.same_rows is not None:
