@@ -11,7 +11,7 @@ from gql.domain.access import Actor, learner_scope, may_see_learner, note_hidden
 from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
-from gql.domain.status import EnrollmentView, current_cycle
+from gql.domain.status import EnrollmentView, current_cycle, load_awards
 from gql.domain.unit import Unit, unit_of_work
 from gql.store import listing
 from gql.store.db import retrying
@@ -249,11 +249,8 @@ async def record_course_progress(
 
     async def run() -> ProgressRecorded:
         async with unit_of_work(actor.user_id) as unit:
-            await lock_learners([target])
-            if not await User.filter(id=target).exists():
+            if target not in await lock_learners([target]):
                 raise NotFound("no such learner", field=["input", "learnerId"])
-            if not await Course.filter(id=course_id).exists():
-                raise NotFound("no such course", field=["input", "courseId"])
             enrollments = list(
                 await Enrollment.filter(
                     learner_id=target, certification__course_links__course_id=course_id
@@ -262,6 +259,13 @@ async def record_course_progress(
                 .select_related("certification")  # read once: cycles here, evaluation below
                 .order_by("id")
             )
+            # An enrollment found through the course's link proves the course exists (the
+            # link's foreign key), so only a course no enrollment counts needs a look.
+            if not enrollments and not await Course.filter(id=course_id).exists():
+                raise NotFound("no such course", field=["input", "courseId"])
+            # read once: the open cycles here, the evaluation below (writing progress
+            # changes no award)
+            awards = await load_awards([e.id for e in enrollments])
             row = await CourseProgress.get_or_none(learner_id=target, course_id=course_id)
             row = await _apply_progress(
                 row,
@@ -270,7 +274,7 @@ async def record_course_progress(
                 percent,
                 completing,
                 completed_at or unit.now,
-                await _open_cycle_starts(enrollments, unit.now),
+                _open_cycle_starts(enrollments, awards, unit.now),
                 unit,
             )
             unit.emit(
@@ -292,22 +296,17 @@ async def record_course_progress(
                         "completedAt": _iso(row.completed_at),
                     },
                 )
-            views = await evaluate_enrollments(enrollments, unit)
+            views = await evaluate_enrollments(enrollments, unit, awards)
             return ProgressRecorded(row, enrollments, views)
 
     return await retrying(run)
 
 
-async def _open_cycle_starts(enrollments: list[Enrollment], now: datetime) -> list[datetime]:
+def _open_cycle_starts(
+    enrollments: list[Enrollment], awards: dict[int, list[Award]], now: datetime
+) -> list[datetime]:
     """The starts of the recertification cycles now open among these enrollments (their
-    certification joined)."""
-    if not enrollments:
-        return []
-    awards: dict[int, list[Award]] = {}
-    for award in await Award.filter(enrollment_id__in=[e.id for e in enrollments]).order_by(
-        "cycle"
-    ):
-        awards.setdefault(award.enrollment_id, []).append(award)
+    certification joined; `awards` as status.load_awards reads them)."""
     starts = []
     for e in enrollments:
         cycle = current_cycle(e.certification, awards.get(e.id, []), now)

@@ -19,16 +19,19 @@ from gql.policy import VerdictStatus
 from gql.store.models import Award, Certification, CertificationType, Enrollment, User
 
 
-async def lock_learners(learner_ids: list[int]) -> None:
-    """Serialise writes about the same learner (PostgreSQL row locks, in id order).
+async def lock_learners(learner_ids: list[int]) -> set[int]:
+    """Serialise writes about the same learner (PostgreSQL row locks, in id order); return
+    the ids of the learners that exist (and are now locked).
 
     Two requests recording progress for one learner would otherwise each decide on a view
     without the other's write. SQLite needs no lock here: write_transaction already holds the
     database's write lock.
     """
-    if learner_ids:
-        # model rows, not values_list(): Tortoise drops FOR UPDATE from values queries
-        await User.filter(id__in=sorted(set(learner_ids))).select_for_update().order_by("id")
+    if not learner_ids:
+        return set()
+    # model rows, not values_list(): Tortoise drops FOR UPDATE from values queries
+    rows = await User.filter(id__in=sorted(set(learner_ids))).select_for_update().order_by("id")
+    return {row.id for row in rows}
 
 
 def award_expiry(
@@ -69,14 +72,18 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
     return award
 
 
-async def evaluate_enrollments(enrollments: list[Enrollment], unit: Unit) -> list[EnrollmentView]:
+async def evaluate_enrollments(
+    enrollments: list[Enrollment], unit: Unit, awards: dict[int, list[Award]] | None = None
+) -> list[EnrollmentView]:
     """Re-evaluate and store each enrollment's verdict; award the ones that just completed.
 
-    Callers hold the learners' lock (lock_learners) inside the unit's transaction.
+    Callers hold the learners' lock (lock_learners) inside the unit's transaction. `awards`:
+    the enrollments' awards (as load_awards reads them), when the caller already read them
+    in this transaction.
     """
     if not enrollments:
         return []
-    context = await load_context(enrollments)
+    context = await load_context(enrollments, awards)
     views: list[EnrollmentView] = []
     for enrollment in enrollments:
         view = context.view(enrollment, unit.now)

@@ -319,7 +319,20 @@ async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLin
     return dict(grouped)
 
 
-async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
+async def load_awards(enrollment_ids: list[int]) -> dict[int, list[Award]]:
+    """Each enrollment's awards, by cycle (enrollments without one are absent)."""
+    awards: dict[int, list[Award]] = defaultdict(list)
+    if enrollment_ids:
+        for award in await Award.filter(enrollment_id__in=enrollment_ids).order_by("cycle"):
+            awards[award.enrollment_id].append(award)
+    return dict(awards)
+
+
+async def load_context(
+    enrollments: list[Enrollment], awards: dict[int, list[Award]] | None = None
+) -> EnrollmentContext:
+    """`awards`: these enrollments' awards (load_awards), when the caller has read them
+    already in the same transaction; read here otherwise."""
     cert_ids = sorted({e.certification_id for e in enrollments})
     certifications: dict[int, Certification] = {}
     for e in enrollments:
@@ -337,16 +350,17 @@ async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
         (row.learner_id, row.course_id): row
         for row in await reads.course_progress(learner_ids, course_ids)
     }
-    awards: dict[int, list[Award]] = defaultdict(list)
+    if awards is None:
+        awards = await load_awards(enrollment_ids)
+    else:  # the context's lists grow when an evaluation awards: leave the caller's alone
+        awards = {key: list(rows) for key, rows in awards.items()}
     evidence: dict[int, list[Evidence]] = defaultdict(list)
     if enrollment_ids:
-        for award in await Award.filter(enrollment_id__in=enrollment_ids).order_by("cycle"):
-            awards[award.enrollment_id].append(award)
         for item in await Evidence.filter(enrollment_id__in=enrollment_ids).order_by(
             "submitted_at", "id"
         ):
             evidence[item.enrollment_id].append(item)
-    return EnrollmentContext(certifications, links, progress, dict(awards), dict(evidence))
+    return EnrollmentContext(certifications, links, progress, awards, dict(evidence))
 
 
 async def describe_enrollments(enrollments: list[Enrollment]) -> dict[int, EnrollmentView]:

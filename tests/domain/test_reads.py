@@ -1,5 +1,6 @@
 """The read model's plain rows (gql.store.reads) hold what the ORM's models hold, value for
-value and type for type, on SQLite (datetimes as text, booleans as 0/1) and PostgreSQL."""
+value and type for type, on SQLite (datetimes as text, booleans as 0/1) and PostgreSQL; and
+recording progress reads what it decides on once."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from gql.domain import enrollments
 from gql.store import reads
-from gql.store.models import CertificationCourse, CourseProgress, ProgressStatus
+from gql.store.models import Award, CertificationCourse, CourseProgress, ProgressStatus
 
 from .factories import Factory
 
@@ -128,3 +130,26 @@ async def test_nothing_to_read_sends_no_statement(make: Factory, statements: Sta
     assert await reads.course_progress([], [1]) == []
     assert await reads.course_progress([1], []) == []
     assert statements.sent == []
+
+
+async def test_recording_progress_reads_awards_and_the_learner_once(
+    make: Factory, statements: Statements
+) -> None:
+    shared, other = await make.course("Shared"), await make.course("Other")
+    first, second = await make.certification(shared), await make.certification(shared, other)
+    learner = await make.learner()
+    await make.assign(first, learner)
+    await make.assign(second, learner)
+    statements.sent.clear()
+
+    recorded = await enrollments.record_course_progress(
+        learner, course_id=shared.id, completed=True
+    )
+
+    sent = list(statements.sent)
+    assert len(recorded.enrollments) == 2
+    assert [v.status for v in recorded.views] == ["COMPLETED", "STARTED"]
+    assert await Award.all().count() == 1
+    assert sum('FROM "award"' in s for s in sent) == 1, sent
+    assert sum('FROM "user"' in s for s in sent) == 1, sent  # the lock finds the learner
+    assert not any('FROM "course" WHERE' in s for s in sent), sent  # its links prove it
