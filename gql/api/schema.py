@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 
 from gql.api.audit import AuditQuery
 from gql.api.errors import ShapeErrors, log_errors
+from gql.api.execution import FastExecutionContext
 from gql.api.extensions import AuthenticationGate, with_shared_rules
 from gql.api.mutations import Mutation as CoreMutation
 from gql.api.queries import Query as CoreQuery
@@ -71,6 +72,7 @@ def build_schema(settings: Settings | None = None) -> CertgraphSchema:
         query=Query,
         mutation=Mutation,
         extensions=schema_extensions(settings),
+        execution_context_class=FastExecutionContext,
         config=StrawberryConfig(
             disable_field_suggestions=not settings.debug,
             scalar_map=SCALAR_MAP,
