@@ -10,7 +10,7 @@ from typing import Any, ClassVar, NewType
 
 import pytest
 import strawberry
-from graphql import GraphQLObjectType
+from graphql import ExperimentalIncrementalExecutionResults, GraphQLObjectType
 from graphql.pyutils import Path
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -306,3 +306,36 @@ def test_certgraph_schema_runs_the_fast_context_on_q1_leaves() -> None:
     # Objects and fields with a resolver keep graphql-core's path.
     assert "certification" not in leaf_plans(enrollment)
     assert "courses" not in leaf_plans(certification)
+
+
+async def incremental(
+    context_class: type[StrawberryGraphQLCoreExecutionContext], document: str, case: str
+) -> list[Any]:
+    schema = strawberry.Schema(
+        query=Query,
+        execution_context_class=context_class,
+        config=StrawberryConfig(scalar_map=SCALARS, enable_experimental_incremental_execution=True),
+    )
+    result = await schema.execute(document, root_value=Root(case))
+    assert isinstance(result, ExperimentalIncrementalExecutionResults)
+    payloads = [result.initial_result.formatted]
+    async for subsequent in result.subsequent_results:
+        payloads.append(subsequent.formatted)
+    return payloads
+
+
+@pytest.mark.parametrize("case", ["fine", "required None", "serializer raises"])
+async def test_deferred_leaves_arrive_as_with_the_default_executor(
+    counting: list[str], case: str
+) -> None:
+    document = '{ maybeItems { name ... @defer(label: "d") { colour count required code later } } }'
+    expected = await incremental(StrawberryGraphQLCoreExecutionContext, document, case)
+    payloads = await incremental(Counting, document, case)
+
+    assert payloads == expected
+    names = ["ann", "bob"] if case == "fine" else ["ok", items_for(case)[1].name]
+    assert [item["name"] for item in payloads[0]["data"]["maybeItems"]] == names
+    deferred = [part["data"] for payload in payloads[1:] for part in payload.get("incremental", [])]
+    assert deferred[0]["colour"] == "GREEN"
+    assert deferred[0]["count"] == 3
+    assert not {"Item.name", "Item.colour", "Item.count"} & set(counting)
