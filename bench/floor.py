@@ -728,13 +728,11 @@ class Floor:
         async with db.transaction() as tx:
             now = datetime.now(UTC)
             at = db.time_out(now)
-            await tx.fetch(
+            # certgraph's learner lock also tells whether the learner exists (since ca96340)
+            if not await tx.fetch(
                 f'SELECT id FROM "user" WHERE id IN ($1) ORDER BY id{for_update}', learner
-            )
-            if not await tx.fetch('SELECT 1 FROM "user" WHERE id = $1 LIMIT 1', learner):
+            ):
                 return _progress_error("NOT_FOUND", "no such learner")
-            if not await tx.fetch("SELECT 1 FROM course WHERE id = $1 LIMIT 1", course_id):
-                return _progress_error("NOT_FOUND", "no such course")
             rows = await tx.fetch(
                 "SELECT DISTINCT e.id, e.started_at, e.due_at, e.verdict_status,"
                 " e.verdict_progress, e.verdict_explanation, e.certification_id,"
@@ -745,12 +743,11 @@ class Floor:
                 learner,
                 course_id,
             )
-            existing = await tx.fetch(
-                "SELECT id, percent, status, started_at, completed_at, attempt_started_at,"
-                " updated_at FROM course_progress WHERE learner_id = $1 AND course_id = $2 LIMIT 2",
-                learner,
-                course_id,
-            )
+            # an enrollment found through the course's link proves the course exists
+            if not rows and not await tx.fetch(
+                "SELECT 1 FROM course WHERE id = $1 LIMIT 1", course_id
+            ):
+                return _progress_error("NOT_FOUND", "no such course")
             cert_ids = sorted({r[6] for r in rows})
             certs: dict[int, Cert] = {}
             enrollments: list[Enrollment] = []
@@ -762,20 +759,23 @@ class Floor:
                                r[3], r[4], r[5])
                     for r in rows
                 ]  # fmt: skip
-                # certgraph reads the awards here to find open recertification cycles (a
-                # completion doesn't depend on them), then again when it evaluates: the floor
-                # sends the same statements.
+                # certgraph reads the awards once (since ca96340), for the open recertification
+                # cycles and for the evaluation
                 await load_awards_only(db, tx, enrollments)
+            existing = await tx.fetch(
+                "SELECT id, percent, status, started_at, completed_at, attempt_started_at,"
+                " updated_at FROM course_progress WHERE learner_id = $1 AND course_id = $2 LIMIT 2",
+                learner,
+                course_id,
+            )
             row = await self._complete(tx, existing, learner, course_id, now, at)
             links: dict[int, list[Link]] = {}
             progress: dict[int, Progress] = {}
             if enrollments:
-                for e in enrollments:
-                    e.awards.clear()
                 links = await load_links(tx, cert_ids)
                 course_ids = sorted({link.course_id for g in links.values() for link in g})
                 progress = await load_progress(db, tx, learner, course_ids)
-                await load_awards_and_evidence(db, tx, enrollments)
+                await load_evidence_only(db, tx, enrollments)
             views = [
                 await self._evaluate(tx, e, links, progress, learner, now) for e in enrollments
             ]
@@ -1256,6 +1256,19 @@ async def load_awards_only(db: Db, reader: Any, enrollments: list[Enrollment]) -
         *ids,
     ):
         by_id[row[0]].awards.append(Award(row[1], db.time_in(row[2]), db.time_in(row[3])))  # type: ignore[arg-type]
+
+
+async def load_evidence_only(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
+    by_id = {e.id: e for e in enrollments}
+    ids = list(by_id)
+    for row in await reader.fetch(
+        "SELECT enrollment_id, status, submitted_at, reviewed_at, completed_on FROM evidence"
+        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY submitted_at, id",
+        *ids,
+    ):
+        by_id[row[0]].evidence.append(
+            Evidence(row[1], db.time_in(row[2]), db.time_in(row[3]), row[4])  # type: ignore[arg-type]
+        )
 
 
 def _time_or_none(db: Db, value: datetime | None) -> Any:
