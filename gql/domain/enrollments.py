@@ -11,7 +11,7 @@ from gql.domain.access import Actor, learner_scope, may_see_learner, note_hidden
 from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
-from gql.domain.status import EnrollmentView, current_cycle, load_awards
+from gql.domain.status import EnrollmentView, current_cycle, load_context
 from gql.domain.unit import Unit, unit_of_work
 from gql.store import listing
 from gql.store.db import retrying
@@ -27,8 +27,18 @@ from gql.store.models import (
     ProgressStatus,
     User,
 )
+from gql.store.reads import progress_row
 
 MAX_ASSIGN = 500
+# The columns a progress report changes (progress_after).
+PROGRESS_FIELDS = (
+    "percent",
+    "status",
+    "started_at",
+    "completed_at",
+    "attempt_started_at",
+    "updated_at",
+)
 
 
 @dataclass(slots=True)
@@ -263,20 +273,27 @@ async def record_course_progress(
             # link's foreign key), so only a course no enrollment counts needs a look.
             if not enrollments and not await Course.filter(id=course_id).exists():
                 raise NotFound("no such course", field=["input", "courseId"])
-            # read once: the open cycles here, the evaluation below (writing progress
-            # changes no award)
-            awards = await load_awards([e.id for e in enrollments])
-            row = await CourseProgress.get_or_none(learner_id=target, course_id=course_id)
+            # The evaluation's reads, made before the write: the open cycles need the awards,
+            # and the learner's progress on the course is among the progress they read. Only
+            # the written row changes what they hold.
+            context = await load_context(enrollments) if enrollments else None
+            if context is None:
+                existing = await CourseProgress.get_or_none(learner_id=target, course_id=course_id)
+            else:
+                found = context.progress.get((target, course_id))
+                existing = None if found is None else CourseProgress(**found._asdict())
             row = await _apply_progress(
-                row,
+                existing,
                 target,
                 course_id,
                 percent,
                 completing,
                 completed_at or unit.now,
-                _open_cycle_starts(enrollments, awards, unit.now),
+                _open_cycle_starts(enrollments, context.awards if context else {}, unit.now),
                 unit,
             )
+            if context is not None:
+                context.progress[(target, course_id)] = progress_row(row)
             unit.emit(
                 "progress_recorded",
                 learner_id=target,
@@ -296,7 +313,7 @@ async def record_course_progress(
                         "completedAt": _iso(row.completed_at),
                     },
                 )
-            views = await evaluate_enrollments(enrollments, unit, awards)
+            views = await evaluate_enrollments(enrollments, unit, context)
             return ProgressRecorded(row, enrollments, views)
 
     return await retrying(run)
@@ -306,7 +323,7 @@ def _open_cycle_starts(
     enrollments: list[Enrollment], awards: dict[int, list[Award]], now: datetime
 ) -> list[datetime]:
     """The starts of the recertification cycles now open among these enrollments (their
-    certification joined; `awards` as status.load_awards reads them)."""
+    certification joined; `awards` by enrollment id, in cycle order)."""
     starts = []
     for e in enrollments:
         cycle = current_cycle(e.certification, awards.get(e.id, []), now)
@@ -399,7 +416,10 @@ async def _apply_progress(
         cycle_starts=cycle_starts,
         now=unit.now,
     )
-    await row.save()
+    if row.id is None:
+        await row.save()
+    else:  # an existing row, perhaps built from the read model's: updated by id
+        await row.save(update_fields=PROGRESS_FIELDS)
     return row
 
 

@@ -9,6 +9,7 @@ from tortoise.transactions import in_transaction
 
 from gql.domain.calendar import add_months
 from gql.domain.status import (
+    EnrollmentContext,
     EnrollmentView,
     load_context,
     stored_status,
@@ -73,17 +74,18 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
 
 
 async def evaluate_enrollments(
-    enrollments: list[Enrollment], unit: Unit, awards: dict[int, list[Award]] | None = None
+    enrollments: list[Enrollment], unit: Unit, context: EnrollmentContext | None = None
 ) -> list[EnrollmentView]:
     """Re-evaluate and store each enrollment's verdict; award the ones that just completed.
 
-    Callers hold the learners' lock (lock_learners) inside the unit's transaction. `awards`:
-    the enrollments' awards (as load_awards reads them), when the caller already read them
-    in this transaction.
+    Callers hold the learners' lock (lock_learners) inside the unit's transaction. `context`:
+    these enrollments' load_context, when the caller read it in this transaction and kept it
+    up to date with what it wrote since; read here otherwise.
     """
     if not enrollments:
         return []
-    context = await load_context(enrollments, awards)
+    if context is None:
+        context = await load_context(enrollments)
     views: list[EnrollmentView] = []
     for enrollment in enrollments:
         view = context.view(enrollment, unit.now)

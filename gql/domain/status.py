@@ -328,11 +328,7 @@ async def load_awards(enrollment_ids: list[int]) -> dict[int, list[Award]]:
     return dict(awards)
 
 
-async def load_context(
-    enrollments: list[Enrollment], awards: dict[int, list[Award]] | None = None
-) -> EnrollmentContext:
-    """`awards`: these enrollments' awards (load_awards), when the caller has read them
-    already in the same transaction; read here otherwise."""
+async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
     cert_ids = sorted({e.certification_id for e in enrollments})
     certifications: dict[int, Certification] = {}
     for e in enrollments:
@@ -350,10 +346,7 @@ async def load_context(
         (row.learner_id, row.course_id): row
         for row in await reads.course_progress(learner_ids, course_ids)
     }
-    if awards is None:
-        awards = await load_awards(enrollment_ids)
-    else:  # the context's lists grow when an evaluation awards: leave the caller's alone
-        awards = {key: list(rows) for key, rows in awards.items()}
+    awards = await load_awards(enrollment_ids)
     evidence: dict[int, list[Evidence]] = defaultdict(list)
     if enrollment_ids:
         for item in await Evidence.filter(enrollment_id__in=enrollment_ids).order_by(

@@ -20,7 +20,7 @@ from ciso8601 import parse_datetime  # Tortoise's parser with [accel], which we 
 from tortoise.connection import get_connection
 from tortoise.timezone import get_default_timezone
 
-from gql.store.models import ProgressStatus
+from gql.store.models import CourseProgress, ProgressStatus
 
 
 class CourseRow(NamedTuple):
@@ -141,3 +141,18 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
         )
         for r in rows
     ]
+
+
+def progress_row(model: CourseProgress) -> ProgressRow:
+    """The row of a progress model just written (its values are already Python's)."""
+    return ProgressRow(
+        model.id,
+        model.learner_id,
+        model.course_id,
+        model.percent,
+        ProgressStatus(model.status),
+        model.started_at,
+        model.completed_at,
+        model.attempt_started_at,
+        model.updated_at,
+    )

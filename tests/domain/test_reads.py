@@ -153,3 +153,32 @@ async def test_recording_progress_reads_awards_and_the_learner_once(
     assert sum('FROM "award"' in s for s in sent) == 1, sent
     assert sum('FROM "user"' in s for s in sent) == 1, sent  # the lock finds the learner
     assert not any('FROM "course" WHERE' in s for s in sent), sent  # its links prove it
+    assert sum('FROM "course_progress"' in s for s in sent) == 1, sent
+    assert len(sent) == 11, sent
+
+
+async def test_recording_updates_the_progress_the_evaluation_read(
+    make: Factory, statements: Statements
+) -> None:
+    first, second = await make.course(), await make.course()
+    cert = await make.certification(first, second)
+    learner = await make.learner()
+    assert learner.user_id is not None
+    await make.assign(cert, learner)
+    await make.progress(learner, first, 40)
+    before = await CourseProgress.get(learner_id=learner.user_id, course_id=first.id)
+    statements.sent.clear()
+
+    recorded = await enrollments.record_course_progress(learner, course_id=first.id, percent=70)
+
+    sent = list(statements.sent)
+    assert sum('FROM "course_progress"' in s for s in sent) == 1, sent
+    [update] = [s for s in sent if s.startswith('UPDATE "course_progress"')]
+    assert '"learner_id"' not in update.split("WHERE")[0], update
+    after = await CourseProgress.get(learner_id=learner.user_id, course_id=first.id)
+    assert (after.id, after.percent, after.status) == (before.id, 70, ProgressStatus.IN_PROGRESS)
+    assert after.started_at == before.started_at
+    assert (recorded.progress.id, recorded.progress.percent) == (before.id, 70)
+    [view] = recorded.views
+    assert [(c.course.id, c.percent) for c in view.courses] == [(first.id, 70), (second.id, 0)]
+    assert view.progress_percent == 0  # no mandatory course done yet
