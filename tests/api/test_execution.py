@@ -1,4 +1,4 @@
-"""FastExecutionContext answers exactly as strawberry's own executor, and takes its short cut."""
+"""FastExecutionContext answers exactly as strawberry's own executor, and takes its short cuts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, ClassVar, NewType
+from types import SimpleNamespace
+from typing import Any, ClassVar, NewType, TypeVar, cast
 
 import pytest
 import strawberry
@@ -17,7 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.scalar import scalar
 
-from gql.api.execution import FastExecutionContext, leaf_plans
+from gql.api.execution import FastExecutionContext, LeafPlan, ObjectPlan, field_plans
 from gql.api.scalars import SCALAR_MAP
 from gql.api.schema import build_schema
 
@@ -40,6 +41,20 @@ Code = NewType("Code", str)
 SCALARS = {**SCALAR_MAP, Code: scalar(name="Code", serialize=serialize_code, parse_value=str)}
 
 
+@strawberry.interface
+class Labelled:
+    label: str
+
+
+@strawberry.type
+class Tag(Labelled):
+    @strawberry.field
+    async def echo(self) -> str:
+        if self.label == "async error":
+            raise ValueError("echo failed")
+        return self.label
+
+
 @strawberry.type
 class Item:
     name: str
@@ -53,6 +68,7 @@ class Item:
     strict_code: Code
     child: Item | None = None
     children: list[Item] = strawberry.field(default_factory=list)
+    tag: Tag = strawberry.field(default_factory=lambda: Tag(label="t"))
 
     @strawberry.field
     def shout(self, suffix: str = "!") -> str:
@@ -60,6 +76,8 @@ class Item:
 
     @strawberry.field
     async def later(self) -> str:
+        if self.name == "async error":
+            raise ValueError("later failed")
         return self.name
 
 
@@ -79,7 +97,10 @@ def item(name: str, **changes: Any) -> Item:
     return Item(**values)
 
 
-async def awaited(value: str) -> str:
+T = TypeVar("T")
+
+
+async def awaited(value: T) -> T:
     return value
 
 
@@ -89,22 +110,30 @@ def fine_items() -> list[Item]:
     return [first, item("bob", colour=Colour.RED, score=1.25, count=-7, flag=False)]
 
 
-# Each broken item exercises one way a leaf can fail; built anew for each execution, since a
-# coroutine can be awaited only once.
-BROKEN: dict[str, Callable[[], Item]] = {
-    "required None": lambda: item("none", required=None),
-    "serializer raises": lambda: item("raises", code="raise"),
-    "serializer returns None": lambda: item("nothing", strict_code="none"),
-    "non-null serializer raises": lambda: item("strict", strict_code="raise"),
-    "exception as value": lambda: item("exc", code=ValueError("stored error")),
-    "awaitable value": lambda: item("async", required=awaited("later")),
-    "wrong enum": lambda: item("enum", colour="purple"),
-    "int out of range": lambda: item("big", count=2**40),
+# Each broken item exercises one way a field can fail, and names the field that must take
+# graphql-core's path then; built anew for each execution (a coroutine is awaited once).
+BROKEN: dict[str, tuple[Callable[[], Item], str | None]] = {
+    "required None": (lambda: item("none", required=None), "Item.required"),
+    "serializer raises": (lambda: item("raises", code="raise"), "Item.code"),
+    "serializer returns None": (lambda: item("nothing", strict_code="none"), "Item.strictCode"),
+    "non-null serializer raises": (lambda: item("strict", strict_code="raise"), "Item.strictCode"),
+    "exception as value": (lambda: item("exc", code=ValueError("stored error")), "Item.code"),
+    "awaitable value": (lambda: item("async", required=awaited("later")), "Item.required"),
+    "wrong enum": (lambda: item("enum", colour="purple"), "Item.colour"),
+    "int out of range": (lambda: item("big", count=2**40), "Item.count"),
+    "null object": (lambda: item("untagged", tag=None), "Item.tag"),
+    "null leaf in object": (lambda: item("blank", tag=Tag(label=cast("str", None))), "Tag.label"),
+    "not the object type": (lambda: item("alien", tag=SimpleNamespace(label="x")), "Item.tag"),
+    "exception as object": (lambda: item("exc", tag=ValueError("no tag")), "Item.tag"),
+    "awaitable object": (lambda: item("async", tag=awaited(Tag(label="later"))), "Item.tag"),
+    "error in an object's async field": (lambda: item("echo", tag=Tag(label="async error")), None),
+    "error in a nullable object": (lambda: item("up", child=item("kid", count=None)), "Item.count"),
+    "async error in a nullable object": (lambda: item("up", child=item("async error")), None),
 }
 
 
 def items_for(case: str) -> list[Item]:
-    return fine_items() if case == "fine" else [item("ok"), BROKEN[case]()]
+    return fine_items() if case == "fine" else [item("ok"), BROKEN[case][0]()]
 
 
 @dataclass
@@ -181,15 +210,16 @@ query Fine($skip: Boolean!, $include: Boolean!) {
     shout(suffix: "?") later
     child { name colour child { name } }
     children { ... on Item { name when } again: count }
+    tag { label ... on Tag { echo __typename } }
+    skippedTag: tag @skip(if: $skip) { label }
   }
 }
 fragment Codes on Item { code strictCode sameCode: code }
 """
-LEAVES = {"name", "colour", "when", "score", "count", "flag", "code", "strictCode"}
 
 
 @pytest.mark.parametrize(("skip", "include"), [(False, True), (True, False)])
-async def test_plain_leaves_skip_graphql_core_and_answer_the_same(
+async def test_plain_fields_skip_graphql_core_and_answer_the_same(
     counting: list[str], skip: bool, include: bool
 ) -> None:
     expected = await run(
@@ -215,23 +245,30 @@ async def test_plain_leaves_skip_graphql_core_and_answer_the_same(
     assert ("included" in first) is include
     assert answer.data["items"][1]["colour"] == "RED"
     assert answer.data["items"][1]["score"] == 1.25
-    # Only what is not a plain leaf went through execute_field.
-    assert {name.split(".")[1] for name in counting} == {
-        "items",
-        "__typename",
-        "shout",
-        "later",
-        "child",
-        "children",
+    assert first["child"] == {"name": "kid", "colour": "RED", "child": None}
+    assert first["tag"] == {"label": "t", "echo": "t", "__typename": "Tag"}
+    assert ("skippedTag" in first) is not skip
+    # Only fields with a resolver, lists and __typename went through execute_field.
+    assert set(counting) == {
+        "Query.items",
+        "Item.__typename",
+        "Item.shout",
+        "Item.later",
+        "Item.children",
+        "Tag.echo",
+        "Tag.__typename",
     }
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
 @pytest.mark.parametrize("field", ["items", "maybeItems"])
-async def test_a_failing_leaf_gives_the_same_errors_paths_and_nulls(
+async def test_a_failing_field_gives_the_same_errors_paths_and_nulls(
     counting: list[str], case: str, field: str
 ) -> None:
-    document = f"{{ {field} {{ name colour count required code strictCode }} }}"
+    document = (
+        f"{{ {field} {{ name colour count required code strictCode tag {{ label echo }}"
+        " child { count later } } }"
+    )
     expected = await run(make_schema(StrawberryGraphQLCoreExecutionContext), document, case)
     answer = await run(make_schema(Counting), document, case)
 
@@ -239,13 +276,18 @@ async def test_a_failing_leaf_gives_the_same_errors_paths_and_nulls(
     if case == "awaitable value":
         assert answer.errors == []
         assert answer.data[field][1]["required"] == "later"
+    elif case == "awaitable object":
+        assert answer.errors == []
+        assert answer.data[field][1]["tag"] == {"label": "later", "echo": "later"}
     else:
         assert len(answer.errors) == 1
         assert answer.errors[0]["path"][:2] == [field, 1]
         assert answer.errors[0]["locations"]
     # The failing field took graphql-core's path; the healthy first item did not.
-    failing = [name for name in counting if name != f"Query.{field}"]
-    assert len(failing) == 1
+    resolvers = (f"Query.{field}", "Tag.echo", "Item.later")
+    slow = [name for name in counting if name not in resolvers]
+    expected_slow = BROKEN[case][1]
+    assert slow == ([expected_slow] if expected_slow else [])
 
 
 async def test_a_null_non_null_leaf_reports_its_path_and_nulls_the_item(
@@ -291,21 +333,27 @@ async def test_a_resolve_middleware_sees_every_field(counting: list[str]) -> Non
     assert "Item.name" in counting
 
 
-def test_certgraph_schema_runs_the_fast_context_on_q1_leaves() -> None:
+def test_certgraph_schema_runs_the_fast_context_on_q1_fields() -> None:
     schema = build_schema()
     assert schema.execution_context_class is FastExecutionContext
     types = schema._schema.type_map
-    enrollment = types["Enrollment"]
-    certification = types["Certification"]
-    assert isinstance(enrollment, GraphQLObjectType)
-    assert isinstance(certification, GraphQLObjectType)
-    assert {"status", "progressPercent", "dueAt", "overdue", "completedAt", "expiresAt"} <= set(
-        leaf_plans(enrollment)
-    )
-    assert {"name", "kind", "type"} <= set(leaf_plans(certification))
-    # Objects and fields with a resolver keep graphql-core's path.
-    assert "certification" not in leaf_plans(enrollment)
-    assert "courses" not in leaf_plans(certification)
+
+    def plans(name: str) -> dict[str, type]:
+        object_type = types[name]
+        assert isinstance(object_type, GraphQLObjectType)
+        return {field: type(plan) for field, plan in field_plans(object_type).items()}
+
+    enrollment = plans("Enrollment")
+    for leaf in ("id", "status", "progressPercent", "dueAt", "overdue", "completedAt"):
+        assert enrollment[leaf] is LeafPlan
+    assert enrollment["certification"] is ObjectPlan
+    assert plans("EnrollmentEdge")["node"] is ObjectPlan
+    assert plans("CourseProgress")["course"] is ObjectPlan
+    assert {"id", "name", "kind", "type"} <= plans("Certification").keys()
+    # Lists and fields with a resolver keep graphql-core's path.
+    assert "courses" not in enrollment
+    assert "courses" not in plans("Certification")
+    assert "certifications" not in plans("User")
 
 
 async def incremental(
