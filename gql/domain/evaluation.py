@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
-
 from gql.domain.calendar import add_months
 from gql.domain.status import (
     EnrollmentContext,
@@ -18,6 +15,7 @@ from gql.domain.status import (
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
 from gql.store.models import Award, Certification, CertificationType, Enrollment, User
+from gql.store.writes import insert_award_once
 
 
 async def lock_learners(learner_ids: list[int]) -> set[int]:
@@ -59,18 +57,21 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
     # A learner-stated completion day may be "today" somewhere east of UTC, which starts
     # after now in UTC: an award is never dated in the future.
     awarded_at = min(view.verdict.completed_at, unit.now)
-    try:
-        async with in_transaction():  # a savepoint: losing the race must not abort the caller
-            award = await Award.create(
-                enrollment_id=view.enrollment.id,
-                cycle=view.cycle,
-                awarded_at=awarded_at,
-                expires_at=award_expiry(certification, awarded_at, previous),
-                created_at=unit.now,
-            )
-    except IntegrityError:
+    expires_at = award_expiry(certification, awarded_at, previous)
+    award_id = await insert_award_once(
+        view.enrollment.id, view.cycle, awarded_at, expires_at, unit.now
+    )
+    if award_id is None:
         return None
-    return award
+    return Award(
+        id=award_id,
+        enrollment_id=view.enrollment.id,
+        cycle=view.cycle,
+        awarded_at=awarded_at,
+        expires_at=expires_at,
+        created_at=unit.now,
+        expiry_noted_at=None,
+    )
 
 
 async def evaluate_enrollments(
