@@ -14,8 +14,8 @@ from gql.domain.status import (
 )
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
-from gql.store.models import Award, Certification, CertificationType, Enrollment, User
-from gql.store.writes import insert_award_once
+from gql.store.models import Award, Certification, CertificationType, Enrollment
+from gql.store.writes import insert_award_once, lock_users
 
 
 async def lock_learners(learner_ids: list[int]) -> set[int]:
@@ -26,11 +26,7 @@ async def lock_learners(learner_ids: list[int]) -> set[int]:
     without the other's write. SQLite needs no lock here: write_transaction already holds the
     database's write lock.
     """
-    if not learner_ids:
-        return set()
-    # model rows, not values_list(): Tortoise drops FOR UPDATE from values queries
-    rows = await User.filter(id__in=sorted(set(learner_ids))).select_for_update().order_by("id")
-    return {row.id for row in rows}
+    return await lock_users(learner_ids)
 
 
 def award_expiry(

@@ -1,4 +1,5 @@
-"""Writes the ORM can only make in two extra round trips."""
+"""Writes, and the locks taken for them, that the ORM makes in more round trips or with
+models nobody reads."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ async def insert_award_once(
     # the dict form: it fetches rows on PostgreSQL, where execute_query drops an INSERT's
     rows = await get_connection("default").execute_query_dict(text, sql.params)
     return int(rows[0]["id"]) if rows else None
+
+
+async def lock_users(user_ids: list[int]) -> set[int]:
+    """Lock these users' rows until the transaction ends (PostgreSQL FOR UPDATE, in id order,
+    so two writers never wait on each other crosswise); the ids that exist.
+
+    SQLite has no row locks (its writers hold the database's write lock) and reads the rows.
+    The ORM's form builds a model per row to return ids alone.
+    """
+    if not user_ids:
+        return set()
+    sql = Sql()
+    ids = ",".join(sql.p(user_id) for user_id in sorted(set(user_ids)))
+    lock = "" if sql.dialect == "sqlite" else " FOR UPDATE"
+    text = f'SELECT "id" FROM "user" WHERE "id" IN ({ids}) ORDER BY "id" ASC{lock}'
+    _, rows = await get_connection("default").execute_query(text, sql.params)
+    return {int(row[0]) for row in rows}
