@@ -226,9 +226,20 @@ class Mutation:
                 progress=None, enrollments=[], errors=user_errors(exc)
             )
         ctx.loaders.prime_views(recorded.views)
-        course_row = await ctx.loaders.courses.load(recorded.progress.course_id)
+        course_id = recorded.progress.course_id
+        # Every enrollment the progress counts for holds the course among its links; only a
+        # course no enrollment counts is read again.
+        course_row = next(
+            (
+                link.course
+                for view in recorded.views
+                for link in view.links
+                if link.course_id == course_id
+            ),
+            None,
+        ) or await ctx.loaders.courses.load(course_id)
         if course_row is None:  # every course is visible to every user
-            raise LookupError(f"course {recorded.progress.course_id} not visible")
+            raise LookupError(f"course {course_id} not visible")
         return RecordCourseProgressPayload(
             progress=CourseProgress.of_row(recorded.progress, Course.of(course_row)),
             # the write already built each enrollment's read model: no second read

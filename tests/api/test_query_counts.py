@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from gql.api.ids import encode_id
 from gql.domain import enrollments
 from tests.api.conftest import GraphQLClient, QueryCounter, World, make_certification
 
 MAX_STATEMENTS = 8
+# recordCourseProgress completing a certification: the token, the learner lock, the
+# evaluation's five reads, the progress, award and audit inserts, the enrollment update
+RECORD_STATEMENTS = 11
 
 LEARNER_LIST = """
 query Mine($first: Int!) {
@@ -99,3 +103,51 @@ async def test_the_learner_list_really_carries_courses_and_progress(
         assert node["status"] == "STARTED"
     percents = sorted(course["percent"] for node in nodes for course in node["pendingCourses"])
     assert 40 in percents and 0 in percents
+
+
+RECORD = """
+mutation Record($course: ID!) {
+  recordCourseProgress(input: {courseId: $course, completed: true}) {
+    progress { status percent course { id name } }
+    enrollments { status progressPercent }
+    errors { code }
+  }
+}"""
+
+
+async def test_recording_the_completing_course_costs_a_fixed_number_of_statements(
+    gql: GraphQLClient, world: World, sql_queries: QueryCounter
+) -> None:
+    """The payload's course comes from the links the evaluation read, not a query of its own."""
+    learner = world.learner.actor
+    first, last = world.course_ids[:2]
+    cert = await make_certification("Two", [first, last])
+    await enrollments.start_certification(learner, cert)
+    await enrollments.record_course_progress(learner, course_id=first, completed=True)
+    await gql.data("{ viewer { id } }", token=world.learner.token)  # token bookkeeping
+    sql_queries.reset()
+
+    data = await gql.data(
+        RECORD, {"course": encode_id("Course", last)}, token=world.learner.token
+    )
+
+    payload = data["recordCourseProgress"]
+    assert payload["errors"] == []
+    assert payload["enrollments"] == [{"status": "COMPLETED", "progressPercent": 100}]
+    assert payload["progress"]["course"]["id"] == encode_id("Course", last)
+    assert payload["progress"]["status"] == "COMPLETED"
+    assert sql_queries.count == RECORD_STATEMENTS, sql_queries.statements
+    assert not any('FROM "course"' in s for s in sql_queries.statements)
+
+
+async def test_a_course_no_enrollment_counts_is_read_for_the_payload(
+    gql: GraphQLClient, world: World
+) -> None:
+    course_id = world.course_ids[-1]
+    data = await gql.data(
+        RECORD, {"course": encode_id("Course", course_id)}, token=world.learner.token
+    )
+    payload = data["recordCourseProgress"]
+    assert payload["errors"] == [] and payload["enrollments"] == []
+    assert payload["progress"]["course"]["id"] == encode_id("Course", course_id)
+    assert payload["progress"]["course"]["name"]
