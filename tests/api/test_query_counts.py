@@ -127,9 +127,7 @@ async def test_recording_the_completing_course_costs_a_fixed_number_of_statement
     await gql.data("{ viewer { id } }", token=world.learner.token)  # token bookkeeping
     sql_queries.reset()
 
-    data = await gql.data(
-        RECORD, {"course": encode_id("Course", last)}, token=world.learner.token
-    )
+    data = await gql.data(RECORD, {"course": encode_id("Course", last)}, token=world.learner.token)
 
     payload = data["recordCourseProgress"]
     assert payload["errors"] == []
