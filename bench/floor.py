@@ -59,11 +59,13 @@ class Db(ABC):
     """The few calls the floor needs, on SQLite (aiosqlite) or PostgreSQL (asyncpg).
 
     SQL is written with $n placeholders; SQLite reads them as ?n. `count` tallies the
-    statements sent, for the report.
+    statements sent, for the report; `token_refreshes` those of them that refreshed a token's
+    last_used_at (once a minute per token: bench.run leaves them out when it compares counts).
     """
 
     dialect: str
     count: int = 0
+    token_refreshes: int = 0
 
     @abstractmethod
     async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
@@ -593,6 +595,7 @@ class Floor:
         now = datetime.now(UTC)
         last = db.time_in(last_used)
         if last is None or now - last > LAST_USED_GRANULARITY:
+            db.token_refreshes += 1
             await db.fetch(
                 "UPDATE api_token SET last_used_at = $1 WHERE id = $2", db.time_out(now), token_id
             )
@@ -750,39 +753,45 @@ class Floor:
                 return _progress_error("NOT_FOUND", "no such course")
             cert_ids = sorted({r[6] for r in rows})
             certs: dict[int, Cert] = {}
-            enrollments: list[Enrollment] = []
-            if rows:
-                for row in rows:  # certgraph joins the certification into this one query
-                    certs[row[6]] = cert_of(db, row, 7)
-                enrollments = [
-                    Enrollment(r[0], learner, certs[r[6]], db.time_in(r[1]), db.time_in(r[2]),
-                               r[3], r[4], r[5])
-                    for r in rows
-                ]  # fmt: skip
-                # certgraph reads the awards once (since ca96340), for the open recertification
-                # cycles and for the evaluation
-                await load_awards_only(db, tx, enrollments)
-            existing = await tx.fetch(
-                "SELECT id, percent, status, started_at, completed_at, attempt_started_at,"
-                " updated_at FROM course_progress WHERE learner_id = $1 AND course_id = $2 LIMIT 2",
-                learner,
-                course_id,
-            )
-            row = await self._complete(tx, existing, learner, course_id, now, at)
+            for r in rows:  # certgraph joins the certification into this one query
+                certs[r[6]] = cert_of(db, r, 7)
+            enrollments = [
+                Enrollment(r[0], learner, certs[r[6]], db.time_in(r[1]), db.time_in(r[2]),
+                           r[3], r[4], r[5])
+                for r in rows
+            ]  # fmt: skip
             links: dict[int, list[Link]] = {}
             progress: dict[int, Progress] = {}
             if enrollments:
+                # certgraph reads the evaluation's rows before it writes progress (since
+                # faf1057) and takes the learner's row on the course from them
                 links = await load_links(tx, cert_ids)
                 course_ids = sorted({link.course_id for g in links.values() for link in g})
                 progress = await load_progress(db, tx, learner, course_ids)
-                await load_evidence_only(db, tx, enrollments)
+                await load_awards_and_evidence(db, tx, enrollments)
+                existing = progress.get(course_id)
+            else:  # no evaluation: certgraph reads the row by itself
+                found = await tx.fetch(
+                    "SELECT id, percent, status, started_at, completed_at, attempt_started_at,"
+                    " updated_at FROM course_progress WHERE learner_id = $1 AND course_id = $2"
+                    " LIMIT 2",
+                    learner,
+                    course_id,
+                )
+                existing = None
+                if found:
+                    r = found[0]
+                    existing = Progress(
+                        r[0], r[1], r[2], db.time_in(r[3]), db.time_in(r[4]), db.time_in(r[5]),
+                        db.time_in(r[6]),  # type: ignore[arg-type]
+                    )  # fmt: skip
+            row = await self._complete(tx, existing, learner, course_id, now, at)
+            progress[course_id] = row
             views = [
                 await self._evaluate(tx, e, links, progress, learner, now) for e in enrollments
             ]
-        # After commit certgraph answers from the views its evaluation built (f0a08ea) but still
-        # loads the course for the payload's progress, although M1 asks for none of its fields:
-        # one statement, sent here too so both sides send the same ones.
-        await db.fetch("SELECT id, name FROM course WHERE id IN ($1)", course_id)
+        # certgraph's payload takes the course from the links it read (since 2e87c5b): no
+        # statement after commit.
         return {
             "recordCourseProgress": {
                 "progress": {
@@ -836,11 +845,11 @@ class Floor:
         return evaluated
 
     async def _complete(
-        self, tx: Any, existing: Sequence[Sequence[Any]], learner: int, course_id: int,
+        self, tx: Any, existing: Progress | None, learner: int, course_id: int,
         now: datetime, at: Any,
     ) -> Progress:  # fmt: skip
         db = self.db
-        if not existing:
+        if existing is None:
             new_id = await tx.insert(
                 "INSERT INTO course_progress (learner_id, course_id, percent, status, started_at,"
                 " completed_at, attempt_started_at, updated_at)"
@@ -848,22 +857,18 @@ class Floor:
                 learner, course_id, 100, "COMPLETED", at, at, at, at,
             )  # fmt: skip
             return Progress(new_id, 100, "COMPLETED", now, now, now, now)
-        r = existing[0]
-        row = Progress(
-            r[0], r[1], r[2], db.time_in(r[3]), db.time_in(r[4]), db.time_in(r[5]),
-            db.time_in(r[6]),  # type: ignore[arg-type]
-        )  # fmt: skip
+        row = existing
         row.completed_at = max(row.completed_at, now) if row.completed_at else now
         row.percent, row.status = 100, "COMPLETED"
         if row.started_at is None:
             row.started_at = now
         row.updated_at = now
+        # certgraph updates only the columns a progress report changes (since faf1057)
         await tx.execute(
             "UPDATE course_progress SET percent = $1, status = $2, started_at = $3,"
-            " completed_at = $4, attempt_started_at = $5, updated_at = $6, learner_id = $7,"
-            " course_id = $8 WHERE id = $9",
+            " completed_at = $4, attempt_started_at = $5, updated_at = $6 WHERE id = $7",
             100, "COMPLETED", db.time_out(row.started_at), db.time_out(row.completed_at),
-            _time_or_none(db, row.attempt_started_at), at, learner, course_id, row.id,
+            _time_or_none(db, row.attempt_started_at), at, row.id,
         )  # fmt: skip
         return row
 
@@ -880,16 +885,17 @@ class Floor:
             if previous and previous.expires_at and verdict.completed_at < previous.expires_at:
                 base = previous.expires_at
             expires = add_months(base, e.cert.validity_months)
-        # certgraph writes the award inside a savepoint, so losing a race leaves the rest intact
-        # (transaction control is not counted as a statement, on either side)
-        await tx.control("SAVEPOINT bench_award")
-        await tx.insert(
-            "INSERT INTO award (enrollment_id, cycle, awarded_at, expires_at, created_at,"
-            " expiry_noted_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        # certgraph's award insert (since f4e13aa): a lost race inserts nothing and leaves the
+        # transaction usable, in one statement
+        inserted = await tx.fetch(
+            "INSERT INTO award (enrollment_id, cycle, awarded_at, expires_at, created_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id, cycle) DO NOTHING"
+            " RETURNING id",
             e.id, view.cycle, db.time_out(verdict.completed_at), _time_or_none(db, expires),
-            db.time_out(now), None,
+            db.time_out(now),
         )  # fmt: skip
-        await tx.control("RELEASE SAVEPOINT bench_award")
+        if not inserted:
+            return e, view
         after = {
             "cycle": view.cycle,
             "awardedAt": verdict.completed_at.isoformat(),
@@ -1245,30 +1251,6 @@ async def _receive(source: UploadFile, fd: int) -> tuple[int, str, str] | dict[s
         if isinstance(sniffed, dict):
             return sniffed
     return size, digest.hexdigest(), sniffed
-
-
-async def load_awards_only(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
-    by_id = {e.id: e for e in enrollments}
-    ids = list(by_id)
-    for row in await reader.fetch(
-        "SELECT enrollment_id, cycle, awarded_at, expires_at FROM award"
-        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY cycle",
-        *ids,
-    ):
-        by_id[row[0]].awards.append(Award(row[1], db.time_in(row[2]), db.time_in(row[3])))  # type: ignore[arg-type]
-
-
-async def load_evidence_only(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
-    by_id = {e.id: e for e in enrollments}
-    ids = list(by_id)
-    for row in await reader.fetch(
-        "SELECT enrollment_id, status, submitted_at, reviewed_at, completed_on FROM evidence"
-        f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY submitted_at, id",
-        *ids,
-    ):
-        by_id[row[0]].evidence.append(
-            Evidence(row[1], db.time_in(row[2]), db.time_in(row[3]), row[4])  # type: ignore[arg-type]
-        )
 
 
 def _time_or_none(db: Db, value: datetime | None) -> Any:

@@ -16,11 +16,13 @@ falls on both:
    arrival rate, latency from the intended send time, so queueing is not hidden);
 
 and separately runs every operation in-process through `schema.execute` (no HTTP), counting
-the SQL statements each sends through a wrapper on Tortoise's connection classes. Write
-operations (M1, M2) start from the generated state every time: the rows a run added are
-removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and the files
-M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart request) runs with
-1 worker unless --upload-workers says otherwise.
+the SQL statements each sends through a wrapper on Tortoise's connection classes; for the
+operations the floor serves, a few requests also go through the floor in-process, and each
+request's statement counts on both sides must agree (a token's last_used_at refresh left
+out). Write operations (M1, M2) start from the generated state every time: the rows a run
+added are removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and
+the files M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart
+request) runs with 1 worker unless --upload-workers says otherwise.
 
 Results go to bench/results/latest.json and bench/results/latest.md.
 """
@@ -775,6 +777,9 @@ class Check:
     floor_sql: int | None
     rows_match_domain: bool | None = None
     same_rows: bool | None = None  # uploads: the rows and the blob certgraph wrote, the floor's
+    # per request, in process: certgraph's statement counts and the floor's (compare_statements)
+    same_statements: bool | None = None
+    statements: dict[str, Any] | None = None
 
 
 def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> Check:
@@ -898,8 +903,13 @@ def domain_agrees(url: str, learner_ids: list[int]) -> bool:
 class SqlCounter:
     """Counts statements sent through Tortoise's connection classes (queries, inserts, scripts).
 
-    Transaction control (BEGIN/COMMIT/SAVEPOINT) is not counted.
+    Transaction control (BEGIN/COMMIT/SAVEPOINT) is not counted. `statements`: their SQL.
     """
+
+    @property
+    def token_refreshes(self) -> int:
+        """Statements that refreshed a token's last_used_at (once a minute per token)."""
+        return sum(1 for s in self.statements if s.startswith('UPDATE "api_token"'))
 
     METHODS = (
         "execute_query",
@@ -911,6 +921,7 @@ class SqlCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.statements: list[str] = []
         self._saved: list[tuple[type, str, Any]] = []
 
     def classes(self) -> list[type]:
@@ -934,6 +945,7 @@ class SqlCounter:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             counter.count += 1
+            counter.statements.append(str(args[1] if len(args) > 1 else kwargs.get("query")))
             return await original(*args, **kwargs)
 
         return counted
@@ -1012,9 +1024,91 @@ async def in_process(
                 "p50_ms": round(statistics.median(times), 3),
                 "errors": errors,
             }
+            if op.floor:
+                results[op.name]["statements"] = await compare_statements(data, op, schema)
     finally:
         await close_database()
     return results
+
+
+STATEMENT_SAMPLE = 5
+
+
+async def compare_statements(data: Dataset, op: Operation, schema: Any) -> dict[str, Any]:
+    """Certgraph's and the floor's statements for the same requests, one by one.
+
+    Requests of one operation differ in what they send (a learner with two enrollments on the
+    course writes twice), so each request's counts are compared, not medians. A token's
+    last_used_at refresh (once a minute, whichever side sees the token first) is left out on
+    both sides. Write requests start from the generated state each time.
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from bench.floor import Floor, FloorUnsupported, open_db
+    from gql.api.context import build_context
+
+    db = open_db(data.url)
+    await db.open()
+    floor = Floor(db)
+    operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "M1": floor.m1, "M2": floor.m2}
+    cg_counts: list[int] = []
+    floor_counts: list[int] = []
+    problem = None
+    try:
+        for payload, token in op.requests[:STATEMENT_SAMPLE]:
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/graphql",
+                "headers": [(b"authorization", f"Bearer {token}".encode())],
+                "query_string": b"",
+            }
+            if op.writes:
+                data.reset()
+            document = json.loads(payload)
+            upload = None
+            if op.upload is not None:
+                upload = document["variables"]["file"] = spooled_upload(op.upload)
+            with SqlCounter() as counter:
+                context = await build_context(Request(scope), Response())
+                await schema.execute(
+                    document["query"],
+                    variable_values=document.get("variables"),
+                    context_value=context,
+                    operation_name=document["operationName"],
+                )
+            if upload is not None:
+                await upload.close()
+            cg_counts.append(counter.count - counter.token_refreshes)
+            if op.writes:
+                data.reset()
+            variables = json.loads(payload).get("variables") or {}
+            if op.upload is not None:
+                upload = variables["file"] = spooled_upload(op.upload)
+            before, refreshes = db.count, db.token_refreshes
+            viewer = await floor.authenticate(Request(scope))
+            try:
+                if viewer is None:
+                    raise FloorUnsupported("the floor refused the token")
+                await operations[op.name](viewer, variables)
+            except FloorUnsupported as exc:
+                problem = f"floor: {exc}"
+                break
+            finally:
+                if upload is not None:
+                    await upload.close()
+            floor_counts.append(db.count - before - (db.token_refreshes - refreshes))
+    finally:
+        if op.writes:
+            data.reset()
+        await db.close()
+    return {
+        "certgraph": cg_counts,
+        "floor": floor_counts,
+        "same": problem is None and cg_counts == floor_counts,
+        "problem": problem,
+    }
 
 
 def spooled_upload(content: bytes) -> Any:
@@ -1229,6 +1323,16 @@ def run_database(
                 if op.upload is not None and workers not in cfg.upload_workers:
                     continue  # an upload row takes ~25 s at make bench's 2 s runs
                 check = check_operation(op, data, cg, floor) if op.floor else None
+                statements = inproc.get(op.name, {}).get("statements")
+                if check is not None and statements is not None:
+                    check.statements = statements
+                    check.same_statements = bool(statements["same"])
+                    if not check.same_statements:
+                        print(
+                            f"   {op.name}: floor and certgraph send different statement counts:"
+                            f" {statements}",
+                            flush=True,
+                        )
                 if check is not None:
                     checks.append(
                         {"op": op.name, "db": data.dialect, "workers": workers, **check.__dict__}
@@ -1469,7 +1573,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['op']} {row['db']} {row['workers']}w: {row['errors']} failed requests",
             file=sys.stderr,
         )
-    return 0 if all(c["same_json"] for c in checks) and not failed else 1
+    agree = all(c["same_json"] and c["same_statements"] is not False for c in checks)
+    return 0 if agree and not failed else 1
 
 
 if __name__ == "__main__":
