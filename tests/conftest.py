@@ -7,6 +7,7 @@ CERTGRAPH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db>.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -123,3 +124,37 @@ def plugin_host():  # type: ignore[no-untyped-def]
     host = create_plugin_host()
     set_plugin_host(host)
     return host
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements Tortoise sends (its db_client logger logs each one once)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_queries() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(previous)

@@ -3,7 +3,6 @@ a GraphQL client, a world seeded through the domain, and a SQL query counter."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -183,40 +182,6 @@ async def world(db: None) -> World:
         course = await courses.create_course(SYSTEM, name=f"Course {i}", duration_minutes=30 + i)
         course_ids.append(course.id)
     return World(admin, manager, learner, other, course_ids)
-
-
-class QueryCounter(logging.Handler):
-    """Counts the SQL statements Tortoise sends (its db_client logger logs each one once)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.statements.append(message)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-    def reset(self) -> None:
-        self.statements.clear()
-
-
-@pytest.fixture
-def sql_queries() -> Iterator[QueryCounter]:
-    logger = logging.getLogger("tortoise.db_client")
-    counter = QueryCounter()
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
-    try:
-        yield counter
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(previous)
 
 
 async def add_evidence(

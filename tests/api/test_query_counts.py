@@ -7,7 +7,8 @@ import pytest
 
 from gql.api.ids import encode_id
 from gql.domain import enrollments
-from tests.api.conftest import GraphQLClient, QueryCounter, World, make_certification
+from tests.api.conftest import GraphQLClient, World, make_certification
+from tests.conftest import QueryCounter
 
 MAX_STATEMENTS = 8
 # recordCourseProgress completing a certification: the token, the learner lock, the

@@ -4,44 +4,14 @@ recording progress reads what it decides on once."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from gql.domain import enrollments
 from gql.store import reads
 from gql.store.models import Award, CertificationCourse, CourseProgress, ProgressStatus
+from tests.conftest import QueryCounter
 
 from .factories import Factory
-
-
-class Statements(logging.Handler):
-    """The SQL statements Tortoise sends (its db_client logger logs each one once)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.sent: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.sent.append(message)
-
-
-@pytest.fixture
-def statements() -> Iterator[Statements]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler = Statements()
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 def _same_instant_in_utc(value: datetime | None, expected: datetime | None) -> bool:
@@ -125,28 +95,28 @@ async def test_progress_rows_hold_what_the_models_hold(make: Factory) -> None:
     assert by_course[started.id].completed_at is None
 
 
-async def test_nothing_to_read_sends_no_statement(make: Factory, statements: Statements) -> None:
+async def test_nothing_to_read_sends_no_statement(make: Factory, sql_queries: QueryCounter) -> None:
     assert await reads.course_links([]) == []
     assert await reads.course_progress([], [1]) == []
     assert await reads.course_progress([1], []) == []
-    assert statements.sent == []
+    assert sql_queries.statements == []
 
 
 async def test_recording_progress_reads_awards_and_the_learner_once(
-    make: Factory, statements: Statements
+    make: Factory, sql_queries: QueryCounter
 ) -> None:
     shared, other = await make.course("Shared"), await make.course("Other")
     first, second = await make.certification(shared), await make.certification(shared, other)
     learner = await make.learner()
     await make.assign(first, learner)
     await make.assign(second, learner)
-    statements.sent.clear()
+    sql_queries.statements.clear()
 
     recorded = await enrollments.record_course_progress(
         learner, course_id=shared.id, completed=True
     )
 
-    sent = list(statements.sent)
+    sent = list(sql_queries.statements)
     assert len(recorded.enrollments) == 2
     assert [v.status for v in recorded.views] == ["COMPLETED", "STARTED"]
     assert await Award.all().count() == 1
@@ -158,7 +128,7 @@ async def test_recording_progress_reads_awards_and_the_learner_once(
 
 
 async def test_recording_updates_the_progress_the_evaluation_read(
-    make: Factory, statements: Statements
+    make: Factory, sql_queries: QueryCounter
 ) -> None:
     first, second = await make.course(), await make.course()
     cert = await make.certification(first, second)
@@ -167,11 +137,11 @@ async def test_recording_updates_the_progress_the_evaluation_read(
     await make.assign(cert, learner)
     await make.progress(learner, first, 40)
     before = await CourseProgress.get(learner_id=learner.user_id, course_id=first.id)
-    statements.sent.clear()
+    sql_queries.statements.clear()
 
     recorded = await enrollments.record_course_progress(learner, course_id=first.id, percent=70)
 
-    sent = list(statements.sent)
+    sent = list(sql_queries.statements)
     assert sum('FROM "course_progress"' in s for s in sent) == 1, sent
     [update] = [s for s in sent if s.startswith('UPDATE "course_progress"')]
     assert '"learner_id"' not in update.split("WHERE")[0], update
