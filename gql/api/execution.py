@@ -65,17 +65,27 @@ STRAWBERRY_IS_TYPE_OF = (
 )
 
 
-def complete_leaf(plan: LeafPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-    """The field's completed value, or Undefined when the inherited path must decide."""
+def plain_value(
+    plan: LeafPlan | ObjectPlan, source: Any, is_awaitable: Callable[[Any], bool]
+) -> Any:
+    """The attribute's value; None only for a nullable field (complete_value's answer; a
+    non-null one is an error); Undefined when the inherited path must decide."""
     try:
         value = getattr(source, plan.attribute)
     except Exception:
         return Undefined
     if value is None:
-        # complete_value's answer for a nullable field; a non-null one is an error.
         return None if plan.nullable else Undefined
     if isinstance(value, Exception) or is_awaitable(value):
         return Undefined
+    return value
+
+
+def complete_leaf(plan: LeafPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+    """The field's completed value, or Undefined when the inherited path must decide."""
+    value = plain_value(plan, source, is_awaitable)
+    if value is None or value is Undefined:
+        return value
     try:
         coerced = plan.coerce(value)
     except Exception:
@@ -130,14 +140,9 @@ def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | None:
 
 def plain_object(plan: ObjectPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
     """The object to execute the sub-fields on, None, or Undefined for the inherited path."""
-    try:
-        value = getattr(source, plan.attribute)
-    except Exception:
-        return Undefined
-    if value is None:
-        return None if plan.nullable else Undefined
-    if isinstance(value, Exception) or is_awaitable(value):
-        return Undefined
+    value = plain_value(plan, source, is_awaitable)
+    if value is None or value is Undefined:
+        return value
     is_type_of = plan.object_type.is_type_of
     if is_type_of is not None:
         try:
