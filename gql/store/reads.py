@@ -21,6 +21,7 @@ from tortoise.connection import get_connection
 from tortoise.timezone import get_default_timezone
 
 from gql.store.models import CourseProgress, ProgressStatus
+from gql.store.sql import Sql
 
 
 class CourseRow(NamedTuple):
@@ -64,12 +65,6 @@ def _datetime(value: Any, zone: tzinfo) -> Any:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
 
 
-def _placeholders(dialect: str, count: int, first: int = 1) -> str:
-    if dialect == "sqlite":
-        return ",".join("?" * count)
-    return ",".join(f"${i}" for i in range(first, first + count))
-
-
 _LINKS = (
     'SELECT "certification_course"."id","certification_course"."certification_id",'
     '"certification_course"."course_id","certification_course"."mandatory",'
@@ -88,10 +83,9 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
     position and id. One statement."""
     if not certification_ids:
         return []
-    connection = get_connection("default")
-    dialect = str(connection.capabilities.dialect)
-    sql = _LINKS.format(ids=_placeholders(dialect, len(certification_ids)))
-    _, rows = await connection.execute_query(sql, list(certification_ids))
+    sql = Sql()
+    text = _LINKS.format(ids=sql.ps(certification_ids))
+    _, rows = await get_connection("default").execute_query(text, sql.params)
     zone = get_default_timezone()  # cached by Tortoise
     return [
         CourseLinkRow(
@@ -119,13 +113,9 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
     statement (none when either list is empty)."""
     if not learner_ids or not course_ids:
         return []
-    connection = get_connection("default")
-    dialect = str(connection.capabilities.dialect)
-    sql = _PROGRESS.format(
-        learners=_placeholders(dialect, len(learner_ids)),
-        courses=_placeholders(dialect, len(course_ids), len(learner_ids) + 1),
-    )
-    _, rows = await connection.execute_query(sql, [*learner_ids, *course_ids])
+    sql = Sql()
+    text = _PROGRESS.format(learners=sql.ps(learner_ids), courses=sql.ps(course_ids))
+    _, rows = await get_connection("default").execute_query(text, sql.params)
     zone = get_default_timezone()  # cached by Tortoise
     return [
         ProgressRow(

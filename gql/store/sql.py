@@ -6,6 +6,7 @@ dialect of the default connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,10 @@ class Sql:
         self.params.append(value)
         # numbered placeholders on both, so parameters may be bound in any textual order
         return f"?{len(self.params)}" if self.dialect == "sqlite" else f"${len(self.params)}"
+
+    def ps(self, values: Iterable[Any]) -> str:
+        """Placeholders for a list of values, e.g. the inside of IN (...)."""
+        return ",".join(self.p(value) for value in values)
 
     def datetime_value(self, value: datetime) -> Any:
         value = value.astimezone(UTC)
