@@ -10,19 +10,35 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.expressions import Q
 
 from gql import clock
 from gql.domain.errors import Forbidden, Unauthenticated
 from gql.domain.unit import audit_refusal
-from gql.store.models import ApiToken, CertificationState, Role, User
+from gql.store.models import CertificationState, Role, User
+from gql.store.tokens import active_token, touch_token
 
 TOKEN_PREFIX = "cg_"
 # last_used_at is bookkeeping, not an audit trail: refreshing it at most once a minute keeps
 # reads from turning into writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class Person(Protocol):
+    """What makes an Actor: a User model, or the user row of a token lookup."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def manager_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +56,7 @@ class Actor:
         return cls(user_id=None, role=Role.ADMIN, name="certgraph cli")
 
     @classmethod
-    def of(cls, user: User) -> Actor:
+    def of(cls, user: Person) -> Actor:
         return cls(
             user_id=user.id,
             role=Role(user.role),
@@ -70,16 +86,12 @@ async def authenticate(token: str | None) -> Actor:
     """Resolve a bearer token to its user; UNAUTHENTICATED when missing, unknown or revoked."""
     if not token:
         raise Unauthenticated("an Authorization: Bearer <token> header is required")
-    row = (
-        await ApiToken.filter(token_hash=hash_token(token), revoked_at=None)
-        .select_related("user")
-        .first()
-    )
+    row = await active_token(hash_token(token))
     if row is None:
         raise Unauthenticated("the token is unknown or revoked")
     now = clock.now()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-        await ApiToken.filter(id=row.id).update(last_used_at=now)
+        await touch_token(row.id, now)
     return Actor.of(row.user)
 
 
