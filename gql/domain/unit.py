@@ -12,7 +12,7 @@ from gql import clock
 from gql.plugins import get_plugin_host
 from gql.policy import Event
 from gql.store.db import write_transaction
-from gql.store.models import AuditEvent
+from gql.store.writes import insert_audit_event
 
 
 @dataclass
@@ -36,15 +36,15 @@ class Unit:
         after: dict[str, Any] | None = None,
         detail: str | None = None,
     ) -> None:
-        await AuditEvent.create(
-            at=self.now,
-            actor_id=self.actor_id,
-            action=action,
-            object_type=object_type,
-            object_id=None if object_id is None else str(object_id),
-            before=before,
-            after=after,
-            detail=detail,
+        await insert_audit_event(
+            self.now,
+            self.actor_id,
+            action,
+            object_type,
+            None if object_id is None else str(object_id),
+            before,
+            after,
+            detail,
         )
 
 
