@@ -56,7 +56,7 @@ class ProgressRow(NamedTuple):
     updated_at: datetime
 
 
-def _datetime(value: Any, zone: tzinfo) -> Any:
+def stored_datetime(value: Any, zone: tzinfo) -> Any:
     """What tortoise.fields.DatetimeField.to_python_value returns (with use_tz)."""
     if value is None:
         return None
@@ -95,7 +95,9 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
             bool(r[3]),
             r[4],
             # the foreign key is RESTRICT and NOT NULL: the outer join always finds the course
-            CourseRow(r[5], r[6], r[7], r[8], _datetime(r[9], zone), _datetime(r[10], zone)),
+            CourseRow(
+                r[5], r[6], r[7], r[8], stored_datetime(r[9], zone), stored_datetime(r[10], zone)
+            ),
         )
         for r in rows
     ]
@@ -124,10 +126,10 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
             r[2],
             r[3],
             ProgressStatus(r[4]),
-            _datetime(r[5], zone),
-            _datetime(r[6], zone),
-            _datetime(r[7], zone),
-            _datetime(r[8], zone),
+            stored_datetime(r[5], zone),
+            stored_datetime(r[6], zone),
+            stored_datetime(r[7], zone),
+            stored_datetime(r[8], zone),
         )
         for r in rows
     ]

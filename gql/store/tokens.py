@@ -15,7 +15,7 @@ from tortoise.connection import get_connection
 from tortoise.timezone import get_default_timezone
 
 from gql.store.models import Role
-from gql.store.reads import _datetime
+from gql.store.reads import stored_datetime
 from gql.store.sql import Sql
 
 
@@ -54,7 +54,7 @@ async def active_token(token_hash: str) -> TokenRow | None:
     # user_id is NOT NULL with ON DELETE CASCADE: the outer join always finds the user
     return TokenRow(
         r[0],
-        _datetime(r[1], get_default_timezone()),
+        stored_datetime(r[1], get_default_timezone()),
         TokenUser(r[2], r[3], r[4], Role(r[5]), r[6]),
     )
 
