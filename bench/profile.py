@@ -25,11 +25,13 @@ from bench import run
 PACKAGES = (
     ("tortoise", "Tortoise ORM + pypika"),
     ("pypika", "Tortoise ORM + pypika"),
-    ("/graphql/", "graphql-core + strawberry"),
-    ("strawberry", "graphql-core + strawberry"),
+    ("/graphql/", "GraphQL execution"),
+    ("strawberry", "GraphQL execution"),
     ("asyncpg", "driver (sqlite3/aiosqlite, asyncpg)"),
     ("aiosqlite", "driver (sqlite3/aiosqlite, asyncpg)"),
     ("sqlite3", "driver (sqlite3/aiosqlite, asyncpg)"),
+    # graphql-core, strawberry and certgraph's own executor (FastExecutionContext)
+    ("/gql/api/execution.py", "GraphQL execution"),
     ("/gql/", "certgraph (gql/)"),
     ("asyncio", "event loop, threads"),
     ("selectors", "event loop, threads"),
