@@ -956,6 +956,17 @@ class SqlCounter:
         self._saved.clear()
 
 
+def graphql_scope(token: str) -> dict[str, Any]:
+    """The ASGI scope of a POST /graphql with this bearer token, for in-process requests."""
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": "/graphql",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+        "query_string": b"",
+    }
+
+
 async def in_process(
     data: Dataset, ops: list[Operation], iterations: int
 ) -> dict[str, dict[str, Any]]:
@@ -990,13 +1001,7 @@ async def in_process(
                 if op.upload is not None:
                     # what Starlette's form parser hands strawberry for the file part
                     upload = document["variables"]["file"] = spooled_upload(op.upload)
-                scope = {
-                    "type": "http",
-                    "method": "POST",
-                    "path": "/graphql",
-                    "headers": [(b"authorization", f"Bearer {token}".encode())],
-                    "query_string": b"",
-                }
+                scope = graphql_scope(token)
                 with SqlCounter() as counter:
                     started = time.perf_counter()
                     context = await build_context(Request(scope), Response())
@@ -1057,13 +1062,7 @@ async def compare_statements(data: Dataset, op: Operation, schema: Any) -> dict[
     problem = None
     try:
         for payload, token in op.requests[:STATEMENT_SAMPLE]:
-            scope = {
-                "type": "http",
-                "method": "POST",
-                "path": "/graphql",
-                "headers": [(b"authorization", f"Bearer {token}".encode())],
-                "query_string": b"",
-            }
+            scope = graphql_scope(token)
             if op.writes:
                 data.reset()
             document = json.loads(payload)
