@@ -75,6 +75,27 @@ def new_enrollment(
     )
 
 
+async def enrol(
+    learner_id: int,
+    cert: Certification,
+    origin: EnrollmentOrigin,
+    unit: Unit,
+    assigned_by: int | None,
+    due_at: datetime | None,
+) -> Enrollment:
+    """Write a new enrollment and emit its `enrolled` event (after the unit commits)."""
+    enrollment = new_enrollment(learner_id, cert, origin, unit.now, assigned_by, due_at)
+    await enrollment.save()
+    unit.emit(
+        "enrolled",
+        enrollment_id=enrollment.id,
+        learner_id=learner_id,
+        certification_id=cert.id,
+        origin=str(origin),
+    )
+    return enrollment
+
+
 async def assign_certification(
     actor: Actor, certification_id: int, learner_ids: list[int], due_at: datetime | None
 ) -> list[Enrollment]:
@@ -110,16 +131,8 @@ async def assign_certification(
             for learner_id in ids:
                 enrollment = existing.get(learner_id)
                 if enrollment is None:
-                    enrollment = new_enrollment(
-                        learner_id, cert, EnrollmentOrigin.ASSIGNED, unit.now, actor.user_id, due_at
-                    )
-                    await enrollment.save()
-                    unit.emit(
-                        "enrolled",
-                        enrollment_id=enrollment.id,
-                        learner_id=learner_id,
-                        certification_id=cert.id,
-                        origin="ASSIGNED",
+                    enrollment = await enrol(
+                        learner_id, cert, EnrollmentOrigin.ASSIGNED, unit, actor.user_id, due_at
                     )
                     await unit.audit(
                         "assignCertification",
@@ -187,15 +200,7 @@ async def enrol_and_start(
 ) -> Enrollment:
     """Self-enrol the learner if `enrollment` is None, and mark it started once."""
     if enrollment is None:
-        enrollment = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, unit.now, None, None)
-        await enrollment.save()
-        unit.emit(
-            "enrolled",
-            enrollment_id=enrollment.id,
-            learner_id=learner_id,
-            certification_id=cert.id,
-            origin="SELF",
-        )
+        enrollment = await enrol(learner_id, cert, EnrollmentOrigin.SELF, unit, None, None)
     if enrollment.started_at is None:
         enrollment.started_at = unit.now
         await enrollment.save(update_fields=["started_at"])
