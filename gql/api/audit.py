@@ -12,12 +12,12 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from gql.api.connections import Connection
 from gql.api.context import Info
 from gql.api.fields import described
 from gql.api.ids import NODE_TYPES, decode_any, encode_id, pk_or_unknown
-from gql.api.types import PageInfo, User, page_info
+from gql.api.types import User
 from gql.domain import audit
-from gql.domain.pages import Page
 from gql.store import models
 
 
@@ -64,30 +64,6 @@ class AuditEvent:
         return None if row is None else User.of(row)
 
 
-@strawberry.type
-class AuditEventEdge:
-    cursor: str
-    node: AuditEvent
-
-
-@strawberry.type
-class AuditEventConnection:
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: Page[models.AuditEvent]) -> AuditEventConnection:
-        return cls(
-            edges=[
-                AuditEventEdge(cursor=cursor, node=AuditEvent.of(row))
-                for row, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=page_info(page),
-            total_count=page.total_count,
-        )
-
-
 def object_key(object_id: str | None) -> tuple[str | None, str | None]:
     """(object type, stored key) for a filter value: a global ID is translated to the key
     the log stores; anything else is matched as given."""
@@ -118,7 +94,7 @@ class AuditQuery:
         until: datetime | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> AuditEventConnection:
+    ) -> Connection[AuditEvent]:
         id_type, key = object_key(object_id)
         page = await audit.list_audit_events(
             info.context.viewer,
@@ -131,4 +107,4 @@ class AuditQuery:
             first=first,
             after=after,
         )
-        return AuditEventConnection.of(page)
+        return Connection.of(page, [AuditEvent.of(row) for row in page.items])

@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import strawberry
 
+from gql.api.connections import Connection
 from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationSort, CertificationState, CourseSort, Role
 from gql.api.fields import described
 from gql.api.ids import decode_any, decode_id, encode_id, pk_or_unknown
 from gql.api.types import (
     Certification,
-    CertificationConnection,
     CertificationReport,
     CompletionPolicy,
     Course,
-    CourseConnection,
     Enrollment,
-    EvidenceConnection,
+    Evidence,
     Node,
     User,
-    UserConnection,
+    evidence_connection,
 )
 from gql.domain import certifications, courses, enrollments, evidence, pages, users
 from gql.plugins import get_plugin_host
@@ -106,11 +105,11 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> UserConnection:
+    ) -> Connection[User]:
         page = await users.list_users(
             info.context.viewer, role=role, search=search, first=first, after=after
         )
-        return UserConnection.of(page)
+        return Connection.of(page, [User.of(row) for row in page.items])
 
     @strawberry.field
     async def certification(self, info: Info, id: strawberry.ID) -> Certification | None:
@@ -127,7 +126,7 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> CertificationConnection:
+    ) -> Connection[Certification]:
         page = await certifications.list_certifications(
             info.context.viewer,
             sort=sort,
@@ -137,7 +136,7 @@ class Query:
             first=first,
             after=after,
         )
-        return CertificationConnection.of(page)
+        return Connection.of(page, [Certification.of(row) for row in page.items])
 
     @strawberry.field
     async def course(self, info: Info, id: strawberry.ID) -> Course | None:
@@ -152,11 +151,11 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> CourseConnection:
+    ) -> Connection[Course]:
         page = await courses.list_courses(
             info.context.viewer, sort=sort, search=search, first=first, after=after
         )
-        return CourseConnection.of(page)
+        return Connection.of(page, [Course.of(row) for row in page.items])
 
     @described(
         "PENDING evidence the viewer may review: a manager's direct reports', or all for an "
@@ -164,10 +163,10 @@ class Query:
     )
     async def evidence_review_queue(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> EvidenceConnection:
+    ) -> Connection[Evidence]:
         ctx = info.context
         page = await evidence.list_review_queue(ctx.viewer, first=first, after=after)
-        return await EvidenceConnection.of(page, ctx.loaders)
+        return await evidence_connection(page, ctx.loaders)
 
     @described("Null when the certification is not found; FORBIDDEN for learners.")
     async def certification_report(

@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from gql.api.connections import Connection
 from gql.api.context import Info
 from gql.api.enums import (
     CertificationKind,
@@ -38,14 +39,6 @@ from gql.store.reads import CourseRow
 @strawberry.interface(description="An object with a global ID (Relay).")
 class Node:
     id: strawberry.ID
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
 
 
 @strawberry.type
@@ -86,12 +79,12 @@ class User(Node):
         kind: CertificationKind | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> EnrollmentConnection:
+    ) -> Connection[Enrollment]:
         ctx = info.context
         page = await enrollments.list_learner_enrollments(
             ctx.viewer, self.pk, sort=sort, pending=pending, kind=kind, first=first, after=after
         )
-        return await EnrollmentConnection.of(page, ctx.loaders)
+        return await enrollment_connection(page, ctx.loaders)
 
 
 @strawberry.type
@@ -391,141 +384,27 @@ class StatusCount:
     count: int
 
 
-def page_info(page: Page[Any]) -> PageInfo:
-    return PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.cursors[0] if page.cursors else None,
-        end_cursor=page.cursors[-1] if page.cursors else None,
-    )
+async def enrollment_connection(
+    page: Page[models.Enrollment], loaders: Loaders
+) -> Connection[Enrollment]:
+    views = await loaders.views_of(page.items)
+    return Connection.of(page, [Enrollment.of(view) for view in views])
 
 
-@strawberry.type
-class CertificationEdge:
-    cursor: str
-    node: Certification
-
-
-@strawberry.type
-class CertificationConnection:
-    edges: list[CertificationEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: Page[models.Certification]) -> CertificationConnection:
-        return cls(
-            edges=[
-                CertificationEdge(cursor=cursor, node=Certification.of(row))
-                for row, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=page_info(page),
-            total_count=page.total_count,
-        )
-
-
-@strawberry.type
-class EnrollmentEdge:
-    cursor: str
-    node: Enrollment
-
-
-@strawberry.type
-class EnrollmentConnection:
-    edges: list[EnrollmentEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    async def of(cls, page: Page[models.Enrollment], loaders: Loaders) -> EnrollmentConnection:
-        views = await loaders.views_of(page.items)
-        return cls(
-            edges=[
-                EnrollmentEdge(cursor=cursor, node=Enrollment.of(view))
-                for view, cursor in zip(views, page.cursors, strict=True)
-            ],
-            page_info=page_info(page),
-            total_count=page.total_count,
-        )
-
-
-@strawberry.type
-class CourseEdge:
-    cursor: str
-    node: Course
-
-
-@strawberry.type
-class CourseConnection:
-    edges: list[CourseEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: Page[models.Course]) -> CourseConnection:
-        return cls(
-            edges=[
-                CourseEdge(cursor=cursor, node=Course.of(row))
-                for row, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=page_info(page),
-            total_count=page.total_count,
-        )
-
-
-@strawberry.type
-class EvidenceEdge:
-    cursor: str
-    node: Evidence
-
-
-@strawberry.type
-class EvidenceConnection:
-    edges: list[EvidenceEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    async def of(cls, page: Page[models.Evidence], loaders: Loaders) -> EvidenceConnection:
-        enrollment_ids = [row.enrollment_id for row in page.items]
-        rows = await loaders.enrollments.load_many(enrollment_ids)
-        visible = [row for row in rows if row is not None]
-        by_id = {
-            view.enrollment.id: Enrollment.of(view) for view in await loaders.views_of(visible)
-        }
-        edges = []
-        for item, cursor, enrollment_id in zip(
-            page.items, page.cursors, enrollment_ids, strict=True
-        ):
-            enrollment = by_id.get(enrollment_id)
-            if enrollment is None:  # the domain listed it, so its enrollment must be visible
-                raise LookupError(f"enrollment {enrollment_id} of evidence {item.id} not visible")
-            edges.append(EvidenceEdge(cursor=cursor, node=Evidence.of(item, enrollment)))
-        return cls(edges=edges, page_info=page_info(page), total_count=page.total_count)
-
-
-@strawberry.type
-class UserEdge:
-    cursor: str
-    node: User
-
-
-@strawberry.type
-class UserConnection:
-    edges: list[UserEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: Page[models.User]) -> UserConnection:
-        return cls(
-            edges=[
-                UserEdge(cursor=cursor, node=User.of(row))
-                for row, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=page_info(page),
-            total_count=page.total_count,
-        )
+async def evidence_connection(
+    page: Page[models.Evidence], loaders: Loaders
+) -> Connection[Evidence]:
+    enrollment_ids = [row.enrollment_id for row in page.items]
+    rows = await loaders.enrollments.load_many(enrollment_ids)
+    visible = [row for row in rows if row is not None]
+    by_id = {view.enrollment.id: Enrollment.of(view) for view in await loaders.views_of(visible)}
+    nodes = []
+    for item, enrollment_id in zip(page.items, enrollment_ids, strict=True):
+        enrollment = by_id.get(enrollment_id)
+        if enrollment is None:  # the domain listed it, so its enrollment must be visible
+            raise LookupError(f"enrollment {enrollment_id} of evidence {item.id} not visible")
+        nodes.append(Evidence.of(item, enrollment))
+    return Connection.of(page, nodes)
 
 
 @strawberry.type
