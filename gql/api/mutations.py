@@ -8,7 +8,9 @@ admin mutation, NOT_FOUND otherwise) and nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -27,6 +29,7 @@ from gql.api.types import (
     User,
 )
 from gql.domain import certifications, courses, enrollments, users
+from gql.domain.access import Actor
 from gql.domain.errors import DomainError, PolicyConfigInvalid
 from gql.store import models
 
@@ -108,53 +111,56 @@ class UserInput:
 
 @strawberry.type
 class UserPayload:
-    user: User | None
-    errors: list[UserError]
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ApiTokenPayload:
-    token: str | None = strawberry.field(description="The plain token: shown once, never stored.")
-    errors: list[UserError]
+    token: str | None = strawberry.field(
+        default=None, description="The plain token: shown once, never stored."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class CoursePayload:
-    course: Course | None
-    errors: list[UserError]
+    course: Course | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class CertificationPayload:
-    certification: Certification | None
-    errors: list[UserError]
+    certification: Certification | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class EnrollmentPayload:
-    enrollment: Enrollment | None
-    errors: list[UserError]
+    enrollment: Enrollment | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class AssignPayload:
-    enrollments: list[Enrollment]
-    errors: list[UserError]
+    enrollments: list[Enrollment] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class RecordCourseProgressPayload:
-    progress: CourseProgress | None
+    progress: CourseProgress | None = None
     enrollments: list[Enrollment] = strawberry.field(
-        description="Every enrollment of the learner that includes this course, re-evaluated."
+        default_factory=list,
+        description="Every enrollment of the learner that includes this course, re-evaluated.",
     )
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class EvidencePayload:
-    evidence: Evidence | None
-    errors: list[UserError]
+    evidence: Evidence | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -166,21 +172,103 @@ class ImportRowError:
 @strawberry.type
 class ImportPayload:
     imported: int = strawberry.field(
-        description="Rows written (with dryRun: that would be); 0 when any row has an error."
+        default=0,
+        description="Rows written (with dryRun: that would be); 0 when any row has an error.",
     )
     row_errors: list[ImportRowError] = strawberry.field(
-        description="The first 100 row errors, in line order (the header is line 1)."
+        default_factory=list,
+        description="The first 100 row errors, in line order (the header is line 1).",
     )
-    row_error_count: int = strawberry.field(description="How many rows have errors in all.")
-    errors: list[UserError]
+    row_error_count: int = strawberry.field(
+        default=0, description="How many rows have errors in all."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+ResultT = TypeVar("ResultT")
+PayloadT = TypeVar("PayloadT")
+PayloadT_co = TypeVar("PayloadT_co", covariant=True)
+
+
+class FailedPayload(Protocol[PayloadT_co]):
+    """A payload type, built from its errors alone (its other fields default to empty)."""
+
+    def __call__(self, *, errors: list[UserError]) -> PayloadT_co: ...
+
+
+async def run_use_case(
+    info: Info,
+    payload: FailedPayload[PayloadT],
+    use_case: Callable[[Actor], Awaitable[ResultT]],
+    shape: Callable[[ResultT], PayloadT | Awaitable[PayloadT]],
+) -> PayloadT:
+    """Run one use case as the viewer and shape its result into the mutation's payload.
+
+    The loaders are reset first (the use case writes). A `DomainError` raised by the use case,
+    or while building its arguments, becomes `payload(errors=...)`; what `shape` raises stays
+    a GraphQL error.
+    """
+    ctx = info.context
+    ctx.reset_loaders()
+    try:
+        result = await use_case(ctx.viewer)
+    except DomainError as exc:
+        return payload(errors=user_errors(exc))
+    shaped = shape(result)
+    if isinstance(shaped, Awaitable):
+        return cast(PayloadT, await shaped)
+    return shaped
+
+
+def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
+    return None if global_id is None else pk_or_unknown(global_id, type_name)
 
 
 async def _enrollments(info: Info, rows: list[models.Enrollment]) -> list[Enrollment]:
     return [Enrollment.of(view) for view in await info.context.loaders.views_of(rows)]
 
 
+async def _enrollment_payload(info: Info, row: models.Enrollment) -> EnrollmentPayload:
+    (enrollment,) = await _enrollments(info, [row])
+    return EnrollmentPayload(enrollment=enrollment)
+
+
+async def _assign_payload(info: Info, rows: list[models.Enrollment]) -> AssignPayload:
+    return AssignPayload(enrollments=await _enrollments(info, rows))
+
+
+async def _progress_payload(
+    info: Info, recorded: enrollments.ProgressRecorded
+) -> RecordCourseProgressPayload:
+    loaders = info.context.loaders
+    loaders.prime_views(recorded.views)
+    course_id = recorded.progress.course_id
+    # Every enrollment the progress counts for holds the course among its links; only a
+    # course no enrollment counts is read again.
+    course_row = next(
+        (
+            link.course
+            for view in recorded.views
+            for link in view.links
+            if link.course_id == course_id
+        ),
+        None,
+    ) or await loaders.courses.load(course_id)
+    if course_row is None:  # every course is visible to every user
+        raise LookupError(f"course {course_id} not visible")
+    return RecordCourseProgressPayload(
+        progress=CourseProgress.of_row(recorded.progress, Course.of(course_row)),
+        # the write already built each enrollment's read model: no second read
+        enrollments=[Enrollment.of(view) for view in recorded.views],
+    )
+
+
 def _certification_payload(row: models.Certification) -> CertificationPayload:
-    return CertificationPayload(certification=Certification.of(row), errors=[])
+    return CertificationPayload(certification=Certification.of(row))
+
+
+def _course_payload(row: models.Course) -> CoursePayload:
+    return CoursePayload(course=Course.of(row))
 
 
 @strawberry.type
@@ -192,155 +280,116 @@ class Mutation:
     async def start_certification(
         self, info: Info, certification_id: strawberry.ID
     ) -> EnrollmentPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await enrollments.start_certification(
-                ctx.viewer, pk_or_unknown(certification_id, "Certification")
-            )
-        except DomainError as exc:
-            return EnrollmentPayload(enrollment=None, errors=user_errors(exc))
-        (enrollment,) = await _enrollments(info, [row])
-        return EnrollmentPayload(enrollment=enrollment, errors=[])
+        return await run_use_case(
+            info,
+            EnrollmentPayload,
+            lambda viewer: enrollments.start_certification(
+                viewer, pk_or_unknown(certification_id, "Certification")
+            ),
+            lambda row: _enrollment_payload(info, row),
+        )
 
     @strawberry.mutation
     async def record_course_progress(
         self, info: Info, input: RecordCourseProgressInput
     ) -> RecordCourseProgressPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            learner_id = (
-                None if input.learner_id is None else pk_or_unknown(input.learner_id, "User")
-            )
-            recorded = await enrollments.record_course_progress(
-                ctx.viewer,
+        return await run_use_case(
+            info,
+            RecordCourseProgressPayload,
+            lambda viewer: enrollments.record_course_progress(
+                viewer,
                 course_id=pk_or_unknown(input.course_id, "Course"),
-                learner_id=learner_id,
+                learner_id=_optional_pk(input.learner_id, "User"),
                 percent=input.percent,
                 completed=input.completed,
                 completed_at=input.completed_at,
-            )
-        except DomainError as exc:
-            return RecordCourseProgressPayload(
-                progress=None, enrollments=[], errors=user_errors(exc)
-            )
-        ctx.loaders.prime_views(recorded.views)
-        course_id = recorded.progress.course_id
-        # Every enrollment the progress counts for holds the course among its links; only a
-        # course no enrollment counts is read again.
-        course_row = next(
-            (
-                link.course
-                for view in recorded.views
-                for link in view.links
-                if link.course_id == course_id
             ),
-            None,
-        ) or await ctx.loaders.courses.load(course_id)
-        if course_row is None:  # every course is visible to every user
-            raise LookupError(f"course {course_id} not visible")
-        return RecordCourseProgressPayload(
-            progress=CourseProgress.of_row(recorded.progress, Course.of(course_row)),
-            # the write already built each enrollment's read model: no second read
-            enrollments=[Enrollment.of(view) for view in recorded.views],
-            errors=[],
+            lambda recorded: _progress_payload(info, recorded),
         )
 
     @strawberry.mutation
     async def create_user(self, info: Info, input: UserInput) -> UserPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            manager_id = (
-                None if input.manager_id is None else pk_or_unknown(input.manager_id, "User")
-            )
-            row = await users.create_user(
-                ctx.viewer,
+        return await run_use_case(
+            info,
+            UserPayload,
+            lambda viewer: users.create_user(
+                viewer,
                 name=input.name,
                 email=input.email,
                 role=input.role,
-                manager_id=manager_id,
-            )
-        except DomainError as exc:
-            return UserPayload(user=None, errors=user_errors(exc))
-        return UserPayload(user=User.of(row), errors=[])
+                manager_id=_optional_pk(input.manager_id, "User"),
+            ),
+            lambda row: UserPayload(user=User.of(row)),
+        )
 
     @strawberry.mutation
     async def create_api_token(self, info: Info, user_id: strawberry.ID) -> ApiTokenPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            token = await users.create_api_token(ctx.viewer, pk_or_unknown(user_id, "User"))
-        except DomainError as exc:
-            return ApiTokenPayload(token=None, errors=user_errors(exc))
-        return ApiTokenPayload(token=token, errors=[])
+        return await run_use_case(
+            info,
+            ApiTokenPayload,
+            lambda viewer: users.create_api_token(viewer, pk_or_unknown(user_id, "User")),
+            lambda token: ApiTokenPayload(token=token),
+        )
 
     @strawberry.mutation
     async def create_course(self, info: Info, input: CourseInput) -> CoursePayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await courses.create_course(
-                ctx.viewer,
+        return await run_use_case(
+            info,
+            CoursePayload,
+            lambda viewer: courses.create_course(
+                viewer,
                 name=input.name,
                 description=input.description,
                 duration_minutes=input.duration_minutes,
-            )
-        except DomainError as exc:
-            return CoursePayload(course=None, errors=user_errors(exc))
-        return CoursePayload(course=Course.of(row), errors=[])
+            ),
+            _course_payload,
+        )
 
     @strawberry.mutation
     async def update_course(
         self, info: Info, id: strawberry.ID, input: CourseInput
     ) -> CoursePayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await courses.update_course(
-                ctx.viewer,
+        return await run_use_case(
+            info,
+            CoursePayload,
+            lambda viewer: courses.update_course(
+                viewer,
                 pk_or_unknown(id, "Course"),
                 name=input.name,
                 description=input.description,
                 duration_minutes=input.duration_minutes,
-            )
-        except DomainError as exc:
-            return CoursePayload(course=None, errors=user_errors(exc))
-        return CoursePayload(course=Course.of(row), errors=[])
+            ),
+            _course_payload,
+        )
 
     @strawberry.mutation
     async def create_certification(
         self, info: Info, input: CertificationInput
     ) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await certifications.create_certification(ctx.viewer, input.to_data())
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return _certification_payload(row)
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            lambda viewer: certifications.create_certification(viewer, input.to_data()),
+            _certification_payload,
+        )
 
     @strawberry.mutation
     async def update_certification(
         self, info: Info, id: strawberry.ID, input: CertificationInput
     ) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await certifications.update_certification(
-                ctx.viewer, pk_or_unknown(id, "Certification"), input.to_data()
-            )
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return _certification_payload(row)
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            lambda viewer: certifications.update_certification(
+                viewer, pk_or_unknown(id, "Certification"), input.to_data()
+            ),
+            _certification_payload,
+        )
 
     @strawberry.mutation
     async def set_certification_courses(
         self, info: Info, certification_id: strawberry.ID, courses: list[CertificationCourseInput]
     ) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
         links = [
             certifications.CourseLink(
                 course_id=pk_or_unknown(link.course_id, "Course"),
@@ -349,37 +398,36 @@ class Mutation:
             )
             for link in courses
         ]
-        try:
-            row = await certifications.set_certification_courses(
-                ctx.viewer, pk_or_unknown(certification_id, "Certification"), links
-            )
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return _certification_payload(row)
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            lambda viewer: certifications.set_certification_courses(
+                viewer, pk_or_unknown(certification_id, "Certification"), links
+            ),
+            _certification_payload,
+        )
 
     @strawberry.mutation
     async def publish_certification(self, info: Info, id: strawberry.ID) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await certifications.publish_certification(
-                ctx.viewer, pk_or_unknown(id, "Certification")
-            )
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return _certification_payload(row)
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            lambda viewer: certifications.publish_certification(
+                viewer, pk_or_unknown(id, "Certification")
+            ),
+            _certification_payload,
+        )
 
     @strawberry.mutation
     async def retire_certification(self, info: Info, id: strawberry.ID) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await certifications.retire_certification(
-                ctx.viewer, pk_or_unknown(id, "Certification")
-            )
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return _certification_payload(row)
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            lambda viewer: certifications.retire_certification(
+                viewer, pk_or_unknown(id, "Certification")
+            ),
+            _certification_payload,
+        )
 
     @strawberry.mutation
     async def assign_certification(
@@ -389,18 +437,17 @@ class Mutation:
         learner_ids: list[strawberry.ID],
         due_at: datetime | None = None,
     ) -> AssignPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            rows = await enrollments.assign_certification(
-                ctx.viewer,
+        return await run_use_case(
+            info,
+            AssignPayload,
+            lambda viewer: enrollments.assign_certification(
+                viewer,
                 pk_or_unknown(certification_id, "Certification"),
                 [pk_or_unknown(learner_id, "User") for learner_id in learner_ids],
                 due_at,
-            )
-        except DomainError as exc:
-            return AssignPayload(enrollments=[], errors=user_errors(exc))
-        return AssignPayload(enrollments=await _enrollments(info, rows), errors=[])
+            ),
+            lambda rows: _assign_payload(info, rows),
+        )
 
 
 __all__ = [
@@ -409,4 +456,5 @@ __all__ = [
     "ImportPayload",
     "ImportRowError",
     "Mutation",
+    "run_use_case",
 ]
