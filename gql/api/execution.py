@@ -1,28 +1,21 @@
-"""The GraphQL executor: strawberry's, with a short cut for plain attributes.
+"""The GraphQL executor: strawberry's, with a short cut for fields that are plain attributes.
 
-Most of a large answer (Q1: ~1,200 fields, ~70% of them leaves) is scalars, enums and objects
-read straight off strawberry objects built in memory. For each such field graphql-core builds
-a Path and a resolve info, resolves arguments, calls strawberry's basic resolver (which calls
-getattr), checks twice for an awaitable and dispatches through complete_value: several
-microseconds for one attribute read.
-
-`FastExecutionContext.execute_fields` reads such a field itself when the field has no
-resolver, no field extension, no argument and no resolve middleware, and its type is a scalar,
-an enum or an object type (possibly non-null; not a list, interface or union). A leaf is
-serialised with its type's own coerce_output_value; an object's sub-fields are executed as
-complete_object_value would (with strawberry's is_type_of, which never reads its info). Only a
-plain success is taken this way: a null for a non-null field, an exception or awaitable value,
-a serialiser that raises or returns null, an object is_type_of refuses, all go through the
-inherited `execute_field`, so errors, paths, locations, null bubbling and extensions are
-graphql-core's as before.
+`execution_context_class()` picks it only when graphql-core and strawberry are the ones it is
+written for (a start-up check); otherwise strawberry's own executor, with one log line.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
+import logging
+import re
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+import strawberry
 from graphql import (
     GraphQLField,
     GraphQLLeafType,
@@ -37,7 +30,21 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-__all__ = ["FastExecutionContext", "LeafPlan", "ObjectPlan", "field_plans"]
+__all__ = [
+    "FastExecutionContext",
+    "LeafPlan",
+    "ObjectPlan",
+    "execution_context_class",
+    "field_plans",
+    "unfit_reason",
+]
+
+log = logging.getLogger("certgraph.api")
+
+# The graphql-core releases FastExecutionContext is written for (pyproject.toml declares them).
+GRAPHQL_CORE_RANGE = ((3, 3, 2), (3, 4, 0))
+# Tests and the bench set this to run strawberry's own executor instead.
+STOCK_ONLY = False
 
 
 class LeafPlan(NamedTuple):
@@ -167,6 +174,13 @@ def field_plans(object_type: GraphQLObjectType) -> Plans:
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """strawberry's execution context; `execute_fields` reads a plain field itself when the
+    field has no resolver, extension, argument or resolve middleware and its type is a scalar,
+    an enum or an object type. Anything but a plain success (a null for a non-null field, an
+    exception or awaitable value, a failing serialiser, an object is_type_of refuses) goes
+    through the inherited `execute_field`, so errors, paths and null bubbling are graphql-core's.
+    """
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
@@ -290,3 +304,102 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
             results.update(zip(awaitable_fields, awaited, strict=True))
         return results
+
+
+# The inherited methods FastExecutionContext overrides or calls, with their parameters.
+INHERITED = {
+    "execute_fields": (
+        "parent_type",
+        "source_value",
+        "path",
+        "grouped_field_set",
+        "position_context",
+    ),
+    "execute_field": ("parent_type", "source", "field_details_list", "path", "position_context"),
+    "handle_field_error": ("raw_error", "return_type", "field_details_list", "path"),
+    "collect_and_execute_subfields": (
+        "return_type",
+        "field_details_list",
+        "path",
+        "result",
+        "position_context",
+    ),
+    "settle_in_background": ("awaitables",),
+}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+@strawberry.interface
+class ProbeNamed:
+    name: str
+
+
+@strawberry.type
+class ProbeLeaf(ProbeNamed):
+    count: int
+
+
+@strawberry.type
+class ProbeQuery:
+    leaf: ProbeLeaf
+
+
+def probe() -> str | None:
+    """Runs a small schema through FastExecutionContext: None when its short cuts are taken and
+    it answers as strawberry's executor does, else what differs."""
+
+    schema = strawberry.Schema(query=ProbeQuery, execution_context_class=FastExecutionContext)
+    leaf_type = schema._schema.type_map["ProbeLeaf"]
+    root_type = schema._schema.type_map["ProbeQuery"]
+    assert isinstance(leaf_type, GraphQLObjectType) and isinstance(root_type, GraphQLObjectType)
+    found = {name: type(plan).__name__ for name, plan in field_plans(root_type).items()}
+    found.update({name: type(plan).__name__ for name, plan in field_plans(leaf_type).items()})
+    if found != {"leaf": "ObjectPlan", "name": "LeafPlan", "count": "LeafPlan"}:
+        return f"strawberry's plain fields are not recognised (found {found})"
+    root = ProbeQuery(leaf=ProbeLeaf(name="probe", count=3))
+    result = schema.execute_sync("{ leaf { name count } }", root_value=root)
+    expected = {"leaf": {"name": "probe", "count": 3}}
+    if result.errors or result.data != expected:
+        return f"the probe query answered {result.data} {result.errors}"
+    return None
+
+
+@cache
+def unfit_reason() -> str | None:
+    """Why FastExecutionContext must not run with the installed graphql-core and strawberry,
+    or None when it fits. Checked once per process."""
+    version = importlib.metadata.version("graphql-core")
+    low, high = GRAPHQL_CORE_RANGE
+    if not low <= version_tuple(version) < high:
+        return f"graphql-core {version} is outside the range it is written for (>=3.3.2,<3.4)"
+    for name, parameters in INHERITED.items():
+        method = getattr(StrawberryGraphQLCoreExecutionContext, name, None)
+        if method is None:
+            return f"strawberry's execution context has no {name}"
+        found = tuple(inspect.signature(method).parameters)[1:]
+        if found != parameters:
+            return f"{name} takes {found}, not {parameters}"
+    try:
+        return probe()
+    except Exception as exc:  # any failure of the probe means "does not fit"
+        return f"the probe failed: {type(exc).__name__}: {exc}"
+
+
+def execution_context_class() -> type[StrawberryGraphQLCoreExecutionContext]:
+    """FastExecutionContext when it fits the installed libraries, else strawberry's own (the
+    reason logged once)."""
+    if STOCK_ONLY:
+        return StrawberryGraphQLCoreExecutionContext
+    reason = unfit_reason()
+    if reason is not None:
+        if not _logged:
+            _logged.append(reason)
+            log.warning("GraphQL executor: strawberry's own, not the short cut: %s", reason)
+        return StrawberryGraphQLCoreExecutionContext
+    return FastExecutionContext
+
+
+_logged: list[str] = []

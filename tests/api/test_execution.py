@@ -1,7 +1,10 @@
-"""FastExecutionContext answers exactly as strawberry's own executor, and takes its short cuts."""
+"""FastExecutionContext answers exactly as strawberry's own executor and takes its short cuts;
+it runs only when the installed graphql-core and strawberry fit, else strawberry's own does."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +21,15 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.scalar import scalar
 
-from gql.api.execution import FastExecutionContext, LeafPlan, ObjectPlan, field_plans
+from gql.api import execution
+from gql.api.execution import (
+    FastExecutionContext,
+    LeafPlan,
+    ObjectPlan,
+    execution_context_class,
+    field_plans,
+    unfit_reason,
+)
 from gql.api.scalars import SCALAR_MAP
 from gql.api.schema import build_schema
 
@@ -335,7 +346,10 @@ async def test_a_resolve_middleware_sees_every_field(counting: list[str]) -> Non
 
 def test_certgraph_schema_runs_the_fast_context_on_q1_fields() -> None:
     schema = build_schema()
-    assert schema.execution_context_class is FastExecutionContext
+    # `pytest -p tests.api.stock_executor` runs the API suite on strawberry's own executor.
+    chosen = StrawberryGraphQLCoreExecutionContext if execution.STOCK_ONLY else FastExecutionContext
+    assert schema.execution_context_class is chosen
+    assert unfit_reason() is None
     types = schema._schema.type_map
 
     def plans(name: str) -> dict[str, type]:
@@ -387,3 +401,71 @@ async def test_deferred_leaves_arrive_as_with_the_default_executor(
     assert deferred[0]["colour"] == "GREEN"
     assert deferred[0]["count"] == 3
     assert not {"Item.name", "Item.colour", "Item.count"} & set(counting)
+
+
+@pytest.fixture
+def fresh_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The start-up check run anew (it is cached per process), its log line not yet written."""
+    monkeypatch.setattr(execution, "STOCK_ONLY", False)
+    monkeypatch.setattr(execution, "_logged", [])
+    unfit_reason.cache_clear()
+    yield
+    unfit_reason.cache_clear()
+
+
+@pytest.mark.parametrize("version", ["3.2.6", "3.3.1", "3.4.0", "4.0.0a1"])
+def test_a_graphql_core_outside_the_range_falls_back_with_one_log_line(
+    fresh_check: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    version: str,
+) -> None:
+    installed = importlib.metadata.version
+
+    def version_of(name: str) -> str:
+        return version if name == "graphql-core" else installed(name)
+
+    monkeypatch.setattr(execution.importlib.metadata, "version", version_of)
+    with caplog.at_level(logging.WARNING, logger="certgraph.api"):
+        first = execution_context_class()
+        second = execution_context_class()
+        build_schema()
+
+    assert first is second is StrawberryGraphQLCoreExecutionContext
+    assert [record.getMessage() for record in caplog.records] == [
+        "GraphQL executor: strawberry's own, not the short cut: graphql-core"
+        f" {version} is outside the range it is written for (>=3.3.2,<3.4)"
+    ]
+
+
+def test_a_changed_strawberry_method_falls_back(
+    fresh_check: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def handle_field_error(self: Any, error: Exception, return_type: Any, path: Any) -> None:
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(
+        StrawberryGraphQLCoreExecutionContext, "handle_field_error", handle_field_error
+    )
+    with caplog.at_level(logging.WARNING, logger="certgraph.api"):
+        assert execution_context_class() is StrawberryGraphQLCoreExecutionContext
+
+    assert len(caplog.records) == 1
+    assert "handle_field_error takes ('error', 'return_type', 'path')" in caplog.text
+
+
+def test_unrecognised_strawberry_resolvers_fall_back(
+    fresh_check: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As if strawberry renamed the closure it resolves plain fields with.
+    monkeypatch.setattr(execution, "field_plan", lambda field_def: None)
+    with caplog.at_level(logging.WARNING, logger="certgraph.api"):
+        assert execution_context_class() is StrawberryGraphQLCoreExecutionContext
+
+    assert "strawberry's plain fields are not recognised (found {})" in caplog.text
+
+
+def test_the_installed_libraries_fit(fresh_check: None, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="certgraph.api"):
+        assert execution_context_class() is FastExecutionContext
+    assert caplog.records == []
