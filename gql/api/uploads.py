@@ -18,13 +18,19 @@ from strawberry.file_uploads import Upload
 
 from gql.api.context import Info
 from gql.api.enums import ReviewDecision
-from gql.api.errors import user_errors
 from gql.api.fields import described_mutation
 from gql.api.ids import pk_or_unknown
-from gql.api.mutations import CertificationPayload, EvidencePayload, ImportPayload, ImportRowError
+from gql.api.mutations import (
+    CertificationPayload,
+    EvidencePayload,
+    ImportPayload,
+    ImportRowError,
+    run_use_case,
+)
 from gql.api.types import Certification, Enrollment, Evidence
 from gql.domain import badges, evidence, imports
-from gql.domain.errors import DomainError, InvalidInput
+from gql.domain.access import Actor
+from gql.domain.errors import InvalidInput
 from gql.store import models
 
 
@@ -48,6 +54,18 @@ async def _evidence(info: Info, row: models.Evidence) -> Evidence:
     return Evidence.of(row, enrollment)
 
 
+async def _evidence_payload(info: Info, row: models.Evidence) -> EvidencePayload:
+    return EvidencePayload(evidence=await _evidence(info, row))
+
+
+def _import_payload(result: imports.ImportResult) -> ImportPayload:
+    return ImportPayload(
+        imported=result.imported,
+        row_errors=[ImportRowError(line=e.line, message=e.message) for e in result.row_errors],
+        row_error_count=result.error_count,
+    )
+
+
 @strawberry.type
 class FileMutations:
     @described_mutation(
@@ -62,12 +80,10 @@ class FileMutations:
         completed_on: date | None = None,
         note: str | None = None,
     ) -> EvidencePayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
+        async def submit(viewer: Actor) -> models.Evidence:
             upload = _received_file(file)
-            row = await evidence.submit_evidence(
-                ctx.viewer,
+            return await evidence.submit_evidence(
+                viewer,
                 pk_or_unknown(certification_id, "Certification"),
                 upload,
                 filename=upload.filename,
@@ -75,9 +91,10 @@ class FileMutations:
                 note=note,
                 declared_type=upload.content_type,
             )
-        except DomainError as exc:
-            return EvidencePayload(evidence=None, errors=user_errors(exc))
-        return EvidencePayload(evidence=await _evidence(info, row), errors=[])
+
+        return await run_use_case(
+            info, EvidencePayload, submit, lambda row: _evidence_payload(info, row)
+        )
 
     @described_mutation(
         "Approve or reject PENDING evidence, once. Managers review their direct reports', "
@@ -90,34 +107,35 @@ class FileMutations:
         decision: ReviewDecision,
         comment: str | None = None,
     ) -> EvidencePayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
-            row = await evidence.review_evidence(
-                ctx.viewer, pk_or_unknown(evidence_id, "Evidence"), decision, comment
-            )
-        except DomainError as exc:
-            return EvidencePayload(evidence=None, errors=user_errors(exc))
-        return EvidencePayload(evidence=await _evidence(info, row), errors=[])
+        return await run_use_case(
+            info,
+            EvidencePayload,
+            lambda viewer: evidence.review_evidence(
+                viewer, pk_or_unknown(evidence_id, "Evidence"), decision, comment
+            ),
+            lambda row: _evidence_payload(info, row),
+        )
 
     @described_mutation("Set or replace a certification's badge image (PNG or JPEG). Admins.")
     async def upload_certification_badge(
         self, info: Info, certification_id: strawberry.ID, file: Upload
     ) -> CertificationPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
+        async def upload_badge(viewer: Actor) -> models.Certification:
             upload = _received_file(file)
-            row = await badges.upload_certification_badge(
-                ctx.viewer,
+            return await badges.upload_certification_badge(
+                viewer,
                 pk_or_unknown(certification_id, "Certification"),
                 upload,
                 filename=upload.filename,
                 declared_type=upload.content_type,
             )
-        except DomainError as exc:
-            return CertificationPayload(certification=None, errors=user_errors(exc))
-        return CertificationPayload(certification=Certification.of(row), errors=[])
+
+        return await run_use_case(
+            info,
+            CertificationPayload,
+            upload_badge,
+            lambda row: CertificationPayload(certification=Certification.of(row)),
+        )
 
     @described_mutation(
         "CSV with header learner_email,course_id,percent,completed_at (course_id is the "
@@ -126,27 +144,17 @@ class FileMutations:
     async def import_course_progress(
         self, info: Info, file: Upload, dry_run: bool = False
     ) -> ImportPayload:
-        ctx = info.context
-        ctx.reset_loaders()
-        try:
+        async def import_rows(viewer: Actor) -> imports.ImportResult:
             upload = _received_file(file)
-            result = await imports.import_course_progress(
-                ctx.viewer,
+            return await imports.import_course_progress(
+                viewer,
                 upload,
                 dry_run=dry_run,
                 filename=upload.filename,
                 declared_type=upload.content_type,
             )
-        except DomainError as exc:
-            return ImportPayload(
-                imported=0, row_errors=[], row_error_count=0, errors=user_errors(exc)
-            )
-        return ImportPayload(
-            imported=result.imported,
-            row_errors=[ImportRowError(line=e.line, message=e.message) for e in result.row_errors],
-            row_error_count=result.error_count,
-            errors=[],
-        )
+
+        return await run_use_case(info, ImportPayload, import_rows, _import_payload)
 
 
 __all__ = ["FileMutations"]
