@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NoReturn
 
 import pytest
 
 from gql import clock
 from gql.api.ids import encode_id
+from gql.api.mutations import ApiTokenPayload, CoursePayload, ImportPayload, run_use_case
 from gql.domain import certifications, enrollments
+from gql.domain.access import Actor
+from gql.domain.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from gql.store import models
 from tests.api.conftest import SYSTEM, GraphQLClient, World, make_certification
 
@@ -531,3 +535,84 @@ async def test_assign_errors(gql: GraphQLClient, world: World) -> None:
         {"code": "INVALID_INPUT", "field": ["learnerIds"]}
     ]
     assert await models.Enrollment.all().count() == 0
+
+
+class _Context:
+    """What run_use_case needs of the request context: the viewer and the loader reset."""
+
+    def __init__(self) -> None:
+        self.viewer = SYSTEM
+        self.resets = 0
+
+    def reset_loaders(self) -> None:
+        self.resets += 1
+
+
+def _info() -> Any:
+    return SimpleNamespace(context=_Context())
+
+
+def _unreachable(result: object) -> NoReturn:
+    raise AssertionError(f"shaped {result!r} after a failure")
+
+
+async def _echo(viewer: Actor, pk: int) -> int:
+    return pk
+
+
+async def test_run_use_case_turns_a_domain_error_into_the_payload_errors() -> None:
+    info = _info()
+
+    async def refuse(viewer: Actor) -> object:
+        assert viewer is SYSTEM
+        raise InvalidInput("name must not be empty", field=["input", "name"])
+
+    payload = await run_use_case(info, CoursePayload, refuse, _unreachable)
+    assert payload.course is None
+    assert [(e.code, e.message, e.field) for e in payload.errors] == [
+        (ErrorCode.INVALID_INPUT, "name must not be empty", ["input", "name"])
+    ]
+    assert info.context.resets == 1
+
+
+async def test_run_use_case_catches_errors_raised_while_building_the_arguments() -> None:
+    def bad_id() -> int:
+        raise NotFound("no such course", field=["id"])
+
+    payload = await run_use_case(
+        _info(), ImportPayload, lambda viewer: _echo(viewer, bad_id()), _unreachable
+    )
+    assert (payload.imported, payload.row_errors, payload.row_error_count) == (0, [], 0)
+    assert [(e.code, e.field) for e in payload.errors] == [(ErrorCode.NOT_FOUND, ["id"])]
+
+
+async def test_run_use_case_shapes_the_result_sync_or_async() -> None:
+    async def answer(viewer: Actor) -> str:
+        return f"token of {viewer.user_id}"
+
+    sync = await run_use_case(_info(), ApiTokenPayload, answer, lambda t: ApiTokenPayload(token=t))
+
+    async def shape(token: str) -> ApiTokenPayload:
+        return ApiTokenPayload(token=token.upper())
+
+    later = await run_use_case(_info(), ApiTokenPayload, answer, shape)
+    assert (sync.token, sync.errors) == ("token of None", [])
+    assert (later.token, later.errors) == ("TOKEN OF NONE", [])
+
+
+async def test_run_use_case_lets_access_and_shaping_errors_through() -> None:
+    async def forbid(viewer: Actor) -> str:
+        raise Forbidden("admins only")
+
+    with pytest.raises(Forbidden):
+        await run_use_case(_info(), ApiTokenPayload, forbid, _unreachable)
+
+    async def fine(viewer: Actor) -> str:
+        return "t"
+
+    def shape(token: str) -> ApiTokenPayload:
+        raise NotFound("read after the write failed")
+
+    # a failure after the write is not the use case's refusal: it stays a GraphQL error
+    with pytest.raises(NotFound):
+        await run_use_case(_info(), ApiTokenPayload, fine, shape)
