@@ -1,8 +1,8 @@
 """The Starlette application: /graphql, the signed file downloads, /healthz and /readyz.
 
 `create_app` is a uvicorn factory (`uvicorn --factory gql.app:create_app`); every worker
-process builds its own app and opens its own database connections in the lifespan. Nothing
-a request needs lives only in one process.
+process builds its own app from one Settings object, read here or handed in, and passes it and
+the services built from it (the plugin host) down; nothing below reads the environment.
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.connection import get_connection
 
-from gql import downloads, files
+from gql import downloads
 from gql.api.context import REQUEST_ID_HEADER
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
-from gql.middleware import guard_middleware, redact_access_log
-from gql.plugins import get_plugin_host
-from gql.settings import Settings, get_settings
+from gql.domain.access import authenticate
+from gql.files import LocalBlobStore
+from gql.http.guards import GRAPHQL_PATH, guard_middleware
+from gql.http.logs import redact_access_log
+from gql.plugins import PluginHost, get_plugin_host
+from gql.settings import Settings, load_settings
+from gql.signing import UrlSigner
 from gql.store.db import close_database, open_database
 
 log = logging.getLogger("certgraph.app")
@@ -50,55 +54,38 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def sweep_files(settings: Settings) -> None:
-    """The start-up sweep of gql.files: orphan blobs and abandoned temporary uploads.
-
-    gql.files stores under the process's settings (CERTGRAPH_*); an app built with other
-    settings (tests do that) may have a database those files do not belong to, and sweeping
-    them against it would delete live files, so it is skipped.
-    """
-    if settings != get_settings():
-        log.info("start-up file sweep skipped: the app runs on settings other than CERTGRAPH_*")
-        return
-    report = await files.collect_garbage()
-    log.info(
-        "start-up file sweep: %d orphan blob(s) removed (%d bytes), %d kept, "
-        "%d stale temporary upload(s) removed",
-        report.blobs_removed,
-        report.bytes_removed,
-        report.blobs_kept,
-        report.temp_files_removed,
-    )
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None, plugins: PluginHost | None = None) -> Starlette:
+    settings = settings or load_settings()
     redact_access_log()
+    # Loaded now, so a broken plugin is logged at start-up.
+    plugins = plugins or get_plugin_host()
+    # Built once from the settings and handed on: the download routes, and resolvers through
+    # app.state (RequestContext.blobs, .signer).
+    blobs = LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes)
+    signer = UrlSigner.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
-        get_plugin_host()  # load plugins at start-up, so a broken one is logged now
         try:
-            await sweep_files(settings)
             yield
         finally:
             await close_database()
 
     # GET serves GraphiQL in debug mode only; queries always travel by POST.
     graphql_methods = ["GET", "POST"] if settings.debug else ["POST"]
-    return Starlette(
+    app = Starlette(
         debug=False,
         routes=[
             # Body limits by content type (JSON 1 MiB, multipart the upload limit): see view.py.
             Route(
-                "/graphql",
-                graphql_endpoint(settings, build_schema(settings)),
+                GRAPHQL_PATH,
+                graphql_endpoint(settings, build_schema(settings), plugins),
                 methods=graphql_methods,
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *downloads.routes(),
+            *downloads.routes(blobs, signer),
         ],
         middleware=[
             Middleware(
@@ -109,9 +96,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             ),
-            # Request timeout, per-token rate limit, multipart guard (CERTGRAPH_REQUEST_TIMEOUT,
-            # CERTGRAPH_RATE_LIMIT_*); inside CORS, so their refusals carry CORS headers.
-            *guard_middleware(),
+            # Inside CORS, so the guards' refusals carry CORS headers.
+            *guard_middleware(settings, authenticate),
         ],
         lifespan=lifespan,
     )
+    # A trailing-slash redirect would be built from the client's Host header.
+    app.router.redirect_slashes = False
+    app.state.blobs = blobs
+    app.state.signer = signer
+    return app

@@ -27,7 +27,7 @@ from gql.api.ids import encode_id
 from gql.domain import users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
-from gql.middleware import load_guard_settings
+from gql.files import LocalBlobStore
 from gql.settings import SettingsError, get_settings
 from gql.store.db import close_database, migrate_database, open_database
 from gql.store.models import Role, User
@@ -86,12 +86,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from gql.http.protocol import header_timeout_protocol
+
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
-    get_settings()  # a bad CERTGRAPH_* value is refused here, in one line, not per worker
-    load_guard_settings()  # the same for CERTGRAPH_REQUEST_TIMEOUT and CERTGRAPH_RATE_LIMIT_*
+    settings = get_settings()  # a bad CERTGRAPH_* value is refused here, once, not per worker
     # An import string and factory=True, so each worker process builds its own app.
     uvicorn.run(
         "gql.app:create_app",
@@ -100,6 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_config=serve_logging_config(),
+        http=header_timeout_protocol(settings.header_timeout_seconds),
+        # X-Forwarded-* only from CERTGRAPH_TRUSTED_PROXIES; uvicorn trusts 127.0.0.1 by default.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or [],
     )
 
 
@@ -125,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     async def action() -> None:
         await apply_migrations()
         async with database():
-            result = await load_demo(only_if_empty=args.if_empty)
+            result = await load_demo(_blob_store(), only_if_empty=args.if_empty)
         print(result.summary)
         if result.tokens:
             print("API tokens (send as `Authorization: Bearer <token>`; shown only now):")
@@ -207,15 +212,24 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
 # -- gc -------------------------------------------------------------------------------
 
 
+def _blob_store() -> LocalBlobStore:
+    settings = get_settings()
+    return LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes)
+
+
 def cmd_gc(args: argparse.Namespace) -> None:
     from gql.files import collect_garbage
+    from gql.store.file_references import StoredFileReferences
 
     if args.grace_seconds < 0:
         raise CommandError("--grace-seconds must not be negative")
+    blobs = _blob_store()
 
     async def action() -> None:
         async with database():
-            report = await collect_garbage(grace_seconds=args.grace_seconds)
+            report = await collect_garbage(
+                blobs, StoredFileReferences(), grace_seconds=args.grace_seconds
+            )
         print(
             f"removed {report.blobs_removed} unreferenced file(s) ({report.bytes_removed} bytes) "
             f"and {report.temp_files_removed} abandoned upload(s); kept {report.blobs_kept}"
@@ -226,10 +240,13 @@ def cmd_gc(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> None:
     from gql.files import check_storage
+    from gql.store.file_references import StoredFileReferences
+
+    blobs = _blob_store()
 
     async def action() -> None:
         async with database():
-            report = await check_storage()
+            report = await check_storage(blobs, StoredFileReferences())
         for reference in report.missing:
             print(f"missing: {reference.object_type} {reference.object_id} -> {reference.sha256}")
         for reference in report.corrupt:
@@ -278,12 +295,18 @@ def cmd_plugins(args: argparse.Namespace) -> None:
         print(f"  {' ' * name_width}  {installed.description}")
     if not policies:
         print("  (none)")
+    print("plugins:")  # hook-only ones too: an upload check or an event sink has no policy
+    loaded = host.loaded_plugins()
+    label_width = max((len(p.name) for p in loaded), default=0)
+    for plugin in loaded:
+        print(f"  {plugin.name.ljust(label_width)}  {', '.join(plugin.hooks) or '(no hooks)'}")
     if host.failures:
         print("plugins that failed to load:")
         for failure in host.failures:
             print(f"  {failure.plugin}: {failure.reason}")
-    else:
-        print("every plugin loaded")
+        failed = len({failure.plugin for failure in host.failures})
+        raise EnvironmentFailure(f"{failed} plugin(s) failed to load (listed on stdout)")
+    print("every plugin loaded")
 
 
 def cmd_schema(args: argparse.Namespace) -> None:

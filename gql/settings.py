@@ -32,7 +32,20 @@ class Settings(BaseModel):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
     max_page_size: int = Field(default=100, ge=1)
+    # The estimated cost of a document (gql/api/cost.py) above which it is not executed.
+    max_query_cost: int = Field(default=25_000, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # HTTP guards (gql/http/); 0 turns the timeout or the rate limit off.
+    request_timeout_seconds: float = Field(default=30.0, ge=0)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_limit_per_minute: float = Field(default=600.0, ge=0)
+    rate_limit_burst: int = Field(default=120, ge=1)
+    rate_limit_max_keys: int = Field(default=100_000, ge=1)
+    # One extra rate-limit token per this many cost points of a document; 0 charges 1 a request.
+    rate_limit_cost_unit: int = Field(default=1000, ge=0)
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips); none by default, so a client cannot choose its rate-limit address.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod
@@ -60,7 +73,17 @@ _ENV = {
     "max_aliases": "CERTGRAPH_MAX_ALIASES",
     "max_tokens": "CERTGRAPH_MAX_TOKENS",
     "max_page_size": "CERTGRAPH_MAX_PAGE_SIZE",
+    "max_query_cost": "CERTGRAPH_MAX_QUERY_COST",
+    "sqlite_busy_timeout_ms": "CERTGRAPH_SQLITE_BUSY_TIMEOUT_MS",
+    "request_timeout_seconds": "CERTGRAPH_REQUEST_TIMEOUT",
+    "header_timeout_seconds": "CERTGRAPH_HEADER_TIMEOUT",
+    "rate_limit_per_minute": "CERTGRAPH_RATE_LIMIT_PER_MINUTE",
+    "rate_limit_burst": "CERTGRAPH_RATE_LIMIT_BURST",
+    "rate_limit_max_keys": "CERTGRAPH_RATE_LIMIT_MAX_KEYS",
+    "rate_limit_cost_unit": "CERTGRAPH_RATE_LIMIT_COST_UNIT",
+    "trusted_proxies": "CERTGRAPH_TRUSTED_PROXIES",
 }
+_LISTS = {"cors_origins", "trusted_proxies"}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -71,7 +94,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         value = env.get(var)
         if value is None or value == "":
             continue
-        if field == "cors_origins":
+        if field in _LISTS:
             raw[field] = [o.strip() for o in value.split(",") if o.strip()]
         else:
             raw[field] = value

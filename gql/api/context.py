@@ -1,10 +1,12 @@
-"""What every resolver gets: the request, its id, the authenticated viewer and the loaders."""
+"""What every resolver gets: the request, its id, the authenticated viewer, the loaders, and
+the app's settings and services (handed down by the app factory, never fetched globally)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import strawberry
 from starlette.requests import Request
@@ -13,11 +15,19 @@ from starlette.responses import Response
 from gql.api.loaders import Loaders
 from gql.domain.access import Actor, authenticate
 from gql.domain.errors import Unauthenticated
+from gql.http.authentication import authenticate_headers
+from gql.http.ratelimit import RateLimiting, rate_limiting_of
+from gql.http.scope import authentication_of
+from gql.settings import Settings
+
+if TYPE_CHECKING:
+    from gql.files import BlobStore
+    from gql.plugins import PluginHost
+    from gql.signing import UrlSigner
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's (or proxy's) request id is kept when it is this plain, so logs can be joined.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_BEARER = re.compile(r"^\s*Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -27,7 +37,22 @@ class RequestContext:
     request_id: str
     actor: Actor | None
     auth_error: Unauthenticated | None = None
+    settings: Settings = field(default_factory=Settings)
+    plugins: PluginHost | None = None
+    rate_limiting: RateLimiting | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The app's blob store (gql.app.create_app builds it from the settings)."""
+        blobs: BlobStore = self.request.app.state.blobs
+        return blobs
+
+    @property
+    def signer(self) -> UrlSigner:
+        """The app's download URL signer (gql.app.create_app builds it from the settings)."""
+        signer: UrlSigner = self.request.app.state.signer
+        return signer
 
     @property
     def viewer(self) -> Actor:
@@ -55,24 +80,27 @@ def request_id_for(request: Request) -> str:
     return offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    match = _BEARER.match(authorization)
-    return match.group(1) if match else None
-
-
-async def build_context(request: Request, response: Response) -> RequestContext:
+async def build_context(
+    request: Request,
+    response: Response,
+    settings: Settings | None = None,
+    plugins: PluginHost | None = None,
+) -> RequestContext:
+    """The context of one request; authentication is AuthenticationMiddleware's verdict, or
+    made here when the request did not pass through it (in-process callers)."""
     request_id = request_id_for(request)
     request.state.request_id = request_id  # for errors shaped after the operation ended
     response.headers[REQUEST_ID_HEADER] = request_id
-    authorization = request.headers.get("Authorization")
-    token = bearer_token(authorization)
-    if authorization and token is None:
-        refusal = Unauthenticated("the Authorization header must be 'Bearer <token>'")
-        return RequestContext(request, response, request_id, actor=None, auth_error=refusal)
-    try:
-        actor = await authenticate(token)
-    except Unauthenticated as exc:
-        return RequestContext(request, response, request_id, actor=None, auth_error=exc)
-    return RequestContext(request, response, request_id, actor=actor)
+    verdict = authentication_of(request.scope)
+    if verdict is None:
+        verdict = await authenticate_headers(request.headers, authenticate)
+    return RequestContext(
+        request,
+        response,
+        request_id,
+        actor=verdict.actor,
+        auth_error=verdict.error,
+        settings=settings or Settings(),
+        plugins=plugins,
+        rate_limiting=rate_limiting_of(request.scope),
+    )

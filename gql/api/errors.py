@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,9 @@ INTERNAL_ERROR_MESSAGE = "Internal server error."
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 PARSE_FAILED_CODE = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED_CODE = "GRAPHQL_VALIDATION_FAILED"
+# graphql-core's hints name types, fields, arguments and enum values the client did not
+# ask for: in production they map the schema for someone who may not introspect it.
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
 
 
 @strawberry.type(description="An expected failure of a mutation: bad input or a business rule.")
@@ -72,6 +76,9 @@ def code_of(error: GraphQLError) -> str:
         return original.code
     if is_internal(error):
         return INTERNAL_ERROR_CODE
+    given = (error.extensions or {}).get("code")
+    if isinstance(given, str):
+        return given  # a refusal of our own extensions (the cost limit) names itself
     if isinstance(error, GraphQLSyntaxError):
         return PARSE_FAILED_CODE
     return VALIDATION_FAILED_CODE
@@ -117,6 +124,15 @@ def shape_error(
         error.extensions = {"code": INTERNAL_ERROR_CODE, "requestId": request_id}
         return error
     extensions: dict[str, Any] = {**(error.extensions or {}), "code": code_of(error)}
+    if mask_internal and _SUGGESTION.search(error.message):
+        error = GraphQLError(
+            _SUGGESTION.sub("", error.message),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+        )
     original = error.original_error
     if isinstance(original, DomainError) and original.field:
         extensions["field"] = list(original.field)

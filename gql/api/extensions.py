@@ -1,12 +1,13 @@
-"""Schema extensions of our own: the authentication gate and reusable validation rules."""
+"""The authentication gate: in debug mode an unauthenticated request may still run an
+introspection-only document (GraphiQL's schema fetch); nothing else runs without a viewer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import FieldNode, GraphQLError, get_operation_ast
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import SchemaExtension
 
 from gql.api.context import RequestContext
 from gql.domain.errors import Unauthenticated
@@ -48,14 +49,3 @@ class AuthenticationGate(SchemaExtension):
                 errors=[GraphQLError(refusal.message, original_error=refusal)],
             )
         yield
-
-
-def with_shared_rules(extension: AddValidationRules) -> Callable[[], AddValidationRules]:
-    """A factory of per-request extensions that reuse `extension`'s validation-rule classes.
-
-    Strawberry's limiters build a new rule class per instance; a new class per request would
-    make every ValidationCache lookup a miss. Reusing the classes keeps the cache useful, and
-    a fresh extension per request keeps no state shared between concurrent requests.
-    """
-    rules = list(extension.validation_rules)
-    return lambda: AddValidationRules(rules)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -21,9 +20,11 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gql.api.audit import AuditQuery
+from gql.api.cost import CostLimit
 from gql.api.errors import ShapeErrors, log_errors
 from gql.api.execution import execution_context_class
-from gql.api.extensions import AuthenticationGate, with_shared_rules
+from gql.api.extensions import AuthenticationGate
+from gql.api.limits import document_limits_rule
 from gql.api.mutations import Mutation as CoreMutation
 from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
@@ -36,7 +37,17 @@ Mutation = merge_types("Mutation", (CoreMutation, FileMutations))
 Query = merge_types("Query", (CoreQuery, AuditQuery))
 
 
+# A backstop: validation is linear (gql/api/limits.py), so no document of the token limit
+# should come near this.
+VALIDATION_BUDGET_SECONDS = 1.0
+
+
 class CertgraphSchema(strawberry.Schema):
+    @property
+    def graphql_schema(self) -> GraphQLSchema:
+        """The graphql-core schema strawberry built (what validation and execution use)."""
+        return self._schema
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -47,20 +58,27 @@ def schema_extensions(
     settings: Settings,
 ) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     """Classes or factories only: an instance would be shared by concurrent requests."""
-    limits = [
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-    ]
+    # One rule class per schema: a new class per request would make ValidationCache miss.
+    limits = document_limits_rule(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        budget_seconds=VALIDATION_BUDGET_SECONDS,
+    )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ParserCache,
-        *(with_shared_rules(limit) for limit in limits),
+        lambda: AddValidationRules([limits]),
     ]
     if not settings.debug:
         extensions.append(DisableIntrospection)
     extensions += [
         ValidationCache,
         AuthenticationGate,
+        lambda: CostLimit(
+            max_cost=settings.max_query_cost,
+            cost_unit=settings.rate_limit_cost_unit,
+            report=settings.debug,
+        ),
         lambda: ShapeErrors(mask_internal=not settings.debug),
     ]
     return extensions

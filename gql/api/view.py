@@ -8,21 +8,24 @@ byte of the body is read:
   `operations` and `map` fields for multipart. Starlette's `RequestBodyLimitMiddleware` counts
   the bytes that actually arrive, so a chunked body or one whose Content-Length lies is cut
   off at the limit too; a declared Content-Length over the limit is refused (413) unread.
-- authentication for multipart: a multipart POST without a valid bearer token is refused
-  with 401 before its form is parsed (so no file part is spooled). A browser page on another
-  origin can send a multipart form without a CORS preflight (a "simple request"), but not
-  with an `Authorization` header, so this also keeps cross-site forms out.
+- authentication: a POST without a valid bearer token is refused with 401 before its body
+  is read, parsed or validated (AuthenticationMiddleware has verified the token). In debug
+  mode a JSON request may go on to run an introspection-only document (GraphiQL), but a
+  multipart one never: a browser page on another origin can send a multipart form without a
+  CORS preflight, but not with an `Authorization` header, so this keeps cross-site forms out.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from typing import TYPE_CHECKING
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -34,7 +37,13 @@ from gql.api.context import REQUEST_ID_HEADER, RequestContext, build_context
 from gql.api.errors import shape_error
 from gql.api.schema import CertgraphSchema
 from gql.domain.errors import Unauthenticated
+from gql.http.errors import BEARER_CHALLENGE, error_response
 from gql.settings import Settings
+
+if TYPE_CHECKING:
+    from gql.plugins import PluginHost
+
+log = logging.getLogger("certgraph.api")
 
 # A GraphQL request is a small JSON document; anything bigger is refused (413) unread.
 MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -42,6 +51,8 @@ MAX_JSON_BODY_BYTES = 1024 * 1024
 # headers of an upload mutation take a few hundred bytes to a few KiB.
 MULTIPART_FIELDS_BYTES = 64 * 1024
 MULTIPART = "multipart/form-data"
+# Deeper JSON than this is no GraphQL request: variables are inputs of a few levels.
+MAX_JSON_DEPTH = 64
 
 
 def is_multipart(headers: Headers) -> bool:
@@ -82,28 +93,36 @@ class _RefusedUnread(Exception):
         self.response = response
 
 
-def _unauthenticated_response(context: RequestContext) -> JSONResponse:
-    refusal = context.auth_error or Unauthenticated(
-        "multipart requests need an Authorization: Bearer token"
+def _unauthenticated_response(context: RequestContext) -> Response:
+    refusal = context.auth_error or Unauthenticated("authentication required")
+    # The same body and headers as AuthenticationGate gives in debug mode.
+    return error_response(
+        401,
+        refusal.code,
+        refusal.message,
+        headers={"WWW-Authenticate": BEARER_CHALLENGE, REQUEST_ID_HEADER: context.request_id},
     )
-    # The same body and headers as AuthenticationGate gives a JSON request.
-    return JSONResponse(
-        {
-            "data": None,
-            "errors": [{"message": refusal.message, "extensions": {"code": refusal.code}}],
-        },
-        status_code=401,
-        headers={
-            "WWW-Authenticate": 'Bearer realm="certgraph"',
-            REQUEST_ID_HEADER: context.request_id,
-        },
-    )
+
+
+def json_depth_over(value: object, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class CertgraphGraphQL(GraphQL[RequestContext, None]):
     """POST JSON or multipart; GraphiQL (GET, HTML) only in debug mode; no batches."""
 
-    def __init__(self, schema: CertgraphSchema, settings: Settings) -> None:
+    def __init__(
+        self, schema: CertgraphSchema, settings: Settings, plugins: PluginHost | None = None
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.debug else None,
@@ -113,6 +132,8 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             multipart_uploads_enabled=True,
         )
         self.mask_internal = not settings.debug
+        self.settings = settings
+        self.plugins = plugins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,6 +160,14 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             decoded = json.loads(data)
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError("the body is not UTF-8", "", 0) from exc
+        except RecursionError:
+            decoded = None  # nested past the interpreter's limit: refused below, unread
+            too_deep = True
+        else:
+            too_deep = json_depth_over(decoded, MAX_JSON_DEPTH)
+        if too_deep:
+            log.info("request refused: its JSON nests deeper than %d levels", MAX_JSON_DEPTH)
+            raise HTTPException(400, f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return decoded
@@ -157,10 +186,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
     ) -> RequestContext:
         # Subscriptions are not served: the route takes HTTP only.
         assert isinstance(request, Request) and isinstance(response, Response)
-        context = await build_context(request, response)
-        # strawberry builds the context before it parses the body: refusing here means an
-        # unauthenticated upload is never read.
-        if context.actor is None and is_multipart(request.headers):
+        context = await build_context(request, response, self.settings, self.plugins)
+        # strawberry builds the context before it reads the body: refusing here means an
+        # unauthenticated request is never parsed, validated, or (an upload) spooled.
+        if context.actor is None and (not self.settings.debug or is_multipart(request.headers)):
             raise _RefusedUnread(_unauthenticated_response(context))
         return context
 
@@ -180,9 +209,11 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         return await super().process_result(request, result)
 
 
-def graphql_endpoint(settings: Settings, schema: CertgraphSchema) -> ASGIApp:
+def graphql_endpoint(
+    settings: Settings, schema: CertgraphSchema, plugins: PluginHost | None = None
+) -> ASGIApp:
     """The /graphql ASGI app: the view behind the body limits."""
-    view = CertgraphGraphQL(schema, settings)
+    view = CertgraphGraphQL(schema, settings, plugins)
     return RequestBodyLimits(
         view, json_limit=MAX_JSON_BODY_BYTES, multipart_limit=multipart_body_limit(settings)
     )

@@ -1,5 +1,5 @@
-"""The guards of gql.middleware in process: the token bucket, the multipart scanner, and the
-three middlewares inside the real app (request timeout, rate limit, multipart refusals)."""
+"""The guards of gql.http in process: the token bucket, the multipart scanner, and the
+middlewares inside the real app (request timeout, rate limit, multipart refusals)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,10 @@ import pytest_asyncio
 
 from gql.app import create_app
 from gql.domain import unit as unit_module
-from gql.middleware import (
-    GuardSettings,
-    MultipartRefused,
-    MultipartScanner,
-    RequestTimeoutMiddleware,
-    TokenBucketLimiter,
-    load_guard_settings,
-    multipart_boundary,
-)
-from gql.settings import Settings, SettingsError
+from gql.http.multipart import MultipartRefused, MultipartScanner, multipart_boundary
+from gql.http.ratelimit import TokenBucketLimiter
+from gql.http.timeout import RequestTimeoutMiddleware
+from gql.settings import Settings, SettingsError, load_settings
 from gql.store import models
 from tests.api.conftest import World, world
 
@@ -71,28 +65,60 @@ def test_a_bucket_never_holds_more_than_its_burst() -> None:
 
 
 def test_the_limiter_keeps_a_bounded_number_of_buckets() -> None:
-    limiter = TokenBucketLimiter(per_minute=60, burst=1, max_keys=100, clock=FakeClock())
-    for i in range(1000):
-        limiter.acquire(f"key-{i}")
-    assert len(limiter._buckets) == 100
-    assert limiter.acquire("key-999") > 0  # recent keys are remembered
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(per_minute=60, burst=1, max_keys=100, clock=clock)
+    granted = [limiter.acquire(f"key-{i}") == 0.0 for i in range(1000)]
+    assert len(limiter) == 100
+    # Every remembered bucket is in debt: the 900 newcomers wait, nobody is forgotten.
+    assert granted == [True] * 100 + [False] * 900
+    assert limiter.acquire("key-0") > 0
+    clock.now += 1.0  # the oldest buckets have refilled: they can be forgotten for newcomers
+    assert limiter.acquire("newcomer") == 0.0
+    assert len(limiter) == 100
+
+
+def test_a_flood_of_new_keys_cannot_give_a_throttled_caller_a_new_burst() -> None:
+    """Issue 11: 60 junk keys evicted a throttled token's bucket (50 remembered keys)."""
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(per_minute=60, burst=20, max_keys=50, clock=clock)
+    while limiter.acquire("user:1") == 0.0:
+        pass
+    for i in range(60):
+        limiter.acquire(f"address:10.0.0.{i}")
+        clock.now += 0.01
+    assert limiter.acquire("user:1") > 0  # still throttled
+
+
+def test_a_costly_request_is_paid_for_by_the_next_ones() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(per_minute=60, burst=10, clock=clock)
+    assert limiter.acquire("user:1") == 0.0
+    limiter.charge("user:1", 25)  # 9 left, 25 charged: 16 in debt
+    assert limiter.acquire("user:1") == pytest.approx(17.0)
+    clock.now += 17
+    assert limiter.acquire("user:1") == 0.0
 
 
 def test_guard_settings_come_from_the_environment() -> None:
-    settings = load_guard_settings(
+    settings = load_settings(
         {
             "CERTGRAPH_REQUEST_TIMEOUT": "2.5",
             "CERTGRAPH_RATE_LIMIT_PER_MINUTE": "120",
             "CERTGRAPH_RATE_LIMIT_BURST": "10",
+            "CERTGRAPH_TRUSTED_PROXIES": "10.0.0.1, 10.0.0.2",
+            "CERTGRAPH_MAX_QUERY_COST": "5000",
         }
     )
     assert (settings.request_timeout_seconds, settings.rate_limit_per_minute) == (2.5, 120)
     assert settings.rate_limit_burst == 10
-    assert load_guard_settings({}) == GuardSettings()
+    assert settings.trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+    assert settings.max_query_cost == 5000
+    assert load_settings({}) == Settings()
+    assert Settings().trusted_proxies == []
     with pytest.raises(SettingsError, match="CERTGRAPH_RATE_LIMIT_BURST"):
-        load_guard_settings({"CERTGRAPH_RATE_LIMIT_BURST": "0"})
+        load_settings({"CERTGRAPH_RATE_LIMIT_BURST": "0"})
     with pytest.raises(SettingsError, match="CERTGRAPH_REQUEST_TIMEOUT"):
-        load_guard_settings({"CERTGRAPH_REQUEST_TIMEOUT": "soon"})
+        load_settings({"CERTGRAPH_REQUEST_TIMEOUT": "soon"})
 
 
 # -- the multipart scanner -----------------------------------------------------------------
@@ -147,16 +173,13 @@ def test_boundaries_are_checked() -> None:
 
 
 @pytest_asyncio.fixture
-async def client_for(db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """Clients of apps built with these CERTGRAPH_* guard settings (create_app reads them)."""
+async def client_for(db: None) -> AsyncIterator[Any]:
+    """Clients of apps built with these guard settings, given as CERTGRAPH_* values."""
     clients: list[httpx.AsyncClient] = []
 
     def make(**env: str) -> httpx.AsyncClient:
-        for name in ("REQUEST_TIMEOUT", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST"):
-            monkeypatch.delenv(f"CERTGRAPH_{name}", raising=False)
-        for name, value in env.items():
-            monkeypatch.setenv(f"CERTGRAPH_{name.upper()}", value)
-        app = create_app(Settings())
+        settings = load_settings({f"CERTGRAPH_{name.upper()}": v for name, v in env.items()})
+        app = create_app(settings)
         assert any(m.cls is RequestTimeoutMiddleware for m in app.user_middleware)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://certgraph.test"

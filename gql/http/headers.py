@@ -1,0 +1,32 @@
+"""Headers every answer of the API carries, refusals included: `nosniff` (JSON is never run
+as a page) and `no-store` (answers are personal). File routes set their own."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql.http.errors import API_HEADERS
+
+
+class ApiHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, paths: Collection[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in API_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,68 @@
+"""Cancel a request that takes longer than CERTGRAPH_REQUEST_TIMEOUT: 504 REQUEST_TIMEOUT.
+
+uvicorn has no per-request timeout: without this a request stuck on a slow client or a long
+transaction holds its connection, and on SQLite the one database connection, indefinitely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql.http.errors import send_error
+from gql.http.scope import is_guarded
+
+log = logging.getLogger("certgraph.guards")
+
+REQUEST_TIMEOUT_CODE = "REQUEST_TIMEOUT"
+
+
+class ResponseTracker:
+    """Wraps `send` to know whether the response has started (then no other can be sent)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+class RequestTimeoutMiddleware:
+    """Cancellation runs the request's cleanup: an open transaction is rolled back."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.seconds or not is_guarded(scope):
+            await self.app(scope, receive, send)
+            return
+        tracker = ResponseTracker(send)
+        try:
+            async with asyncio.timeout(self.seconds) as deadline:
+                await self.app(scope, receive, tracker)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # a TimeoutError of the request's own, not ours
+            log.warning(
+                "request %s %s cancelled after %.3g s (CERTGRAPH_REQUEST_TIMEOUT)",
+                scope.get("method"),
+                scope.get("path"),
+                self.seconds,
+            )
+            if tracker.started:
+                return  # too late for an error response; the server closes the connection
+            await send_error(
+                send,
+                504,
+                REQUEST_TIMEOUT_CODE,
+                f"the request took longer than {self.seconds:g} s and was cancelled; "
+                "nothing it was doing was kept",
+                extensions={"timeoutSeconds": self.seconds},
+            )
