@@ -1,8 +1,5 @@
-"""Shared fixtures: a fresh database per test, on SQLite or on CERTGRAPH_TEST_DATABASE_URL.
-
-CI runs the suite twice: once on SQLite (the default) and once with
-CERTGRAPH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db>.
-"""
+"""Shared fixtures: a fresh database per test (SQLite, or CERTGRAPH_TEST_DATABASE_URL: CI runs
+the suite on both), a data directory per test, an event log, a SQL statement counter."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import os
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,8 +22,9 @@ from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, tortoise_test_context
 from tortoise.warnings import TortoiseLoopSwitchWarning
 
-from gql import clock
+from gql import Event, clock, hookimpl
 from gql.plugins import create_plugin_host, set_plugin_host
+from gql.settings import get_settings
 from gql.store.db import MODELS_MODULE, normalise_url
 
 TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:memory:")
@@ -110,6 +109,34 @@ def _fresh_clock_plugins_and_statements() -> Iterator[None]:
     EXECUTOR_CACHE.clear()
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test's files (and generated secret key) go to its own tmp_path, never to ./var.
+
+    The process settings are cached: cleared so the next read sees this environment.
+    """
+    path = tmp_path / "data"
+    monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(path))
+    for name in ("CERTGRAPH_SECRET_KEY", "CERTGRAPH_MAX_UPLOAD_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def stored_files(root: Path) -> list[str]:
+    """Every file under a data directory except the generated secret key, relative, sorted."""
+    if not root.exists():
+        return []
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            relative = os.path.relpath(os.path.join(directory, name), root)
+            if relative != "secret_key":
+                found.append(relative)
+    return sorted(found)
+
+
 @pytest.fixture
 def frozen_now() -> Iterator[datetime]:
     at = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -124,6 +151,28 @@ def plugin_host():  # type: ignore[no-untyped-def]
     host = create_plugin_host()
     set_plugin_host(host)
     return host
+
+
+class EventLog:
+    """A certgraph_event plugin that keeps every event it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def certgraph_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
+
+
+@pytest.fixture
+def events(plugin_host: Any) -> EventLog:
+    """The events emitted during the test, from a plugin registered on the test's host."""
+    log = EventLog()
+    plugin_host.register(log, "test-events")
+    return log
 
 
 class QueryCounter(logging.Handler):

@@ -3,10 +3,9 @@ a GraphQL client, a world seeded through the domain, and a SQL query counter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from gql.app import create_app
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.domain.certifications import CertificationData, CourseLink
-from gql.settings import Settings, get_settings
+from gql.settings import Settings
 from gql.store.models import (
     CertificationKind,
     CertificationType,
@@ -73,21 +72,6 @@ class GraphQLClient:
         assert "errors" not in result, result["errors"]
         data: dict[str, Any] = result["data"]
         return data
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Files (and the generated signing key) of every API test go to its own tmp_path.
-
-    gql.files and gql.signing read the process settings, which are cached: clear them.
-    """
-    path = tmp_path / "data"
-    monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(path))
-    for name in ("CERTGRAPH_SECRET_KEY", "CERTGRAPH_MAX_UPLOAD_BYTES"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from gql.api.ids import encode_id
 from gql.settings import Settings, get_settings
 from gql.store.models import AuditEvent, CertificationKind, Evidence, EvidenceStatus
+from tests.conftest import stored_files
 from tests.files.samples import jpeg, pdf, png
 
 from .conftest import GraphQLClient, Person, World, make_certification, make_person
@@ -25,7 +26,6 @@ from .uploads_support import (
     UploadClient,
     evidence_rows,
     external_certification,
-    stored_files,
 )
 
 

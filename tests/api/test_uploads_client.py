@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from gql.settings import Settings, get_settings
 from gql.store.models import CourseProgress, Evidence
+from tests.conftest import stored_files
 from tests.files.samples import pdf, png
 
 from .conftest import Person, World
@@ -32,7 +33,6 @@ from .uploads_support import (
     SUBMIT,
     external_certification,
     multipart_head,
-    stored_files,
     upload_limit,
 )
 

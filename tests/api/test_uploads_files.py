@@ -22,6 +22,7 @@ from gql.app import create_app
 from gql.settings import Settings, get_settings
 from gql.store.db import close_database, migrate_database, open_database
 from gql.store.models import AuditEvent, Certification, CourseProgress
+from tests.conftest import stored_files
 from tests.files.samples import HTML, ZIP, jpeg, pdf, png
 
 from .conftest import GraphQLClient, World, make_certification
@@ -31,7 +32,6 @@ from .uploads_support import (
     UploadClient,
     evidence_rows,
     external_certification,
-    stored_files,
 )
 
 BADGE = """

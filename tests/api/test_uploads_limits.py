@@ -23,6 +23,7 @@ from gql.api.view import MAX_JSON_BODY_BYTES, MULTIPART_FIELDS_BYTES
 from gql.app import create_app
 from gql.settings import Settings, get_settings
 from gql.store.models import Evidence
+from tests.conftest import stored_files
 from tests.files.samples import pdf
 
 from .conftest import World
@@ -36,7 +37,6 @@ from .uploads_support import (
     external_certification,
     multipart_head,
     spools,
-    stored_files,
     upload_limit,
 )
 

@@ -5,11 +5,9 @@ views of what the data directory and the database hold."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,19 +137,6 @@ def multipart_head(query: str, variables: dict[str, Any], boundary: str, filenam
     return body[: body.index(b"%PDF-1.4\n") + len(b"%PDF-1.4\n")].replace(
         b'filename="proof.pdf"', f'filename="{filename}"'.encode()
     )
-
-
-def stored_files(root: Path) -> list[str]:
-    """Every file under the data directory except the generated signing key, relative."""
-    if not root.exists():
-        return []
-    found = []
-    for directory, _, names in os.walk(root):
-        for name in names:
-            relative = os.path.relpath(os.path.join(directory, name), root)
-            if relative != "secret_key":
-                found.append(relative)
-    return sorted(found)
 
 
 @dataclass

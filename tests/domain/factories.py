@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from gql import Event, clock, hookimpl
+from gql import clock
 from gql.domain import certifications, courses, enrollments, users
 from gql.domain.access import Actor
 from gql.domain.errors import DomainError
@@ -52,20 +52,6 @@ async def collect_ids(fetch: Callable[[str | None], Awaitable[Page[Any]]]) -> li
         assert page.items, "a page with has_next_page must not be empty"
         after = page.cursors[-1]
     raise AssertionError("pagination did not end within 100 pages")
-
-
-class EventLog:
-    """A certgraph_event plugin that keeps every event it is handed."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def certgraph_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
 
 
 class Factory:

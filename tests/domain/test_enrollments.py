@@ -11,8 +11,9 @@ from gql.domain import enrollments
 from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import Enrollment, EnrollmentOrigin, Role
+from tests.conftest import EventLog
 
-from .factories import EventLog, Factory
+from .factories import Factory
 
 
 async def test_admin_assigns_with_a_due_date(make: Factory, frozen_now: datetime) -> None:

@@ -11,8 +11,9 @@ from gql.domain import enrollments
 from gql.domain.errors import Forbidden, InvalidInput, NotFound
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import AuditEvent, Award, CourseProgress, ProgressStatus, Role
+from tests.conftest import EventLog
 
-from .factories import EventLog, Factory, field_of
+from .factories import Factory, field_of
 
 
 @pytest.mark.parametrize("percent", [-1, 101, 1000])

@@ -9,8 +9,9 @@ from gql.domain.access import Actor
 from gql.domain.expiry import sweep_expired
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import Award, CertificationType, Course, Enrollment, ProgressStatus
+from tests.conftest import EventLog
 
-from .factories import EventLog, Factory
+from .factories import Factory
 
 AWARDED = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # the frozen_now fixture's instant
 EXPIRES = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # + 12 months

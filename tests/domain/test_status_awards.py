@@ -21,8 +21,9 @@ from gql.store.models import (
     CourseProgress,
     EvidenceStatus,
 )
+from tests.conftest import EventLog
 
-from .factories import EventLog, Factory
+from .factories import Factory
 
 EXTERNAL = CertificationKind.EXTERNAL
 RECURRING = CertificationType.RECURRING

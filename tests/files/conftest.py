@@ -1,17 +1,15 @@
-"""Fixtures of the file tests: a data directory per test, people and certifications."""
+"""Fixtures of the file tests: people, certifications and a small upload limit (the data
+directory per test and the event log are tests/conftest.py's)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from gql import Event, hookimpl
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.settings import get_settings
@@ -24,18 +22,6 @@ from gql.store.models import (
 )
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test stores files under its own tmp_path (settings are cached: clear them)."""
-    path = tmp_path / "data"
-    monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(path))
-    for name in ("CERTGRAPH_SECRET_KEY", "CERTGRAPH_MAX_UPLOAD_BYTES"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
-
-
 @pytest.fixture
 def upload_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """A small upload limit (100 KiB) so tests can exceed it cheaply."""
@@ -44,40 +30,6 @@ def upload_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     get_settings.cache_clear()
     yield limit
     get_settings.cache_clear()
-
-
-def stored_files(root: Path) -> list[str]:
-    """Every file under the data directory except the generated secret key, relative."""
-    if not root.exists():
-        return []
-    found = []
-    for directory, _, names in os.walk(root):
-        for name in names:
-            relative = os.path.relpath(os.path.join(directory, name), root)
-            if relative != "secret_key":
-                found.append(relative)
-    return sorted(found)
-
-
-class EventLog:
-    """A certgraph_event plugin that keeps every event it is handed."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def certgraph_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
-
-
-@pytest.fixture
-def events(plugin_host: Any) -> EventLog:
-    log = EventLog()
-    plugin_host.register(log, "test-events")
-    return log
 
 
 @dataclass

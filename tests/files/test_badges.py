@@ -11,8 +11,9 @@ from gql.domain.badges import upload_certification_badge
 from gql.domain.errors import Forbidden, NotFound, UnsupportedFileType
 from gql.files import blob_path
 from gql.store.models import AuditEvent, Certification
+from tests.conftest import stored_files
 
-from .conftest import World, stored_files
+from .conftest import World
 from .samples import BytesStream, jpeg, pdf, png
 
 

@@ -33,8 +33,9 @@ from gql.store.models import (
     Evidence,
     EvidenceStatus,
 )
+from tests.conftest import EventLog, stored_files
 
-from .conftest import EventLog, World, stored_files
+from .conftest import World
 from .samples import HTML, BytesStream, GeneratedStream, pdf, png
 
 

@@ -11,8 +11,9 @@ import pytest
 from gql.domain.badges import upload_certification_badge
 from gql.domain.evidence import submit_evidence
 from gql.files import Purpose, blob_path, collect_garbage, receive_upload, tmp_dir
+from tests.conftest import stored_files
 
-from .conftest import World, stored_files
+from .conftest import World
 from .samples import BytesStream, pdf, png
 
 HOUR = 3600

@@ -34,8 +34,9 @@ from gql.store.models import (
     Role,
     User,
 )
+from tests.conftest import EventLog, stored_files
 
-from .conftest import EventLog, World, stored_files
+from .conftest import World
 from .samples import BytesStream, png
 
 HEADER_LINE = ",".join(HEADER)

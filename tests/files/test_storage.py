@@ -21,8 +21,8 @@ from gql.files import (
     receive_upload,
     sanitise_filename,
 )
+from tests.conftest import stored_files
 
-from .conftest import stored_files
 from .samples import HTML, ZIP, BytesStream, GeneratedStream, jpeg, pdf, png
 
 MiB = 1024 * 1024

@@ -23,7 +23,6 @@ from tests.api.conftest import (
     GraphQLClient,
     World,
     app,
-    data_dir,
     gql,
     http,
     make_certification,
@@ -32,7 +31,7 @@ from tests.api.conftest import (
 )
 from tests.files.samples import BytesStream, pdf, png
 
-__all__ = ["app", "data_dir", "gql", "http", "settings", "world"]  # fixtures for this module
+__all__ = ["app", "gql", "http", "settings", "world"]  # fixtures for this module
 
 
 @dataclass

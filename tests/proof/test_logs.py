@@ -17,7 +17,6 @@ from tests.api.conftest import (
     GraphQLClient,
     World,
     app,
-    data_dir,
     gql,
     http,
     make_certification,
@@ -28,7 +27,6 @@ from tests.files.samples import HTML, pdf
 
 __all__ = [
     "app",
-    "data_dir",
     "gql",
     "http",
     "settings",

@@ -14,10 +14,10 @@ from gql.files import (
     collect_garbage,
     receive_upload,
 )
-from tests.files.conftest import World, data_dir, world
+from tests.files.conftest import World, world
 from tests.files.samples import BytesStream, pdf, png
 
-__all__ = ["data_dir", "world"]  # fixtures, imported for this module
+__all__ = ["world"]  # a fixture, imported for this module
 
 
 async def stored_world(world: World) -> tuple[int, str, int, str]:

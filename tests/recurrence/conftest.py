@@ -1,23 +1,11 @@
-"""Fixtures of the recurrence tests: the API harness of tests/api, an event log, a clean cache.
+"""Fixtures of the recurrence tests: the API harness of tests/api.
 
 The API fixtures are imported (not redefined) so these tests run against exactly the app,
-database and data directory (autouse: files go to tmp_path) the other API tests use.
+database and data directory the other API tests use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from tests.api.conftest import app, gql, http, settings, world
 
-import pytest
-
-from tests.api.conftest import app, data_dir, gql, http, settings, world
-from tests.domain.factories import EventLog
-
-__all__ = ["app", "data_dir", "gql", "http", "settings", "world"]
-
-
-@pytest.fixture
-def events(plugin_host: Any) -> EventLog:
-    log = EventLog()
-    plugin_host.register(log, "recurrence-events")
-    return log
+__all__ = ["app", "gql", "http", "settings", "world"]

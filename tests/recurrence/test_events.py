@@ -13,7 +13,7 @@ from gql.domain import expiry
 from gql.domain.expiry import sweep_expired
 from gql.store.models import Award, CertificationType, Enrollment
 from tests.api.conftest import GraphQLClient, World, make_certification, make_person
-from tests.domain.factories import EventLog
+from tests.conftest import EventLog
 
 from .api import assign, complete, enrollment_node, iso, my_enrollment, my_list, report
 
