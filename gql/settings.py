@@ -33,7 +33,7 @@ class Settings(BaseModel):
     max_tokens: int = Field(default=2000, ge=50)
     max_page_size: int = Field(default=100, ge=1)
     # The estimated cost of a document (gql/api/cost.py) above which it is not executed.
-    max_query_cost: int = Field(default=25_000, ge=1)
+    max_query_cost: int = Field(default=20_000, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # HTTP guards (gql/http/); 0 turns the timeout or the rate limit off.
     request_timeout_seconds: float = Field(default=30.0, ge=0)

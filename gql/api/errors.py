@@ -31,7 +31,7 @@ PARSE_FAILED_CODE = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED_CODE = "GRAPHQL_VALIDATION_FAILED"
 # graphql-core's hints name types, fields, arguments and enum values the client did not
 # ask for: in production they map the schema for someone who may not introspect it.
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 @strawberry.type(description="An expected failure of a mutation: bad input or a business rule.")
