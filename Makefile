@@ -3,7 +3,7 @@
 #   make run            serve on http://127.0.0.1:$(PORT)/graphql with demo data (PORT=8000)
 #   make test           lint, type-check and run the test suite on SQLite
 #   make test-postgres  the test suite on PostgreSQL ($(CERTGRAPH_TEST_DATABASE_URL))
-#   make lint           ruff check, ruff format --check, mypy
+#   make lint           ruff check, ruff format --check, mypy, the layer contracts (lint-imports)
 #   make clean          remove .venv and caches (var/, your data, is kept)
 
 SHELL := /bin/bash
@@ -66,6 +66,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
