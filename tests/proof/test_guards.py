@@ -374,3 +374,40 @@ def test_serve_refuses_a_bad_guard_setting_in_one_line(tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert completed.stderr.startswith("certgraph serve: CERTGRAPH_REQUEST_TIMEOUT:")
     assert len(completed.stderr.splitlines()) == 1
+
+
+async def test_the_form_parsers_own_limits_are_not_enough_so_the_scanner_stays() -> None:
+    """strawberry reads uploads with Starlette's `request.form()` and its defaults (1000
+    files, 1000 fields): 900 file parts are all parsed and spooled before anything refuses."""
+    from starlette.requests import Request
+
+    boundary = "xyz"
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f{i}"; filename="f{i}.pdf"'
+            f"\r\n\r\nx\r\n".encode()
+            for i in range(900)
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/graphql",
+        "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
+    }
+    request = Request(scope, receive)
+    async with request.form() as form:
+        assert len(form) == 900  # every part parsed and spooled
+    scanner = MultipartScanner(boundary.encode())
+    with pytest.raises(MultipartRefused, match="at most 16 parts"):
+        scanner.feed(body)
