@@ -75,13 +75,23 @@ class Verdict:
 
 @runtime_checkable
 class CompletionPolicy(Protocol):
-    """What `certgraph_completion_policies` returns a list of."""
+    """What `certgraph_completion_policies` returns a list of (docs/plugins.md explains each).
+
+    `check_submission` is optional: the host treats a policy without it as accepting every
+    submission, and a class that subclasses this protocol inherits that default. Both
+    methods are isolated alike: if one raises or returns the wrong type, the host logs it and
+    answers `PolicyUnavailable` (no verdict; the submission is refused).
+    """
 
     name: str
     description: str
     config_model: type[BaseModel]
 
     def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict: ...
+
+    def check_submission(self, facts: PolicyFacts, config: Any) -> str | None:
+        """Why a learner's new submission of proof must be refused now, or None to accept."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from gql import PolicyFacts, Verdict, hookimpl
+from gql import CompletionPolicy, PolicyFacts, Verdict, hookimpl
 from plugins._counting import verdict_for_required
 
 
@@ -12,7 +12,7 @@ class AllRequiredConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", title="all-required")
 
 
-class AllRequired:
+class AllRequired(CompletionPolicy):
     name = "all-required"
     description = "Complete when every course of the certification is completed in this cycle."
     config_model = AllRequiredConfig

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from gql import EvidenceFacts, PolicyFacts, Verdict, VerdictStatus, hookimpl
+from gql import CompletionPolicy, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus, hookimpl
 
 
 class ExternalEvidenceConfig(BaseModel):
@@ -31,7 +31,7 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-class ExternalEvidence:
+class ExternalEvidence(CompletionPolicy):
     name = "external-evidence"
     description = (
         "Complete when a submission of proof in this cycle is approved "

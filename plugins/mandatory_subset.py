@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from gql import PolicyFacts, Verdict, hookimpl
+from gql import CompletionPolicy, PolicyFacts, Verdict, hookimpl
 from plugins._counting import verdict_for_required
 
 
@@ -16,7 +16,7 @@ class MandatorySubsetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", title="mandatory-subset")
 
 
-class MandatorySubset:
+class MandatorySubset(CompletionPolicy):
     name = "mandatory-subset"
     description = (
         "Complete when every mandatory course is completed in this cycle "

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gql import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
+from gql import CompletionPolicy, CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
 from plugins.all_required import AllRequired, AllRequiredConfig
 from plugins.external_evidence import ExternalEvidence, ExternalEvidenceConfig
 from plugins.mandatory_subset import MandatorySubset, MandatorySubsetConfig
@@ -347,6 +347,15 @@ def test_check_submission_refuses_until_the_mandatory_courses_are_done() -> None
     )
     # off by default
     assert EXTERNAL.check_submission(facts(*courses), ExternalEvidenceConfig()) is None
+
+
+@pytest.mark.parametrize("policy", [MANDATORY_SUBSET, ALL_REQUIRED, EXTERNAL], ids=lambda p: p.name)
+def test_every_builtin_follows_the_policy_protocol(policy: CompletionPolicy) -> None:
+    assert isinstance(policy, CompletionPolicy)
+    config = policy.config_model()
+    assert isinstance(policy.evaluate(facts(course(1)), config), Verdict)
+    # the course-counting policies inherit the protocol's check_submission: always accept
+    assert policy.check_submission(facts(course(1)), config) is None
 
 
 @st.composite
