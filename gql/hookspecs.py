@@ -1,9 +1,7 @@
-"""Every hook certgraph calls: the plugin author's reference.
+"""Every hook certgraph calls: the plugin author's reference (docs/plugins.md explains them).
 
 Implement a hook with ``@gql.hookimpl`` on a module-level function (or a method of an object
-you register) named exactly like the spec. An implementation may accept any subset of the
-arguments. Calls are keyword-only. Hooks are synchronous; an implementation may return an
-awaitable, which the host awaits (the way datasette does it).
+you register) named exactly like the spec; it may accept any subset of the arguments.
 """
 
 from __future__ import annotations
@@ -12,49 +10,61 @@ from typing import Any
 
 import pluggy
 
+from gql.policy import Event, UploadInfo
+
 hookspec = pluggy.HookspecMarker("certgraph")
 hookimpl = pluggy.HookimplMarker("certgraph")
 
 
 class CertgraphSpec:
+    """The hooks. Each plugin's implementation is called on its own, in pluggy's order (last
+    registered first; ``tryfirst``/``trylast`` move it), so one that raises cannot stop the
+    others. Hook wrappers (``wrapper=True``, ``hookwrapper=True``) are refused at load:
+    they could not wrap calls made one plugin at a time."""
+
     @hookspec
     def certgraph_completion_policies(self) -> list[Any]:  # type: ignore[empty-body]
         """Return the completion policies this plugin provides.
 
-        Called once, when the plugin manager starts. Return a list of policy objects, each
-        with ``name`` (unique across all plugins), ``description`` (one line),
+        Called once, when the plugin host is built, synchronously: an ``async def``
+        implementation is a load failure. Return a list of ``gql.CompletionPolicy`` objects,
+        each with ``name`` (unique across all plugins), ``description`` (one line),
         ``config_model`` (a pydantic model; its JSON Schema is published and every
-        certification's config is validated by it when saved) and
-        ``evaluate(facts: PolicyFacts, config) -> Verdict``.
+        certification's config is validated by it when saved),
+        ``evaluate(facts: PolicyFacts, config) -> Verdict`` and optionally
+        ``check_submission(facts: PolicyFacts, config) -> str | None`` (a reason refuses a
+        learner's new proof; None accepts).
 
         ``evaluate`` must be pure: no database, no I/O, no clock (use ``facts.now``). It is
         called again whenever the facts change and when enrollments are read. If it raises,
-        the enrollment keeps its last state and its explanation names the error.
+        the enrollment keeps its last state and its explanation names the error. If
+        ``check_submission`` raises, the submission is refused (NOT_ALLOWED).
 
         A policy whose name is already taken by another plugin is refused and reported by
-        ``certgraph plugins``; the first one registered keeps the name.
+        ``certgraph plugins``; the plugin registered first keeps the name (the built-ins
+        are registered first).
         """
 
     @hookspec
-    def certgraph_event(self, event: Any) -> Any:
+    def certgraph_event(self, event: Event) -> Any:
         """Be told that something happened; called after the change committed.
 
         ``event`` is a ``gql.Event`` with ``name`` (``enrolled``, ``started``,
         ``progress_recorded``, ``evidence_submitted``, ``evidence_reviewed``,
         ``certification_completed``, ``certification_expired``), ``at``, ``actor_id`` and
         a JSON-safe ``payload``. Each event is delivered once per process that made the
-        change. The return value is ignored; an awaitable is awaited. An exception is logged
-        and does not affect the request or other plugins.
+        change. May be ``async def`` (the host awaits it). The return value is ignored. An
+        exception is logged and does not affect the request or other plugins.
         """
 
     @hookspec
-    def certgraph_check_upload(self, upload: Any) -> Any:
+    def certgraph_check_upload(self, upload: UploadInfo) -> Any:
         """Inspect an uploaded file before it is stored; return ``gql.UploadRefusal`` to refuse.
 
         ``upload`` is a ``gql.UploadInfo``: purpose (``evidence``, ``badge`` or ``import``),
         sanitised filename, sniffed content type, size, SHA-256, and ``path`` to a temporary
-        copy that may be read until the hook returns. Return None (or an awaitable resolving
-        to None) to accept. Every implementation is called; the first refusal wins and the
-        upload fails with ``UPLOAD_REFUSED`` and the refusal's reason. An implementation that
-        raises refuses the upload (fail closed).
+        copy that may be read until the hook returns. May be ``async def`` (the host awaits
+        it). Return None to accept. Implementations are asked in turn; the first refusal wins
+        (the rest are not asked) and the upload fails with ``UPLOAD_REFUSED`` and the
+        refusal's reason. An implementation that raises refuses the upload (fail closed).
         """

@@ -1,9 +1,7 @@
-"""The plugin manager: built-in policies plus every entry point of group ``certgraph``.
+"""The plugin host: built-in policies plus every entry point of group ``certgraph``, one per app.
 
-Built-ins are registered first, through the same hook a third party implements, so they keep
-their names. A plugin that fails to import, a hook that raises, a malformed policy or a policy
-name already taken is recorded as a `PluginFailure` and skipped; the service keeps working
-with the rest.
+A plugin that fails to load is recorded as a `PluginFailure` and left out; each hook is called
+one plugin at a time, in pluggy's order, so one failing plugin never silences another.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ BUILTIN_MODULES = ("plugins.mandatory_subset", "plugins.all_required", "plugins.
 
 @dataclass(frozen=True, slots=True)
 class InstalledPolicy:
-    policy: Any
+    policy: Any  # a gql.CompletionPolicy, checked by _validate_policy
     plugin: str  # the module or distribution that provides it
 
     @property
@@ -57,6 +55,12 @@ class PluginFailure:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedPlugin:
+    name: str  # the module, or `<distribution>:<entry point>`
+    hooks: tuple[str, ...]  # the hooks it implements, sorted
+
+
 class PolicyConfigError(ValueError):
     """A policy's config model rejected a config; the message is the model's."""
 
@@ -78,30 +82,59 @@ def _validate_policy(policy: Any) -> str | None:
         return f"policy {name!r}: `config_model` is not a pydantic model"
     if not callable(getattr(policy, "evaluate", None)):
         return f"policy {name!r}: no `evaluate(facts, config)` method"
+    check = getattr(policy, "check_submission", None)
+    if check is not None and not callable(check):
+        return f"policy {name!r}: `check_submission` is not a method"
     if not isinstance(getattr(policy, "description", None), str):
         return f"policy {name!r}: no string `description`"
     return None
 
 
 class PluginHost:
+    """The plugins of one app: build it with `create_plugin_host`, then hand it down."""
+
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("certgraph")
         self.pm.add_hookspecs(hookspecs.CertgraphSpec)
         self.policies: dict[str, InstalledPolicy] = {}
         self.failures: list[PluginFailure] = []
-        self._plugin_labels: dict[int, str] = {}
+        self._registered: list[str] = []  # labels, in registration order
+        self._callers: dict[str, list[tuple[str, pluggy.HookCaller]]] = {}
 
     # -- loading -------------------------------------------------------------------------
 
     def register(self, plugin: object, label: str) -> bool:
         """Register one plugin object (usually a module); record a failure instead of raising."""
         try:
+            hash(plugin)  # pluggy's per-plugin callers keep plugins in sets
             self.pm.register(plugin, name=label)
         except Exception as exc:  # a malformed hookimpl, a duplicate registration
             self.failures.append(PluginFailure(label, _describe(exc)))
             return False
-        self._plugin_labels[id(plugin)] = label
+        problems = self._unsupported_hooks(plugin)
+        if problems:
+            self.pm.unregister(plugin)
+            self.failures.append(PluginFailure(label, "; ".join(problems)))
+            return False
+        self._registered.append(label)
+        self._callers.clear()  # the per-plugin callers are built from the registered set
         return True
+
+    def _unsupported_hooks(self, plugin: object) -> list[str]:
+        """What pluggy accepts but this host cannot honour: wrappers, unknown hook names."""
+        problems: list[str] = []
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if impl.wrapper or impl.hookwrapper:
+                    problems.append(
+                        f"{caller.name}: hook wrappers (wrapper=True, hookwrapper=True) are "
+                        "not supported; certgraph calls each plugin's implementation on its own"
+                    )
+                elif not caller.has_spec() and not impl.optionalhook:
+                    problems.append(f"{caller.name}: no such hook (see gql/hookspecs.py)")
+        return sorted(problems)
 
     def load_builtins(self) -> None:
         for module_name in BUILTIN_MODULES:
@@ -135,19 +168,21 @@ class PluginHost:
         self.register(module, label)
 
     def collect_policies(self) -> None:
-        """Ask every plugin for its policies, one plugin at a time so one bad plugin is isolated."""
+        """Ask every plugin for its policies, one plugin at a time so one bad plugin is isolated.
+
+        The hook is called in pluggy's order; a name goes to the plugin registered first
+        (the built-ins), whatever its tryfirst or trylast.
+        """
         self.policies.clear()
-        for impl in self.pm.hook.certgraph_completion_policies.get_hookimpls():
-            label = impl.plugin_name
-            try:
-                provided: Any = impl.function()
-                items: Iterable[Any] = list(provided or [])
-            except Exception as exc:
-                self.failures.append(
-                    PluginFailure(label, f"certgraph_completion_policies raised {_describe(exc)}")
-                )
-                continue
-            for policy in items:
+        offered: dict[str, list[Any]] = {}
+        for label, caller in self._hook_callers("certgraph_completion_policies"):
+            problem, items = _policies_of(caller)
+            if problem is not None:
+                self.failures.append(PluginFailure(label, problem))
+            else:
+                offered[label] = items
+        for label in self._registered:
+            for policy in offered.get(label, ()):
                 problem = _validate_policy(policy)
                 if problem is not None:
                     self.failures.append(PluginFailure(label, problem))
@@ -162,6 +197,38 @@ class PluginHost:
                     )
                     continue
                 self.policies[policy.name] = InstalledPolicy(policy, label)
+
+    def loaded_plugins(self) -> list[LoadedPlugin]:
+        """Every registered plugin with the hooks it implements, in registration order."""
+        loaded = []
+        for label in self._registered:
+            plugin = self.pm.get_plugin(label)
+            callers = self.pm.get_hookcallers(plugin) or []
+            loaded.append(LoadedPlugin(label, tuple(sorted(c.name for c in callers))))
+        return loaded
+
+    def _hook_callers(self, hook_name: str) -> list[tuple[str, pluggy.HookCaller]]:
+        """One pluggy caller per plugin implementing the hook, in the order pluggy calls them.
+
+        pluggy calls a hook's implementation list from its end: last registered first,
+        tryfirst ones before and trylast ones after. Each caller holds one plugin, so a
+        raising implementation is contained by its own call.
+        """
+        callers = self._callers.get(hook_name)
+        if callers is None:
+            impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+            plugins = [impl.plugin for impl in impls]
+            callers = [
+                (
+                    impl.plugin_name,
+                    self.pm.subset_hook_caller(
+                        hook_name, [p for p in plugins if p is not impl.plugin]
+                    ),
+                )
+                for impl in reversed(impls)
+            ]
+            self._callers[hook_name] = callers
+        return callers
 
     # -- policies ------------------------------------------------------------------------
 
@@ -187,25 +254,28 @@ class PluginHost:
         dumped: dict[str, Any] = parsed.model_dump(mode="json", by_alias=True)
         return dumped
 
-    def _parsed_config(self, installed: InstalledPolicy, config: dict[str, Any]) -> BaseModel:
+    def _call_policy(
+        self, installed: InstalledPolicy, method: str, facts: PolicyFacts, config: dict[str, Any]
+    ) -> Any:
+        """Call one of a policy's methods; its config or its failure become PolicyUnavailable."""
         try:
-            return installed.config_model.model_validate(config)
+            parsed = installed.config_model.model_validate(config)
         except ValidationError as exc:
             raise PolicyUnavailable(
                 f"its stored config no longer validates ({exc.error_count()} error(s))"
             ) from None
+        try:
+            return getattr(installed.policy, method)(facts, parsed)
+        except Exception as exc:
+            log.exception("policy %s raised in %s", installed.name, method)
+            raise PolicyUnavailable(f"policy {installed.name!r} failed: {_describe(exc)}") from None
 
     def evaluate(self, name: str, facts: PolicyFacts, config: dict[str, Any]) -> Verdict:
         """Run a policy; PolicyUnavailable says in one line why there is no verdict."""
         installed = self.policies.get(name)
         if installed is None:
             raise PolicyUnavailable(f"policy {name!r} is not installed")
-        parsed = self._parsed_config(installed, config)
-        try:
-            verdict = installed.policy.evaluate(facts, parsed)
-        except Exception as exc:
-            log.exception("policy %s raised", name)
-            raise PolicyUnavailable(f"policy {name!r} failed: {_describe(exc)}") from None
+        verdict = self._call_policy(installed, "evaluate", facts, config)
         if not isinstance(verdict, Verdict):
             raise PolicyUnavailable(
                 f"policy {name!r} returned {type(verdict).__name__}, not a Verdict"
@@ -216,53 +286,86 @@ class PluginHost:
         return verdict
 
     def check_submission(self, name: str, facts: PolicyFacts, config: dict[str, Any]) -> str | None:
-        """Ask a policy's optional `check_submission(facts, config)` whether to refuse proof now."""
+        """Why the policy refuses new proof now, or None; PolicyUnavailable when it cannot say.
+
+        A policy without `check_submission`, or one not installed (its enrollments wait for
+        it), accepts.
+        """
         installed = self.policies.get(name)
-        check = getattr(installed.policy, "check_submission", None) if installed else None
-        if installed is None or check is None:
+        if installed is None or getattr(installed.policy, "check_submission", None) is None:
             return None
-        reason = check(facts, self._parsed_config(installed, config))
-        return None if reason is None else str(reason)
+        reason = self._call_policy(installed, "check_submission", facts, config)
+        if reason is not None and not (isinstance(reason, str) and reason.strip()):
+            raise PolicyUnavailable(
+                f"policy {name!r}: check_submission returned {type(reason).__name__} "
+                f"{reason!r}, not a reason or None"
+            )
+        return reason
 
     # -- the other hooks -----------------------------------------------------------------
 
-    async def _call_each(
-        self, hook_name: str, **kwargs: Any
-    ) -> list[tuple[str, Any, BaseException | None]]:
-        """Call every implementation separately, awaiting awaitables; keep going past errors."""
-        results: list[tuple[str, Any, BaseException | None]] = []
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
-            try:
-                value = impl.function(**args)
-                if inspect.isawaitable(value):
-                    value = await value
-                results.append((impl.plugin_name, value, None))
-            except Exception as exc:
-                results.append((impl.plugin_name, None, exc))
-        return results
+    async def _call(self, caller: pluggy.HookCaller, **kwargs: Any) -> tuple[Any, Exception | None]:
+        """One plugin's implementation, awaited if async: its value, or what it raised."""
+        try:
+            results: list[Any] = caller(**kwargs)
+            value = results[0] if results else None
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            return None, exc
+        return value, None
 
     async def emit(self, event: Event) -> None:
-        for plugin, _, exc in await self._call_each("certgraph_event", event=event):
+        for label, caller in self._hook_callers("certgraph_event"):
+            _, exc = await self._call(caller, event=event)
             if exc is not None:
-                log.error("plugin %s failed on event %s: %s", plugin, event.name, _describe(exc))
+                log.error("plugin %s failed on event %s: %s", label, event.name, _describe(exc))
 
     async def check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
-        for plugin, value, exc in await self._call_each("certgraph_check_upload", upload=upload):
+        for label, caller in self._hook_callers("certgraph_check_upload"):
+            value, exc = await self._call(caller, upload=upload)
             if exc is not None:
-                log.error("plugin %s failed checking an upload: %s", plugin, _describe(exc))
-                return UploadRefusal(reason=f"the upload check of {plugin} failed")
+                log.error("plugin %s failed checking an upload: %s", label, _describe(exc))
+                return UploadRefusal(reason=f"the upload check of {label} failed")
             if isinstance(value, UploadRefusal):
                 return value
         return None
 
 
-def create_plugin_host(load_entry_points: bool = True) -> PluginHost:
+def _policies_of(caller: pluggy.HookCaller) -> tuple[str | None, list[Any]]:
+    """Call one plugin's certgraph_completion_policies: (why it failed, or None; its list)."""
+    try:
+        results: list[Any] = caller()
+        provided = results[0] if results else None
+        if inspect.isawaitable(provided):
+            if inspect.iscoroutine(provided):
+                provided.close()  # never run: an unawaited coroutine would warn
+            return "certgraph_completion_policies must not be async", []
+        if provided is not None and (
+            isinstance(provided, str | bytes | dict) or not isinstance(provided, Iterable)
+        ):
+            return (
+                f"certgraph_completion_policies returned {type(provided).__name__}, not a list",
+                [],
+            )
+        return None, list(provided or [])
+    except Exception as exc:
+        return f"certgraph_completion_policies raised {_describe(exc)}", []
+
+
+def create_plugin_host(
+    load_entry_points: bool = True, *, extra: Iterable[tuple[str, object]] = ()
+) -> PluginHost:
+    """A loaded host: the built-ins, the installed entry points, then `extra` (label, plugin).
+
+    Build one per app; every failure is in `host.failures` and logged as a warning.
+    """
     host = PluginHost()
     host.load_builtins()
     if load_entry_points:
         host.load_entry_points()
+    for label, plugin in extra:
+        host.register(plugin, label)
     host.collect_policies()
     for failure in host.failures:
         log.warning("plugin %s not loaded: %s", failure.plugin, failure.reason)
@@ -273,6 +376,7 @@ _host: PluginHost | None = None
 
 
 def get_plugin_host() -> PluginHost:
+    """The process-wide host, built on first use (for code not yet handed a host)."""
     global _host
     if _host is None:
         _host = create_plugin_host()

@@ -1,15 +1,16 @@
-"""The plugin host: discovery through real distributions, isolation of broken plugins, the
-event and upload-check hooks (sync and async implementations), and `certgraph plugins`."""
+"""The plugin host: discovery through real distributions, isolation of broken plugins, pluggy's
+call order, the event and upload-check hooks (sync and async), `certgraph plugins`, the docs."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from gql import (
+    CompletionPolicy,
     CourseFacts,
     Event,
     PolicyFacts,
@@ -26,12 +28,22 @@ from gql import (
     VerdictStatus,
     hookimpl,
 )
+from gql.cli import main
+from gql.domain.errors import ErrorCode, NotAllowed
+from gql.domain.evidence import submit_evidence
+from gql.hookspecs import CertgraphSpec
 from gql.plugins import (
+    LoadedPlugin,
     PluginHost,
     PolicyConfigError,
     PolicyUnavailable,
     create_plugin_host,
+    set_plugin_host,
 )
+from gql.store.models import CertificationKind, Enrollment, Evidence
+from plugins.all_required import AllRequiredConfig
+from tests.domain.factories import Factory
+from tests.files.samples import BytesStream, pdf
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -39,6 +51,8 @@ QUORUM = REPO / "examples" / "certgraph-quorum"
 BROKEN = FIXTURES / "broken-import"
 RAISING = FIXTURES / "raising-policy"
 DUPLICATE = FIXTURES / "duplicate-name"
+SCANNER = FIXTURES / "upload-scanner"
+WRAPPER = FIXTURES / "wrapper-check"
 BUILTINS = {
     "mandatory-subset": "plugins.mandatory_subset",
     "all-required": "plugins.all_required",
@@ -381,7 +395,8 @@ def test_certgraph_plugins_lists_a_pip_installed_policy(tmp_path: Path) -> None:
     )
     assert (target / "certgraph_quorum" / "__init__.py").is_file()
     certgraph = Path(sys.executable).with_name("certgraph")
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    path = [str(target), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
     result = subprocess.run(
         [str(certgraph), "plugins"],
         env=env,
@@ -397,5 +412,349 @@ def test_certgraph_plugins_lists_a_pip_installed_policy(tmp_path: Path) -> None:
         if line.startswith("  ") and " from " in line
     }
     assert listed == {**BUILTINS, "quorum": "certgraph-quorum:quorum"}
+    assert re.search(
+        r"^  certgraph-quorum:quorum +certgraph_completion_policies$", result.stdout, re.M
+    )
     assert "every plugin loaded" in result.stdout
     assert result.stderr == ""
+
+
+# -- pluggy's call order ------------------------------------------------------------------------
+
+
+class Recorder:
+    """An event plugin that notes its own name in a shared list, with pluggy's order options."""
+
+    def __init__(self, name: str, calls: list[str], **order: bool) -> None:
+        self.name = name
+        self.calls = calls
+
+        @hookimpl(**order)
+        def certgraph_event(event: Event) -> None:
+            calls.append(name)
+
+        self.certgraph_event = certgraph_event
+
+
+async def test_hooks_are_called_in_pluggys_order() -> None:
+    calls: list[str] = []
+    host = PluginHost()
+    for name, order in [
+        ("first-registered", {}),
+        ("wants-first", {"tryfirst": True}),
+        ("wants-last", {"trylast": True}),
+        ("last-registered", {}),
+    ]:
+        assert host.register(Recorder(name, calls, **order), name)
+
+    await host.emit(event("enrolled"))
+    # last registered first; tryfirst before everyone, trylast after
+    assert calls == ["wants-first", "last-registered", "first-registered", "wants-last"]
+
+    # and exactly the order pluggy itself calls them in
+    calls.clear()
+    host.pm.hook.certgraph_event(event=event("enrolled"))
+    assert calls == ["wants-first", "last-registered", "first-registered", "wants-last"]
+
+
+class Refuses:
+    def __init__(self, reason: str, asked: list[str], **order: bool) -> None:
+        @hookimpl(**order)
+        def certgraph_check_upload(upload: UploadInfo) -> UploadRefusal:
+            asked.append(reason)
+            return UploadRefusal(reason=reason)
+
+        self.certgraph_check_upload = certgraph_check_upload
+
+
+async def test_a_tryfirst_upload_check_decides_before_the_others() -> None:
+    asked: list[str] = []
+    host = create_plugin_host(load_entry_points=False)
+    host.register(Refuses("tryfirst scanner", asked, tryfirst=True), "tryfirst")
+    host.register(Refuses("plain scanner", asked), "plain")
+    host.register(Refuses("trylast scanner", asked, trylast=True), "trylast")
+    assert await host.check_upload(upload()) == UploadRefusal(reason="tryfirst scanner")
+    assert asked == ["tryfirst scanner"]  # the first refusal ends the round
+
+
+def test_a_policy_name_goes_to_the_plugin_registered_first_whatever_its_order() -> None:
+    class Impostor:
+        name = "all-required"
+        description = "claims a built-in name"
+        config_model = AllRequiredConfig
+
+        def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict:
+            raise AssertionError("never called")
+
+    class Eager:
+        @hookimpl(tryfirst=True)
+        def certgraph_completion_policies(self) -> list[object]:
+            return [Impostor()]
+
+    host = create_plugin_host(load_entry_points=False, extra=[("eager", Eager())])
+    assert host.policies["all-required"].plugin == "plugins.all_required"
+    assert [(f.plugin, f.reason) for f in host.failures] == [
+        ("eager", "policy name 'all-required' is already provided by plugins.all_required")
+    ]
+
+
+# -- what pluggy accepts but this host cannot honour --------------------------------------------
+
+
+class WrapperCheck:
+    """The issue's case: a new-style wrapper whose upload check refuses."""
+
+    def __init__(self) -> None:
+        self.ran = False
+
+    @hookimpl(wrapper=True)
+    def certgraph_check_upload(self, upload: UploadInfo) -> Generator[None, Any, UploadRefusal]:
+        self.ran = True
+        yield
+        return UploadRefusal(reason="refused by the wrapper")
+
+
+class OldStyleWrapper:
+    @hookimpl(hookwrapper=True)
+    def certgraph_event(self, event: Event) -> Generator[None, Any, None]:
+        yield
+
+
+async def test_hook_wrappers_are_refused_at_load_never_called_as_plain_functions() -> None:
+    host = create_plugin_host(load_entry_points=False)
+    wrapper = WrapperCheck()
+    assert not host.register(wrapper, "wrapper-check")
+    assert not host.register(OldStyleWrapper(), "old-style")
+    assert [(f.plugin, f.reason) for f in host.failures] == [
+        (
+            "wrapper-check",
+            "certgraph_check_upload: hook wrappers (wrapper=True, hookwrapper=True) are not "
+            "supported; certgraph calls each plugin's implementation on its own",
+        ),
+        (
+            "old-style",
+            "certgraph_event: hook wrappers (wrapper=True, hookwrapper=True) are not "
+            "supported; certgraph calls each plugin's implementation on its own",
+        ),
+    ]
+    assert host.pm.get_plugin("wrapper-check") is None
+    assert [p.name for p in host.loaded_plugins()] == list(BUILTINS.values())
+    assert await host.check_upload(upload()) is None
+    await host.emit(event("enrolled"))
+    assert not wrapper.ran
+
+
+def test_an_installed_wrapper_plugin_is_reported_as_failed(site: Path) -> None:
+    host = host_with(site, WRAPPER)
+    assert [f.plugin for f in host.failures] == ["certgraph-wrapper-check:wrapper"]
+    assert "hook wrappers" in host.failures[0].reason
+
+
+def test_an_implementation_of_no_known_hook_is_refused() -> None:
+    class Misspelt:
+        @hookimpl
+        def certgraph_events(self, event: Event) -> None: ...
+
+    host = PluginHost()
+    assert not host.register(Misspelt(), "misspelt")
+    assert [(f.plugin, f.reason) for f in host.failures] == [
+        ("misspelt", "certgraph_events: no such hook (see gql/hookspecs.py)")
+    ]
+
+
+def test_an_async_or_non_list_policies_hook_is_a_load_failure() -> None:
+    class AsyncPolicies:
+        @hookimpl
+        async def certgraph_completion_policies(self) -> list[object]:
+            return []
+
+    class StringPolicies:
+        @hookimpl
+        def certgraph_completion_policies(self) -> str:
+            return "quorum"
+
+    host = create_plugin_host(
+        load_entry_points=False, extra=[("async", AsyncPolicies()), ("string", StringPolicies())]
+    )
+    assert sorted((f.plugin, f.reason) for f in host.failures) == [
+        ("async", "certgraph_completion_policies must not be async"),
+        ("string", "certgraph_completion_policies returned str, not a list"),
+    ]
+    assert set(host.policies) == set(BUILTINS)
+
+
+# -- one host per app ---------------------------------------------------------------------------
+
+
+def test_each_host_keeps_its_own_plugins() -> None:
+    calls: list[str] = []
+    with_recorder = create_plugin_host(
+        load_entry_points=False, extra=[("recorder", Recorder("recorder", calls))]
+    )
+    plain = create_plugin_host(load_entry_points=False)
+    assert [p.name for p in with_recorder.loaded_plugins()][-1] == "recorder"
+    assert "recorder" not in [p.name for p in plain.loaded_plugins()]
+    assert with_recorder.loaded_plugins()[-1] == LoadedPlugin("recorder", ("certgraph_event",))
+
+
+# -- check_submission, isolated like evaluate ---------------------------------------------------
+
+
+def test_check_submission_is_part_of_the_policy_protocol() -> None:
+    class Minimal(CompletionPolicy):
+        name = "minimal"
+        description = "inherits the accepting check_submission"
+        config_model = AllRequiredConfig
+
+        def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict:
+            return Verdict(status=VerdictStatus.NOT_STARTED, progress=0.0)
+
+    assert "check_submission" in dir(CompletionPolicy)
+    assert Minimal().check_submission(facts(), AllRequiredConfig()) is None
+    host = create_plugin_host(load_entry_points=False, extra=[("minimal", PolicyPlugin(Minimal()))])
+    assert host.check_submission("minimal", facts(), {}) is None
+
+
+class PolicyPlugin:
+    def __init__(self, *policies: object) -> None:
+        self.policies = list(policies)
+
+    @hookimpl
+    def certgraph_completion_policies(self) -> list[object]:
+        return self.policies
+
+
+def test_a_raising_check_submission_becomes_policy_unavailable_and_is_logged(
+    site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = host_with(site, RAISING)
+    with (
+        caplog.at_level(logging.ERROR, logger="certgraph.plugins"),
+        pytest.raises(PolicyUnavailable) as raised,
+    ):
+        host.check_submission("raising-check", facts(), {})
+    assert str(raised.value) == (
+        "policy 'raising-check' failed: LookupError: no rule for certification 7"
+    )
+    [record] = [r for r in caplog.records if r.name == "certgraph.plugins"]
+    assert record.exc_info is not None
+
+
+def test_a_check_submission_returning_no_reason_is_unavailable() -> None:
+    class Answers:
+        name = "answers"
+        description = "returns whatever it was built with"
+        config_model = AllRequiredConfig
+
+        def __init__(self, answer: object) -> None:
+            self.answer = answer
+
+        def evaluate(self, facts: PolicyFacts, config: Any) -> Verdict:
+            return Verdict(status=VerdictStatus.NOT_STARTED, progress=0.0)
+
+        def check_submission(self, facts: PolicyFacts, config: Any) -> object:
+            return self.answer
+
+    for answer, refusal in [(None, None), ("finish the course first", "finish the course first")]:
+        host = create_plugin_host(
+            load_entry_points=False, extra=[("a", PolicyPlugin(Answers(answer)))]
+        )
+        assert host.check_submission("answers", facts(), {}) == refusal
+    for answer in (True, "  "):
+        host = create_plugin_host(
+            load_entry_points=False, extra=[("a", PolicyPlugin(Answers(answer)))]
+        )
+        with pytest.raises(PolicyUnavailable, match="not a reason or None"):
+            host.check_submission("answers", facts(), {})
+    # not installed: the enrollment waits for its policy, as for evaluation
+    assert host.check_submission("gone", facts(), {}) is None
+
+
+async def test_a_raising_check_submission_refuses_the_proof_with_not_allowed(
+    db: None, site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    set_plugin_host(host_with(site, RAISING))
+    make = Factory()
+    cert = await make.certification(kind=CertificationKind.EXTERNAL, policy="raising-check")
+    learner = await make.learner()
+    with (
+        caplog.at_level(logging.ERROR, logger="certgraph.plugins"),
+        pytest.raises(NotAllowed) as raised,
+    ):
+        await submit_evidence(learner, cert.id, BytesStream(pdf()), filename="proof.pdf")
+    assert raised.value.code is ErrorCode.NOT_ALLOWED
+    assert raised.value.message == (
+        "proof cannot be taken now: "
+        "policy 'raising-check' failed: LookupError: no rule for certification "
+        f"{cert.id}"
+    )
+    assert "policy raising-check raised in check_submission" in caplog.text
+    assert not await Evidence.exists()
+    assert not await Enrollment.exists()
+
+
+# -- `certgraph plugins`, in process ------------------------------------------------------------
+
+
+@pytest.fixture
+def plugins_command(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+    """Run `certgraph plugins` in process: (exit code, stdout, stderr)."""
+    logger = logging.getLogger("certgraph.plugins")
+    level = logger.level
+
+    def run() -> tuple[int, str, str]:
+        code = main(["plugins"])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    logger.setLevel(level)
+
+
+def test_certgraph_plugins_lists_hook_only_plugins(site: Path, plugins_command: Any) -> None:
+    install_distribution(SCANNER, site)
+    code, out, err = plugins_command()
+    assert (code, err) == (0, "")
+    section = out.split("plugins:\n", 1)[1].splitlines()
+    listed = dict(line.split() for line in section if line.startswith("  "))
+    assert listed == {
+        **{module: "certgraph_completion_policies" for module in BUILTINS.values()},
+        "certgraph-upload-scanner:scanner": "certgraph_check_upload",
+    }
+    assert out.endswith("every plugin loaded\n")
+
+
+def test_certgraph_plugins_fails_when_a_plugin_failed_to_load(
+    site: Path, plugins_command: Any
+) -> None:
+    install_distribution(SCANNER, site)
+    install_distribution(BROKEN, site)
+    install_distribution(WRAPPER, site)
+    code, out, err = plugins_command()
+    assert code == 1
+    assert err == "certgraph plugins: 2 plugin(s) failed to load (listed on stdout)\n"
+    failed = out.split("plugins that failed to load:\n", 1)[1]
+    assert [line.split(": ", 1)[0] for line in failed.splitlines()] == [
+        "  certgraph-broken-import:broken",
+        "  certgraph-wrapper-check:wrapper",
+    ]
+    assert "certgraph-upload-scanner:scanner" in out.split("plugins that failed")[0]
+    assert "every plugin loaded" not in out
+
+
+# -- the docs ------------------------------------------------------------------------------------
+
+
+def test_every_hook_and_policy_member_is_documented() -> None:
+    """docs/plugins.md has a section per hook and a row per member of CompletionPolicy."""
+    docs = (REPO / "docs" / "plugins.md").read_text()
+    headings = set(re.findall(r"^#+ `(\w+)\(", docs, re.M))
+    hooks = {name for name in vars(CertgraphSpec) if name.startswith("certgraph_")}
+    assert hooks - headings == set()
+    rows = set(re.findall(r"^\| `(\w+)", docs, re.M))
+    members = {
+        name
+        for name in (*CompletionPolicy.__annotations__, *vars(CompletionPolicy))
+        if not name.startswith("_")
+    }
+    assert members - rows == set()
