@@ -19,6 +19,7 @@ from gql.domain import certifications, courses, enrollments, evidence, users
 from gql.domain.access import Actor
 from gql.domain.calendar import add_months
 from gql.domain.certifications import CertificationData, CourseLink
+from gql.files import BlobStore
 from gql.store.models import CertificationKind, CertificationType, Role, User
 
 SYSTEM = Actor.system()
@@ -114,7 +115,7 @@ async def _fresh_tokens() -> list[DemoToken]:
     return tokens
 
 
-async def load_demo(*, only_if_empty: bool = False) -> DemoResult:
+async def load_demo(blobs: BlobStore, *, only_if_empty: bool = False) -> DemoResult:
     """Load the demo once; later calls create nothing and issue fresh demo tokens.
 
     With `only_if_empty`, a database holding users that are not the demo's is left alone
@@ -131,7 +132,7 @@ async def load_demo(*, only_if_empty: bool = False) -> DemoResult:
             created=False,
             summary="The database already has users (not the demo's); demo data not loaded.",
         )
-    certification_count, enrollment_count = await _create_demo()
+    certification_count, enrollment_count = await _create_demo(blobs)
     return DemoResult(
         created=True,
         summary=(
@@ -142,7 +143,7 @@ async def load_demo(*, only_if_empty: bool = False) -> DemoResult:
     )
 
 
-async def _create_demo() -> tuple[int, int]:
+async def _create_demo(blobs: BlobStore) -> tuple[int, int]:
     """Create the demo; return how many certifications and enrollments it made."""
     # The admin first: its email is the marker that the demo is loaded.
     people: dict[str, User] = {}
@@ -259,6 +260,7 @@ async def _create_demo() -> tuple[int, int]:
             learner,
             certification_id,
             _InMemoryUpload(CERTIFICATE_PDF),
+            blobs=blobs,
             filename="cloud-architect-certificate.pdf",
             completed_on=earned_on,
             note="Certificate from the Example Certification Board.",

@@ -1,10 +1,8 @@
-"""HMAC signatures for download URLs, and the secret key they are made with.
+"""Signed download URLs: `UrlSigner` makes and checks them, with the service's secret key.
 
 A signature covers (kind, object id, SHA-256 of the bytes, expiry), so a URL opens exactly one
-version of one file until it expires: changing any part of the URL, or replacing the file
-(a new badge image), makes it invalid. The key is ``CERTGRAPH_SECRET_KEY`` or, when that is
-unset, a random key generated once into ``<data_dir>/secret_key`` (mode 0600). The file is
-created with a no-clobber link, so several workers starting at once agree on one key.
+version of one file until it expires. The key is ``CERTGRAPH_SECRET_KEY`` or a random key
+generated once into ``<data_dir>/secret_key`` (0600, no-clobber: workers agree on one key).
 """
 
 from __future__ import annotations
@@ -16,15 +14,17 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 from gql import clock
-from gql.settings import get_settings
+from gql.settings import Settings
 
 KEY_FILE = "secret_key"
+PREFIX = "/files"
+EVIDENCE = "evidence"
+BADGE = "badge"
 # Separates this use of the secret from any other the service may make of it.
 _PURPOSE = b"certgraph download url v1"
-
-_keys: dict[tuple[str | None, str], bytes] = {}
 
 
 class SecretKeyError(RuntimeError):
@@ -64,44 +64,22 @@ def _create_key_file(directory: Path) -> str:
     return _read_key_file(target)
 
 
-def secret_key() -> bytes:
-    """The service's secret: the setting, else the key file (created on first use)."""
-    settings = get_settings()
-    directory = settings.data_dir.resolve()
-    cache_key = (settings.secret_key, str(directory))
-    cached = _keys.get(cache_key)
-    if cached is not None:
-        return cached
-    if settings.secret_key:
-        text = settings.secret_key
-    else:
-        path = directory / KEY_FILE
-        text = _read_key_file(path) if path.exists() else _create_key_file(directory)
-    key = hmac.new(text.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
-    _keys[cache_key] = key
-    return key
+def load_secret_key(secret_key: str | None, data_dir: Path) -> str:
+    """The configured secret, else the data directory's key file (created on first use)."""
+    if secret_key:
+        return secret_key
+    directory = data_dir.resolve()
+    path = directory / KEY_FILE
+    return _read_key_file(path) if path.exists() else _create_key_file(directory)
 
 
-def _message(kind: str, object_id: int, sha256: str, expires: int) -> bytes:
-    return f"{kind}\n{object_id}\n{sha256}\n{expires}".encode("ascii")
-
-
-def sign(kind: str, object_id: int, sha256: str, expires: int) -> str:
-    digest = hmac.new(secret_key(), _message(kind, object_id, sha256, expires), "sha256").digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def verify(kind: str, object_id: int, sha256: str, expires: int, signature: str) -> bool:
-    """True when the signature is ours for exactly these values and has not expired."""
-    if expires <= int(clock.now().timestamp()) or not signature.isascii():
-        return False
-    expected = sign(kind, object_id, sha256, expires)
-    return hmac.compare_digest(signature.encode("ascii"), expected.encode("ascii"))
+def _now() -> int:
+    return int(clock.now().timestamp())
 
 
 def expiry_in(seconds: int) -> int:
     """An expiry `seconds` from now (Unix time)."""
-    return int(clock.now().timestamp()) + seconds
+    return _now() + seconds
 
 
 def stable_expiry(seconds: int) -> int:
@@ -109,5 +87,84 @@ def stable_expiry(seconds: int) -> int:
 
     URLs built with it do not change on every request, so browsers can cache what they name.
     """
-    now = int(clock.now().timestamp())
-    return (now // seconds + 2) * seconds
+    return (_now() // seconds + 2) * seconds
+
+
+class UrlSigner:
+    """Signs and verifies download URLs; built once per app from its settings.
+
+    With no `secret_key`, the key is read from (or generated into) `key_dir`'s key file on
+    first use, so building a signer writes nothing.
+    """
+
+    def __init__(
+        self,
+        secret_key: str | None = None,
+        *,
+        key_dir: Path | None = None,
+        evidence_ttl_seconds: int = 300,
+        badge_ttl_seconds: int = 86400,
+    ) -> None:
+        if not secret_key and key_dir is None:
+            raise SecretKeyError("a signer needs a secret key or a directory for its key file")
+        self._secret = secret_key or None
+        self._key_dir = key_dir
+        self._key: bytes | None = None
+        self.evidence_ttl_seconds = evidence_ttl_seconds
+        self.badge_ttl_seconds = badge_ttl_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UrlSigner:
+        """The signer of `settings`: its secret (or the data dir's key file), URL lifetimes."""
+        return cls(
+            settings.secret_key,
+            key_dir=settings.data_dir,
+            evidence_ttl_seconds=settings.evidence_url_ttl_seconds,
+            badge_ttl_seconds=settings.badge_url_ttl_seconds,
+        )
+
+    def _hmac_key(self) -> bytes:
+        if self._key is None:
+            text = self._secret
+            if text is None:
+                assert self._key_dir is not None  # checked when built
+                text = load_secret_key(None, self._key_dir)
+            self._key = hmac.new(text.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
+        return self._key
+
+    def __repr__(self) -> str:  # never the key
+        return (
+            f"UrlSigner(evidence_ttl_seconds={self.evidence_ttl_seconds}, "
+            f"badge_ttl_seconds={self.badge_ttl_seconds})"
+        )
+
+    def sign(self, kind: str, object_id: int, sha256: str, expires: int) -> str:
+        message = f"{kind}\n{object_id}\n{sha256}\n{expires}".encode("ascii")
+        digest = hmac.new(self._hmac_key(), message, "sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def verify(self, kind: str, object_id: int, sha256: str, expires: int, signature: str) -> bool:
+        """True when the signature is ours for exactly these values and has not expired."""
+        if expires <= _now() or not signature.isascii():
+            return False
+        expected = self.sign(kind, object_id, sha256, expires)
+        return hmac.compare_digest(signature.encode("ascii"), expected.encode("ascii"))
+
+    def url(self, kind: str, object_id: int, sha256: str, expires: int) -> str:
+        query = urlencode({"exp": expires, "sig": self.sign(kind, object_id, sha256, expires)})
+        return f"{PREFIX}/{kind}/{object_id}?{query}"
+
+    def evidence_url(self, evidence_id: int, sha256: str) -> str:
+        """A URL (path and query) that serves this evidence for a few minutes."""
+        return self.url(EVIDENCE, evidence_id, sha256, expiry_in(self.evidence_ttl_seconds))
+
+    def badge_url(self, certification_id: int, sha256: str | None) -> str | None:
+        """A cacheable URL of a badge image; None without one.
+
+        The expiry moves in steps of the badge TTL, so the URL (and the browser's cached copy)
+        stays the same for at least that long.
+        """
+        if not sha256:
+            return None
+        expires = stable_expiry(self.badge_ttl_seconds)
+        return self.url(BADGE, certification_id, sha256, expires)

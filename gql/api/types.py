@@ -30,7 +30,6 @@ from gql.api.loaders import Loaders
 from gql.domain import certifications, enrollments, pages
 from gql.domain.pages import Page
 from gql.domain.status import CourseProgressView, EnrollmentView
-from gql.downloads import badge_image_url, evidence_download_url
 from gql.plugins import InstalledPolicy
 from gql.store import models
 from gql.store.reads import CourseRow
@@ -96,8 +95,9 @@ class Badge:
         "A signed URL (a path on this server) of the badge image, null when there is none. "
         "It stays the same for a day or more, so browsers can cache the image."
     )
-    def image_url(self) -> str | None:
-        return badge_image_url(self.certification_row)
+    def image_url(self, info: Info) -> str | None:
+        row = self.certification_row
+        return info.context.signer.badge_url(row.id, row.badge_sha256)
 
 
 @strawberry.type
@@ -347,8 +347,8 @@ class Evidence(Node):
         "A short-lived signed URL (a path on this server) that downloads the file as an "
         "attachment; it needs no token and expires after a few minutes: fetch a fresh one."
     )
-    def download_url(self) -> str:
-        return evidence_download_url(self.row)
+    def download_url(self, info: Info) -> str:
+        return info.context.signer.evidence_url(self.row.id, self.row.sha256)
 
     @described("Null when not yet reviewed, or when the viewer may not see the reviewer.")
     async def reviewed_by(self, info: Info) -> User | None:

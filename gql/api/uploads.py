@@ -86,6 +86,7 @@ class FileMutations:
                 viewer,
                 pk_or_unknown(certification_id, "Certification"),
                 upload,
+                blobs=info.context.blobs,
                 filename=upload.filename,
                 completed_on=completed_on,
                 note=note,
@@ -126,6 +127,7 @@ class FileMutations:
                 viewer,
                 pk_or_unknown(certification_id, "Certification"),
                 upload,
+                blobs=info.context.blobs,
                 filename=upload.filename,
                 declared_type=upload.content_type,
             )
@@ -149,6 +151,7 @@ class FileMutations:
             return await imports.import_course_progress(
                 viewer,
                 upload,
+                blobs=info.context.blobs,
                 dry_run=dry_run,
                 filename=upload.filename,
                 declared_type=upload.content_type,

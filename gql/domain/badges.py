@@ -5,7 +5,8 @@ from __future__ import annotations
 from gql.domain.access import Actor, require_admin
 from gql.domain.errors import NotFound
 from gql.domain.unit import unit_of_work
-from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.domain.uploads import received_upload
+from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.store.db import retrying
 from gql.store.models import Certification
 
@@ -15,6 +16,7 @@ async def upload_certification_badge(
     certification_id: int,
     upload: ByteSource,
     *,
+    blobs: BlobStore,
     filename: str | None,
     declared_type: str | None = None,
 ) -> Certification:
@@ -27,7 +29,8 @@ async def upload_certification_badge(
     await require_admin(actor, "uploadCertificationBadge", "Certification", certification_id)
     if not await Certification.exists(id=certification_id):
         raise NotFound("no such certification", field=["certificationId"])
-    async with receive_upload(
+    async with received_upload(
+        blobs,
         upload,
         Purpose.BADGE,
         filename=filename,

@@ -30,7 +30,8 @@ from gql.domain.status import (
     load_context,
 )
 from gql.domain.unit import audit_refusal, unit_of_work
-from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.domain.uploads import received_upload
+from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.plugins import PolicyUnavailable, get_plugin_host
 from gql.policy import VerdictStatus
 from gql.store import reads
@@ -217,6 +218,7 @@ async def submit_evidence(
     note: str | None = None,
     declared_type: str | None = None,
 ) -> Evidence:
+    blobs: BlobStore,
     """Submit proof for the actor's own enrollment in an EXTERNAL certification.
 
     `declared_type` is the content type the client sent with the file (checked against the
@@ -229,7 +231,8 @@ async def submit_evidence(
     note = _clean_text(note, "note", MAX_NOTE_CHARS)
     # Refuse before reading a byte of the file when the rules already say no.
     await _submission_target(learner_id, certification_id, completed_on)
-    async with receive_upload(
+    async with received_upload(
+        blobs,
         upload,
         Purpose.EVIDENCE,
         filename=filename,

@@ -36,7 +36,8 @@ from gql.domain.enrollments import progress_after
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.status import current_cycle
 from gql.domain.unit import Unit, unit_of_work
-from gql.files import ByteSource, Purpose, StagedUpload, receive_upload
+from gql.domain.uploads import received_upload
+from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.store.db import retrying
 from gql.store.models import (
     Award,
@@ -434,6 +435,7 @@ async def import_course_progress(
     actor: Actor,
     upload: ByteSource,
     *,
+    blobs: BlobStore,
     dry_run: bool = False,
     filename: str | None = None,
     declared_type: str | None = None,
@@ -444,7 +446,8 @@ async def import_course_progress(
     file itself raise like any upload (FILE_TOO_LARGE, UNSUPPORTED_FILE_TYPE, ...).
     """
     await require_admin(actor, "importCourseProgress", "CourseProgress")
-    async with receive_upload(
+    async with received_upload(
+        blobs,
         upload,
         Purpose.IMPORT,
         filename=filename,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,8 +76,9 @@ class GraphQLClient:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings()
+def settings(data_dir: Path) -> Settings:
+    # The app's blob store and signing key live in its data dir: the test's own.
+    return Settings(data_dir=data_dir)
 
 
 @pytest.fixture

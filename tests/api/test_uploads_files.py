@@ -5,7 +5,6 @@ signature. Also the start-up sweep of the app's lifespan."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import time
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from gql import UploadInfo, UploadRefusal, clock, hookimpl
 from gql.api.ids import encode_id
 from gql.app import create_app
 from gql.settings import Settings, get_settings
-from gql.store.db import close_database, migrate_database, open_database
+from gql.store.db import migrate_database
 from gql.store.models import AuditEvent, Certification, CourseProgress
 from tests.conftest import stored_files
 from tests.files.samples import HTML, ZIP, jpeg, pdf, png
@@ -253,6 +252,9 @@ async def test_imports_are_for_admins_and_csv_only(
         (FilePart(HTML, "report.pdf", "application/pdf"), "unrecognised"),
         (FilePart(png(), "scan.png", "application/pdf"), "sent as application/pdf"),
         (FilePart(png(), "scan.pdf", None), "the name says PDF"),
+        # issue 11: PDF bytes named as HTML were stored and served as certificate.html
+        (FilePart(pdf(), "certificate.html", None), "the name says text/html"),
+        (FilePart(pdf(), "certificate.html", "application/pdf"), "the name says text/html"),
         (FilePart(ZIP, "proof.zip", "application/zip"), "application/zip"),
     ],
 )
@@ -311,9 +313,9 @@ async def test_a_plugin_refusal_is_upload_refused_and_leaves_nothing(
 @pytest.mark.parametrize(
     ("sent", "kept"),
     [
-        ("../../etc/passwd", "passwd"),
-        ("/etc/x", "x"),
-        ("a.pdf\x00.exe", "a.pdf.exe"),
+        ("../../etc/passwd", "passwd.pdf"),
+        ("/etc/x", "x.pdf"),
+        ("a.pdf\x00.exe", "a.pdf_.exe.pdf"),
         ("..\\x.pdf", "x.pdf"),
         ("....", "evidence.pdf"),
     ],
@@ -417,63 +419,27 @@ async def test_a_replaced_badge_invalidates_the_old_url(
     assert (await http.get(new)).content == png(seed=2)
 
 
-# -- the start-up sweep ---------------------------------------------------------------------
+# -- no start-up sweep: `certgraph gc` runs from cron ----------------------------------------
 
 
-def _old(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    two_hours_ago = time.time() - 7200
-    os.utime(path, (two_hours_ago, two_hours_ago))
-
-
-async def test_the_lifespan_sweeps_orphans_once_the_database_is_open(
-    tmp_path: Path,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    url = f"sqlite://{tmp_path / 'sweep.sqlite3'}"
-    monkeypatch.setenv("CERTGRAPH_DATABASE_URL", url)
-    get_settings.cache_clear()
-    await migrate_database(url)
-    kept_bytes, orphan_bytes = png(seed=7), png(seed=8)
-    kept = hashlib.sha256(kept_bytes).hexdigest()
-    orphan = hashlib.sha256(orphan_bytes).hexdigest()
-    await open_database(url)
-    try:
-        cert = await make_certification("Cloud", [], publish=False)
-        await Certification.filter(id=cert).update(
-            badge_sha256=kept, badge_content_type="image/png"
-        )
-    finally:
-        await close_database()
-    _old(data_dir / "blobs" / kept[:2] / kept, kept_bytes)
-    _old(data_dir / "blobs" / orphan[:2] / orphan, orphan_bytes)
-    _old(data_dir / "tmp" / "upload-abandoned.part", b"half an upload")
-
-    app = create_app()  # the process settings (CERTGRAPH_*), as `certgraph serve` builds it
-    with caplog.at_level(logging.INFO, logger="certgraph.app"):
-        async with app.router.lifespan_context(app):
-            assert stored_files(data_dir) == [f"blobs/{kept[:2]}/{kept}"]
-
-    sweeps = [r.getMessage() for r in caplog.records if "file sweep" in r.getMessage()]
-    assert sweeps == [
-        f"start-up file sweep: 1 orphan blob(s) removed ({len(orphan_bytes)} bytes), 1 kept, "
-        "1 stale temporary upload(s) removed"
-    ]
-
-
-async def test_an_app_on_other_settings_does_not_sweep_the_process_data_dir(
-    tmp_path: Path, data_dir: Path
-) -> None:
-    """A database the files do not belong to must never decide which of them are orphans."""
-    url = f"sqlite://{tmp_path / 'other.sqlite3'}"
+async def test_starting_the_app_removes_no_file(tmp_path: Path, data_dir: Path) -> None:
+    """Orphans and abandoned uploads are `certgraph gc`'s (tests/files/test_gc.py), not the
+    lifespan's: a start-up walk of the whole blob tree would slow every start."""
+    url = f"sqlite://{tmp_path / 'start.sqlite3'}"
     await migrate_database(url)
     orphan = png(seed=9)
     digest = hashlib.sha256(orphan).hexdigest()
-    _old(data_dir / "blobs" / digest[:2] / digest, orphan)
-    app = create_app(Settings(database_url=url))
+    blob = data_dir / "blobs" / digest[:2] / digest
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(orphan)
+    (data_dir / "tmp").mkdir()
+    (data_dir / "tmp" / "upload-abandoned.part").write_bytes(b"half an upload")
+    two_hours_ago = time.time() - 7200
+    for path in (blob, data_dir / "tmp" / "upload-abandoned.part"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    app = create_app(Settings(database_url=url, data_dir=data_dir))
     async with app.router.lifespan_context(app):
         pass
-    assert stored_files(data_dir) == [f"blobs/{digest[:2]}/{digest}"]
+
+    assert stored_files(data_dir) == [f"blobs/{digest[:2]}/{digest}", "tmp/upload-abandoned.part"]

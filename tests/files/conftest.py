@@ -4,15 +4,28 @@ directory per test and the event log are tests/conftest.py's)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from gql import files
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
+from gql.files import (
+    ByteSource,
+    CheckReport,
+    GcReport,
+    LocalBlobStore,
+    Purpose,
+    StagedUpload,
+)
+from gql.files.maintenance import DEFAULT_GC_GRACE_SECONDS
 from gql.settings import get_settings
+from gql.store.file_references import StoredFileReferences
 from gql.store.models import (
     Certification,
     CertificationKind,
@@ -20,6 +33,40 @@ from gql.store.models import (
     Course,
     Role,
 )
+
+
+def blob_store() -> LocalBlobStore:
+    """The blob store of the process settings, which the data_dir and upload_limit fixtures
+    set (the app factory builds one the same way from its settings)."""
+    settings = get_settings()
+    return LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes)
+
+
+def blob_path(sha256: str) -> Path:
+    return blob_store().path(sha256)
+
+
+def tmp_dir() -> Path:
+    return blob_store().tmp_dir
+
+
+def receive_upload(
+    source: ByteSource, purpose: Purpose, **options: Any
+) -> AbstractAsyncContextManager[StagedUpload]:
+    """`gql.files.receive_upload` into `blob_store()`."""
+    return files.receive_upload(blob_store(), source, purpose, **options)
+
+
+async def collect_garbage(*, grace_seconds: float = DEFAULT_GC_GRACE_SECONDS) -> GcReport:
+    """`certgraph gc` in process: `blob_store()` against the test database."""
+    return await files.collect_garbage(
+        blob_store(), StoredFileReferences(), grace_seconds=grace_seconds
+    )
+
+
+async def check_storage() -> CheckReport:
+    """`certgraph check` in process: `blob_store()` against the test database."""
+    return await files.check_storage(blob_store(), StoredFileReferences())
 
 
 @pytest.fixture

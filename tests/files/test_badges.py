@@ -9,11 +9,10 @@ import pytest
 
 from gql.domain.badges import upload_certification_badge
 from gql.domain.errors import Forbidden, NotFound, UnsupportedFileType
-from gql.files import blob_path
 from gql.store.models import AuditEvent, Certification
 from tests.conftest import stored_files
 
-from .conftest import World
+from .conftest import World, blob_path, blob_store
 from .samples import BytesStream, jpeg, pdf, png
 
 
@@ -21,7 +20,7 @@ async def test_an_admin_sets_a_badge_image(world: World, data_dir: Path) -> None
     cert = await world.external(publish=False)  # any state
 
     updated = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(jpeg()), filename="../badge.jpg"
+        world.admin, cert.id, BytesStream(jpeg()), blobs=blob_store(), filename="../badge.jpg"
     )
 
     digest = hashlib.sha256(jpeg()).hexdigest()
@@ -41,7 +40,11 @@ async def test_only_admins_set_badges(world: World, actor_name: str, data_dir: P
     cert = await world.external()
     with pytest.raises(Forbidden):
         await upload_certification_badge(
-            getattr(world, actor_name), cert.id, BytesStream(png()), filename="b.png"
+            getattr(world, actor_name),
+            cert.id,
+            BytesStream(png()),
+            blobs=blob_store(),
+            filename="b.png",
         )
     assert (await Certification.get(id=cert.id)).badge_sha256 is None
     assert await AuditEvent.filter(action="denied:uploadCertificationBadge").count() == 1
@@ -52,7 +55,7 @@ async def test_badges_are_images(world: World, data_dir: Path) -> None:
     cert = await world.external()
     with pytest.raises(UnsupportedFileType):
         await upload_certification_badge(
-            world.admin, cert.id, BytesStream(pdf()), filename="badge.pdf"
+            world.admin, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="badge.pdf"
         )
     assert (await Certification.get(id=cert.id)).badge_sha256 is None
     assert stored_files(data_dir) == []
@@ -61,5 +64,7 @@ async def test_badges_are_images(world: World, data_dir: Path) -> None:
 async def test_an_unknown_certification_is_refused_before_reading(world: World) -> None:
     stream = BytesStream(png())
     with pytest.raises(NotFound):
-        await upload_certification_badge(world.admin, 999_999, stream, filename="b.png")
+        await upload_certification_badge(
+            world.admin, 999_999, stream, blobs=blob_store(), filename="b.png"
+        )
     assert await stream.read(1) == png()[:1]  # not a byte was consumed

@@ -14,17 +14,31 @@ from starlette.applications import Starlette
 from gql import clock
 from gql.domain.badges import upload_certification_badge
 from gql.domain.evidence import submit_evidence
-from gql.downloads import badge_image_url, evidence_download_url, routes
-from gql.files import blob_path
+from gql.downloads import routes
+from gql.settings import get_settings
+from gql.signing import UrlSigner
 from gql.store.models import Certification, Evidence
 
-from .conftest import World
+from .conftest import World, blob_path, blob_store
 from .samples import BytesStream, pdf, png
+
+
+def signer() -> UrlSigner:
+    """The signer of the process settings (its key file in the test's data dir)."""
+    return UrlSigner.from_settings(get_settings())
+
+
+def evidence_download_url(evidence: Evidence) -> str:
+    return signer().evidence_url(evidence.id, evidence.sha256)
+
+
+def badge_image_url(cert: Certification) -> str | None:
+    return signer().badge_url(cert.id, cert.badge_sha256)
 
 
 @pytest_asyncio.fixture
 async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=routes())
+    app = Starlette(routes=routes(blob_store(), signer()))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
@@ -32,7 +46,9 @@ async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
 
 async def evidence_of(world: World, content: bytes, filename: str = "proof.pdf") -> Evidence:
     cert = await world.external()
-    return await submit_evidence(world.learner, cert.id, BytesStream(content), filename=filename)
+    return await submit_evidence(
+        world.learner, cert.id, BytesStream(content), blobs=blob_store(), filename=filename
+    )
 
 
 def with_query(url: str, **changes: str) -> str:
@@ -83,7 +99,7 @@ async def test_badges_are_served_inline_and_cacheable(
     cert = await world.external()
     assert badge_image_url(cert) is None
     cert = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png()), filename="badge.png"
+        world.admin, cert.id, BytesStream(png()), blobs=blob_store(), filename="badge.png"
     )
 
     url = badge_image_url(cert)
@@ -136,10 +152,14 @@ async def test_a_url_opens_only_its_own_file(http: httpx.AsyncClient, world: Wor
     mine = await evidence_of(world, pdf("mine"))
     other_cert = await world.external()
     theirs = await submit_evidence(
-        world.other_learner, other_cert.id, BytesStream(pdf("theirs")), filename="t.pdf"
+        world.other_learner,
+        other_cert.id,
+        BytesStream(pdf("theirs")),
+        blobs=blob_store(),
+        filename="t.pdf",
     )
     badge_cert = await upload_certification_badge(
-        world.admin, other_cert.id, BytesStream(png()), filename="b.png"
+        world.admin, other_cert.id, BytesStream(png()), blobs=blob_store(), filename="b.png"
     )
     my_query = urlsplit(evidence_download_url(mine)).query
     badge_query = urlsplit(badge_image_url(badge_cert) or "").query
@@ -157,11 +177,11 @@ async def test_a_url_opens_only_its_own_file(http: httpx.AsyncClient, world: Wor
 async def test_a_replaced_badge_invalidates_old_urls(http: httpx.AsyncClient, world: World) -> None:
     cert = await world.external()
     cert = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png(seed=1)), filename="a.png"
+        world.admin, cert.id, BytesStream(png(seed=1)), blobs=blob_store(), filename="a.png"
     )
     old_url = badge_image_url(cert)
     cert = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png(seed=2)), filename="b.png"
+        world.admin, cert.id, BytesStream(png(seed=2)), blobs=blob_store(), filename="b.png"
     )
 
     assert_refused(await http.get(old_url or ""), 403)

@@ -23,7 +23,6 @@ from gql.domain.errors import (
 )
 from gql.domain.evidence import ReviewDecision, list_review_queue, review_evidence, submit_evidence
 from gql.domain.status import EnrollmentStatus, describe_enrollments
-from gql.files import blob_path, collect_garbage
 from gql.store.models import (
     AuditEvent,
     Award,
@@ -35,7 +34,7 @@ from gql.store.models import (
 )
 from tests.conftest import EventLog, stored_files
 
-from .conftest import World
+from .conftest import World, blob_path, blob_store, collect_garbage
 from .samples import HTML, BytesStream, GeneratedStream, pdf, png
 
 
@@ -52,6 +51,7 @@ async def submit(
         actor,
         cert.id,
         BytesStream(pdf() if content is None else content),
+        blobs=blob_store(),
         filename=filename,
         completed_on=completed_on,
         note=note,
@@ -105,7 +105,11 @@ async def test_unpublished_or_unknown_certifications_read_as_missing(world: Worl
     for certification_id in (draft.id, 999_999):
         with pytest.raises(NotFound):
             await submit_evidence(
-                world.learner, certification_id, BytesStream(pdf()), filename="p.pdf"
+                world.learner,
+                certification_id,
+                BytesStream(pdf()),
+                blobs=blob_store(),
+                filename="p.pdf",
             )
     assert not await Enrollment.exists()
 
@@ -286,6 +290,7 @@ async def test_refused_files_leave_no_enrollment_evidence_or_file(
             world.learner,
             cert.id,
             GeneratedStream(upload_limit * 3, head=pdf()),
+            blobs=blob_store(),
             filename="big.pdf",
         )
     assert not await Enrollment.exists()

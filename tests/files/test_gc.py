@@ -10,10 +10,10 @@ import pytest
 
 from gql.domain.badges import upload_certification_badge
 from gql.domain.evidence import submit_evidence
-from gql.files import Purpose, blob_path, collect_garbage, receive_upload, tmp_dir
+from gql.files import Purpose
 from tests.conftest import stored_files
 
-from .conftest import World
+from .conftest import World, blob_path, blob_store, collect_garbage, receive_upload, tmp_dir
 from .samples import BytesStream, pdf, png
 
 HOUR = 3600
@@ -33,9 +33,11 @@ async def orphan(content: bytes) -> Path:
 
 async def test_only_old_unreferenced_blobs_are_removed(world: World, data_dir: Path) -> None:
     cert = await world.external()
-    evidence = await submit_evidence(world.learner, cert.id, BytesStream(pdf()), filename="p.pdf")
+    evidence = await submit_evidence(
+        world.learner, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="p.pdf"
+    )
     badge_cert = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png()), filename="b.png"
+        world.admin, cert.id, BytesStream(png()), blobs=blob_store(), filename="b.png"
     )
     old_orphan = await orphan(pdf("lost"))
     young_orphan = await orphan(pdf("in flight"))
@@ -55,11 +57,11 @@ async def test_only_old_unreferenced_blobs_are_removed(world: World, data_dir: P
 async def test_a_replaced_badge_image_is_collected(world: World) -> None:
     cert = await world.external()
     first = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png(seed=1)), filename="old.png"
+        world.admin, cert.id, BytesStream(png(seed=1)), blobs=blob_store(), filename="old.png"
     )
     old_path = blob_path(first.badge_sha256 or "")
     await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png(seed=2)), filename="new.png"
+        world.admin, cert.id, BytesStream(png(seed=2)), blobs=blob_store(), filename="new.png"
     )
 
     report = await collect_garbage(grace_seconds=0)

@@ -36,7 +36,7 @@ from gql.store.models import (
 )
 from tests.conftest import EventLog, stored_files
 
-from .conftest import World
+from .conftest import World, blob_store
 from .samples import BytesStream, png
 
 HEADER_LINE = ",".join(HEADER)
@@ -50,7 +50,12 @@ def gid(course: Course | int) -> str:
 async def run_import(actor: Actor, text: str | bytes, *, dry_run: bool = False) -> ImportResult:
     data = text.encode() if isinstance(text, str) else text
     return await import_course_progress(
-        actor, BytesStream(data), dry_run=dry_run, filename="progress.csv", declared_type="text/csv"
+        actor,
+        BytesStream(data),
+        blobs=blob_store(),
+        dry_run=dry_run,
+        filename="progress.csv",
+        declared_type="text/csv",
     )
 
 

@@ -1,4 +1,4 @@
-"""Download-URL signatures and the secret key behind them."""
+"""Download-URL signatures (`UrlSigner`) and the secret key behind them."""
 
 from __future__ import annotations
 
@@ -10,28 +10,34 @@ from pathlib import Path
 import pytest
 
 from gql import clock
-from gql.settings import get_settings
+from gql.settings import Settings
 from gql.signing import (
     KEY_FILE,
     SecretKeyError,
+    UrlSigner,
     _create_key_file,
-    secret_key,
-    sign,
+    load_secret_key,
     stable_expiry,
-    verify,
 )
 
 DIGEST = "ab" * 32
 
 
+def signer(data_dir: Path, secret: str | None = None) -> UrlSigner:
+    return UrlSigner.from_settings(Settings(data_dir=data_dir, secret_key=secret))
+
+
+def sign(data_dir: Path, expires: int, secret: str | None = None) -> str:
+    return signer(data_dir, secret).sign("evidence", 7, DIGEST, expires)
+
+
 def test_a_key_is_generated_once_into_the_data_dir(data_dir: Path) -> None:
-    key = secret_key()
+    key = load_secret_key(None, data_dir)
 
     path = data_dir / KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(path.read_text().strip()) == 64
-    get_settings.cache_clear()  # as a restart or another worker would see it
-    assert secret_key() == key
+    assert load_secret_key(None, data_dir) == key  # as a restart or another worker sees it
     assert [p.name for p in data_dir.iterdir()] == [KEY_FILE]  # no temp file left
 
 
@@ -54,31 +60,33 @@ def test_workers_starting_together_agree_on_one_key(data_dir: Path) -> None:
     assert [p.name for p in data_dir.iterdir()] == [KEY_FILE]
 
 
-def test_the_configured_secret_wins_and_writes_no_file(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    generated = secret_key()
-    monkeypatch.setenv("CERTGRAPH_SECRET_KEY", "x" * 40)
-    get_settings.cache_clear()
+def test_the_configured_secret_wins_and_writes_no_file(data_dir: Path) -> None:
+    configured = sign(data_dir, 10**10, secret="x" * 40)
+    assert not data_dir.exists()
 
-    configured = secret_key()
+    assert sign(data_dir, 10**10) != configured  # the generated key
+    assert sign(data_dir, 10**10, secret="y" * 40) != configured
+    assert sign(data_dir, 10**10, secret="x" * 40) == configured
 
-    assert configured != generated
-    monkeypatch.setenv("CERTGRAPH_SECRET_KEY", "y" * 40)
-    get_settings.cache_clear()
-    assert secret_key() != configured
+
+def test_building_a_signer_writes_nothing(data_dir: Path) -> None:
+    signer(data_dir)
+    assert not data_dir.exists()
+    with pytest.raises(SecretKeyError):
+        UrlSigner()
 
 
 def test_an_unusable_key_file_is_an_error_not_a_new_key(data_dir: Path) -> None:
     data_dir.mkdir()
     (data_dir / KEY_FILE).write_text("short\n")
     with pytest.raises(SecretKeyError):
-        secret_key()
+        sign(data_dir, 10**10)
 
 
 def test_signatures_cover_every_part(data_dir: Path, frozen_now: datetime) -> None:
     expires = int(frozen_now.timestamp()) + 300
-    signature = sign("evidence", 7, DIGEST, expires)
+    signature = sign(data_dir, expires)
+    verify = signer(data_dir).verify
 
     assert verify("evidence", 7, DIGEST, expires, signature)
     assert not verify("badge", 7, DIGEST, expires, signature)
@@ -94,7 +102,8 @@ def test_signatures_cover_every_part(data_dir: Path, frozen_now: datetime) -> No
 
 def test_signatures_expire(data_dir: Path, frozen_now: datetime) -> None:
     expires = int(frozen_now.timestamp()) + 300
-    signature = sign("evidence", 7, DIGEST, expires)
+    signature = sign(data_dir, expires)
+    verify = signer(data_dir).verify
 
     clock.advance(timedelta(seconds=299))
     assert verify("evidence", 7, DIGEST, expires, signature)
@@ -102,14 +111,22 @@ def test_signatures_expire(data_dir: Path, frozen_now: datetime) -> None:
     assert not verify("evidence", 7, DIGEST, expires, signature)
 
 
-def test_another_key_makes_other_signatures(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, frozen_now: datetime
-) -> None:
+def test_another_key_makes_other_signatures(data_dir: Path, frozen_now: datetime) -> None:
     expires = int(frozen_now.timestamp()) + 300
-    signature = sign("evidence", 7, DIGEST, expires)
-    monkeypatch.setenv("CERTGRAPH_SECRET_KEY", "z" * 40)
-    get_settings.cache_clear()
-    assert not verify("evidence", 7, DIGEST, expires, signature)
+    signature = sign(data_dir, expires)
+    other = signer(data_dir, secret="z" * 40)
+    assert not other.verify("evidence", 7, DIGEST, expires, signature)
+
+
+def test_urls_carry_the_lifetimes_of_the_settings(data_dir: Path, frozen_now: datetime) -> None:
+    now = int(frozen_now.timestamp())
+    urls = UrlSigner.from_settings(
+        Settings(data_dir=data_dir, evidence_url_ttl_seconds=60, badge_url_ttl_seconds=3600)
+    )
+    assert urls.evidence_url(7, DIGEST).startswith(f"/files/evidence/7?exp={now + 60}&sig=")
+    badge = urls.badge_url(3, DIGEST)
+    assert badge is not None and badge.startswith(f"/files/badge/3?exp={stable_expiry(3600)}&")
+    assert urls.badge_url(3, None) is None
 
 
 def test_stable_expiries_hold_still_then_move(frozen_now: datetime) -> None:

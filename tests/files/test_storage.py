@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tracemalloc
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +13,34 @@ import pytest
 
 from gql import UploadInfo, UploadRefusal, hookimpl
 from gql.domain.errors import ErrorCode, FileTooLarge, UnsupportedFileType, UploadRefused
-from gql.files import (
-    CHUNK_BYTES,
-    MAX_FILENAME_CHARS,
-    Purpose,
-    StoredFile,
-    blob_path,
-    receive_upload,
-    sanitise_filename,
-)
+from gql.domain.uploads import received_upload
+from gql.files import Purpose, StagedUpload, StoredFile, sanitise_filename
+from gql.files.intake import MAX_FILENAME_CHARS, stored_name
+from gql.files.local import CHUNK_BYTES
 from tests.conftest import stored_files
 
+from .conftest import blob_path, blob_store
 from .samples import HTML, ZIP, BytesStream, GeneratedStream, jpeg, pdf, png
 
 MiB = 1024 * 1024
+
+
+def receive_upload(
+    source: Any,
+    purpose: Purpose,
+    *,
+    filename: str | None,
+    declared_type: str | None = None,
+) -> AbstractAsyncContextManager[StagedUpload]:
+    """What a use case does: the intake into the blob store, with the plugins' check."""
+    return received_upload(
+        blob_store(),
+        source,
+        purpose,
+        filename=filename,
+        declared_type=declared_type,
+        uploader_id=None,
+    )
 
 
 async def store(
@@ -50,10 +65,10 @@ async def store(
     [
         ("../../etc/passwd", "passwd"),
         ("/etc/x", "x"),
-        ("a.pdf\x00.exe", "a.pdf.exe"),
+        ("a.pdf\x00.exe", "a.pdf_.exe"),  # pieces around a control character never join
         ("..\\x.pdf", "x.pdf"),
         ("C:\\Users\\lea\\proof.pdf", "proof.pdf"),
-        ("re\r\nport.pdf", "report.pdf"),
+        ("re\r\nport.pdf", "re__port.pdf"),
         ("invoice\u202efdp.exe", "invoicefdp.exe"),  # a right-to-left override, dropped
         ("..", ""),
         ("", ""),
@@ -69,6 +84,66 @@ def test_long_filenames_are_cut_keeping_the_extension() -> None:
     name = sanitise_filename("x" * 1000 + ".pdf")
     assert len(name) == MAX_FILENAME_CHARS
     assert name.endswith("xx.pdf")
+
+
+# Issue 11: a stored name always ends in an extension of the sniffed type, so whoever saves
+# the download opens it as what it is; a name that claims another type is refused.
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("proof.pdf", "proof.pdf"),
+        ("PROOF.PDF", "PROOF.PDF"),
+        ("scan", "scan.pdf"),
+        ("report.v2", "report.v2.pdf"),
+        ("a.pdf\x00.exe", "a.pdf_.exe.pdf"),  # .exe is generic binary: claims nothing
+        ("setup.bin", "setup.bin.pdf"),
+        ("../../etc/passwd", "passwd.pdf"),
+        ("....", "evidence.pdf"),
+        ("x" * 300, "x" * 196 + ".pdf"),
+    ],
+)
+async def test_stored_names_end_in_the_sniffed_type(sent: str, kept: str, data_dir: Path) -> None:
+    stored = await store(pdf(sent), filename=sent)
+    assert stored.filename == kept
+    assert len(stored.filename) <= MAX_FILENAME_CHARS
+
+
+@pytest.mark.parametrize(
+    ("content", "purpose", "sent", "kept"),
+    [
+        (jpeg(), Purpose.EVIDENCE, "photo.JPEG", "photo.JPEG"),
+        (jpeg(), Purpose.BADGE, "photo", "photo.jpg"),
+        (png(), Purpose.BADGE, "logo.final", "logo.final.png"),
+        (b"a,b\n", Purpose.IMPORT, "progress.txt", "progress.txt"),
+        (b"a,b\n", Purpose.IMPORT, "progress", "progress.csv"),
+    ],
+)
+def test_stored_name_per_type(content: bytes, purpose: Purpose, sent: str, kept: str) -> None:
+    content_type = {jpeg(): "image/jpeg", png(): "image/png"}.get(content, "text/csv")
+    assert stored_name(sanitise_filename(sent), purpose, content_type) == kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "claimed"),
+    [
+        ("certificate.html", "text/html"),
+        ("certificate.HTM", "text/html"),
+        ("cert.svg", "image/svg+xml"),
+        ("cert.js", "application/javascript"),
+        ("scan.png", "PNG"),
+        ("a.pdf\x00.html", "text/html"),
+        ("notes.txt", "UTF-8 CSV"),
+    ],
+)
+async def test_a_name_claiming_another_type_is_refused(
+    sent: str, claimed: str, data_dir: Path
+) -> None:
+    with pytest.raises(UnsupportedFileType) as raised:
+        await store(pdf(), filename=sent)
+    assert raised.value.message == (
+        f"evidence files must be PDF, PNG or JPEG; the name says {claimed} but the content is PDF"
+    )
+    assert stored_files(data_dir) == []
 
 
 @pytest.mark.parametrize("raw", ["../../etc/passwd", "/etc/x", "a.pdf\x00.exe", "..\\x.pdf"])

@@ -29,6 +29,7 @@ from tests.api.conftest import (
     settings,
     world,
 )
+from tests.files.conftest import blob_store
 from tests.files.samples import BytesStream, pdf, png
 
 __all__ = ["app", "gql", "http", "settings", "world"]  # fixtures for this module
@@ -55,7 +56,11 @@ async def stage(world: World) -> Stage:
         "External", [], kind=CertificationKind.EXTERNAL, issuer="Board"
     )
     evidence = await submit_evidence(
-        Actor.of(world.learner.user), external, BytesStream(pdf()), filename="proof.pdf"
+        Actor.of(world.learner.user),
+        external,
+        BytesStream(pdf()),
+        blobs=blob_store(),
+        filename="proof.pdf",
     )
     return Stage(
         world,

@@ -6,15 +6,17 @@ from pathlib import Path
 
 from gql.domain.badges import upload_certification_badge
 from gql.domain.evidence import submit_evidence
-from gql.files import (
-    FileReference,
-    Purpose,
+from gql.files import Purpose
+from gql.files.maintenance import FileReference
+from tests.files.conftest import (
+    World,
     blob_path,
+    blob_store,
     check_storage,
     collect_garbage,
     receive_upload,
+    world,
 )
-from tests.files.conftest import World, world
 from tests.files.samples import BytesStream, pdf, png
 
 __all__ = ["world"]  # a fixture, imported for this module
@@ -22,9 +24,11 @@ __all__ = ["world"]  # a fixture, imported for this module
 
 async def stored_world(world: World) -> tuple[int, str, int, str]:
     cert = await world.external()
-    evidence = await submit_evidence(world.learner, cert.id, BytesStream(pdf()), filename="p.pdf")
+    evidence = await submit_evidence(
+        world.learner, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="p.pdf"
+    )
     badged = await upload_certification_badge(
-        world.admin, cert.id, BytesStream(png()), filename="b.png"
+        world.admin, cert.id, BytesStream(png()), blobs=blob_store(), filename="b.png"
     )
     assert badged.badge_sha256 is not None
     return evidence.id, evidence.sha256, cert.id, badged.badge_sha256
@@ -79,9 +83,11 @@ async def test_a_changed_file_fails_the_check(world: World) -> None:
 
 async def test_two_rows_sharing_one_missing_blob_are_both_listed(world: World) -> None:
     cert = await world.external()
-    first = await submit_evidence(world.learner, cert.id, BytesStream(pdf()), filename="a.pdf")
+    first = await submit_evidence(
+        world.learner, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="a.pdf"
+    )
     second = await submit_evidence(
-        world.other_learner, cert.id, BytesStream(pdf()), filename="b.pdf"
+        world.other_learner, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="b.pdf"
     )
     assert first.sha256 == second.sha256
     blob_path(first.sha256).unlink()

@@ -59,7 +59,7 @@ async def api(
     monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(cli.directory / "var"))
     get_settings.cache_clear()
     async with cli.database():
-        transport = httpx.ASGITransport(app=create_app(Settings()))
+        transport = httpx.ASGITransport(app=create_app(Settings(data_dir=cli.directory / "var")))
         async with httpx.AsyncClient(transport=transport, base_url="http://demo.test") as http:
             yield GraphQLClient(http)
     get_settings.cache_clear()
