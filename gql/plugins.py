@@ -121,12 +121,14 @@ class PluginHost:
         return True
 
     def _unsupported_hooks(self, plugin: object) -> list[str]:
-        """What pluggy accepts but this host cannot honour: wrappers, unknown hook names."""
+        """What pluggy accepts but this host cannot honour: wrappers, unknown hook names, a
+        hook implemented twice."""
         problems: list[str] = []
         for caller in self.pm.get_hookcallers(plugin) or []:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
+            impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+            if len(impls) > 1:  # through specname; one caller per plugin calls one of each
+                problems.append(f"{caller.name}: implemented {len(impls)} times, once at most")
+            for impl in impls:
                 if impl.wrapper or impl.hookwrapper:
                     problems.append(
                         f"{caller.name}: hook wrappers (wrapper=True, hookwrapper=True) are "

@@ -562,6 +562,21 @@ def test_an_implementation_of_no_known_hook_is_refused() -> None:
     ]
 
 
+def test_a_hook_implemented_twice_by_one_plugin_is_refused() -> None:
+    class Twice:
+        @hookimpl(specname="certgraph_event")
+        def notify(self, event: Event) -> None: ...
+
+        @hookimpl(specname="certgraph_event")
+        def notify_again(self, event: Event) -> None: ...
+
+    host = PluginHost()
+    assert not host.register(Twice(), "twice")
+    assert [(f.plugin, f.reason) for f in host.failures] == [
+        ("twice", "certgraph_event: implemented 2 times, once at most")
+    ]
+
+
 def test_an_async_or_non_list_policies_hook_is_a_load_failure() -> None:
     class AsyncPolicies:
         @hookimpl
