@@ -126,7 +126,7 @@ class PluginHost:
         problems: list[str] = []
         for caller in self.pm.get_hookcallers(plugin) or []:
             impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
-            if len(impls) > 1:  # through specname; one caller per plugin calls one of each
+            if len(impls) > 1:  # possible through specname; each plugin is called once per hook
                 problems.append(f"{caller.name}: implemented {len(impls)} times, once at most")
             for impl in impls:
                 if impl.wrapper or impl.hookwrapper:
