@@ -95,7 +95,7 @@ async def http(db: None, app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def gql(http: httpx.AsyncClient) -> GraphQLClient:
+def graphql_client(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 

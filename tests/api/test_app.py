@@ -68,8 +68,10 @@ async def test_cors_refuses_other_origins(http: httpx.AsyncClient) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
-async def test_cors_headers_on_an_actual_request(gql: GraphQLClient, world: World) -> None:
-    response = await gql.post(
+async def test_cors_headers_on_an_actual_request(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    response = await graphql_client.post(
         "{ viewer { id } }", token=world.learner.token, headers={"Origin": SPA}
     )
     assert response.headers["access-control-allow-origin"] == SPA

@@ -38,23 +38,23 @@ PROGRESS = (
 )
 
 
-async def start(gql: GraphQLClient, token: str, cert: int) -> dict[str, Any]:
-    data = await gql.data(START, {"id": encode_id("Certification", cert)}, token=token)
+async def start(graphql_client: GraphQLClient, token: str, cert: int) -> dict[str, Any]:
+    data = await graphql_client.data(START, {"id": encode_id("Certification", cert)}, token=token)
     payload: dict[str, Any] = data["startCertification"]
     return payload
 
 
-async def progress(gql: GraphQLClient, token: str, **fields: Any) -> dict[str, Any]:
-    data = await gql.data(PROGRESS, {"input": fields}, token=token)
+async def progress(graphql_client: GraphQLClient, token: str, **fields: Any) -> dict[str, Any]:
+    data = await graphql_client.data(PROGRESS, {"input": fields}, token=token)
     payload: dict[str, Any] = data["recordCourseProgress"]
     return payload
 
 
 async def test_start_certification_enrols_once_and_starts_once(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification("Cloud", world.course_ids[:2], days_to_complete=10)
-    first = await start(gql, world.learner.token, cert)
+    first = await start(graphql_client, world.learner.token, cert)
     assert first["errors"] == []
     enrollment = first["enrollment"]
     assert enrollment["status"] == "STARTED"
@@ -64,17 +64,19 @@ async def test_start_certification_enrols_once_and_starts_once(
     assert enrollment["cycle"] == 1 and enrollment["progressPercent"] == 0
 
     clock.advance(timedelta(hours=2))
-    again = (await start(gql, world.learner.token, cert))["enrollment"]
+    again = (await start(graphql_client, world.learner.token, cert))["enrollment"]
     assert again["id"] == enrollment["id"]
     assert again["startedAt"] == frozen_now.isoformat()
     assert await models.Enrollment.filter(learner_id=world.learner.user.id).count() == 1
 
 
-async def test_start_refuses_drafts_and_retired(gql: GraphQLClient, world: World) -> None:
+async def test_start_refuses_drafts_and_retired(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     draft = await make_certification("Draft", world.course_ids[:1], publish=False)
     retired = await make_certification("Retired", world.course_ids[:1])
     await certifications.retire_certification(SYSTEM, retired)
-    refused = await start(gql, world.learner.token, draft)
+    refused = await start(graphql_client, world.learner.token, draft)
     assert refused == {
         "enrollment": None,
         "errors": [
@@ -82,31 +84,35 @@ async def test_start_refuses_drafts_and_retired(gql: GraphQLClient, world: World
         ],
     }
     # a retired certification takes no new enrollments and reads as missing to newcomers
-    retired_payload = await start(gql, world.learner.token, retired)
+    retired_payload = await start(graphql_client, world.learner.token, retired)
     assert [e["code"] for e in retired_payload["errors"]] == ["NOT_FOUND"]
     assert await models.Enrollment.all().count() == 0
 
 
 async def test_player_queue_after_start_and_progress(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     """pendingCourses: the latest active started course first, then other started ones by
     recent activity, then the not-started ones in order, mandatory before optional."""
     course_ids = world.course_ids
     cert = await make_certification("Player", course_ids, mandatory=[False, True, False, True])
-    started = await start(gql, world.learner.token, cert)
+    started = await start(graphql_client, world.learner.token, cert)
     queue = [c["course"]["name"] for c in started["enrollment"]["pendingCourses"]]
     assert queue == ["Course 1", "Course 3", "Course 0", "Course 2"]
 
-    await progress(gql, world.learner.token, courseId=world.course_gid(2), percent=20)
+    await progress(graphql_client, world.learner.token, courseId=world.course_gid(2), percent=20)
     clock.advance(timedelta(minutes=10))
-    recorded = await progress(gql, world.learner.token, courseId=world.course_gid(0), percent=50)
+    recorded = await progress(
+        graphql_client, world.learner.token, courseId=world.course_gid(0), percent=50
+    )
     (enrollment,) = recorded["enrollments"]
     queue = [(c["course"]["name"], c["percent"]) for c in enrollment["pendingCourses"]]
     assert queue == [("Course 0", 50), ("Course 2", 20), ("Course 1", 0), ("Course 3", 0)]
 
     clock.advance(timedelta(minutes=10))
-    recorded = await progress(gql, world.learner.token, courseId=world.course_gid(2), percent=30)
+    recorded = await progress(
+        graphql_client, world.learner.token, courseId=world.course_gid(2), percent=30
+    )
     queue = [c["course"]["name"] for c in recorded["enrollments"][0]["pendingCourses"]]
     assert queue == ["Course 2", "Course 0", "Course 1", "Course 3"]
     courses = [c["course"]["name"] for c in recorded["enrollments"][0]["courses"]]
@@ -114,24 +120,24 @@ async def test_player_queue_after_start_and_progress(
 
 
 async def test_recording_progress_until_completed(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification("Done", world.course_ids[:3], mandatory=[True, True, False])
-    await start(gql, world.learner.token, cert)
+    await start(graphql_client, world.learner.token, cert)
     token = world.learner.token
 
-    half = await progress(gql, token, courseId=world.course_gid(0), percent=100)
+    half = await progress(graphql_client, token, courseId=world.course_gid(0), percent=100)
     assert half["errors"] == []
     assert half["progress"]["status"] == "COMPLETED"
     assert half["progress"]["completedAt"] == frozen_now.isoformat()
     (enrollment,) = half["enrollments"]
     assert enrollment["status"] == "STARTED" and enrollment["progressPercent"] == 50
 
-    lower = await progress(gql, token, courseId=world.course_gid(0), percent=10)
+    lower = await progress(graphql_client, token, courseId=world.course_gid(0), percent=10)
     assert lower["progress"]["percent"] == 100  # a late, lower report is ignored
 
     clock.advance(timedelta(days=1))
-    done = await progress(gql, token, courseId=world.course_gid(1), completed=True)
+    done = await progress(graphql_client, token, courseId=world.course_gid(1), completed=True)
     (enrollment,) = done["enrollments"]
     assert enrollment["status"] == "COMPLETED"
     assert enrollment["progressPercent"] == 100
@@ -145,11 +151,11 @@ async def test_recording_progress_until_completed(
 
 
 async def test_two_mutations_in_one_document_each_see_the_state_before_them(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await make_certification("Pair", world.course_ids[:2])
-    await start(gql, world.learner.token, cert)
-    data = await gql.data(
+    await start(graphql_client, world.learner.token, cert)
+    data = await graphql_client.data(
         "mutation M($a: ID!, $b: ID!) {"
         " first: recordCourseProgress(input: {courseId: $a, completed: true})"
         " { enrollments { status progressPercent } }"
@@ -162,9 +168,9 @@ async def test_two_mutations_in_one_document_each_see_the_state_before_them(
     assert data["second"]["enrollments"] == [{"status": "COMPLETED", "progressPercent": 100}]
 
 
-async def test_progress_input_errors(gql: GraphQLClient, world: World) -> None:
+async def test_progress_input_errors(graphql_client: GraphQLClient, world: World) -> None:
     token = world.learner.token
-    too_much = await progress(gql, token, courseId=world.course_gid(0), percent=150)
+    too_much = await progress(graphql_client, token, courseId=world.course_gid(0), percent=150)
     assert too_much["errors"] == [
         {
             "code": "INVALID_INPUT",
@@ -173,19 +179,21 @@ async def test_progress_input_errors(gql: GraphQLClient, world: World) -> None:
         }
     ]
     assert too_much["progress"] is None and too_much["enrollments"] == []
-    nothing = await progress(gql, token, courseId=world.course_gid(0))
+    nothing = await progress(graphql_client, token, courseId=world.course_gid(0))
     assert [e["code"] for e in nothing["errors"]] == ["INVALID_INPUT"]
-    unknown = await progress(gql, token, courseId=encode_id("Course", 4242), percent=5)
+    unknown = await progress(graphql_client, token, courseId=encode_id("Course", 4242), percent=5)
     assert unknown["errors"][0]["code"] == "NOT_FOUND"
     assert await models.CourseProgress.all().count() == 0
 
 
-async def test_only_admins_back_date_or_record_for_others(gql: GraphQLClient, world: World) -> None:
+async def test_only_admins_back_date_or_record_for_others(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     cert = await make_certification("History", world.course_ids[:1])
     await enrollments.start_certification(world.other.actor, cert)
     back_dated = "2025-06-01T12:00:00+00:00"
 
-    learner = await gql.run(
+    learner = await graphql_client.run(
         PROGRESS,
         {"input": {"courseId": world.course_gid(0), "completedAt": back_dated}},
         token=world.learner.token,
@@ -193,7 +201,7 @@ async def test_only_admins_back_date_or_record_for_others(gql: GraphQLClient, wo
     assert learner["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     admin = await progress(
-        gql,
+        graphql_client,
         world.admin.token,
         courseId=world.course_gid(0),
         learnerId=world.other.id,
@@ -206,8 +214,10 @@ async def test_only_admins_back_date_or_record_for_others(gql: GraphQLClient, wo
     assert enrollment["status"] == "COMPLETED" and enrollment["completedAt"] == back_dated
 
 
-async def test_a_naive_datetime_is_refused_by_the_scalar(gql: GraphQLClient, world: World) -> None:
-    result = await gql.run(
+async def test_a_naive_datetime_is_refused_by_the_scalar(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    result = await graphql_client.run(
         PROGRESS,
         {"input": {"courseId": world.course_gid(0), "completedAt": "2025-06-01T12:00:00"}},
         token=world.admin.token,
@@ -223,8 +233,10 @@ mutation U($input: UserInput!) {
 }"""
 
 
-async def test_create_user_and_issue_a_token_that_works(gql: GraphQLClient, world: World) -> None:
-    made = await gql.data(
+async def test_create_user_and_issue_a_token_that_works(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    made = await graphql_client.data(
         CREATE_USER,
         {
             "input": {
@@ -241,14 +253,14 @@ async def test_create_user_and_issue_a_token_that_works(gql: GraphQLClient, worl
     user = payload["user"]
     assert user["email"] == "nia@example.com" and user["manager"] == {"name": "Max Manager"}
 
-    issued = await gql.data(
+    issued = await graphql_client.data(
         "mutation T($id: ID!) { createApiToken(userId: $id) { token errors { code } } }",
         {"id": user["id"]},
         token=world.admin.token,
     )
     token = issued["createApiToken"]["token"]
     assert token and issued["createApiToken"]["errors"] == []
-    me = await gql.data("{ viewer { id name } }", token=token)
+    me = await graphql_client.data("{ viewer { id name } }", token=token)
     assert me["viewer"] == {"id": user["id"], "name": "Nia New"}
     stored = await models.ApiToken.filter(
         user_id=(await models.User.get(email="nia@example.com")).id
@@ -269,18 +281,22 @@ async def test_create_user_and_issue_a_token_that_works(gql: GraphQLClient, worl
     ],
 )
 async def test_create_user_errors(
-    gql: GraphQLClient, world: World, user_input: dict[str, Any], code: str, field: list[str]
+    graphql_client: GraphQLClient,
+    world: World,
+    user_input: dict[str, Any],
+    code: str,
+    field: list[str],
 ) -> None:
     before = await models.User.all().count()
-    data = await gql.data(CREATE_USER, {"input": user_input}, token=world.admin.token)
+    data = await graphql_client.data(CREATE_USER, {"input": user_input}, token=world.admin.token)
     assert data["createUser"] == {"user": None, "errors": [{"code": code, "field": field}]}
     assert await models.User.all().count() == before
 
 
 async def test_create_user_with_a_learner_as_manager_is_refused(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    data = await gql.data(
+    data = await graphql_client.data(
         CREATE_USER,
         {
             "input": {
@@ -295,8 +311,8 @@ async def test_create_user_with_a_learner_as_manager_is_refused(
     assert data["createUser"]["errors"] == [{"code": "INVALID_INPUT", "field": ["managerId"]}]
 
 
-async def test_create_api_token_for_nobody(gql: GraphQLClient, world: World) -> None:
-    data = await gql.data(
+async def test_create_api_token_for_nobody(graphql_client: GraphQLClient, world: World) -> None:
+    data = await graphql_client.data(
         'mutation { createApiToken(userId: "nope") { token errors { code field } } }',
         token=world.admin.token,
     )
@@ -309,8 +325,8 @@ async def test_create_api_token_for_nobody(gql: GraphQLClient, world: World) -> 
 COURSE_FIELDS = "course { id name description durationMinutes } errors { code field }"
 
 
-async def test_create_and_update_course(gql: GraphQLClient, world: World) -> None:
-    made = await gql.data(
+async def test_create_and_update_course(graphql_client: GraphQLClient, world: World) -> None:
+    made = await graphql_client.data(
         'mutation { createCourse(input: {name: " Kubernetes  101 ", durationMinutes: 90}) { '
         + COURSE_FIELDS
         + " } }",
@@ -318,7 +334,7 @@ async def test_create_and_update_course(gql: GraphQLClient, world: World) -> Non
     )
     course = made["createCourse"]["course"]
     assert course["name"] == "Kubernetes 101" and course["description"] == ""
-    updated = await gql.data(
+    updated = await graphql_client.data(
         'mutation U($id: ID!) { updateCourse(id: $id, input: {name: "K8s", description: "pods"})'
         " { " + COURSE_FIELDS + " } }",
         {"id": course["id"]},
@@ -330,7 +346,7 @@ async def test_create_and_update_course(gql: GraphQLClient, world: World) -> Non
         "description": "pods",
         "durationMinutes": None,
     }
-    bad = await gql.data(
+    bad = await graphql_client.data(
         'mutation { createCourse(input: {name: "X", durationMinutes: 0}) { '
         + COURSE_FIELDS
         + " } }",
@@ -339,7 +355,7 @@ async def test_create_and_update_course(gql: GraphQLClient, world: World) -> Non
     assert bad["createCourse"]["errors"] == [
         {"code": "INVALID_INPUT", "field": ["input", "durationMinutes"]}
     ]
-    missing = await gql.data(
+    missing = await graphql_client.data(
         'mutation U($id: ID!) { updateCourse(id: $id, input: {name: "Y"}) { '
         + COURSE_FIELDS
         + " } }",
@@ -362,16 +378,16 @@ mutation C($input: CertificationInput!) {
 }"""
 
 
-async def create_cert(gql: GraphQLClient, token: str, **fields: Any) -> dict[str, Any]:
-    data = await gql.data(CREATE_CERT, {"input": fields}, token=token)
+async def create_cert(graphql_client: GraphQLClient, token: str, **fields: Any) -> dict[str, Any]:
+    data = await graphql_client.data(CREATE_CERT, {"input": fields}, token=token)
     payload: dict[str, Any] = data["createCertification"]
     return payload
 
 
-async def test_certification_lifecycle(gql: GraphQLClient, world: World) -> None:
+async def test_certification_lifecycle(graphql_client: GraphQLClient, world: World) -> None:
     token = world.admin.token
     made = await create_cert(
-        gql,
+        graphql_client,
         token,
         name="AWS SA",
         kind="EXTERNAL",
@@ -389,7 +405,7 @@ async def test_certification_lifecycle(gql: GraphQLClient, world: World) -> None
     assert cert["badge"] == {"name": "AWS badge"}
     cid = cert["id"]
 
-    updated = await gql.data(
+    updated = await graphql_client.data(
         "mutation U($id: ID!, $input: CertificationInput!) { updateCertification(id: $id, "
         "input: $input) { certification { name validityMonths } errors { code } } }",
         {
@@ -409,7 +425,7 @@ async def test_certification_lifecycle(gql: GraphQLClient, world: World) -> None
         "validityMonths": 24,
     }
 
-    linked = await gql.data(
+    linked = await graphql_client.data(
         "mutation L($id: ID!, $a: ID!, $b: ID!) { setCertificationCourses(certificationId: $id,"
         " courses: [{courseId: $a, mandatory: false, position: 2}, {courseId: $b, mandatory: true,"
         " position: 1}]) { certification { courses { mandatory position course { name } } } } }",
@@ -425,25 +441,27 @@ async def test_certification_lifecycle(gql: GraphQLClient, world: World) -> None
         "mutation S($id: ID!) { %s(id: $id) "
         "{ certification { state publishedAt } errors { code } } }"
     )
-    published = await gql.data(lifecycle % "publishCertification", {"id": cid}, token=token)
+    published = await graphql_client.data(
+        lifecycle % "publishCertification", {"id": cid}, token=token
+    )
     assert published["publishCertification"]["certification"]["state"] == "PUBLISHED"
-    again = await gql.data(lifecycle % "publishCertification", {"id": cid}, token=token)
+    again = await graphql_client.data(lifecycle % "publishCertification", {"id": cid}, token=token)
     assert again["publishCertification"] == {
         "certification": None,
         "errors": [{"code": "NOT_ALLOWED"}],
     }
-    retired = await gql.data(lifecycle % "retireCertification", {"id": cid}, token=token)
+    retired = await graphql_client.data(lifecycle % "retireCertification", {"id": cid}, token=token)
     assert retired["retireCertification"]["certification"]["state"] == "RETIRED"
     assert retired["retireCertification"]["certification"]["publishedAt"] is not None
 
 
 async def test_publishing_an_internal_certification_without_courses_is_not_allowed(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     made = await create_cert(
-        gql, world.admin.token, name="Empty", kind="INTERNAL", type="PERPETUAL"
+        graphql_client, world.admin.token, name="Empty", kind="INTERNAL", type="PERPETUAL"
     )
-    data = await gql.data(
+    data = await graphql_client.data(
         "mutation P($id: ID!) { publishCertification(id: $id) "
         "{ certification { id } errors { code } } }",
         {"id": made["certification"]["id"]},
@@ -470,18 +488,25 @@ async def test_publishing_an_internal_certification_without_courses_is_not_allow
     ],
 )
 async def test_create_certification_errors(
-    gql: GraphQLClient, world: World, fields: dict[str, Any], code: str, field: list[str]
+    graphql_client: GraphQLClient, world: World, fields: dict[str, Any], code: str, field: list[str]
 ) -> None:
     base = {"name": "Bad", "kind": "INTERNAL", "type": "PERPETUAL"}
-    payload = await create_cert(gql, world.admin.token, **{**base, **fields})
+    payload = await create_cert(graphql_client, world.admin.token, **{**base, **fields})
     assert payload["certification"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, field)]
     assert await models.Certification.all().count() == 0
 
 
-async def test_policy_unknown_lists_the_installed_ones(gql: GraphQLClient, world: World) -> None:
+async def test_policy_unknown_lists_the_installed_ones(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     payload = await create_cert(
-        gql, world.admin.token, name="X", kind="INTERNAL", type="PERPETUAL", policy="quorum"
+        graphql_client,
+        world.admin.token,
+        name="X",
+        kind="INTERNAL",
+        type="PERPETUAL",
+        policy="quorum",
     )
     assert "mandatory-subset" in payload["errors"][0]["message"]
 
@@ -495,10 +520,12 @@ mutation A($cert: ID!, $learners: [ID!]!, $due: DateTime) {
 }"""
 
 
-async def test_assign_certification(gql: GraphQLClient, frozen_now: datetime, world: World) -> None:
+async def test_assign_certification(
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
+) -> None:
     cert = encode_id("Certification", await make_certification("Assigned", world.course_ids[:1]))
     due = "2026-04-01T00:00:00+02:00"
-    data = await gql.data(
+    data = await graphql_client.data(
         ASSIGN,
         {"cert": cert, "learners": [world.learner.id, world.other.id], "due": due},
         token=world.admin.token,
@@ -510,7 +537,7 @@ async def test_assign_certification(gql: GraphQLClient, frozen_now: datetime, wo
     assert {e["dueAt"] for e in payload["enrollments"]} == {"2026-03-31T22:00:00+00:00"}
     assert {e["status"] for e in payload["enrollments"]} == {"ENROLLED"}
 
-    mine = await gql.data(
+    mine = await graphql_client.data(
         "{ viewer { certifications { edges { node { dueAt certification { name } } } } } }",
         token=world.learner.token,
     )
@@ -519,9 +546,9 @@ async def test_assign_certification(gql: GraphQLClient, frozen_now: datetime, wo
     ]
 
 
-async def test_assign_errors(gql: GraphQLClient, world: World) -> None:
+async def test_assign_errors(graphql_client: GraphQLClient, world: World) -> None:
     cert = encode_id("Certification", await make_certification("Assigned", world.course_ids[:1]))
-    unknown = await gql.data(
+    unknown = await graphql_client.data(
         ASSIGN,
         {"cert": cert, "learners": [world.learner.id, encode_id("User", 999)]},
         token=world.admin.token,
@@ -530,7 +557,9 @@ async def test_assign_errors(gql: GraphQLClient, world: World) -> None:
         "enrollments": [],
         "errors": [{"code": "NOT_FOUND", "field": ["learnerIds", "1"]}],
     }
-    empty = await gql.data(ASSIGN, {"cert": cert, "learners": []}, token=world.admin.token)
+    empty = await graphql_client.data(
+        ASSIGN, {"cert": cert, "learners": []}, token=world.admin.token
+    )
     assert empty["assignCertification"]["errors"] == [
         {"code": "INVALID_INPUT", "field": ["learnerIds"]}
     ]

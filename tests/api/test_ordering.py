@@ -163,10 +163,15 @@ PUBLISHED_ORDER = [
 
 
 async def my_list(
-    gql: GraphQLClient, token: str, sort: str, *, pending: bool = False, kind: str | None = None
+    graphql_client: GraphQLClient,
+    token: str,
+    sort: str,
+    *,
+    pending: bool = False,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     variables = {"sort": sort, "pending": pending, "kind": kind, "first": 100}
-    data = await gql.data(MY_LIST, variables, token=token)
+    data = await graphql_client.data(MY_LIST, variables, token=token)
     connection = data["viewer"]["certifications"]
     assert connection["totalCount"] == len(connection["edges"])
     return [edge["node"] for edge in connection["edges"]]
@@ -177,10 +182,10 @@ def names(nodes: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_relevance_orders_by_bucket_due_date_origin_and_publication(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
-    nodes = await my_list(gql, world.learner.token, "RELEVANCE")
+    nodes = await my_list(graphql_client, world.learner.token, "RELEVANCE")
     assert names(nodes) == RELEVANCE
     assert {n["certification"]["name"]: n["status"] for n in nodes} == STATUS
     overdue = {n["certification"]["name"] for n in nodes if n["overdue"]}
@@ -188,10 +193,10 @@ async def test_relevance_orders_by_bucket_due_date_origin_and_publication(
 
 
 async def test_relevance_is_the_default_sort(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
-    data = await gql.data(
+    data = await graphql_client.data(
         "{ viewer { certifications(first: 100) { edges { node { certification { name } } } } } }",
         token=world.learner.token,
     )
@@ -215,47 +220,57 @@ async def test_relevance_is_the_default_sort(
     ],
 )
 async def test_other_sorts_of_my_certifications(
-    gql: GraphQLClient, frozen_now: datetime, world: World, sort: str, expected: list[str]
+    graphql_client: GraphQLClient,
+    frozen_now: datetime,
+    world: World,
+    sort: str,
+    expected: list[str],
 ) -> None:
     await build_learner_world(world, frozen_now)
-    assert names(await my_list(gql, world.learner.token, sort)) == expected
+    assert names(await my_list(graphql_client, world.learner.token, sort)) == expected
 
 
 async def test_pending_leaves_out_completed_and_kind_filters(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
-    pending = await my_list(gql, world.learner.token, "RELEVANCE", pending=True)
+    pending = await my_list(graphql_client, world.learner.token, "RELEVANCE", pending=True)
     assert names(pending) == [n for n in RELEVANCE if n != "Completed"]
-    external = await my_list(gql, world.learner.token, "RELEVANCE", kind="EXTERNAL")
+    external = await my_list(graphql_client, world.learner.token, "RELEVANCE", kind="EXTERNAL")
     assert names(external) == ["Rejected", "Waiting"]
 
 
 async def test_catalog_relevance_puts_my_enrollments_first_then_newest_published(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
-    data = await gql.data(CATALOG, {"sort": "RELEVANCE", "first": 100}, token=world.learner.token)
+    data = await graphql_client.data(
+        CATALOG, {"sort": "RELEVANCE", "first": 100}, token=world.learner.token
+    )
     nodes = [e["node"] for e in data["certifications"]["edges"]]
     assert names(nodes) == [*RELEVANCE, "Catalog new", "Catalog old"]
     assert nodes[-1]["viewerEnrollment"] is None
     assert nodes[0]["viewerEnrollment"] == {"status": "ENROLLED"}
 
     # someone enrolled in nothing sees the catalog newest published first
-    data = await gql.data(CATALOG, {"sort": "RELEVANCE", "first": 100}, token=world.other.token)
+    data = await graphql_client.data(
+        CATALOG, {"sort": "RELEVANCE", "first": 100}, token=world.other.token
+    )
     all_published = [*PUBLISHED_ORDER, "Catalog old", "Catalog new"]
     assert names([e["node"] for e in data["certifications"]["edges"]]) == all_published[::-1]
 
 
 async def collect_pages(
-    gql: GraphQLClient, token: str, query: str, variables: dict[str, Any], path: str
+    graphql_client: GraphQLClient, token: str, query: str, variables: dict[str, Any], path: str
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Follow endCursor with pages of 2; return the names seen and every pageInfo."""
     seen: list[str] = []
     infos: list[dict[str, Any]] = []
     after: str | None = None
     for _ in range(50):
-        data = await gql.data(query, {**variables, "first": 2, "after": after}, token=token)
+        data = await graphql_client.data(
+            query, {**variables, "first": 2, "after": after}, token=token
+        )
         connection = data["viewer"]["certifications"] if path == "mine" else data["certifications"]
         infos.append(connection["pageInfo"])
         seen += names([e["node"] for e in connection["edges"]])
@@ -268,13 +283,13 @@ async def collect_pages(
 
 @pytest.mark.parametrize("sort", ["RELEVANCE", "PUBLISHED_NEWEST", "NAME_DESC", "DUE_DATE"])
 async def test_pages_of_two_reassemble_my_list(
-    gql: GraphQLClient, frozen_now: datetime, world: World, sort: str
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World, sort: str
 ) -> None:
     await build_learner_world(world, frozen_now)
     token = world.learner.token
-    full = names(await my_list(gql, token, sort))
+    full = names(await my_list(graphql_client, token, sort))
     paged, infos = await collect_pages(
-        gql, token, MY_LIST, {"sort": sort, "pending": False, "kind": None}, "mine"
+        graphql_client, token, MY_LIST, {"sort": sort, "pending": False, "kind": None}, "mine"
     )
     assert paged == full
     assert len(infos) == 5
@@ -284,34 +299,36 @@ async def test_pages_of_two_reassemble_my_list(
 
 @pytest.mark.parametrize("sort", ["RELEVANCE", "PUBLISHED_OLDEST", "NAME_ASC"])
 async def test_pages_of_two_reassemble_the_catalog(
-    gql: GraphQLClient, frozen_now: datetime, world: World, sort: str
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World, sort: str
 ) -> None:
     await build_learner_world(world, frozen_now)
     token = world.learner.token
-    data = await gql.data(CATALOG, {"sort": sort, "first": 100}, token=token)
+    data = await graphql_client.data(CATALOG, {"sort": sort, "first": 100}, token=token)
     full = names([e["node"] for e in data["certifications"]["edges"]])
-    paged, _ = await collect_pages(gql, token, CATALOG, {"sort": sort}, "catalog")
+    paged, _ = await collect_pages(graphql_client, token, CATALOG, {"sort": sort}, "catalog")
     assert paged == full and len(full) == 12
 
 
 async def test_a_cursor_of_another_sort_is_refused(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
     token = world.learner.token
-    first = await gql.data(CATALOG, {"sort": "NAME_ASC", "first": 2}, token=token)
+    first = await graphql_client.data(CATALOG, {"sort": "NAME_ASC", "first": 2}, token=token)
     cursor = first["certifications"]["pageInfo"]["endCursor"]
-    result = await gql.run(CATALOG, {"sort": "RELEVANCE", "first": 2, "after": cursor}, token=token)
+    result = await graphql_client.run(
+        CATALOG, {"sort": "RELEVANCE", "first": 2, "after": cursor}, token=token
+    )
     assert result["data"] is None
     error = result["errors"][0]
     assert error["extensions"] == {"code": "INVALID_INPUT", "field": ["after"]}
 
 
 async def test_enrollment_ids_are_global_ids(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     await build_learner_world(world, frozen_now)
-    data = await gql.data(
+    data = await graphql_client.data(
         "{ viewer { certifications(first: 1) { edges { node { id certification { id } } } } } }",
         token=world.learner.token,
     )

@@ -49,26 +49,26 @@ async def seed(world: World, count: int) -> None:
 
 
 async def statements_for(
-    gql: GraphQLClient, counter: QueryCounter, token: str, query: str, first: int
+    graphql_client: GraphQLClient, counter: QueryCounter, token: str, query: str, first: int
 ) -> tuple[int, int]:
     """(edges returned, SQL statements made) for one request, after a warm-up request."""
-    await gql.data("{ viewer { id } }", token=token)  # token bookkeeping happens here
+    await graphql_client.data("{ viewer { id } }", token=token)  # token bookkeeping happens here
     counter.reset()
-    data = await gql.data(query, {"first": first}, token=token)
+    data = await graphql_client.data(query, {"first": first}, token=token)
     root = data["viewer"]["certifications"] if "viewer" in data else data["certifications"]
     return len(root["edges"]), counter.count
 
 
 @pytest.mark.parametrize("query", [LEARNER_LIST, CATALOG], ids=["learner-list", "catalog"])
 async def test_statements_do_not_grow_with_the_page(
-    gql: GraphQLClient, world: World, sql_queries: QueryCounter, query: str
+    graphql_client: GraphQLClient, world: World, sql_queries: QueryCounter, query: str
 ) -> None:
     await seed(world, 50)
     token = world.learner.token
 
-    small_edges, small = await statements_for(gql, sql_queries, token, query, 5)
+    small_edges, small = await statements_for(graphql_client, sql_queries, token, query, 5)
     small_statements = list(sql_queries.statements)
-    large_edges, large = await statements_for(gql, sql_queries, token, query, 50)
+    large_edges, large = await statements_for(graphql_client, sql_queries, token, query, 50)
 
     assert (small_edges, large_edges) == (5, 50)
     assert small == large, (small_statements, sql_queries.statements)
@@ -83,19 +83,21 @@ async def test_statements_do_not_grow_with_the_page(
     ids=["learner-list", "catalog"],
 )
 async def test_a_page_of_50_costs_at_most_8_statements(
-    gql: GraphQLClient, world: World, sql_queries: QueryCounter, query: str
+    graphql_client: GraphQLClient, world: World, sql_queries: QueryCounter, query: str
 ) -> None:
     await seed(world, 50)
-    edges, statements = await statements_for(gql, sql_queries, world.learner.token, query, 50)
+    edges, statements = await statements_for(
+        graphql_client, sql_queries, world.learner.token, query, 50
+    )
     assert edges == 50
     assert statements <= MAX_STATEMENTS, sql_queries.statements
 
 
 async def test_the_learner_list_really_carries_courses_and_progress(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     await seed(world, 3)
-    data = await gql.data(LEARNER_LIST, {"first": 3}, token=world.learner.token)
+    data = await graphql_client.data(LEARNER_LIST, {"first": 3}, token=world.learner.token)
     nodes = [edge["node"] for edge in data["viewer"]["certifications"]["edges"]]
     assert len(nodes) == 3
     for node in nodes:
@@ -117,7 +119,7 @@ mutation Record($course: ID!) {
 
 
 async def test_recording_the_completing_course_costs_a_fixed_number_of_statements(
-    gql: GraphQLClient, world: World, sql_queries: QueryCounter
+    graphql_client: GraphQLClient, world: World, sql_queries: QueryCounter
 ) -> None:
     """The payload's course comes from the links the evaluation read, not a query of its own."""
     learner = world.learner.actor
@@ -125,10 +127,12 @@ async def test_recording_the_completing_course_costs_a_fixed_number_of_statement
     cert = await make_certification("Two", [first, last])
     await enrollments.start_certification(learner, cert)
     await enrollments.record_course_progress(learner, course_id=first, completed=True)
-    await gql.data("{ viewer { id } }", token=world.learner.token)  # token bookkeeping
+    await graphql_client.data("{ viewer { id } }", token=world.learner.token)  # token bookkeeping
     sql_queries.reset()
 
-    data = await gql.data(RECORD, {"course": encode_id("Course", last)}, token=world.learner.token)
+    data = await graphql_client.data(
+        RECORD, {"course": encode_id("Course", last)}, token=world.learner.token
+    )
 
     payload = data["recordCourseProgress"]
     assert payload["errors"] == []
@@ -140,10 +144,10 @@ async def test_recording_the_completing_course_costs_a_fixed_number_of_statement
 
 
 async def test_a_course_no_enrollment_counts_is_read_for_the_payload(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     course_id = world.course_ids[-1]
-    data = await gql.data(
+    data = await graphql_client.data(
         RECORD, {"course": encode_id("Course", course_id)}, token=world.learner.token
     )
     payload = data["recordCourseProgress"]

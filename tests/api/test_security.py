@@ -66,37 +66,45 @@ def assert_unauthenticated(response: httpx.Response) -> None:
 # -- 1. authentication -------------------------------------------------------------------
 
 
-async def test_no_token_is_unauthenticated(gql: GraphQLClient, world: World) -> None:
-    assert_unauthenticated(await gql.post("{ viewer { id } }"))
+async def test_no_token_is_unauthenticated(graphql_client: GraphQLClient, world: World) -> None:
+    assert_unauthenticated(await graphql_client.post("{ viewer { id } }"))
 
 
-async def test_unknown_token_is_unauthenticated(gql: GraphQLClient, world: World) -> None:
-    assert_unauthenticated(await gql.post("{ viewer { id } }", token="cg_not-a-real-token"))
+async def test_unknown_token_is_unauthenticated(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    assert_unauthenticated(
+        await graphql_client.post("{ viewer { id } }", token="cg_not-a-real-token")
+    )
 
 
 async def test_non_bearer_authorization_is_unauthenticated(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    response = await gql.post(
+    response = await graphql_client.post(
         "{ viewer { id } }", headers={"Authorization": f"Basic {world.learner.token}"}
     )
     assert_unauthenticated(response)
     assert "Bearer" in response.json()["errors"][0]["message"]
 
 
-async def test_revoked_token_is_unauthenticated(gql: GraphQLClient, world: World) -> None:
-    ok = await gql.data("{ viewer { name } }", token=world.learner.token)
+async def test_revoked_token_is_unauthenticated(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    ok = await graphql_client.data("{ viewer { name } }", token=world.learner.token)
     assert ok["viewer"]["name"] == "Lea Learner"
     revoked = await users.revoke_tokens_for_email(SYSTEM, world.learner.user.email)
     assert revoked == 1
-    assert_unauthenticated(await gql.post("{ viewer { name } }", token=world.learner.token))
+    assert_unauthenticated(
+        await graphql_client.post("{ viewer { name } }", token=world.learner.token)
+    )
 
 
 async def test_unauthenticated_mutation_runs_no_resolver(
-    gql: GraphQLClient, world: World, create_course_spy: Spy
+    graphql_client: GraphQLClient, world: World, create_course_spy: Spy
 ) -> None:
     before = await table_counts()
-    assert_unauthenticated(await gql.post(CREATE_COURSE, token="cg_wrong"))
+    assert_unauthenticated(await graphql_client.post(CREATE_COURSE, token="cg_wrong"))
     assert create_course_spy.calls == 0
     assert await table_counts() == before
 
@@ -133,7 +141,7 @@ ADMIN_MUTATIONS: dict[str, str] = {
 
 @pytest.mark.parametrize("mutation", sorted(ADMIN_MUTATIONS))
 async def test_learner_calling_an_admin_mutation_is_forbidden_and_writes_nothing(
-    gql: GraphQLClient, world: World, mutation: str
+    graphql_client: GraphQLClient, world: World, mutation: str
 ) -> None:
     cert = await make_certification("Published", world.course_ids[:1])
     draft = await make_certification("Draft", world.course_ids[:1], publish=False)
@@ -152,7 +160,7 @@ async def test_learner_calling_an_admin_mutation_is_forbidden_and_writes_nothing
     denials_before = await models.AuditEvent.filter(action__startswith="denied:").count()
     before = await table_counts()
 
-    result = await gql.run(document, variables, token=world.learner.token)
+    result = await graphql_client.run(document, variables, token=world.learner.token)
 
     assert result["data"] is None
     assert [e["extensions"]["code"] for e in result["errors"]] == ["FORBIDDEN"]
@@ -163,9 +171,9 @@ async def test_learner_calling_an_admin_mutation_is_forbidden_and_writes_nothing
 
 
 async def test_admin_mutation_with_a_malformed_id_is_still_forbidden_for_a_learner(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    result = await gql.run(
+    result = await graphql_client.run(
         'mutation { updateCourse(id: "garbage", input: {name: "x"}) { course { id } } }',
         token=world.learner.token,
     )
@@ -173,10 +181,10 @@ async def test_admin_mutation_with_a_malformed_id_is_still_forbidden_for_a_learn
 
 
 async def test_learner_recording_progress_for_someone_else_is_forbidden(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     before = await table_counts()
-    result = await gql.run(
+    result = await graphql_client.run(
         "mutation M($course: ID!, $other: ID!) { recordCourseProgress(input: "
         "{courseId: $course, learnerId: $other, percent: 50}) { progress { percent } } }",
         {"course": world.course_gid(0), "other": world.other.id},
@@ -219,9 +227,9 @@ LIMIT_BREAKERS: dict[str, str] = {
 
 
 async def test_a_document_within_the_limits_does_run(
-    gql: GraphQLClient, world: World, create_course_spy: Spy
+    graphql_client: GraphQLClient, world: World, create_course_spy: Spy
 ) -> None:
-    data = await gql.data(
+    data = await graphql_client.data(
         'mutation { createCourse(input: {name: "Fine"}) { course { ' + _nested_course(4) + " } } }",
         token=world.admin.token,
     )
@@ -231,10 +239,10 @@ async def test_a_document_within_the_limits_does_run(
 
 @pytest.mark.parametrize("case", sorted(LIMIT_BREAKERS))
 async def test_limit_breaking_documents_are_refused_before_any_resolver(
-    gql: GraphQLClient, world: World, create_course_spy: Spy, case: str
+    graphql_client: GraphQLClient, world: World, create_course_spy: Spy, case: str
 ) -> None:
     before = await table_counts()
-    result = await gql.run(LIMIT_BREAKERS[case], token=world.admin.token)
+    result = await graphql_client.run(LIMIT_BREAKERS[case], token=world.admin.token)
     assert result.get("data") is None
     codes = {e["extensions"]["code"] for e in result["errors"]}
     assert codes <= {"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"}, result["errors"]
@@ -242,9 +250,9 @@ async def test_limit_breaking_documents_are_refused_before_any_resolver(
     assert await table_counts() == before
 
 
-async def test_limit_messages_name_the_limit(gql: GraphQLClient, world: World) -> None:
+async def test_limit_messages_name_the_limit(graphql_client: GraphQLClient, world: World) -> None:
     async def messages(case: str) -> str:
-        result = await gql.run(LIMIT_BREAKERS[case], token=world.admin.token)
+        result = await graphql_client.run(LIMIT_BREAKERS[case], token=world.admin.token)
         return " ".join(e["message"] for e in result["errors"])
 
     assert "exceeds maximum operation depth of 12" in await messages("depth")
@@ -299,15 +307,19 @@ async def test_oversized_body_is_refused(http: httpx.AsyncClient, world: World) 
 # -- 9. production configuration -----------------------------------------------------------
 
 
-async def test_production_has_no_introspection(gql: GraphQLClient, world: World) -> None:
-    result = await gql.run("{ __schema { queryType { name } } }", token=world.admin.token)
+async def test_production_has_no_introspection(graphql_client: GraphQLClient, world: World) -> None:
+    result = await graphql_client.run(
+        "{ __schema { queryType { name } } }", token=world.admin.token
+    )
     assert result.get("data") is None
     assert "introspection has been disabled" in result["errors"][0]["message"]
     assert result["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_production_gives_no_field_suggestions(gql: GraphQLClient, world: World) -> None:
-    result = await gql.run("{ viewr { id } }", token=world.admin.token)
+async def test_production_gives_no_field_suggestions(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    result = await graphql_client.run("{ viewr { id } }", token=world.admin.token)
     message = result["errors"][0]["message"]
     assert "Cannot query field 'viewr'" in message
     assert "Did you mean" not in message
@@ -328,7 +340,7 @@ async def test_production_serves_no_graphiql_and_no_get(
 
 
 async def test_internal_errors_are_masked_and_logged_with_the_request_id(
-    gql: GraphQLClient,
+    graphql_client: GraphQLClient,
     world: World,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -338,7 +350,9 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
 
     monkeypatch.setattr(courses, "list_courses", broken)
     with caplog.at_level(logging.ERROR, logger="certgraph.api"):
-        response = await gql.post("{ courses { totalCount } }", token=world.learner.token)
+        response = await graphql_client.post(
+            "{ courses { totalCount } }", token=world.learner.token
+        )
     assert response.status_code == 200
     assert "secret internal detail" not in response.text
     error = response.json()["errors"][0]
@@ -350,12 +364,14 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
     assert "secret internal detail" in str(logged[0].exc_info[1])
 
 
-async def test_a_plain_client_request_id_is_kept(gql: GraphQLClient, world: World) -> None:
-    response = await gql.post(
+async def test_a_plain_client_request_id_is_kept(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    response = await graphql_client.post(
         "{ viewer { id } }", token=world.learner.token, headers={"X-Request-ID": "trace-12345678"}
     )
     assert response.headers["x-request-id"] == "trace-12345678"
-    odd = await gql.post(
+    odd = await graphql_client.post(
         "{ viewer { id } }", token=world.learner.token, headers={"X-Request-ID": "bad id\n"}
     )
     assert odd.headers["x-request-id"] != "bad id\n" and len(odd.headers["x-request-id"]) == 32

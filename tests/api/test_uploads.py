@@ -57,10 +57,14 @@ async def submit(
 
 
 async def review(
-    gql: GraphQLClient, person: Person, evidence_id: str, decision: str, comment: str | None = None
+    graphql_client: GraphQLClient,
+    person: Person,
+    evidence_id: str,
+    decision: str,
+    comment: str | None = None,
 ) -> dict[str, Any]:
     variables = {"id": evidence_id, "decision": decision, "comment": comment}
-    payload: dict[str, Any] = (await gql.data(REVIEW, variables, token=person.token))[
+    payload: dict[str, Any] = (await graphql_client.data(REVIEW, variables, token=person.token))[
         "reviewEvidence"
     ]
     return payload
@@ -70,8 +74,8 @@ def codes(payload: dict[str, Any]) -> list[str]:
     return [error["code"] for error in payload["errors"]]
 
 
-async def enrollment_status(gql: GraphQLClient, person: Person, cert: str) -> str | None:
-    data = await gql.data(
+async def enrollment_status(graphql_client: GraphQLClient, person: Person, cert: str) -> str | None:
+    data = await graphql_client.data(
         "query C($id: ID!) { certification(id: $id) { viewerEnrollment { status } } }",
         {"id": cert},
         token=person.token,
@@ -144,7 +148,7 @@ async def test_pdf_png_and_jpeg_are_taken_by_their_bytes(
 
 
 async def test_no_new_proof_while_pending_or_completed(
-    uploads: UploadClient, gql: GraphQLClient, world: World, data_dir: Path
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, data_dir: Path
 ) -> None:
     cert = await external_certification()
     first = await submit(uploads, world.learner, cert)
@@ -154,7 +158,7 @@ async def test_no_new_proof_while_pending_or_completed(
     assert codes(while_pending) == ["NOT_ALLOWED"] and while_pending["evidence"] is None
     assert "waiting for review" in while_pending["errors"][0]["message"]
 
-    approved = await review(gql, world.manager, first["evidence"]["id"], "APPROVE")
+    approved = await review(graphql_client, world.manager, first["evidence"]["id"], "APPROVE")
     assert approved["evidence"]["enrollment"]["status"] == "COMPLETED"
     when_completed = await submit(uploads, world.learner, cert, FilePart(pdf("third")))
     assert codes(when_completed) == ["NOT_ALLOWED"]
@@ -164,11 +168,13 @@ async def test_no_new_proof_while_pending_or_completed(
 
 
 async def test_resubmission_after_rejection(
-    uploads: UploadClient, gql: GraphQLClient, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await external_certification()
     first = await submit(uploads, world.learner, cert)
-    rejected = await review(gql, world.manager, first["evidence"]["id"], "REJECT", "blurry scan")
+    rejected = await review(
+        graphql_client, world.manager, first["evidence"]["id"], "REJECT", "blurry scan"
+    )
     assert rejected["errors"] == []
     assert rejected["evidence"]["status"] == "REJECTED"
     assert rejected["evidence"]["reviewComment"] == "blurry scan"
@@ -178,9 +184,9 @@ async def test_resubmission_after_rejection(
     second = await submit(uploads, world.learner, cert, FilePart(png(seed=3), "sharp.png", None))
     assert second["errors"] == []
     assert second["evidence"]["enrollment"]["status"] == "PENDING_APPROVAL"
-    approved = await review(gql, world.admin, second["evidence"]["id"], "APPROVE")
+    approved = await review(graphql_client, world.admin, second["evidence"]["id"], "APPROVE")
     assert approved["evidence"]["enrollment"]["status"] == "COMPLETED"
-    assert await enrollment_status(gql, world.learner, cert) == "COMPLETED"
+    assert await enrollment_status(graphql_client, world.learner, cert) == "COMPLETED"
 
 
 async def test_only_external_published_certifications_take_proof(
@@ -202,9 +208,13 @@ async def test_only_external_published_certifications_take_proof(
     assert await evidence_rows() == 0 and stored_files(data_dir) == []
 
 
-async def test_a_file_variable_sent_as_json_is_refused(gql: GraphQLClient, world: World) -> None:
+async def test_a_file_variable_sent_as_json_is_refused(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     cert = await external_certification()
-    data = await gql.data(SUBMIT, {"cert": cert, "file": "%PDF-1.4"}, token=world.learner.token)
+    data = await graphql_client.data(
+        SUBMIT, {"cert": cert, "file": "%PDF-1.4"}, token=world.learner.token
+    )
     assert data["submitEvidence"]["errors"] == [
         {
             "code": "INVALID_INPUT",
@@ -217,15 +227,17 @@ async def test_a_file_variable_sent_as_json_is_refused(gql: GraphQLClient, world
 
 
 async def test_a_learner_cannot_see_another_learners_evidence(
-    uploads: UploadClient, gql: GraphQLClient, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await external_certification()
     mine = (await submit(uploads, world.learner, cert))["evidence"]
     query = "query N($id: ID!) { node(id: $id) { ... on Evidence { id downloadUrl } } }"
 
-    seen_by_other = await gql.data(query, {"id": mine["id"]}, token=world.other.token)
-    seen_by_manager = await gql.data(query, {"id": mine["id"]}, token=world.manager.token)
-    enrollment = await gql.data(
+    seen_by_other = await graphql_client.data(query, {"id": mine["id"]}, token=world.other.token)
+    seen_by_manager = await graphql_client.data(
+        query, {"id": mine["id"]}, token=world.manager.token
+    )
+    enrollment = await graphql_client.data(
         "query N($id: ID!) { node(id: $id) { ... on Enrollment { evidence { downloadUrl } } } }",
         {"id": mine["enrollment"]["id"]},
         token=world.other.token,
@@ -239,26 +251,28 @@ async def test_a_learner_cannot_see_another_learners_evidence(
 # -- reviewing ------------------------------------------------------------------------------
 
 
-async def test_who_may_review(uploads: UploadClient, gql: GraphQLClient, world: World) -> None:
+async def test_who_may_review(
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
+) -> None:
     cert = await external_certification()
     evidence_id = (await submit(uploads, world.learner, cert))["evidence"]["id"]
     other_manager = await make_person("Olga Manager", world.manager.user.role)
 
-    own = await review(gql, world.learner, evidence_id, "APPROVE")
-    other_learner = await review(gql, world.other, evidence_id, "APPROVE")
-    not_their_report = await review(gql, other_manager, evidence_id, "APPROVE")
+    own = await review(graphql_client, world.learner, evidence_id, "APPROVE")
+    other_learner = await review(graphql_client, world.other, evidence_id, "APPROVE")
+    not_their_report = await review(graphql_client, other_manager, evidence_id, "APPROVE")
     assert codes(own) == ["NOT_ALLOWED"]
     assert own["errors"][0]["message"] == "nobody reviews their own evidence"
     assert codes(other_learner) == ["NOT_FOUND"]  # reads as if it did not exist
     assert codes(not_their_report) == ["NOT_FOUND"]
     assert (await Evidence.get()).status == EvidenceStatus.PENDING
 
-    by_manager = await review(gql, world.manager, evidence_id, "APPROVE", "well done")
+    by_manager = await review(graphql_client, world.manager, evidence_id, "APPROVE", "well done")
     assert by_manager["errors"] == []
     assert by_manager["evidence"]["status"] == "APPROVED"
     assert by_manager["evidence"]["reviewedBy"] == {"name": "Max Manager"}
 
-    again = await review(gql, world.admin, evidence_id, "REJECT")
+    again = await review(graphql_client, world.admin, evidence_id, "REJECT")
     assert codes(again) == ["NOT_ALLOWED"]
     assert "already reviewed" in again["errors"][0]["message"]
     assert (await Evidence.get()).status == EvidenceStatus.APPROVED
@@ -266,13 +280,13 @@ async def test_who_may_review(uploads: UploadClient, gql: GraphQLClient, world: 
 
 @pytest.mark.parametrize("role", ["manager", "admin"])
 async def test_nobody_reviews_their_own_evidence(
-    uploads: UploadClient, gql: GraphQLClient, world: World, role: str
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, role: str
 ) -> None:
     reviewer: Person = getattr(world, role)
     cert = await external_certification()
     evidence_id = (await submit(uploads, reviewer, cert))["evidence"]["id"]
 
-    payload = await review(gql, reviewer, evidence_id, "APPROVE")
+    payload = await review(graphql_client, reviewer, evidence_id, "APPROVE")
 
     assert codes(payload) == ["NOT_ALLOWED"]
     assert (await Evidence.get()).status == EvidenceStatus.PENDING
@@ -280,16 +294,16 @@ async def test_nobody_reviews_their_own_evidence(
 
 
 async def test_a_learner_calling_review_on_a_malformed_id_gets_not_found(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    payload = await review(gql, world.admin, "bogus", "APPROVE")
+    payload = await review(graphql_client, world.admin, "bogus", "APPROVE")
     assert payload["errors"] == [
         {"code": "NOT_FOUND", "message": "no such evidence", "field": ["evidenceId"]}
     ]
 
 
 async def test_review_queue_per_role(
-    uploads: UploadClient, gql: GraphQLClient, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await external_certification()
     report = (await submit(uploads, world.learner, cert))["evidence"]["id"]
@@ -302,7 +316,7 @@ async def test_review_queue_per_role(
     )
 
     async def queue(person: Person) -> list[str]:
-        data = await gql.data(query, token=person.token)
+        data = await graphql_client.data(query, token=person.token)
         connection = data["evidenceReviewQueue"]
         assert connection["totalCount"] == len(connection["edges"])
         return [edge["node"]["id"] for edge in connection["edges"]]
@@ -312,7 +326,7 @@ async def test_review_queue_per_role(
     assert await queue(world.admin) == [report, outsider, managers_own]  # oldest first
     assert admins_own not in await queue(world.admin)
 
-    await review(gql, world.admin, report, "REJECT")
+    await review(graphql_client, world.admin, report, "REJECT")
     assert await queue(world.manager) == []
     assert await queue(world.admin) == [outsider, managers_own]
 
@@ -321,20 +335,22 @@ async def test_review_queue_per_role(
 
 
 async def test_without_required_approval_a_submission_completes(
-    uploads: UploadClient, gql: GraphQLClient, world: World, frozen_now: datetime
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, frozen_now: datetime
 ) -> None:
     cert = await external_certification(requiresApproval=False)
     payload = await submit(uploads, world.learner, cert)
     enrollment = payload["evidence"]["enrollment"]
     assert enrollment["status"] == "COMPLETED"
     assert enrollment["awards"] == [{"awardedAt": frozen_now.isoformat()}]
-    assert await gql.data("{ evidenceReviewQueue { totalCount } }", token=world.admin.token) == {
+    assert await graphql_client.data(
+        "{ evidenceReviewQueue { totalCount } }", token=world.admin.token
+    ) == {
         "evidenceReviewQueue": {"totalCount": 1}  # still PENDING: a reviewer may look at it
     }
 
 
 async def test_dated_by_the_learner_needs_completed_on_and_awards_on_it(
-    uploads: UploadClient, gql: GraphQLClient, world: World, frozen_now: datetime
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, frozen_now: datetime
 ) -> None:
     cert = await external_certification(completionDate="learner")
     missing = await submit(uploads, world.learner, cert)
@@ -351,7 +367,7 @@ async def test_dated_by_the_learner_needs_completed_on_and_awards_on_it(
 
     earned = date(2026, 2, 20)
     submitted = await submit(uploads, world.learner, cert, completedOn=earned.isoformat())
-    approved = await review(gql, world.manager, submitted["evidence"]["id"], "APPROVE")
+    approved = await review(graphql_client, world.manager, submitted["evidence"]["id"], "APPROVE")
     assert approved["evidence"]["enrollment"]["awards"] == [
         {"awardedAt": "2026-02-20T00:00:00+00:00"}
     ]
@@ -359,16 +375,16 @@ async def test_dated_by_the_learner_needs_completed_on_and_awards_on_it(
 
 
 async def test_dated_by_approval_awards_at_the_review(
-    uploads: UploadClient, gql: GraphQLClient, world: World, frozen_now: datetime
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, frozen_now: datetime
 ) -> None:
     cert = await external_certification(completionDate="approval")
     submitted = await submit(uploads, world.learner, cert, completedOn="2025-12-01")
-    approved = await review(gql, world.manager, submitted["evidence"]["id"], "APPROVE")
+    approved = await review(graphql_client, world.manager, submitted["evidence"]["id"], "APPROVE")
     assert approved["evidence"]["enrollment"]["completedAt"] == frozen_now.isoformat()
 
 
 async def test_mandatory_courses_first_when_the_config_says_so(
-    uploads: UploadClient, gql: GraphQLClient, world: World, data_dir: Path
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, data_dir: Path
 ) -> None:
     cert = await external_certification(world.course_ids[:1], requireMandatoryCourses=True)
     refused = await submit(uploads, world.learner, cert)
@@ -376,7 +392,7 @@ async def test_mandatory_courses_first_when_the_config_says_so(
     assert refused["errors"][0]["message"] == "complete the 1 remaining mandatory course(s) first"
     assert await evidence_rows() == 0 and stored_files(data_dir) == []
 
-    done = await gql.data(
+    done = await graphql_client.data(
         "mutation P($c: ID!) { recordCourseProgress(input: {courseId: $c, completed: true}) "
         "{ errors { code } } }",
         {"c": world.course_gid(0)},

@@ -167,10 +167,10 @@ async def run_import(
 
 
 async def test_an_admin_imports_progress_all_rows(
-    uploads: UploadClient, gql: GraphQLClient, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await make_certification("Cloud", world.course_ids[:2])
-    await gql.data(
+    await graphql_client.data(
         "mutation S($id: ID!) { startCertification(certificationId: $id) { errors { code } } }",
         {"id": encode_id("Certification", cert)},
         token=world.learner.token,
@@ -188,7 +188,7 @@ async def test_an_admin_imports_progress_all_rows(
     assert payload == {"imported": 4, "rowErrorCount": 0, "rowErrors": [], "errors": []}
     assert await CourseProgress.all().count() == 3
 
-    mine = await gql.data(
+    mine = await graphql_client.data(
         "{ viewer { certifications { edges { node { status completedAt } } } } }",
         token=world.learner.token,
     )

@@ -53,33 +53,35 @@ def _external() -> Any:
     return CertificationKind.EXTERNAL
 
 
-async def node(gql: GraphQLClient, token: str, global_id: str) -> Any:
-    return (await gql.data(NODE, {"id": global_id}, token=token))["node"]
+async def node(graphql_client: GraphQLClient, token: str, global_id: str) -> Any:
+    return (await graphql_client.data(NODE, {"id": global_id}, token=token))["node"]
 
 
 async def denials() -> list[str]:
     return [e.action for e in await AuditEvent.filter(action__startswith="denied:").order_by("id")]
 
 
-async def test_a_learner_reads_own_objects_through_node(gql: GraphQLClient, world: World) -> None:
+async def test_a_learner_reads_own_objects_through_node(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     ids = await enrolled(world)
     token = world.learner.token
-    mine = await node(gql, token, ids["mine"])
+    mine = await node(graphql_client, token, ids["mine"])
     assert mine["__typename"] == "Enrollment" and mine["learner"] == {"name": "Lea Learner"}
-    proof = await node(gql, token, ids["my_proof"])
+    proof = await node(graphql_client, token, ids["my_proof"])
     assert proof["__typename"] == "Evidence" and proof["evidenceStatus"] == "PENDING"
-    me = await node(gql, token, world.learner.id)
+    me = await node(graphql_client, token, world.learner.id)
     assert me == {"__typename": "User", "id": world.learner.id, "name": "Lea Learner"}
-    course = await node(gql, token, world.course_gid(0))
+    course = await node(graphql_client, token, world.course_gid(0))
     assert course["name"] == "Course 0"
 
 
 async def test_another_learners_enrollment_reads_as_null_and_is_audited(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     ids = await enrolled(world)
     before = await denials()
-    assert await node(gql, world.learner.token, ids["theirs"]) is None
+    assert await node(graphql_client, world.learner.token, ids["theirs"]) is None
     after = await denials()
     assert after == [*before, "denied:enrollment"]
     event = await AuditEvent.filter(action="denied:enrollment").order_by("-id").first()
@@ -88,28 +90,32 @@ async def test_another_learners_enrollment_reads_as_null_and_is_audited(
     assert event.object_id == str(ids["their_enrollment_pk"])
 
 
-async def test_another_learners_evidence_reads_as_null(gql: GraphQLClient, world: World) -> None:
+async def test_another_learners_evidence_reads_as_null(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     ids = await enrolled(world)
-    assert await node(gql, world.learner.token, ids["their_proof"]) is None
+    assert await node(graphql_client, world.learner.token, ids["their_proof"]) is None
 
 
 async def test_another_learners_user_reads_as_null_directly_nested_and_by_node(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     await enrolled(world)
     token = world.learner.token
-    direct = await gql.data(
+    direct = await graphql_client.data(
         "query U($id: ID!) { user(id: $id) { name certifications { totalCount } } }",
         {"id": world.other.id},
         token=token,
     )
     assert direct == {"user": None}
-    assert await node(gql, token, world.other.id) is None
+    assert await node(graphql_client, token, world.other.id) is None
 
 
-async def test_reading_another_learners_user_is_audited(gql: GraphQLClient, world: World) -> None:
+async def test_reading_another_learners_user_is_audited(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     before = await denials()
-    await gql.data(
+    await graphql_client.data(
         "query U($id: ID!) { user(id: $id) { id } }",
         {"id": world.other.id},
         token=world.learner.token,
@@ -118,11 +124,11 @@ async def test_reading_another_learners_user_is_audited(gql: GraphQLClient, worl
 
 
 async def test_a_manager_sees_a_direct_reports_objects_but_not_others(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     ids = await enrolled(world)
     token = world.manager.token
-    report = await gql.data(
+    report = await graphql_client.data(
         "query U($id: ID!) { user(id: $id) { name manager { name } "
         "certifications { edges { node { id certification { name } } } } } }",
         {"id": world.learner.id},
@@ -134,15 +140,15 @@ async def test_a_manager_sees_a_direct_reports_objects_but_not_others(
         "Shared",
         "External",
     }
-    assert (await node(gql, token, ids["mine"]))["learner"] == {"name": "Lea Learner"}
-    assert await node(gql, token, ids["theirs"]) is None
-    assert await node(gql, token, world.other.id) is None
+    assert (await node(graphql_client, token, ids["mine"]))["learner"] == {"name": "Lea Learner"}
+    assert await node(graphql_client, token, ids["theirs"]) is None
+    assert await node(graphql_client, token, world.other.id) is None
 
 
 async def test_a_learner_sees_their_manager_but_the_manager_list_stays_hidden(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    data = await gql.data(
+    data = await graphql_client.data(
         "query U($id: ID!) { user(id: $id) { name certifications { totalCount } } }",
         {"id": world.manager.id},
         token=world.learner.token,
@@ -151,12 +157,12 @@ async def test_a_learner_sees_their_manager_but_the_manager_list_stays_hidden(
     assert data["user"] == {"name": "Max Manager", "certifications": {"totalCount": 0}}
 
 
-async def test_an_admin_sees_everyone(gql: GraphQLClient, world: World) -> None:
+async def test_an_admin_sees_everyone(graphql_client: GraphQLClient, world: World) -> None:
     ids = await enrolled(world)
     token = world.admin.token
-    assert (await node(gql, token, ids["theirs"]))["learner"] == {"name": "Otto Other"}
-    assert (await node(gql, token, ids["their_proof"]))["filename"] == "proof.pdf"
-    assert (await node(gql, token, world.other.id))["name"] == "Otto Other"
+    assert (await node(graphql_client, token, ids["theirs"]))["learner"] == {"name": "Otto Other"}
+    assert (await node(graphql_client, token, ids["their_proof"]))["filename"] == "proof.pdf"
+    assert (await node(graphql_client, token, world.other.id))["name"] == "Otto Other"
 
 
 @pytest.mark.parametrize(
@@ -172,11 +178,11 @@ async def test_an_admin_sees_everyone(gql: GraphQLClient, world: World) -> None:
     ],
 )
 async def test_malformed_unknown_or_foreign_ids_read_as_null(
-    gql: GraphQLClient, world: World, bad_id: str
+    graphql_client: GraphQLClient, world: World, bad_id: str
 ) -> None:
     token = world.admin.token
-    assert await node(gql, token, bad_id) is None
-    data = await gql.data(
+    assert await node(graphql_client, token, bad_id) is None
+    data = await graphql_client.data(
         "query Q($id: ID!) { user(id: $id) { id } certification(id: $id) { id } "
         "course(id: $id) { id } }",
         {"id": bad_id},
@@ -185,9 +191,11 @@ async def test_malformed_unknown_or_foreign_ids_read_as_null(
     assert data == {"user": None, "certification": None, "course": None}
 
 
-async def test_an_id_of_another_type_reads_as_null(gql: GraphQLClient, world: World) -> None:
+async def test_an_id_of_another_type_reads_as_null(
+    graphql_client: GraphQLClient, world: World
+) -> None:
     course_id = world.course_gid(0)
-    data = await gql.data(
+    data = await graphql_client.data(
         "query Q($id: ID!) { user(id: $id) { id } certification(id: $id) { id } "
         "course(id: $id) { id } }",
         {"id": course_id},
@@ -197,12 +205,12 @@ async def test_an_id_of_another_type_reads_as_null(gql: GraphQLClient, world: Wo
 
 
 async def test_evidence_download_url_is_a_signed_path_of_the_evidence(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     ids = await enrolled(world)
-    mine = await node(gql, world.learner.token, ids["mine"])
+    mine = await node(graphql_client, world.learner.token, ids["mine"])
     assert mine["evidence"] == []
-    proof = await gql.data(
+    proof = await graphql_client.data(
         "query N($id: ID!) { node(id: $id) { ... on Evidence { id downloadUrl sizeBytes sha256 "
         "contentType completedOn note submittedAt reviewedBy { name } } } }",
         {"id": ids["my_proof"]},
@@ -219,9 +227,9 @@ async def test_evidence_download_url_is_a_signed_path_of_the_evidence(
 
 
 async def test_mutations_answer_not_found_for_malformed_ids(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
-    result = await gql.data(
+    result = await graphql_client.data(
         'mutation { startCertification(certificationId: "bogus") { enrollment { id } '
         "errors { code message field } } }",
         token=world.learner.token,
@@ -231,7 +239,7 @@ async def test_mutations_answer_not_found_for_malformed_ids(
     assert payload["errors"] == [
         {"code": "NOT_FOUND", "message": "no such certification", "field": ["certificationId"]}
     ]
-    wrong_type = await gql.data(
+    wrong_type = await graphql_client.data(
         "mutation M($id: ID!) { recordCourseProgress(input: {courseId: $id, percent: 10}) "
         "{ errors { code field } } }",
         {"id": world.learner.id},

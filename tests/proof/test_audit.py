@@ -23,7 +23,7 @@ from tests.api.conftest import (
     GraphQLClient,
     World,
     app,
-    gql,
+    graphql_client,
     http,
     make_certification,
     settings,
@@ -32,7 +32,7 @@ from tests.api.conftest import (
 from tests.files.conftest import blob_store
 from tests.files.samples import BytesStream, pdf, png
 
-__all__ = ["app", "gql", "http", "settings", "world"]  # fixtures for this module
+__all__ = ["app", "graphql_client", "http", "settings", "world"]  # fixtures for this module
 
 
 @dataclass
@@ -291,7 +291,7 @@ async def test_each_admin_action_refused_to_a_learner_writes_a_denied_row(
 
 
 async def test_reviewing_ones_own_evidence_and_reading_anothers_enrollment_are_audited(
-    gql: GraphQLClient, http: httpx.AsyncClient, stage: Stage
+    graphql_client: GraphQLClient, http: httpx.AsyncClient, stage: Stage
 ) -> None:
     own = await send(
         http,
@@ -315,7 +315,7 @@ async def test_reviewing_ones_own_evidence_and_reading_anothers_enrollment_are_a
             headers={"Authorization": f"Bearer {stage.world.learner.token}"},
         )
     ).json()["data"]["viewer"]["certifications"]["edges"][0]["node"]["id"]
-    hidden = await gql.data(
+    hidden = await graphql_client.data(
         "query($id: ID!) { node(id: $id) { id } }",
         {"id": enrollment},
         token=stage.world.other.token,
@@ -342,29 +342,29 @@ query($action: String, $actorId: ID, $objectType: String, $objectId: String,
 """
 
 
-async def read_log(gql: GraphQLClient, token: str, **filters: Any) -> dict[str, Any]:
-    data = await gql.data(AUDIT_EVENTS, filters, token=token)
+async def read_log(graphql_client: GraphQLClient, token: str, **filters: Any) -> dict[str, Any]:
+    data = await graphql_client.data(AUDIT_EVENTS, filters, token=token)
     log: dict[str, Any] = data["auditEvents"]
     return log
 
 
 async def test_an_admin_reads_and_filters_the_log_newest_first(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     admin = world.admin
     for name in ("One", "Two", "Three"):
-        await gql.data(
+        await graphql_client.data(
             "mutation($n: String!) { createCourse(input: {name: $n}) { errors { code } } }",
             {"n": name},
             token=admin.token,
         )
-    refused = await gql.run(
+    refused = await graphql_client.run(
         'mutation { createCourse(input: {name: "No"}) { errors { code } } }',
         token=world.learner.token,
     )
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
-    everything = await read_log(gql, admin.token, first=100)
+    everything = await read_log(graphql_client, admin.token, first=100)
     nodes = [edge["node"] for edge in everything["edges"]]
     assert everything["totalCount"] == len(nodes) > 4
     times = [node["at"] for node in nodes]
@@ -372,34 +372,34 @@ async def test_an_admin_reads_and_filters_the_log_newest_first(
     assert nodes[0]["action"] == "denied:createCourse"
 
     # (the world's courses were made by the operator, with no actor)
-    courses = await read_log(gql, admin.token, action="createCourse", actorId=admin.id)
+    courses = await read_log(graphql_client, admin.token, action="createCourse", actorId=admin.id)
     assert [n["node"]["after"]["name"] for n in courses["edges"]] == ["Three", "Two", "One"]
     assert {n["node"]["actor"]["email"] for n in courses["edges"]} == {admin.user.email}
     first_course = courses["edges"][-1]["node"]
     assert first_course["objectGlobalId"] == encode_id("Course", int(first_course["objectId"]))
 
-    denied = await read_log(gql, admin.token, action="denied:*")
+    denied = await read_log(graphql_client, admin.token, action="denied:*")
     assert [n["node"]["action"] for n in denied["edges"]] == ["denied:createCourse"]
     assert denied["edges"][0]["node"]["actor"]["id"] == world.learner.id
 
-    by_learner = await read_log(gql, admin.token, actorId=world.learner.id)
+    by_learner = await read_log(graphql_client, admin.token, actorId=world.learner.id)
     assert [n["node"]["action"] for n in by_learner["edges"]] == ["denied:createCourse"]
-    by_object = await read_log(gql, admin.token, objectId=first_course["objectGlobalId"])
+    by_object = await read_log(graphql_client, admin.token, objectId=first_course["objectGlobalId"])
     assert [n["node"]["id"] for n in by_object["edges"]] == [first_course["id"]]
     by_key = await read_log(
-        gql, admin.token, objectType="Course", objectId=first_course["objectId"]
+        graphql_client, admin.token, objectType="Course", objectId=first_course["objectId"]
     )
     assert by_key["totalCount"] == 1
 
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    assert (await read_log(gql, admin.token, since=later))["totalCount"] == 0
-    assert (await read_log(gql, admin.token, until=later))["totalCount"] == len(nodes)
+    assert (await read_log(graphql_client, admin.token, since=later))["totalCount"] == 0
+    assert (await read_log(graphql_client, admin.token, until=later))["totalCount"] == len(nodes)
 
     # Keyset pages of two reassemble the whole log, in order, without overlap.
     seen: list[str] = []
     after = None
     while True:
-        page = await read_log(gql, admin.token, first=2, after=after)
+        page = await read_log(graphql_client, admin.token, first=2, after=after)
         seen += [edge["node"]["id"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -408,24 +408,28 @@ async def test_an_admin_reads_and_filters_the_log_newest_first(
 
 
 async def test_only_admins_read_the_log_and_a_refused_read_is_audited(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     for person in (world.learner, world.manager):
-        result = await gql.run(AUDIT_EVENTS, {}, token=person.token)
+        result = await graphql_client.run(AUDIT_EVENTS, {}, token=person.token)
         assert result["data"] is None
         assert [e["extensions"]["code"] for e in result["errors"]] == ["FORBIDDEN"]
     denied = await audit_rows("denied:auditEvents")
     assert [r.actor_id for r in denied] == [world.learner.user.id, world.manager.user.id]
 
 
-async def test_bad_log_arguments_are_clear_errors(gql: GraphQLClient, world: World) -> None:
-    too_many = await gql.run(AUDIT_EVENTS, {"first": 1000}, token=world.admin.token)
+async def test_bad_log_arguments_are_clear_errors(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    too_many = await graphql_client.run(AUDIT_EVENTS, {"first": 1000}, token=world.admin.token)
     assert too_many["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
-    backwards = await gql.run(
+    backwards = await graphql_client.run(
         AUDIT_EVENTS,
         {"since": "2026-03-10T00:00:00Z", "until": "2026-03-01T00:00:00Z"},
         token=world.admin.token,
     )
     assert backwards["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
-    bad_cursor = await gql.run(AUDIT_EVENTS, {"after": "nonsense"}, token=world.admin.token)
+    bad_cursor = await graphql_client.run(
+        AUDIT_EVENTS, {"after": "nonsense"}, token=world.admin.token
+    )
     assert bad_cursor["errors"][0]["extensions"]["code"] == "INVALID_INPUT"

@@ -17,7 +17,7 @@ from tests.api.conftest import (
     GraphQLClient,
     World,
     app,
-    gql,
+    graphql_client,
     http,
     make_certification,
     settings,
@@ -27,7 +27,7 @@ from tests.files.samples import HTML, pdf
 
 __all__ = [
     "app",
-    "gql",
+    "graphql_client",
     "http",
     "settings",
     "world",
@@ -60,7 +60,10 @@ async def upload(
 
 
 async def test_no_token_or_file_content_is_logged_at_debug(
-    gql: GraphQLClient, http: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
+    graphql_client: GraphQLClient,
+    http: httpx.AsyncClient,
+    world: World,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     marker = f"IN-PROCESS-MARKER-{uuid.uuid4().hex}"
@@ -69,14 +72,14 @@ async def test_no_token_or_file_content_is_logged_at_debug(
         "External", [], kind=CertificationKind.EXTERNAL, issuer="Board"
     )
     cert = encode_id("Certification", cert_pk)
-    issued = await gql.data(
+    issued = await graphql_client.data(
         "mutation($id: ID!) { createApiToken(userId: $id) { token } }",
         {"id": world.learner.id},
         token=world.admin.token,
     )
     new_token = issued["createApiToken"]["token"]
-    await gql.data("{ viewer { id } }", token=new_token)
-    assert (await gql.post("{ viewer { id } }", token=wrong)).status_code == 401
+    await graphql_client.data("{ viewer { id } }", token=new_token)
+    assert (await graphql_client.post("{ viewer { id } }", token=wrong)).status_code == 401
 
     refused = await upload(http, world.learner.token, cert, "proof.pdf", HTML + marker.encode())
     assert refused["errors"][0]["code"] == "UNSUPPORTED_FILE_TYPE"

@@ -67,23 +67,29 @@ def cert_gid(cert_id: int) -> str:
     return encode_id("Certification", cert_id)
 
 
-async def my_enrollment(gql: GraphQLClient, person: Person, cert_id: int) -> dict[str, Any]:
-    data = await gql.data(VIEWER_ENROLLMENT, {"id": cert_gid(cert_id)}, token=person.token)
+async def my_enrollment(
+    graphql_client: GraphQLClient, person: Person, cert_id: int
+) -> dict[str, Any]:
+    data = await graphql_client.data(
+        VIEWER_ENROLLMENT, {"id": cert_gid(cert_id)}, token=person.token
+    )
     enrollment: dict[str, Any] = data["certification"]["viewerEnrollment"]
     assert enrollment is not None
     return enrollment
 
 
-async def enrollment_node(gql: GraphQLClient, person: Person, gid: str) -> dict[str, Any] | None:
-    data = await gql.data(ENROLLMENT_NODE, {"id": gid}, token=person.token)
+async def enrollment_node(
+    graphql_client: GraphQLClient, person: Person, gid: str
+) -> dict[str, Any] | None:
+    data = await graphql_client.data(ENROLLMENT_NODE, {"id": gid}, token=person.token)
     node: dict[str, Any] | None = data["node"]
     return node
 
 
 async def record(
-    gql: GraphQLClient, person: Person, course_gid: str, **fields: Any
+    graphql_client: GraphQLClient, person: Person, course_gid: str, **fields: Any
 ) -> dict[str, Any]:
-    data = await gql.data(
+    data = await graphql_client.data(
         PROGRESS, {"input": {"courseId": course_gid, **fields}}, token=person.token
     )
     payload: dict[str, Any] = data["recordCourseProgress"]
@@ -91,23 +97,34 @@ async def record(
     return payload
 
 
-async def complete(gql: GraphQLClient, person: Person, course_gid: str) -> dict[str, Any]:
-    return await record(gql, person, course_gid, completed=True)
+async def complete(
+    graphql_client: GraphQLClient, person: Person, course_gid: str
+) -> dict[str, Any]:
+    return await record(graphql_client, person, course_gid, completed=True)
 
 
 async def complete_at(
-    gql: GraphQLClient, world: World, learner: Person, course_gid: str, at: str
+    graphql_client: GraphQLClient, world: World, learner: Person, course_gid: str, at: str
 ) -> dict[str, Any]:
     """An admin records a back-dated completion (history)."""
     return await record(
-        gql, world.admin, course_gid, learnerId=learner.id, completed=True, completedAt=at
+        graphql_client,
+        world.admin,
+        course_gid,
+        learnerId=learner.id,
+        completed=True,
+        completedAt=at,
     )
 
 
 async def assign(
-    gql: GraphQLClient, world: World, cert_id: int, learners: list[Person], due: str | None = None
+    graphql_client: GraphQLClient,
+    world: World,
+    cert_id: int,
+    learners: list[Person],
+    due: str | None = None,
 ) -> list[dict[str, Any]]:
-    data = await gql.data(
+    data = await graphql_client.data(
         ASSIGN,
         {"cert": cert_gid(cert_id), "learners": [p.id for p in learners], "due": due},
         token=world.admin.token,
@@ -118,8 +135,8 @@ async def assign(
     return rows
 
 
-async def start(gql: GraphQLClient, person: Person, cert_id: int) -> dict[str, Any]:
-    data = await gql.data(START, {"id": cert_gid(cert_id)}, token=person.token)
+async def start(graphql_client: GraphQLClient, person: Person, cert_id: int) -> dict[str, Any]:
+    data = await graphql_client.data(START, {"id": cert_gid(cert_id)}, token=person.token)
     payload = data["startCertification"]
     assert payload["errors"] == [], payload["errors"]
     enrollment: dict[str, Any] = payload["enrollment"]
@@ -127,10 +144,12 @@ async def start(gql: GraphQLClient, person: Person, cert_id: int) -> dict[str, A
 
 
 async def my_list(
-    gql: GraphQLClient, person: Person, *, pending: bool = False, sort: str = "RELEVANCE"
+    graphql_client: GraphQLClient, person: Person, *, pending: bool = False, sort: str = "RELEVANCE"
 ) -> list[tuple[str, str]]:
     """(certification name, status) of the viewer's enrollments, in the list's order."""
-    data = await gql.data(MY_LIST, {"pending": pending, "sort": sort}, token=person.token)
+    data = await graphql_client.data(
+        MY_LIST, {"pending": pending, "sort": sort}, token=person.token
+    )
     connection = data["viewer"]["certifications"]
     rows = [(e["node"]["certification"]["name"], e["node"]["status"]) for e in connection["edges"]]
     assert connection["totalCount"] == len(rows)
@@ -138,9 +157,11 @@ async def my_list(
 
 
 async def report(
-    gql: GraphQLClient, person: Person, cert_id: int, days: int = 30
+    graphql_client: GraphQLClient, person: Person, cert_id: int, days: int = 30
 ) -> dict[str, Any]:
-    data = await gql.data(REPORT, {"id": cert_gid(cert_id), "days": days}, token=person.token)
+    data = await graphql_client.data(
+        REPORT, {"id": cert_gid(cert_id), "days": days}, token=person.token
+    )
     result: dict[str, Any] = data["certificationReport"]
     result["byStatus"] = {row["status"]: row["count"] for row in result["byStatus"] if row["count"]}
     return result

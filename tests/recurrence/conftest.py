@@ -6,6 +6,6 @@ database and data directory the other API tests use.
 
 from __future__ import annotations
 
-from tests.api.conftest import app, gql, http, settings, world
+from tests.api.conftest import app, graphql_client, http, settings, world
 
-__all__ = ["app", "gql", "http", "settings", "world"]
+__all__ = ["app", "graphql_client", "http", "settings", "world"]

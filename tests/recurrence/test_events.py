@@ -21,27 +21,27 @@ T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 EXPIRES = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
-async def yearly(gql: GraphQLClient, world: World, name: str = "Yearly") -> int:
+async def yearly(graphql_client: GraphQLClient, world: World, name: str = "Yearly") -> int:
     cert = await make_certification(
         name, [world.course_ids[0]], type_=CertificationType.RECURRING, validity_months=12
     )
-    await assign(gql, world, cert, [world.learner])
-    await complete(gql, world.learner, world.course_gid(0))
+    await assign(graphql_client, world, cert, [world.learner])
+    await complete(graphql_client, world.learner, world.course_gid(0))
     return cert
 
 
 async def test_the_first_read_after_expiry_emits_it_once(
-    gql: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
 ) -> None:
-    cert = await yearly(gql, world)
+    cert = await yearly(graphql_client, world)
     enrollment = await Enrollment.get(learner_id=world.learner.user.id, certification_id=cert)
 
     clock.freeze(EXPIRES - timedelta(microseconds=1))
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "COMPLETED"
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "COMPLETED"
     assert events.named("certification_expired") == []
 
     clock.freeze(EXPIRES)
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "EXPIRED"
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "EXPIRED"
     [event] = events.named("certification_expired")
     assert event.at == EXPIRES
     assert event.payload == {
@@ -54,9 +54,9 @@ async def test_the_first_read_after_expiry_emits_it_once(
 
     # other readers (the list, the manager, the admin's node) and later sweeps add nothing
     clock.advance(timedelta(days=3))
-    assert await my_list(gql, world.learner) == [("Yearly", "EXPIRED")]
+    assert await my_list(graphql_client, world.learner) == [("Yearly", "EXPIRED")]
     gid = encode_id("Enrollment", enrollment.id)
-    node = await enrollment_node(gql, world.manager, gid)
+    node = await enrollment_node(graphql_client, world.manager, gid)
     assert node is not None and node["status"] == "EXPIRED"
     assert await sweep_expired() == 0
     assert len(events.named("certification_expired")) == 1
@@ -64,7 +64,7 @@ async def test_the_first_read_after_expiry_emits_it_once(
 
 
 async def test_a_sweep_emits_for_each_newest_expired_award_once(
-    gql: GraphQLClient,
+    graphql_client: GraphQLClient,
     frozen_now: datetime,
     world: World,
     events: EventLog,
@@ -78,14 +78,14 @@ async def test_a_sweep_emits_for_each_newest_expired_award_once(
         "Yearly", [world.course_ids[0]], type_=CertificationType.RECURRING, validity_months=12
     )
     forever = await make_certification("Forever", [world.course_ids[1]])
-    await assign(gql, world, cert, learners)
-    await assign(gql, world, forever, learners)
+    await assign(graphql_client, world, cert, learners)
+    await assign(graphql_client, world, forever, learners)
     for person in learners:
-        await complete(gql, person, world.course_gid(0))
-        await complete(gql, person, world.course_gid(1))
+        await complete(graphql_client, person, world.course_gid(0))
+        await complete(graphql_client, person, world.course_gid(1))
     # one learner renews in the window: the award it supersedes never expires "for real"
     clock.freeze(EXPIRES - timedelta(days=5))
-    await complete(gql, learners[0], world.course_gid(0))
+    await complete(graphql_client, learners[0], world.course_gid(0))
 
     clock.freeze(EXPIRES + timedelta(hours=1))
     assert await sweep_expired() == 4
@@ -98,9 +98,12 @@ async def test_a_sweep_emits_for_each_newest_expired_award_once(
     assert {e.payload["cycle"] for e in expired} == {1}
     # reading them afterwards emits nothing more
     for person in learners[1:]:
-        assert (await my_enrollment(gql, person, cert))["status"] == "EXPIRED"
+        assert (await my_enrollment(graphql_client, person, cert))["status"] == "EXPIRED"
     assert len(events.named("certification_expired")) == 4
-    assert (await report(gql, world.admin, cert))["byStatus"] == {"COMPLETED": 1, "EXPIRED": 4}
+    assert (await report(graphql_client, world.admin, cert))["byStatus"] == {
+        "COMPLETED": 1,
+        "EXPIRED": 4,
+    }
 
     # the renewed award expires a year later, and is swept then
     clock.freeze(datetime(2028, 3, 10, 9, 0, tzinfo=UTC))
@@ -109,20 +112,20 @@ async def test_a_sweep_emits_for_each_newest_expired_award_once(
 
 
 async def test_an_expiry_noticed_before_a_late_renewal_stays_noted_once(
-    gql: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
 ) -> None:
-    cert = await yearly(gql, world)
+    cert = await yearly(graphql_client, world)
     clock.freeze(EXPIRES + timedelta(days=1))
     assert await sweep_expired() == 1
     clock.advance(timedelta(days=1))
-    await complete(gql, world.learner, world.course_gid(0))  # renewed after expiry
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "COMPLETED"
+    await complete(graphql_client, world.learner, world.course_gid(0))  # renewed after expiry
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "COMPLETED"
     assert await sweep_expired() == 0
     assert [e.payload["cycle"] for e in events.named("certification_expired")] == [1]
 
 
 async def test_racing_sweeps_and_readers_emit_one_event_per_award(
-    gql: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World, events: EventLog
 ) -> None:
     learners = [world.learner, world.other] + [
         await make_person(f"Learner {i}", world.learner.user.role) for i in range(4)
@@ -130,16 +133,16 @@ async def test_racing_sweeps_and_readers_emit_one_event_per_award(
     cert = await make_certification(
         "Yearly", [world.course_ids[0]], type_=CertificationType.RECURRING, validity_months=12
     )
-    await assign(gql, world, cert, learners)
+    await assign(graphql_client, world, cert, learners)
     for person in learners:
-        await complete(gql, person, world.course_gid(0))
+        await complete(graphql_client, person, world.course_gid(0))
     clock.freeze(EXPIRES + timedelta(minutes=1))
 
     results = await asyncio.gather(
         sweep_expired(),
         sweep_expired(),
         sweep_expired(),
-        *(my_enrollment(gql, person, cert) for person in learners),
+        *(my_enrollment(graphql_client, person, cert) for person in learners),
     )
 
     swept = sum(results[:3])

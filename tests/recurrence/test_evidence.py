@@ -39,8 +39,12 @@ async def submit(
     return payload
 
 
-async def approve(gql: GraphQLClient, reviewer: Person, evidence_id: str) -> dict[str, Any]:
-    data = await gql.data(REVIEW, {"id": evidence_id, "decision": "APPROVE"}, token=reviewer.token)
+async def approve(
+    graphql_client: GraphQLClient, reviewer: Person, evidence_id: str
+) -> dict[str, Any]:
+    data = await graphql_client.data(
+        REVIEW, {"id": evidence_id, "decision": "APPROVE"}, token=reviewer.token
+    )
     payload: dict[str, Any] = data["reviewEvidence"]
     assert payload["errors"] == [], payload["errors"]
     return payload
@@ -65,22 +69,22 @@ async def external_yearly(**config: Any) -> int:
 
 
 async def certified_at_t0(
-    uploads: UploadClient, gql: GraphQLClient, world: World, **config: Any
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World, **config: Any
 ) -> int:
     """The learner's proof, stating T0's day, approved by their manager at T0."""
     cert = await external_yearly(**config)
     submitted = await submit(uploads, world.learner, cert, "2026-03-10")
-    await approve(gql, world.manager, submitted["evidence"]["id"])
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    await approve(graphql_client, world.manager, submitted["evidence"]["id"])
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     awarded = "2026-03-10T00:00:00" if config.get("completionDate") == "learner" else iso(T0)
     assert [a[1][:19] for a in awards(enrollment)] == [awarded[:19]]
     return cert
 
 
 async def test_proof_is_refused_until_the_window_opens_and_taken_from_then(
-    uploads: UploadClient, gql: GraphQLClient, frozen_now: datetime, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
-    cert = await certified_at_t0(uploads, gql, world, completionDate="learner")
+    cert = await certified_at_t0(uploads, graphql_client, world, completionDate="learner")
     opens = datetime(2027, 3, 10, tzinfo=UTC) - timedelta(days=30)  # 2027-02-08 00:00
 
     clock.freeze(opens - timedelta(microseconds=1))
@@ -92,16 +96,18 @@ async def test_proof_is_refused_until_the_window_opens_and_taken_from_then(
     taken = await submit(uploads, world.learner, cert, "2027-02-08")
     assert taken["errors"] == []
     assert taken["evidence"]["status"] == "PENDING"
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     # the award of cycle 1 is still in force while the new proof waits
     assert (enrollment["status"], enrollment["cycle"]) == ("COMPLETED", 2)
-    assert await my_list(gql, world.learner, pending=True) == [("Cloud Architect", "COMPLETED")]
+    assert await my_list(graphql_client, world.learner, pending=True) == [
+        ("Cloud Architect", "COMPLETED")
+    ]
 
 
 async def test_completed_on_must_fall_within_the_cycle_and_not_in_the_future(
-    uploads: UploadClient, gql: GraphQLClient, frozen_now: datetime, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
-    cert = await certified_at_t0(uploads, gql, world, completionDate="learner")
+    cert = await certified_at_t0(uploads, graphql_client, world, completionDate="learner")
     clock.freeze(datetime(2027, 2, 20, 9, 0, tzinfo=UTC))  # cycle 2 began on 2027-02-08
 
     before_cycle = await submit(uploads, world.learner, cert, "2027-02-07")
@@ -118,49 +124,49 @@ async def test_completed_on_must_fall_within_the_cycle_and_not_in_the_future(
 
 
 async def test_renewed_proof_in_the_window_extends_from_the_previous_expiry(
-    uploads: UploadClient, gql: GraphQLClient, frozen_now: datetime, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
-    cert = await certified_at_t0(uploads, gql, world, completionDate="learner")
+    cert = await certified_at_t0(uploads, graphql_client, world, completionDate="learner")
     clock.freeze(datetime(2027, 2, 20, 9, 0, tzinfo=UTC))
     submitted = await submit(uploads, world.learner, cert, "2027-02-15")
 
-    approved = await approve(gql, world.manager, submitted["evidence"]["id"])
+    approved = await approve(graphql_client, world.manager, submitted["evidence"]["id"])
 
     assert approved["evidence"]["enrollment"]["status"] == "COMPLETED"
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     assert awards(enrollment) == [
         (1, "2026-03-10T00:00:00+00:00", "2027-03-10T00:00:00+00:00"),
         (2, "2027-02-15T00:00:00+00:00", "2028-03-10T00:00:00+00:00"),
     ]
     assert (enrollment["cycle"], enrollment["expiresAt"]) == (2, "2028-03-10T00:00:00+00:00")
     # the proof of cycle 2 counts for cycle 2 only: a new window refuses nothing earlier
-    assert await my_list(gql, world.learner, pending=True) == []
+    assert await my_list(graphql_client, world.learner, pending=True) == []
 
 
 async def test_proof_after_expiry_restarts_the_validity_from_the_new_award(
-    uploads: UploadClient, gql: GraphQLClient, frozen_now: datetime, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
-    cert = await certified_at_t0(uploads, gql, world)  # dated by the approval
+    cert = await certified_at_t0(uploads, graphql_client, world)  # dated by the approval
     clock.freeze(datetime(2027, 6, 1, 9, 0, tzinfo=UTC))
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "EXPIRED"
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "EXPIRED"
 
     submitted = await submit(uploads, world.learner, cert)
     assert submitted["errors"] == []
     # still EXPIRED while it waits (an expired award outranks the pending verdict), and a
     # second submission waits for the first decision
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "EXPIRED"
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "EXPIRED"
     assert refusal(await submit(uploads, world.learner, cert))[0] == "NOT_ALLOWED"
 
     clock.advance(timedelta(days=2))
-    await approve(gql, world.manager, submitted["evidence"]["id"])
+    await approve(graphql_client, world.manager, submitted["evidence"]["id"])
 
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     assert enrollment["status"] == "COMPLETED"
     assert awards(enrollment)[1] == (2, "2027-06-03T09:00:00+00:00", "2028-06-03T09:00:00+00:00")
 
 
 async def test_a_stated_day_that_is_already_today_east_of_utc_awards_no_later_than_now(
-    uploads: UploadClient, gql: GraphQLClient, world: World
+    uploads: UploadClient, graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await external_yearly(completionDate="learner", requiresApproval=False)
     evening = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)  # already March 11 at UTC+14
@@ -169,7 +175,7 @@ async def test_a_stated_day_that_is_already_today_east_of_utc_awards_no_later_th
     submitted = await submit(uploads, world.learner, cert, "2026-03-11")
 
     assert submitted["errors"] == []
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     assert enrollment["status"] == "COMPLETED"
     # not 2026-03-11T00:00Z, which is still four hours away
     assert awards(enrollment) == [(1, iso(evening), "2027-03-10T20:00:00+00:00")]

@@ -25,49 +25,53 @@ def course_gid(course_id: int) -> str:
 
 
 async def test_due_at_from_days_to_complete_or_from_the_assignment(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification("Ten days", [world.course_ids[0]], days_to_complete=10)
     no_deadline = await make_certification("Open ended", [world.course_ids[1]])
 
-    started = await start(gql, world.learner, cert)
-    [assigned] = await assign(gql, world, cert, [world.other])
-    [chosen] = await assign(gql, world, no_deadline, [world.other], due="2026-04-01T17:00:00Z")
-    [open_ended] = await assign(gql, world, no_deadline, [world.learner])
+    started = await start(graphql_client, world.learner, cert)
+    [assigned] = await assign(graphql_client, world, cert, [world.other])
+    [chosen] = await assign(
+        graphql_client, world, no_deadline, [world.other], due="2026-04-01T17:00:00Z"
+    )
+    [open_ended] = await assign(graphql_client, world, no_deadline, [world.learner])
 
     ten_days = iso(frozen_now + timedelta(days=10))
     assert (started["dueAt"], assigned["dueAt"]) == (ten_days, ten_days)
     assert chosen["dueAt"] == "2026-04-01T17:00:00+00:00"
     assert open_ended["dueAt"] is None
     # assigning again with a date moves the deadline of the existing enrollment
-    [moved] = await assign(gql, world, cert, [world.learner], due="2026-03-15T12:00:00+00:00")
+    [moved] = await assign(
+        graphql_client, world, cert, [world.learner], due="2026-03-15T12:00:00+00:00"
+    )
     assert (moved["id"], moved["dueAt"]) == (started["id"], "2026-03-15T12:00:00+00:00")
 
 
 async def test_overdue_strictly_after_the_due_date_and_never_when_completed(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification("Due", [world.course_ids[0]], days_to_complete=10)
-    await start(gql, world.learner, cert)
-    await start(gql, world.other, cert)
+    await start(graphql_client, world.learner, cert)
+    await start(graphql_client, world.other, cert)
     due = frozen_now + timedelta(days=10)
 
     clock.freeze(due)
-    assert (await my_enrollment(gql, world.learner, cert))["overdue"] is False
-    assert (await report(gql, world.admin, cert))["overdue"] == 0
+    assert (await my_enrollment(graphql_client, world.learner, cert))["overdue"] is False
+    assert (await report(graphql_client, world.admin, cert))["overdue"] == 0
 
     clock.freeze(due + MICROSECOND)
-    late = await my_enrollment(gql, world.learner, cert)
+    late = await my_enrollment(graphql_client, world.learner, cert)
     assert (late["status"], late["overdue"]) == ("STARTED", True)
-    assert (await report(gql, world.admin, cert))["overdue"] == 2
+    assert (await report(graphql_client, world.admin, cert))["overdue"] == 2
 
-    [done] = (await complete(gql, world.other, world.course_gid(0)))["enrollments"]
+    [done] = (await complete(graphql_client, world.other, world.course_gid(0)))["enrollments"]
     assert (done["status"], done["overdue"]) == ("COMPLETED", False)  # late, but done
-    assert (await report(gql, world.admin, cert))["overdue"] == 1
+    assert (await report(graphql_client, world.admin, cert))["overdue"] == 1
 
 
 async def test_an_expired_award_past_its_due_date_is_overdue_again(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification(
         "Monthly",
@@ -77,22 +81,22 @@ async def test_an_expired_award_past_its_due_date_is_overdue_again(
         recertification_window_days=7,
         days_to_complete=10,
     )
-    await start(gql, world.learner, cert)
-    await complete(gql, world.learner, world.course_gid(0))
+    await start(graphql_client, world.learner, cert)
+    await complete(graphql_client, world.learner, world.course_gid(0))
     expiry = datetime(2026, 4, 10, 9, 0, tzinfo=UTC)
 
     clock.freeze(expiry - MICROSECOND)  # in the renewal window, past the due date
-    renewing = await my_enrollment(gql, world.learner, cert)
+    renewing = await my_enrollment(graphql_client, world.learner, cert)
     assert (renewing["status"], renewing["cycle"], renewing["overdue"]) == ("COMPLETED", 2, False)
 
     clock.freeze(expiry)
-    expired = await my_enrollment(gql, world.learner, cert)
+    expired = await my_enrollment(graphql_client, world.learner, cert)
     assert (expired["status"], expired["overdue"]) == ("EXPIRED", True)
-    assert (await report(gql, world.admin, cert))["overdue"] == 1
+    assert (await report(graphql_client, world.admin, cert))["overdue"] == 1
 
 
 async def test_relevance_puts_what_needs_action_first(
-    http: httpx.AsyncClient, gql: GraphQLClient, frozen_now: datetime, world: World
+    http: httpx.AsyncClient, graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     learner = world.learner
     course_ids = [(await courses.create_course(SYSTEM, name=f"Extra {i}")).id for i in range(5)]
@@ -114,15 +118,19 @@ async def test_relevance_puts_what_needs_action_first(
         )
         for name in ("Rejected", "Waiting")
     ]
-    await assign(gql, world, expiring, [learner])
-    await assign(gql, world, overdue, [learner], due=iso(frozen_now + timedelta(days=10)))
-    await assign(gql, world, started, [learner], due=iso(frozen_now + timedelta(days=60)))
-    await assign(gql, world, fresh, [learner])
-    await assign(gql, world, done, [learner])
-    await complete(gql, learner, course_gid(course_ids[0]))
-    await record(gql, learner, course_gid(course_ids[1]), percent=20)
-    await record(gql, learner, course_gid(course_ids[2]), percent=10)
-    await complete(gql, learner, course_gid(course_ids[4]))
+    await assign(graphql_client, world, expiring, [learner])
+    await assign(
+        graphql_client, world, overdue, [learner], due=iso(frozen_now + timedelta(days=10))
+    )
+    await assign(
+        graphql_client, world, started, [learner], due=iso(frozen_now + timedelta(days=60))
+    )
+    await assign(graphql_client, world, fresh, [learner])
+    await assign(graphql_client, world, done, [learner])
+    await complete(graphql_client, learner, course_gid(course_ids[0]))
+    await record(graphql_client, learner, course_gid(course_ids[1]), percent=20)
+    await record(graphql_client, learner, course_gid(course_ids[2]), percent=10)
+    await complete(graphql_client, learner, course_gid(course_ids[4]))
     uploads = UploadClient(http)
     for cert in (rejected, waiting):
         data = await uploads.data(
@@ -133,13 +141,13 @@ async def test_relevance_puts_what_needs_action_first(
         )
         if cert == rejected:
             evidence_id = data["submitEvidence"]["evidence"]["id"]
-            await gql.data(
+            await graphql_client.data(
                 REVIEW, {"id": evidence_id, "decision": "REJECT"}, token=world.manager.token
             )
 
     clock.freeze(frozen_now + timedelta(days=40))  # Expired expired, Overdue is overdue
 
-    assert await my_list(gql, learner) == [
+    assert await my_list(graphql_client, learner) == [
         ("Overdue", "STARTED"),  # needs action, the earliest due date
         ("Rejected", "REJECTED"),  # needs action, due in 90 days
         ("Expired", "EXPIRED"),  # needs action, no due date: last of the bucket
@@ -148,7 +156,7 @@ async def test_relevance_puts_what_needs_action_first(
         ("Waiting", "PENDING_APPROVAL"),
         ("Done", "COMPLETED"),
     ]
-    assert [name for name, _ in await my_list(gql, learner, pending=True)] == [
+    assert [name for name, _ in await my_list(graphql_client, learner, pending=True)] == [
         "Overdue",
         "Rejected",
         "Expired",
@@ -159,7 +167,7 @@ async def test_relevance_puts_what_needs_action_first(
 
 
 async def test_the_report_counts_overdue_and_awards_expiring_within_n_days(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification(
         "Yearly",
@@ -174,36 +182,38 @@ async def test_the_report_counts_overdue_and_awards_expiring_within_n_days(
     ]
     outsider = world.other
     for person in [*team, outsider]:
-        await start(gql, person, cert)
+        await start(graphql_client, person, cert)
     # awards made on three days: they expire on 2027-03-10, 03-20 and 03-30 at 09:00
     for offset, person in zip((0, 10, 20), (team[0], team[1], outsider), strict=True):
         clock.freeze(frozen_now + timedelta(days=offset))
-        await complete(gql, person, world.course_gid(0))
+        await complete(graphql_client, person, world.course_gid(0))
     # team[2] never completes: overdue from 2026-04-09 09:00 on
 
     clock.freeze(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
-    admin_view = await report(gql, world.admin, cert, days=19)
+    admin_view = await report(graphql_client, world.admin, cert, days=19)
     assert admin_view["byStatus"] == {"COMPLETED": 3, "STARTED": 1}
     assert (admin_view["overdue"], admin_view["expiring"]) == (1, 2)  # 03-20 09:00 included
-    assert (await report(gql, world.admin, cert, days=29))["expiring"] == 3
-    assert (await report(gql, world.admin, cert, days=8))["expiring"] == 0
-    assert (await report(gql, world.admin, cert, days=9))["expiring"] == 1  # exactly 03-10
-    manager_view = await report(gql, world.manager, cert, days=29)  # direct reports only
+    assert (await report(graphql_client, world.admin, cert, days=29))["expiring"] == 3
+    assert (await report(graphql_client, world.admin, cert, days=8))["expiring"] == 0
+    assert (await report(graphql_client, world.admin, cert, days=9))[
+        "expiring"
+    ] == 1  # exactly 03-10
+    manager_view = await report(graphql_client, world.manager, cert, days=29)  # direct reports only
     assert manager_view["byStatus"] == {"COMPLETED": 2, "STARTED": 1}
     assert manager_view["expiring"] == 2
 
     clock.freeze(datetime(2027, 3, 10, 9, 0, tzinfo=UTC))  # the first one expires now
-    expired = await report(gql, world.admin, cert, days=10)
+    expired = await report(graphql_client, world.admin, cert, days=10)
     assert expired["byStatus"] == {"COMPLETED": 2, "EXPIRED": 1, "STARTED": 1}
     assert (expired["overdue"], expired["expiring"]) == (2, 1)  # the expired one is late too
 
 
 @pytest.mark.parametrize("days", [-1, 100_000])
 async def test_expiring_within_refuses_days_out_of_range(
-    gql: GraphQLClient, world: World, days: int
+    graphql_client: GraphQLClient, world: World, days: int
 ) -> None:
     cert = await make_certification("Any", [world.course_ids[0]])
-    result = await gql.run(
+    result = await graphql_client.run(
         "query R($id: ID!, $days: Int!) { certificationReport(certificationId: $id) {"
         " expiringWithin(days: $days) } }",
         {"id": cert_gid(cert), "days": days},

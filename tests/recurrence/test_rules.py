@@ -113,13 +113,13 @@ def test_a_zero_day_window_opens_the_next_cycle_at_expiry() -> None:
 
 
 async def test_an_award_kept_from_recurring_days_is_renewable_after_the_type_changes(
-    gql: GraphQLClient, frozen_now: datetime, world: World
+    graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
     cert = await make_certification(
         "Changing", [world.course_ids[0]], type_=CertificationType.RECURRING, validity_months=12
     )
-    await assign(gql, world, cert, [world.learner])
-    await complete(gql, world.learner, world.course_gid(0))
+    await assign(graphql_client, world, cert, [world.learner])
+    await complete(graphql_client, world.learner, world.course_gid(0))
     await certifications.update_certification(
         SYSTEM,
         cert,
@@ -130,10 +130,10 @@ async def test_an_award_kept_from_recurring_days_is_renewable_after_the_type_cha
     expiry = datetime(2027, 3, 10, 9, tzinfo=UTC)
 
     clock.freeze(expiry + timedelta(days=10))
-    expired = await my_enrollment(gql, world.learner, cert)
+    expired = await my_enrollment(graphql_client, world.learner, cert)
     assert (expired["status"], expired["cycle"]) == ("EXPIRED", 2)  # the award said so
 
-    payload = await complete(gql, world.learner, world.course_gid(0))
+    payload = await complete(graphql_client, world.learner, world.course_gid(0))
     [renewed] = payload["enrollments"]
     assert (renewed["status"], renewed["expiresAt"]) == ("COMPLETED", None)
     assert awards(renewed) == [
@@ -141,4 +141,4 @@ async def test_an_award_kept_from_recurring_days_is_renewable_after_the_type_cha
         (2, iso(expiry + timedelta(days=10)), None),
     ]
     clock.freeze(datetime(2040, 1, 1, tzinfo=UTC))
-    assert (await my_enrollment(gql, world.learner, cert))["status"] == "COMPLETED"
+    assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "COMPLETED"

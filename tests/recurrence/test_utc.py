@@ -47,7 +47,7 @@ def assert_utc_as_stored(value: Any) -> None:
 
 
 async def test_inputs_with_other_offsets_are_converted_and_everything_comes_back_in_utc(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     clock.freeze(datetime(2026, 3, 10, 18, 0, tzinfo=timezone(timedelta(hours=9))))
     cert = await make_certification(
@@ -57,7 +57,7 @@ async def test_inputs_with_other_offsets_are_converted_and_everything_comes_back
         validity_months=1,
         recertification_window_days=7,
     )
-    data = await gql.data(
+    data = await graphql_client.data(
         ASSIGN,
         {
             "cert": cert_gid(cert),
@@ -72,10 +72,10 @@ async def test_inputs_with_other_offsets_are_converted_and_everything_comes_back
 
     # Jan 30 23:00 in New York is Jan 31 04:00 UTC: the month is counted from the UTC day
     payload = await complete_at(
-        gql, world, world.learner, world.course_gid(0), "2026-01-30T23:00:00-05:00"
+        graphql_client, world, world.learner, world.course_gid(0), "2026-01-30T23:00:00-05:00"
     )
     assert payload["progress"]["completedAt"] == "2026-01-31T04:00:00+00:00"
-    enrollment = await my_enrollment(gql, world.learner, cert)
+    enrollment = await my_enrollment(graphql_client, world.learner, cert)
     assert awards(enrollment) == [(1, "2026-01-31T04:00:00+00:00", "2026-02-28T04:00:00+00:00")]
 
     values = datetimes_in(enrollment) + datetimes_in(payload)
@@ -94,10 +94,10 @@ async def test_inputs_with_other_offsets_are_converted_and_everything_comes_back
 
 
 async def test_a_datetime_without_an_offset_is_refused_and_changes_nothing(
-    gql: GraphQLClient, world: World
+    graphql_client: GraphQLClient, world: World
 ) -> None:
     cert = await make_certification("Any", [world.course_ids[0]])
-    result = await gql.run(
+    result = await graphql_client.run(
         ASSIGN,
         {"cert": cert_gid(cert), "learners": [world.learner.id], "due": "2026-04-01T12:00:00"},
         token=world.admin.token,
