@@ -15,13 +15,11 @@ falls on both:
 3. measures p50/p99 open-loop at half of each one's peak (bench/openloop.py: constant
    arrival rate, latency from the intended send time, so queueing is not hidden);
 
-and separately runs every operation in-process through `schema.execute` (no HTTP), counting
-the SQL statements each sends through a wrapper on Tortoise's connection classes; for the
-operations the floor serves, a few requests also go through the floor in-process, and each
-request's statement counts on both sides must agree (a token's last_used_at refresh left
-out). Write operations (M1, M2) start from the generated state every time: the rows a run
-added are removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and
-the files M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart
+and separately runs every operation in process (bench.inprocess: the app called without a
+network), for its p50 and the SQL statements certgraph sends, reported beside each ratio.
+Write operations (M1, M2) start from the generated state every time: the rows a run added
+are removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and the
+files M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart
 request) runs with 1 worker unless --upload-workers says otherwise.
 
 Results go to bench/results/latest.json and bench/results/latest.md.
@@ -51,8 +49,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from bench import inprocess
+from bench.floor import add_months, encode_cursor
 from bench.generate import dialect_of, restore_sql, sqlite_path
-from gql.domain.calendar import add_months
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -291,8 +290,6 @@ class Dataset:
 
 
 def load_dataset(url: str) -> Dataset:
-    from gql.domain.pages import encode_cursor
-
     meta = read_meta_sync(url)
     data = Dataset(url, dialect_of(url), meta)
     courses = int(meta["counts"]["course"])
@@ -777,9 +774,6 @@ class Check:
     floor_sql: int | None
     rows_match_domain: bool | None = None
     same_rows: bool | None = None  # uploads: the rows and the blob certgraph wrote, the floor's
-    # per request, in process: certgraph's statement counts and the floor's (compare_statements)
-    same_statements: bool | None = None
-    statements: dict[str, Any] | None = None
 
 
 def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> Check:
@@ -895,247 +889,6 @@ def domain_agrees(url: str, learner_ids: list[int]) -> bool:
     for line in done.stderr.splitlines()[:10]:
         print("   floor rows:", line, file=sys.stderr)
     return done.returncode == 0
-
-
-# --- in-process: schema.execute and SQL statement counts -------------------------------------
-
-
-class SqlCounter:
-    """Counts statements sent through Tortoise's connection classes (queries, inserts, scripts).
-
-    Transaction control (BEGIN/COMMIT/SAVEPOINT) is not counted. `statements`: their SQL.
-    """
-
-    @property
-    def token_refreshes(self) -> int:
-        """Statements that refreshed a token's last_used_at (once a minute per token)."""
-        return sum(1 for s in self.statements if s.startswith('UPDATE "api_token"'))
-
-    METHODS = (
-        "execute_query",
-        "execute_query_dict",
-        "execute_insert",
-        "execute_many",
-        "execute_script",
-    )
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.statements: list[str] = []
-        self._saved: list[tuple[type, str, Any]] = []
-
-    def classes(self) -> list[type]:
-        from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
-        from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionWrapper
-
-        return [SqliteClient, SqliteTransactionWrapper, AsyncpgDBClient, TransactionWrapper]
-
-    def __enter__(self) -> SqlCounter:
-        for cls in self.classes():
-            for name in self.METHODS:
-                original = cls.__dict__.get(name)
-                if original is None:
-                    continue
-                self._saved.append((cls, name, original))
-                setattr(cls, name, self._wrap(original))
-        return self
-
-    def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        counter = self
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            counter.count += 1
-            counter.statements.append(str(args[1] if len(args) > 1 else kwargs.get("query")))
-            return await original(*args, **kwargs)
-
-        return counted
-
-    def __exit__(self, *exc: object) -> None:
-        for cls, name, original in reversed(self._saved):
-            setattr(cls, name, original)
-        self._saved.clear()
-
-
-def graphql_scope(token: str) -> dict[str, Any]:
-    """The ASGI scope of a POST /graphql with this bearer token, for in-process requests."""
-    return {
-        "type": "http",
-        "method": "POST",
-        "path": "/graphql",
-        "headers": [(b"authorization", f"Bearer {token}".encode())],
-        "query_string": b"",
-    }
-
-
-async def in_process(
-    data: Dataset, ops: list[Operation], iterations: int
-) -> dict[str, dict[str, Any]]:
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from gql.api.context import build_context
-    from gql.api.schema import build_schema
-    from gql.settings import load_settings
-    from gql.store.db import close_database, open_database
-
-    os.environ["CERTGRAPH_DATABASE_URL"] = data.url
-    os.environ["CERTGRAPH_DATA_DIR"] = str(DATA_DIRS["in-process"])
-    settings = load_settings()
-    schema = build_schema(settings)
-    await open_database(data.url)
-    results: dict[str, dict[str, Any]] = {}
-    try:
-        for op in ops:
-            counts: list[int] = []
-            times: list[float] = []
-            errors = 0
-            if op.writes:
-                data.reset()
-            # Warm-up: caches, connections, and each token's last_used_at (refreshed at most
-            # once a minute, so steady load doesn't write it); M1 uses a new learner each time.
-            warmup = 3 if op.writes else min(len(op.requests), 60)
-            for i in range(iterations + warmup):
-                payload, token = op.requests[i % len(op.requests)]
-                document = json.loads(payload)
-                upload = None
-                if op.upload is not None:
-                    # what Starlette's form parser hands strawberry for the file part
-                    upload = document["variables"]["file"] = spooled_upload(op.upload)
-                scope = graphql_scope(token)
-                with SqlCounter() as counter:
-                    started = time.perf_counter()
-                    context = await build_context(Request(scope), Response())
-                    result = await schema.execute(
-                        document["query"],
-                        variable_values=document.get("variables"),
-                        context_value=context,
-                        operation_name=document["operationName"],
-                    )
-                    elapsed = time.perf_counter() - started
-                if upload is not None:
-                    await upload.close()
-                payloads = result.data.values() if result.data else []
-                if result.errors or any(isinstance(p, dict) and p.get("errors") for p in payloads):
-                    errors += 1
-                if i >= warmup:
-                    counts.append(counter.count)
-                    times.append(elapsed * 1000)
-            if op.writes:
-                data.reset()
-            results[op.name] = {
-                # the median: a token's last_used_at refresh (once a minute) adds one now and then
-                "sql_queries": int(statistics.median(counts)),
-                "sql_queries_range": [min(counts), max(counts)],
-                "p50_ms": round(statistics.median(times), 3),
-                "errors": errors,
-            }
-            if op.floor:
-                results[op.name]["statements"] = await compare_statements(data, op, schema)
-    finally:
-        await close_database()
-    return results
-
-
-STATEMENT_SAMPLE = 5
-
-
-async def compare_statements(data: Dataset, op: Operation, schema: Any) -> dict[str, Any]:
-    """Certgraph's and the floor's statements for the same requests, one by one.
-
-    Requests of one operation differ in what they send (a learner with two enrollments on the
-    course writes twice), so each request's counts are compared, not medians. A token's
-    last_used_at refresh (once a minute, whichever side sees the token first) is left out on
-    both sides. Write requests start from the generated state each time.
-    """
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from bench.floor import Floor, FloorUnsupported, open_db
-    from gql.api.context import build_context
-
-    db = open_db(data.url)
-    await db.open()
-    floor = Floor(db)
-    operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "M1": floor.m1, "M2": floor.m2}
-    cg_counts: list[int] = []
-    floor_counts: list[int] = []
-    problem = None
-    try:
-        for payload, token in op.requests[:STATEMENT_SAMPLE]:
-            scope = graphql_scope(token)
-            if op.writes:
-                data.reset()
-            document = json.loads(payload)
-            upload = None
-            if op.upload is not None:
-                upload = document["variables"]["file"] = spooled_upload(op.upload)
-            with SqlCounter() as counter:
-                context = await build_context(Request(scope), Response())
-                await schema.execute(
-                    document["query"],
-                    variable_values=document.get("variables"),
-                    context_value=context,
-                    operation_name=document["operationName"],
-                )
-            if upload is not None:
-                await upload.close()
-            cg_counts.append(counter.count - counter.token_refreshes)
-            if op.writes:
-                data.reset()
-            variables = json.loads(payload).get("variables") or {}
-            if op.upload is not None:
-                upload = variables["file"] = spooled_upload(op.upload)
-            before, refreshes = db.count, db.token_refreshes
-            viewer = await floor.authenticate(Request(scope))
-            try:
-                if viewer is None:
-                    raise FloorUnsupported("the floor refused the token")
-                await operations[op.name](viewer, variables)
-            except FloorUnsupported as exc:
-                problem = f"floor: {exc}"
-                break
-            finally:
-                if upload is not None:
-                    await upload.close()
-            floor_counts.append(db.count - before - (db.token_refreshes - refreshes))
-    finally:
-        if op.writes:
-            data.reset()
-        await db.close()
-    return {
-        "certgraph": cg_counts,
-        "floor": floor_counts,
-        "same": problem is None and cg_counts == floor_counts,
-        "problem": problem,
-    }
-
-
-def spooled_upload(content: bytes) -> Any:
-    from tempfile import SpooledTemporaryFile
-
-    from starlette.datastructures import Headers, UploadFile
-
-    # Starlette's MultiPartParser: a SpooledTemporaryFile of max_size 1 MiB per file part
-    spool = SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (the UploadFile's, closed by the caller)
-    spool.write(content)
-    spool.seek(0)
-    return UploadFile(
-        spool,
-        size=len(content),
-        filename=UPLOAD_NAME,
-        headers=Headers({"content-type": "application/pdf"}),
-    )
-
-
-def in_process_subprocess(url: str, cfg: Settings) -> dict[str, dict[str, Any]]:
-    """The in-process runs of one database, in a process of its own (see domain_agrees)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--in-process-only", "--db", url,
-         "--iterations", str(cfg.iterations), "--ops", ",".join(cfg.ops)],
-        capture_output=True, text=True, cwd=ROOT, check=True,
-    )  # fmt: skip
-    result: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 # --- one database, one worker count ----------------------------------------------------------
@@ -1329,7 +1082,7 @@ def run_database(
     data.reset()
     ops = operations(data, cfg.ops)
     print(f"== {data.dialect}: scale {data.meta['scale']}, in-process runs", flush=True)
-    inproc = in_process_subprocess(url, cfg)
+    inproc = inprocess.measure(url, cfg.ops, cfg.iterations)
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     extra: dict[str, Any] = {"in_process": inproc, "profiles": {}}
@@ -1347,16 +1100,6 @@ def run_database(
                 if op.upload is not None and workers not in cfg.upload_workers:
                     continue  # an upload row takes ~25 s at make bench's 2 s runs
                 check = check_operation(op, data, cg, floor) if op.floor else None
-                statements = inproc.get(op.name, {}).get("statements")
-                if check is not None and statements is not None:
-                    check.statements = statements
-                    check.same_statements = bool(statements["same"])
-                    if not check.same_statements:
-                        print(
-                            f"   {op.name}: floor and certgraph send different statement counts:"
-                            f" {statements}",
-                            flush=True,
-                        )
                 if check is not None:
                     checks.append(
                         {"op": op.name, "db": data.dialect, "workers": workers, **check.__dict__}
@@ -1384,7 +1127,7 @@ def run_database(
                 if cfg.profile and workers == 1 and op.name in ("Q1", "M1", "PAGE500"):
                     if op.writes:
                         data.reset()
-                    out = RESULTS / f"profile-{op.name}-{data.dialect}.txt"
+                    out = WORK / f"profile-{op.name}-{data.dialect}.txt"
                     raw = profile_server(
                         cg,
                         WORK / f"{op.name}.lua",
@@ -1527,17 +1270,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
     parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
-    parser.add_argument("--in-process-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--open-duration", type=float, help="seconds per open-loop run (default: --duration)"
     )
     args = parser.parse_args(argv)
-    if args.in_process_only:
-        data = load_dataset(args.db[0])
-        wanted = [o.strip() for o in args.ops.split(",")]
-        chosen = operations(data, wanted)
-        print(json.dumps(asyncio.run(in_process(data, chosen, args.iterations))))
-        return 0
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install -y wrk; `make bench` does it)")
     if args.duration <= 0 or args.repeats < 1:
@@ -1602,7 +1338,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['op']} {row['db']} {row['workers']}w: {row['errors']} failed requests",
             file=sys.stderr,
         )
-    agree = all(c["same_json"] and c["same_statements"] is not False for c in checks)
+    agree = all(c["same_json"] for c in checks)
     return 0 if agree and not failed else 1
 
 
