@@ -326,6 +326,17 @@ def window_opens(cert: Cert, award: Award) -> datetime | None:
     return award.expires_at - timedelta(days=cert.window_days)
 
 
+def award_expiry(cert: Cert, completed_at: datetime, previous: Award | None) -> datetime | None:
+    """A recurring award runs `validity_months` from its completion, or from the previous
+    award's expiry when it was earned again before that."""
+    if cert.type != "RECURRING" or not cert.validity_months:
+        return None
+    base = completed_at
+    if previous and previous.expires_at and completed_at < previous.expires_at:
+        base = previous.expires_at
+    return add_months(base, cert.validity_months)
+
+
 def cycle_of(cert: Cert, awards: list[Award], now: datetime) -> tuple[int, datetime | None]:
     if not awards:
         return 1, None
@@ -844,13 +855,7 @@ class Floor:
     ) -> tuple[Enrollment, View]:  # fmt: skip
         db = self.db
         assert verdict.completed_at is not None
-        previous = e.awards[-1] if e.awards else None
-        expires = None
-        if e.cert.type == "RECURRING" and e.cert.validity_months:
-            base = verdict.completed_at
-            if previous and previous.expires_at and verdict.completed_at < previous.expires_at:
-                base = previous.expires_at
-            expires = add_months(base, e.cert.validity_months)
+        expires = award_expiry(e.cert, verdict.completed_at, e.awards[-1] if e.awards else None)
         # a lost race inserts nothing and leaves the
         # transaction usable, in one statement
         inserted = await tx.fetch(

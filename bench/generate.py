@@ -6,15 +6,15 @@
 Scale 1 is 10k learners, 500 certifications, 5k courses, about 20 enrollments per learner and
 about 1M course progress rows (1% of learners are heavy users with about 1,000 rows each).
 
-The rows are what the domain would have written, not just plausible-looking: every
-enrollment's stored verdict, cycle and award columns come from the domain's own read model
-(gql.domain.status.derive_view, award_expiry, window_opens_at, stored_status) evaluated over
-the generated progress, evidence and awards, the way evaluate_enrollments does after each
-write. Only the inserts bypass the domain functions (they would take hours at scale 1).
+The rows are what certgraph would have written, not just plausible-looking: every
+enrollment's stored verdict, cycle and award columns come from the rules as the floor writes
+them out (bench.floor: view_of, award_expiry, window_opens, stored_status), evaluated over the
+generated progress, evidence and awards as an evaluation after each write would;
+`python -m bench.verify` checks them against certgraph's own answers.
 
-The schema comes from the project's migrations (gql.store.db.migrate_database). The
-database is recreated: an existing one is overwritten only when it is empty or was made by
-this generator (it holds the bench_meta table), so a mistyped URL can't wipe real data.
+The schema comes from the project's migrations (`certgraph migrate`). The database is
+recreated: an existing one is overwritten only when it is empty or was made by this
+generator (it holds the bench_meta table), so a mistyped URL can't wipe real data.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import base64
 import hashlib
 import heapq
 import json
+import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -36,13 +38,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from gql.domain.access import hash_token
-from gql.domain.evaluation import award_expiry
-from gql.domain.status import EnrollmentView, derive_view, stored_status, window_opens_at
-from gql.plugins import get_plugin_host
-from gql.policy import VerdictStatus
-from gql.settings import get_settings
-from gql.store.db import migrate_database
+from bench import floor as rules
 
 DEFAULT_SEED = 20261101
 TOKENS_PATH = Path(__file__).parent / "results" / "tokens.json"
@@ -250,6 +246,33 @@ JSON_COLUMNS = {
 }
 
 
+# certgraph's defaults: the issuer of INTERNAL certifications, and each policy's config.
+ORGANISATION = "Our organisation"
+POLICY_CONFIG: dict[str, dict[str, Any]] = {
+    "mandatory-subset": {},
+    "external-evidence": {
+        "requiresApproval": True,
+        "completionDate": "approval",
+        "requireMandatoryCourses": False,
+    },
+}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def rules_cert(cert: CertRow) -> rules.Cert:
+    return rules.Cert(
+        cert.id, cert.name, cert.kind, cert.type, cert.validity_months,
+        cert.recertification_window_days, cert.policy_name, cert.policy_config,
+    )  # fmt: skip
+
+
+def rules_award(award: AwardRow) -> rules.Award:
+    return rules.Award(award.cycle, award.awarded_at, award.expires_at)
+
+
 def plain_token(seed: int, user_id: int) -> str:
     """A user's bench API token: derived from the seed, so every run of one seed agrees."""
     digest = hashlib.sha256(f"certgraph-bench:{seed}:{user_id}".encode()).digest()
@@ -298,7 +321,6 @@ class Dataset:
         self.now = now
         self.sizes = Sizes.at(scale)
         self.rng = random.Random(seed)
-        self.host = get_plugin_host()
         self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLE_ORDER}
         self.next_id: dict[str, int] = {t: 1 for t in TABLE_ORDER}
         self.certs: list[CertRow] = []
@@ -388,7 +410,7 @@ class Dataset:
             )  # fmt: skip
         # Popular courses appear in many certifications; the long tail in few or none.
         course_weights = [1.0 / (rank + 10) ** 0.7 for rank in range(len(course_ids))]
-        organisation = get_settings().organisation_name
+        organisation = ORGANISATION
         for n in range(sizes.certifications):
             cert_id = self._id("certification")
             kind = "INTERNAL" if rng.random() < 0.8 else "EXTERNAL"
@@ -418,7 +440,7 @@ class Dataset:
                 state=state,
                 published_at=published,
                 policy_name=policy,
-                policy_config=self.host.validate_config(policy, None),
+                policy_config=dict(POLICY_CONFIG[policy]),
                 badge_name=f"{name} badge" if rng.random() < 0.3 else None,
                 created_at=created,
                 updated_at=published or created,
@@ -598,7 +620,7 @@ class Dataset:
         first_finish: datetime,
     ) -> None:
         """Half of those whose first award's window has opened earned it again in cycle 2."""
-        first_expiry = award_expiry(cast(Any, cert), first_finish, None)
+        first_expiry = rules.award_expiry(rules_cert(cert), first_finish, None)
         assert first_expiry is not None
         opens = first_expiry - timedelta(days=cert.recertification_window_days)
         if opens >= self.now or self.rng.random() < 0.5:
@@ -687,16 +709,29 @@ class Dataset:
         awards: list[AwardRow],
         evidence: list[EvidenceRow],
         at: datetime,
-    ) -> EnrollmentView:
+    ) -> rules.View:
         mine = {
-            link.course_id: progress[link.course_id]
+            link.course_id: rules.Progress(
+                0, row.percent, row.status, row.started_at, row.completed_at,
+                row.attempt_started_at, row.updated_at,
+            )
             for link in cert.links
-            if link.course_id in progress
-        }
-        return derive_view(
-            cast(Any, enrollment), cast(Any, cert), cast(Any, cert.links), cast(Any, mine),
-            cast(Any, awards), cast(Any, evidence), at,
+            if (row := progress.get(link.course_id)) is not None
+        }  # fmt: skip
+        ordered = sorted(evidence, key=lambda item: (item.submitted_at, item.id))
+        subject = rules.Enrollment(
+            enrollment.id, enrollment.learner_id, rules_cert(cert), enrollment.started_at,
+            enrollment.due_at, enrollment.verdict_status, enrollment.verdict_progress,
+            enrollment.verdict_explanation,
+            [rules_award(a) for a in sorted(awards, key=lambda a: a.cycle)],
+            [rules.Evidence(e.status, e.submitted_at, e.reviewed_at, e.completed_on)
+             for e in ordered],
         )  # fmt: skip
+        links = [
+            rules.Link(link.course_id, "", link.mandatory, link.position)
+            for link in sorted(cert.links, key=lambda link: (link.position, link.id))
+        ]
+        return rules.view_of(subject, links, mine, at)
 
     def _evaluate(
         self,
@@ -727,22 +762,23 @@ class Dataset:
         for _ in range(4):
             view = self._view(enrollment, cert, progress, awards, evidence, last_write)
             verdict = view.verdict
-            assert verdict is not None, f"no verdict for enrollment {enrollment.id}"
-            if verdict.status == VerdictStatus.COMPLETE and not any(
-                a.cycle == view.cycle for a in awards
-            ):
+            if verdict.status == "COMPLETE" and not any(a.cycle == view.cycle for a in awards):
                 completed_at = cast(datetime, verdict.completed_at)
                 previous = awards[-1] if awards else None
                 award = AwardRow(
                     self._id("award"), enrollment.id, view.cycle, completed_at,
-                    award_expiry(cast(Any, cert), completed_at, cast(Any, previous)),
+                    rules.award_expiry(
+                        rules_cert(cert), completed_at, rules_award(previous) if previous else None
+                    ),
                     max(completed_at, enrollment.enrolled_at),
                 )  # fmt: skip
                 awards.append(award)
                 view = self._view(enrollment, cert, progress, awards, evidence, last_write)
                 if award.created_at < last_write:
                     continue  # a later write re-evaluated it with the award in place
-            enrollment.verdict_status = stored_status(verdict, cast(Any, enrollment), view.facts)
+            enrollment.verdict_status = rules.stored_status(
+                verdict, cast(Any, enrollment), view.courses
+            )
             enrollment.verdict_progress = verdict.progress
             enrollment.verdict_explanation = verdict.explanation
             enrollment.evaluated_cycle = view.cycle
@@ -753,7 +789,7 @@ class Dataset:
             enrollment.last_awarded_at = latest.awarded_at
             enrollment.last_expires_at = latest.expires_at
             enrollment.last_award_cycle = latest.cycle
-            enrollment.window_opens_at = window_opens_at(cast(Any, cert), cast(Any, latest))
+            enrollment.window_opens_at = rules.window_opens(rules_cert(cert), rules_award(latest))
         final = self._view(enrollment, cert, progress, awards, evidence, self.now)
         self.status_tally[final.status] = self.status_tally.get(final.status, 0) + 1
 
@@ -771,7 +807,7 @@ class Dataset:
             course_id, 100, "COMPLETED", self.now, self.now, self.now, self.now
         )
         view = self._view(enrollment, cert, trial, awards.get(enrollment.id, []), [], self.now)
-        if view.verdict is not None and view.verdict.status == VerdictStatus.COMPLETE:
+        if view.verdict.status == "COMPLETE":
             self.m1_pool.append(
                 {"learner_id": enrollment.learner_id, "course_id": course_id,
                  "certification_id": cert.id}
@@ -1105,7 +1141,7 @@ async def generate(
         _prepare_sqlite(url)
     else:
         await _prepare_postgres(url)
-    await migrate_database(url)
+    migrate(url)
     workload = data.workload()
     counts = {table: len(rows) for table, rows in data.rows.items()}
     meta = {
@@ -1135,6 +1171,13 @@ async def generate(
         "write_seconds": round(written - built, 1),
     }
     return summary
+
+
+def migrate(url: str) -> None:
+    """The project's migrations, through its CLI."""
+    certgraph = Path(sys.executable).parent / "certgraph"
+    env = dict(os.environ, CERTGRAPH_DATABASE_URL=url)
+    subprocess.run([str(certgraph), "migrate"], env=env, check=True, capture_output=True)
 
 
 def parse_now(text: str | None) -> datetime:

@@ -1,12 +1,13 @@
-"""Check that a generated dataset is what the domain itself would have stored.
+"""Check that a dataset's stored columns are what certgraph itself answers from them.
 
     python -m bench.verify --db URL [--learners 200]
+    python -m bench.verify --db URL --learner-ids 12,34     # rows a benchmark run wrote
 
-For a sample of learners it runs the domain's own evaluate_enrollments over their
-enrollments (in a transaction that is rolled back, the clock frozen at the dataset's "now")
-and compares what it would store with what the generator stored; and it compares the status
-the RELEVANCE sort derives in SQL from the stored columns with the domain's read model.
-Any difference is printed and the exit status is 1.
+For a sample of learners (the heavy ones included) it asks certgraph, through its app in
+process and each learner's own token, for every enrollment's status, progress and award
+dates, and compares them with the stored columns the RELEVANCE sort and the reports read in
+SQL: the status they give, the stored progress (unless a recertification window opened since
+the last evaluation) and the latest award's dates. Any difference is printed; exit status 1.
 """
 
 from __future__ import annotations
@@ -14,149 +15,131 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.connection import get_connection
-from tortoise.transactions import in_transaction
+from bench.generate import plain_token
+from bench.inprocess import DATA_DIR, Asgi
+from bench.run import db_query, read_meta_sync
 
-from gql import clock
-from gql.domain.evaluation import evaluate_enrollments
-from gql.domain.status import current_cycle, describe_enrollments
-from gql.domain.unit import Unit
-from gql.store import listing
-from gql.store.db import close_database, open_database
-from gql.store.models import Award, Certification, Enrollment
-from gql.store.sql import Sql
-
-STORED = (
-    "verdict_status",
-    "verdict_progress",
-    "verdict_explanation",
-    "evaluated_cycle",
-    "last_awarded_at",
-    "last_expires_at",
-    "last_award_cycle",
-    "window_opens_at",
+ENROLLMENTS = (
+    "query V($after: String) { viewer { certifications(first: 100, after: $after) {"
+    " pageInfo { hasNextPage endCursor } edges { node { id status progressPercent completedAt"
+    " expiresAt } } } } }"
 )
 
 
-class _Rollback(Exception):
-    pass
+def parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
-async def read_meta() -> dict[str, Any]:
-    rows = await get_connection("default").execute_query_dict("SELECT key, value FROM bench_meta")
-    return {row["key"]: json.loads(row["value"]) for row in rows}
+def stored_status(row: dict[str, Any], now: datetime) -> str:
+    """The status the stored columns give (the CASE of the RELEVANCE sort and the reports)."""
+    awarded, expires = parse_time(row["last_awarded_at"]), parse_time(row["last_expires_at"])
+    if awarded is not None:
+        return "COMPLETED" if expires is None or expires > now else "EXPIRED"
+    status = str(row["verdict_status"])
+    return "STARTED" if status == "COMPLETE" else status
 
 
-def _snapshot(enrollment: Enrollment) -> dict[str, Any]:
-    return {name: getattr(enrollment, name) for name in STORED}
-
-
-async def _reevaluate(learner_ids: list[int]) -> tuple[int, list[str], int]:
-    """Evaluate with the domain; return (enrollments checked, differences, awards it would add)."""
-    problems: list[str] = []
-    checked = 0
-    new_awards = 0
-    try:
-        async with in_transaction():
-            enrollments = list(await Enrollment.filter(learner_id__in=learner_ids).order_by("id"))
-            before = {e.id: _snapshot(e) for e in enrollments}
-            certs = {c.id: c for c in await Certification.all()}
-            awards: dict[int, list[Award]] = {}
-            for award in await Award.filter(enrollment_id__in=[e.id for e in enrollments]).order_by(
-                "cycle"
-            ):
-                awards.setdefault(award.enrollment_id, []).append(award)
-            # The generator evaluated each enrollment at its last write; evaluating now gives
-            # the same answer unless a recertification window opened in between.
-            cycle_now = {
-                e.id: current_cycle(certs[e.certification_id], awards.get(e.id, []), clock.now())
-                for e in enrollments
-            }
-            unit = Unit(actor_id=None, now=clock.now())
-            await evaluate_enrollments(enrollments, unit)
-            new_awards = sum(1 for ev in unit.events if ev.name == "certification_completed")
-            for e in enrollments:
-                checked += 1
-                if cycle_now[e.id].number != before[e.id]["evaluated_cycle"]:
-                    continue
-                after = _snapshot(e)
-                for name in STORED:
-                    old, new = before[e.id][name], after[name]
-                    if isinstance(old, float) and isinstance(new, float):
-                        same = abs(old - new) < 1e-9
-                    else:
-                        same = old == new
-                    if not same:
-                        problems.append(f"enrollment {e.id}: {name} stored {old!r}, domain {new!r}")
-            raise _Rollback
-    except _Rollback:
-        pass
-    return checked, problems, new_awards
-
-
-async def _sql_status(learner_ids: list[int], now: datetime) -> dict[int, str]:
-    sql = Sql()
-    status = listing._status(sql.p(now))
-    marks = ", ".join(sql.p(i) for i in learner_ids)
-    rows = await get_connection("default").execute_query_dict(
-        f"SELECT e.id AS id, {status} AS status FROM enrollment e WHERE e.learner_id IN ({marks})",
-        sql.params,
+def stored_rows(url: str, learner_ids: list[int]) -> dict[int, dict[str, Any]]:
+    columns = (
+        "id", "learner_id", "verdict_status", "verdict_progress", "last_awarded_at",
+        "last_expires_at", "window_opens_at",
+    )  # fmt: skip
+    marks = ", ".join(f"${i + 1}" for i in range(len(learner_ids)))
+    rows = db_query(
+        url,
+        f"SELECT {', '.join(columns)} FROM enrollment WHERE learner_id IN ({marks})",
+        *learner_ids,
     )
-    return {int(r["id"]): str(r["status"]) for r in rows}
+    return {int(row[0]): dict(zip(columns, row, strict=True)) for row in rows}
 
 
-async def _check(learner_ids: list[int], now: datetime) -> list[str]:
-    with clock.frozen(now):
-        checked, problems, new_awards = await _reevaluate(learner_ids)
-        sql_status = await _sql_status(learner_ids, now)
-        rows = list(
-            await Enrollment.filter(learner_id__in=learner_ids).select_related("certification")
-        )
-        views = await describe_enrollments(rows)
-    for enrollment_id, view in views.items():
-        if sql_status[enrollment_id] != view.status:
-            problems.append(
-                f"enrollment {enrollment_id}: SQL status {sql_status[enrollment_id]},"
-                f" read model {view.status}"
-            )
-    if new_awards:
-        problems.append(f"the domain would write {new_awards} award(s) the dataset lacks")
-    if not checked:
+async def answers(url: str, seed: int, learner_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Every enrollment of these learners as certgraph answers it, by enrollment id."""
+    os.environ["CERTGRAPH_DATABASE_URL"] = url
+    os.environ["CERTGRAPH_DATA_DIR"] = str(DATA_DIR)
+    os.environ["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
+    import base64
+
+    from gql.app import create_app
+
+    asgi = Asgi(create_app())
+    await asgi.start()
+    found: dict[int, dict[str, Any]] = {}
+    try:
+        for learner in learner_ids:
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"authorization", f"Bearer {plain_token(seed, learner)}".encode()),
+            ]
+            after = None
+            while True:
+                body = json.dumps({"query": ENROLLMENTS, "variables": {"after": after}})
+                status, raw = await asgi.post(body.encode(), headers)
+                answer = json.loads(raw)
+                if status != 200 or answer.get("errors"):
+                    raise RuntimeError(f"learner {learner}: {status} {raw[:300]!r}")
+                page = answer["data"]["viewer"]["certifications"]
+                for edge in page["edges"]:
+                    node = edge["node"]
+                    pk = int(base64.b64decode(node["id"]).decode().split(":")[1])
+                    found[pk] = node
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+    finally:
+        await asgi.stop()
+    return found
+
+
+def differences(url: str, seed: int, learner_ids: list[int]) -> list[str]:
+    stored = stored_rows(url, learner_ids)
+    answered = asyncio.run(answers(url, seed, learner_ids))
+    now = datetime.now(UTC)
+    problems = []
+    if not stored:
         problems.append("no enrollments to check")
+    if set(stored) != set(answered):
+        problems.append(
+            f"enrollments stored but not answered: {sorted(set(stored) - set(answered))}"
+        )
+    for pk, row in sorted(stored.items()):
+        node = answered.get(pk)
+        if node is None:
+            continue
+        status = stored_status(row, now)
+        if node["status"] != status:
+            problems.append(
+                f"enrollment {pk}: stored columns say {status}, certgraph {node['status']}"
+            )
+        opens = parse_time(row["window_opens_at"])
+        progress = round(float(row["verdict_progress"]) * 100)
+        if (opens is None or now < opens) and node["progressPercent"] != progress:
+            problems.append(
+                f"enrollment {pk}: stored progress {progress}%,"
+                f" certgraph {node['progressPercent']}%"
+            )
+        if status == "COMPLETED":
+            for column, field in (
+                ("last_awarded_at", "completedAt"),
+                ("last_expires_at", "expiresAt"),
+            ):
+                if parse_time(row[column]) != parse_time(node[field]):
+                    problems.append(
+                        f"enrollment {pk}: {column} {row[column]}, certgraph {node[field]}"
+                    )
     return problems
 
 
-async def check_learners(url: str, learner_ids: list[int], at: datetime | None) -> list[str]:
-    """Differences between the stored rows of these learners and the domain's evaluation."""
-    await open_database(url)
-    try:
-        return await _check(learner_ids, at or clock.now())
-    finally:
-        await close_database()
-
-
-async def verify(url: str, sample: int) -> int:
-    await open_database(url)
-    try:
-        meta = await read_meta()
-        learners = [
-            r["id"]
-            for r in await get_connection("default").execute_query_dict(
-                "SELECT id FROM \"user\" WHERE role = 'LEARNER' ORDER BY id"
-            )
-        ]
-        rng = random.Random(meta["seed"])
-        picked = set(rng.sample(learners, min(sample, len(learners))))
-        picked |= {p["id"] for p in meta["workload"]["heavy_learners"][:2]}
-        problems = await _check(sorted(picked), datetime.fromisoformat(meta["now"]))
-    finally:
-        await close_database()
-    print(json.dumps({"learners": len(picked), "differences": len(problems)}))
+def report(learners: int, problems: list[str]) -> int:
+    print(json.dumps({"learners": learners, "differences": len(problems)}))
     for line in problems[:50]:
         print(line, file=sys.stderr)
     return 1 if problems else 0
@@ -168,20 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--db", required=True)
     parser.add_argument("--learners", type=int, default=200, help="how many to sample")
-    parser.add_argument(
-        "--learner-ids",
-        help="check these learners (comma-separated) at the current time instead of a sample"
-        " at the dataset's time: rows a benchmark run wrote",
-    )
+    parser.add_argument("--learner-ids", help="check these learners (comma-separated) instead")
     args = parser.parse_args(argv)
+    meta = read_meta_sync(args.db)
     if args.learner_ids:
-        ids = [int(x) for x in args.learner_ids.split(",") if x.strip()]
-        problems = asyncio.run(check_learners(args.db, ids, at=None))
-        print(json.dumps({"learners": len(ids), "differences": len(problems)}))
-        for line in problems[:50]:
-            print(line, file=sys.stderr)
-        return 1 if problems else 0
-    return asyncio.run(verify(args.db, args.learners))
+        ids = sorted({int(x) for x in args.learner_ids.split(",") if x.strip()})
+    else:
+        learners = [
+            r[0] for r in db_query(args.db, "SELECT id FROM \"user\" WHERE role = 'LEARNER'")
+        ]
+        rng = random.Random(meta["seed"])
+        picked = set(rng.sample(sorted(learners), min(args.learners, len(learners))))
+        picked |= {p["id"] for p in meta["workload"]["heavy_learners"][:2]}
+        ids = sorted(picked)
+    return report(len(ids), differences(args.db, int(meta["seed"]), ids))
 
 
 if __name__ == "__main__":
