@@ -1,11 +1,13 @@
 """Shared fixtures: a fresh database per test (SQLite, or CERTGRAPH_TEST_DATABASE_URL: CI runs
-the suite on both), a data directory per test, an event log, a SQL statement counter."""
+the suite on both), a data directory per test, an event log, a SQL statement counter; and the
+rule that a test starting a process is marked slow."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import sys
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import UTC, datetime
@@ -65,6 +67,30 @@ def postgres_database() -> Iterator[str | None]:
 
 
 _schema_generated: set[str] = set()
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
+def _processes_only_in_slow_tests(event: str, args: tuple[Any, ...]) -> None:
+    """A test that starts a process (or pip) must be marked slow, so `-m "not slow"` means it."""
+    if event not in ("subprocess.Popen", "os.posix_spawn", "os.system", "os.fork"):
+        return
+    if _running and _running[-1].get_closest_marker("slow") is None:
+        raise RuntimeError(
+            f"{_running[-1].nodeid} starts a process ({event}, {args[:2]!r}): "
+            "mark it @pytest.mark.slow"
+        )
+
+
+sys.addaudithook(_processes_only_in_slow_tests)
 
 
 @pytest_asyncio.fixture

@@ -32,6 +32,8 @@ from gql.store.models import Certification, Course, Enrollment, Role, User
 REPO = Path(__file__).resolve().parent.parent
 CERTGRAPH = Path(sys.executable).with_name("certgraph")
 
+pytestmark = pytest.mark.slow  # the tests run `certgraph` as a subprocess
+
 
 @dataclass
 class Result:
@@ -371,7 +373,6 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_graphql_over_http(migrated: Cli, workers: int) -> None:
     """`certgraph serve`: each worker builds the app and opens the database in its lifespan."""

@@ -31,6 +31,12 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         await database.drop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name.startswith("test_live_"):
+            item.add_marker(pytest.mark.slow)  # they start real servers
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not FIGURES:
         return

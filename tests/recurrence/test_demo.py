@@ -19,6 +19,8 @@ from gql.store.models import Award
 from tests.api.conftest import GraphQLClient
 from tests.test_cli import Cli, demo_tokens
 
+pytestmark = pytest.mark.slow  # `certgraph demo` runs as a subprocess
+
 LEO, LENA = "leo.learner@demo.certgraph.test", "lena.learner@demo.certgraph.test"
 MAYA, ADA = "maya.manager@demo.certgraph.test", "admin@demo.certgraph.test"
 

@@ -107,6 +107,7 @@ async def test_two_sweeps_racing_on_postgresql_emit_one_event_per_award(
     await assert_racing_sweeps_emit_once_per_award(cli)
 
 
+@pytest.mark.slow
 def test_sweep_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
     result = Cli(tmp_path)("sweep")
     assert result.returncode == 1
