@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh database per test (SQLite, or CERTGRAPH_TEST_DATABASE_URL: CI runs
-the suite on both), a data directory per test, an event log, a SQL statement counter; and the
-rule that a test starting a process is marked slow."""
+the suite on both), a data directory per test, a small upload limit, an event log, a SQL
+statement counter; and the rule that a test starting a process is marked slow."""
 
 from __future__ import annotations
 
@@ -147,6 +147,19 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield path
+    get_settings.cache_clear()
+
+
+SMALL_UPLOAD_LIMIT = 100 * 1024
+
+
+@pytest.fixture
+def upload_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A small upload limit, so tests exceed it cheaply. Set before an app is built: its
+    /graphql body limit is derived from it."""
+    monkeypatch.setenv("CERTGRAPH_MAX_UPLOAD_BYTES", str(SMALL_UPLOAD_LIMIT))
+    get_settings.cache_clear()
+    yield SMALL_UPLOAD_LIMIT
     get_settings.cache_clear()
 
 

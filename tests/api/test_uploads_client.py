@@ -33,10 +33,7 @@ from .uploads_support import (
     SUBMIT,
     external_certification,
     multipart_head,
-    upload_limit,
 )
-
-__all__ = ["upload_limit"]  # a fixture used below
 
 SERVER_START_SECONDS = 10
 

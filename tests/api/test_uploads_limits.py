@@ -37,10 +37,9 @@ from .uploads_support import (
     external_certification,
     multipart_head,
     spools,
-    upload_limit,
 )
 
-__all__ = ["spools", "upload_limit"]  # fixtures used by the tests below
+__all__ = ["spools"]  # a fixture used by the tests below
 
 BODY_LIMIT = MAX_UPLOAD + MULTIPART_FIELDS_BYTES
 HUGE = 200 * 1024 * 1024

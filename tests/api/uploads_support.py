@@ -16,10 +16,11 @@ from starlette import formparsers
 
 from gql.api.ids import encode_id
 from gql.store.models import CertificationKind, Evidence
+from tests.conftest import SMALL_UPLOAD_LIMIT
 
 from .conftest import make_certification
 
-MAX_UPLOAD = 100 * 1024  # the small upload limit of the `upload_limit` fixture
+MAX_UPLOAD = SMALL_UPLOAD_LIMIT  # the limit the `upload_limit` fixture sets
 
 
 @dataclass
@@ -162,17 +163,6 @@ def spools(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpoolWatch]:
 
     monkeypatch.setattr(formparsers, "SpooledTemporaryFile", tracked)
     yield watch
-
-
-@pytest.fixture
-def upload_limit(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A small upload limit, so tests exceed it cheaply. Set before the app is built: the
-    /graphql body limit is derived from it."""
-    from gql.settings import get_settings
-
-    monkeypatch.setenv("CERTGRAPH_MAX_UPLOAD_BYTES", str(MAX_UPLOAD))
-    get_settings.cache_clear()
-    return MAX_UPLOAD
 
 
 async def external_certification(course_ids: list[int] | None = None, **policy_config: Any) -> str:

@@ -1,15 +1,13 @@
-"""Fixtures of the file tests: people, certifications and a small upload limit (the data
-directory per test and the event log are tests/conftest.py's)."""
+"""Fixtures of the file tests: people, certifications, the blob store of the settings (the data
+directory per test, the small upload limit and the event log are tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
 from gql import files
@@ -67,16 +65,6 @@ async def collect_garbage(*, grace_seconds: float = DEFAULT_GC_GRACE_SECONDS) ->
 async def check_storage() -> CheckReport:
     """`certgraph check` in process: `blob_store()` against the test database."""
     return await files.check_storage(blob_store(), StoredFileReferences())
-
-
-@pytest.fixture
-def upload_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    """A small upload limit (100 KiB) so tests can exceed it cheaply."""
-    limit = 100 * 1024
-    monkeypatch.setenv("CERTGRAPH_MAX_UPLOAD_BYTES", str(limit))
-    get_settings.cache_clear()
-    yield limit
-    get_settings.cache_clear()
 
 
 @dataclass
