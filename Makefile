@@ -80,8 +80,9 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 #   make bench          benchmark vs a hand-written floor, SQLite + PostgreSQL (docs/performance.md)
-# Generates both datasets, checks them against the domain, runs bench.run; the table lands in
-# bench/results/latest.md. BENCH_SCALE=1 for the full size; BENCH_ARGS for run length.
+# Generates both datasets, checks them against certgraph (bench.verify), runs bench.run; the
+# table lands in bench/results/latest.md. BENCH_SCALE=1 for the full size; BENCH_ARGS for run
+# length (py-spy, for bench.run --profile only, is not installed here).
 BENCH_SCALE ?= 0.1
 BENCH_SQLITE ?= sqlite://./var/bench/bench-$(BENCH_SCALE).sqlite3
 BENCH_POSTGRES ?= postgres://postgres@127.0.0.1:5432/certgraph_bench
@@ -92,7 +93,6 @@ bench: $(RUNTIME_STAMP)
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check py-spy
 	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_SQLITE)
 	$(BIN)/python -m bench.verify --db $(BENCH_SQLITE)
 	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_POSTGRES)
