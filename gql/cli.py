@@ -55,7 +55,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 @asynccontextmanager
 async def database() -> AsyncIterator[None]:
-    await open_database()
+    settings = get_settings()
+    await open_database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         yield
     finally:
@@ -67,7 +68,10 @@ async def database() -> AsyncIterator[None]:
 
 async def apply_migrations() -> list[str]:
     try:
-        return await migrate_database()
+        settings = get_settings()
+        return await migrate_database(
+            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
     finally:
         await close_database()
 

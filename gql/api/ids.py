@@ -11,7 +11,9 @@ import binascii
 
 # The type names IDs may carry; anything else is not one of ours.
 NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence"})
-_MAX_PK = 2**63 - 1
+# The ID columns are 32-bit: a larger pk can name no row, and PostgreSQL would refuse to
+# compare it with one, so it reads as not found.
+MAX_PK = 2**31 - 1
 # What an undecodable ID becomes when it is handed to the domain: no row has pk 0, so the
 # domain answers after its access checks exactly as for a deleted object (NOT_FOUND / null).
 UNKNOWN_PK = 0
@@ -33,7 +35,7 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     if not sep or type_name not in NODE_TYPES or not pk_text.isdigit() or not pk_text.isascii():
         return None
     pk = int(pk_text)
-    if not 0 < pk <= _MAX_PK:
+    if not 0 < pk <= MAX_PK:
         return None
     return type_name, pk
 
@@ -49,3 +51,11 @@ def decode_id(global_id: str, type_name: str) -> int | None:
 def pk_or_unknown(global_id: str, type_name: str) -> int:
     pk = decode_id(global_id, type_name)
     return UNKNOWN_PK if pk is None else pk
+
+
+def course_pk_of_import(text: str) -> int | None:
+    """A CSV import's course_id: a Course's global ID or, for hand-made files, its number."""
+    if text.isascii() and text.isdigit():
+        pk = int(text)
+        return pk if 0 < pk <= MAX_PK else None
+    return decode_id(text, "Course")

@@ -17,9 +17,9 @@ from strawberry.dataloader import DataLoader
 
 from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
+from gql.domain.records import CourseLinkRow, ProgressRow
 from gql.domain.status import EnrollmentView
 from gql.store import models
-from gql.store.reads import CourseLinkRow
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -57,7 +57,7 @@ class Loaders:
         self.viewer_enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
             _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
         )
-        self.viewer_progress: DataLoader[int, models.CourseProgress | None] = DataLoader(
+        self.viewer_progress: DataLoader[int, ProgressRow | None] = DataLoader(
             self._viewer_progress
         )
         self.enrollment_views: DataLoader[models.Enrollment, EnrollmentView] = DataLoader(
@@ -68,7 +68,7 @@ class Loaders:
         found = await status.course_links(list(certification_ids))
         return [found.get(cid, []) for cid in certification_ids]
 
-    async def _viewer_progress(self, course_ids: list[int]) -> list[models.CourseProgress | None]:
+    async def _viewer_progress(self, course_ids: list[int]) -> list[ProgressRow | None]:
         if self.actor.user_id is None:
             return [None] * len(course_ids)
         found = await courses.progress_for(self.actor.user_id, list(course_ids))

@@ -29,10 +29,10 @@ from gql.api.ids import encode_id
 from gql.api.loaders import Loaders
 from gql.domain import certifications, enrollments, pages
 from gql.domain.pages import Page
+from gql.domain.records import CourseRow, ProgressRow
 from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.plugins import InstalledPolicy
 from gql.store import models
-from gql.store.reads import CourseRow
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -205,7 +205,7 @@ class CourseProgress:
     updated_at: datetime | None
 
     @classmethod
-    def of_row(cls, row: models.CourseProgress, course: Course) -> CourseProgress:
+    def of_row(cls, row: ProgressRow, course: Course) -> CourseProgress:
         return cls(
             course=course,
             status=models.ProgressStatus(row.status),

@@ -19,7 +19,7 @@ from strawberry.file_uploads import Upload
 from gql.api.context import Info
 from gql.api.enums import ReviewDecision
 from gql.api.fields import described_mutation
-from gql.api.ids import pk_or_unknown
+from gql.api.ids import course_pk_of_import, pk_or_unknown
 from gql.api.mutations import (
     CertificationPayload,
     EvidencePayload,
@@ -155,6 +155,7 @@ class FileMutations:
                 dry_run=dry_run,
                 filename=upload.filename,
                 declared_type=upload.content_type,
+                course_id_of=course_pk_of_import,
             )
 
         return await run_use_case(info, ImportPayload, import_rows, _import_payload)

@@ -1,7 +1,8 @@
-"""Who may see and do what: every role rule of domain.md lives in this module.
+"""Who may see and do what: every role and visibility rule of domain.md lives here.
 
 Use cases call these; resolvers never decide access themselves. An object the viewer may not
-see reads exactly like one that does not exist.
+see reads exactly like one that does not exist (its denied read is audited in the request's
+batch, gql.domain.unit).
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from gql import clock
 from gql.domain.errors import Forbidden, Unauthenticated
-from gql.domain.unit import audit_refusal
+from gql.domain.unit import audit_refusal, note_denied_read
 from gql.store.models import CertificationState, Role, User
 from gql.store.tokens import active_token, touch_token
 
@@ -107,7 +108,12 @@ async def note_hidden(
     actor: Actor, action: str, object_type: str, object_id: object | None
 ) -> None:
     """Audit an attempt to reach an object the actor may not see (it reads as not found)."""
-    await audit_refusal(actor.user_id, action, object_type, object_id, "not visible to the actor")
+    await note_denied_read(
+        actor.user_id, action, object_type, object_id, "not visible to the actor"
+    )
+
+
+# -- learners and users ---------------------------------------------------------------------
 
 
 def learner_scope(actor: Actor, field: str = "learner_id") -> Q:
@@ -115,7 +121,7 @@ def learner_scope(actor: Actor, field: str = "learner_id") -> Q:
     if actor.is_admin:
         return Q()
     if actor.is_manager:
-        return _q(**{field: actor.user_id}) | _q(**{f"{field}__in": _reports_subquery(actor)})
+        return _q(**{field: actor.user_id}) | _q(**{f"{field}__in": _reports(actor)})
     return _q(**{field: actor.user_id})
 
 
@@ -123,40 +129,98 @@ def _q(**lookups: Any) -> Q:
     return Q(**lookups)
 
 
-def _reports_subquery(actor: Actor) -> object:
-    from tortoise.expressions import Subquery
-
+def _reports(actor: Actor) -> Subquery:
     return Subquery(User.filter(manager_id=actor.user_id).values("id"))
 
 
-def may_see_learner(actor: Actor, learner: User) -> bool:
+class Learner(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def manager_id(self) -> int | None: ...
+
+
+def may_see_learner(actor: Actor, learner: Learner) -> bool:
     if actor.is_admin or learner.id == actor.user_id:
         return True
     return actor.is_manager and learner.manager_id == actor.user_id
 
 
-def may_see_user(actor: Actor, user: User) -> bool:
-    """Users: yourself, your manager, your direct reports; admins everyone."""
-    if may_see_learner(actor, user):
-        return True
-    return actor.manager_id is not None and actor.manager_id == user.id
-
-
 def user_scope(actor: Actor) -> Q:
+    """Users: yourself, your manager, your direct reports; admins everyone."""
     scope = learner_scope(actor, "id")
     if actor.is_admin or actor.manager_id is None:
         return scope
     return scope | Q(id=actor.manager_id)
 
 
-def certification_scope(actor: Actor) -> Q:
-    """Learners and managers see PUBLISHED certifications; admins every state."""
+async def check_progress_recorder(
+    actor: Actor, learner_id: int | None, course_id: int, completed_at: datetime | None
+) -> None:
+    """Learners and managers record only their own progress, and only admins back-date a
+    completion (each refusal audited)."""
     if actor.is_admin:
-        return Q()
-    return Q(state=CertificationState.PUBLISHED)
+        return
+    if learner_id is not None and learner_id != actor.user_id:
+        await note_hidden(actor, "recordCourseProgress", "User", learner_id)
+        raise Forbidden("you may record only your own progress")
+    if completed_at is not None:
+        await note_hidden(actor, "recordCourseProgress.completedAt", "Course", course_id)
+        raise Forbidden("only admins may back-date a completion")
 
 
-def may_review(actor: Actor, learner: User) -> bool:
+# -- certifications -------------------------------------------------------------------------
+
+
+def catalog_states(
+    actor: Actor, requested: CertificationState | None
+) -> list[CertificationState] | None:
+    """The states the actor's catalog lists: None for every state (admins, unfiltered), [] for
+    none. Learners and managers see PUBLISHED ones only."""
+    if actor.is_admin:
+        return [requested] if requested else None
+    if requested is not None and requested != CertificationState.PUBLISHED:
+        return []
+    return [CertificationState.PUBLISHED]
+
+
+def may_see_certification(actor: Actor, state: str, enrolled: bool) -> bool:
+    """Admins see every state; others PUBLISHED ones, and a RETIRED one they (or, for a
+    manager, a report) are enrolled in."""
+    if actor.is_admin or state == CertificationState.PUBLISHED:
+        return True
+    return state == CertificationState.RETIRED and enrolled
+
+
+def open_to_learner(state: str, enrolled: bool) -> bool:
+    """Whether a learner may start (or submit proof for) a certification: one they are
+    enrolled in whatever its state, else a PUBLISHED one. DRAFT and RETIRED ones are
+    invisible to a learner not enrolled in them."""
+    return enrolled or state == CertificationState.PUBLISHED
+
+
+def report_team(actor: Actor) -> int | None:
+    """Whose enrollments a certification report counts: everyone's for admins (None), a
+    manager's own and their direct reports'; FORBIDDEN for learners."""
+    if not (actor.is_admin or actor.is_manager):
+        raise Forbidden("reports are for managers and admins")
+    return None if actor.is_admin else actor.user_id
+
+
+# -- evidence -------------------------------------------------------------------------------
+
+
+def review_scope(actor: Actor) -> Q | None:
+    """Evidence the actor may review: never their own; a manager's reports', anyone's for
+    admins; None when the actor reviews nothing."""
+    if actor.is_admin:
+        return ~Q(enrollment__learner_id=actor.user_id) if actor.user_id is not None else Q()
+    if actor.is_manager:
+        return Q(enrollment__learner_id__in=_reports(actor))
+    return None
+
+
+def may_review(actor: Actor, learner: Learner) -> bool:
     """Whether the actor may review this learner's evidence (never one's own: see review)."""
     if learner.id == actor.user_id:
         return False

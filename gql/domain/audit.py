@@ -6,7 +6,7 @@ from datetime import datetime
 
 from gql.domain.access import Actor, require_admin
 from gql.domain.errors import InvalidInput
-from gql.domain.pages import Page, orm_page
+from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
 from gql.store.models import AuditEvent
 
 
@@ -21,6 +21,7 @@ async def list_audit_events(
     until: datetime | None = None,
     first: int | None = 20,
     after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[AuditEvent]:
     """Newest first. `action` matches exactly, or as a prefix when it ends with '*'
     (``denied:*`` lists every refusal)."""
@@ -45,5 +46,10 @@ async def list_audit_events(
     if until is not None:
         queryset = queryset.filter(at__lt=until)
     return await orm_page(
-        queryset, [("at", True), ("id", True)], kind="audit", first=first, after=after
+        queryset,
+        [OrmKey("at", True, "datetime"), OrmKey("id", True, "bigint")],
+        kind="audit",
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )

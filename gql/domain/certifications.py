@@ -7,9 +7,15 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from gql import clock
-from gql.domain.access import Actor, learner_scope, require_admin
+from gql.domain.access import (
+    Actor,
+    catalog_states,
+    learner_scope,
+    may_see_certification,
+    report_team,
+    require_admin,
+)
 from gql.domain.errors import (
-    Forbidden,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -17,12 +23,19 @@ from gql.domain.errors import (
     PolicyUnknown,
 )
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
+from gql.domain.pages import (
+    DEFAULT_MAX_PAGE_SIZE,
+    CertificationSort,
+    Page,
+    check_first,
+    check_search,
+    decode_cursor,
+    encode_cursor,
+)
 from gql.domain.status import EnrollmentStatus, course_links
 from gql.domain.unit import Unit, unit_of_work
-from gql.plugins import PolicyConfigError, get_plugin_host
-from gql.settings import get_settings
-from gql.store import listing
+from gql.plugins import PluginHost, PolicyConfigError, get_plugin_host
+from gql.store import sql
 from gql.store.models import (
     Certification,
     CertificationCourse,
@@ -38,6 +51,8 @@ DEFAULT_POLICY = {
     CertificationKind.EXTERNAL: "external-evidence",
 }
 DEFAULT_WINDOW_DAYS = 30
+# The default of Settings.organisation_name; the API passes the configured one.
+DEFAULT_ORGANISATION = "Our organisation"
 MAX_VALIDITY_MONTHS = 600
 MAX_DAYS = 3650
 
@@ -66,7 +81,9 @@ class CourseLink:
     position: int | None = None
 
 
-def _validated(data: CertificationData) -> dict[str, Any]:
+def _validated(
+    data: CertificationData, organisation: str, plugins: PluginHost | None
+) -> dict[str, Any]:
     def bad(message: str, name: str) -> InvalidInput:
         return InvalidInput(message, field=["input", name])
 
@@ -110,9 +127,9 @@ def _validated(data: CertificationData) -> dict[str, Any]:
     if not issuer:
         if kind == CertificationKind.EXTERNAL:
             raise bad("an EXTERNAL certification needs its issuer", "issuer")
-        issuer = get_settings().organisation_name
+        issuer = organisation
     policy = data.policy or DEFAULT_POLICY[kind]
-    host = get_plugin_host()
+    host = plugins or get_plugin_host()
     try:
         config = host.validate_config(policy, data.policy_config)
     except KeyError:
@@ -160,10 +177,17 @@ async def _reevaluate_all(certification_id: int, unit: Unit) -> None:
         await evaluate_enrollments(enrollments[start : start + 500], unit)
 
 
-async def create_certification(actor: Actor, data: CertificationData) -> Certification:
+async def create_certification(
+    actor: Actor,
+    data: CertificationData,
+    *,
+    organisation: str = DEFAULT_ORGANISATION,
+    plugins: PluginHost | None = None,
+) -> Certification:
+    """A DRAFT certification; `organisation` issues an INTERNAL one that names no issuer."""
     await require_admin(actor, "createCertification", "Certification")
-    values = _validated(data)
-    async with unit_of_work(actor.user_id) as unit:
+    values = _validated(data, organisation, plugins)
+    async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await Certification.create(
             **values, state=CertificationState.DRAFT, created_at=unit.now, updated_at=unit.now
         )
@@ -179,11 +203,16 @@ async def _get_for_update(certification_id: int) -> Certification:
 
 
 async def update_certification(
-    actor: Actor, certification_id: int, data: CertificationData
+    actor: Actor,
+    certification_id: int,
+    data: CertificationData,
+    *,
+    organisation: str = DEFAULT_ORGANISATION,
+    plugins: PluginHost | None = None,
 ) -> Certification:
     await require_admin(actor, "updateCertification", "Certification", certification_id)
-    values = _validated(data)
-    async with unit_of_work(actor.user_id) as unit:
+    values = _validated(data, organisation, plugins)
+    async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
         before = _snapshot(cert)
         rules_changed = any(
@@ -323,21 +352,19 @@ async def certifications_by_ids(actor: Actor, ids: list[int]) -> dict[int, Certi
     if not ids:
         return {}
     rows = {c.id: c for c in await Certification.filter(id__in=ids)}
-    if actor.is_admin:
+    hidden = [c.id for c in rows.values() if not may_see_certification(actor, c.state, False)]
+    if not hidden:
         return rows
     enrolled = set(
         cast(
             list[int],
-            await Enrollment.filter(
-                learner_scope(actor), certification_id__in=list(rows)
-            ).values_list("certification_id", flat=True),
+            await Enrollment.filter(learner_scope(actor), certification_id__in=hidden).values_list(
+                "certification_id", flat=True
+            ),
         )
     )
     return {
-        cid: c
-        for cid, c in rows.items()
-        if c.state == CertificationState.PUBLISHED
-        or (c.state == CertificationState.RETIRED and cid in enrolled)
+        cid: c for cid, c in rows.items() if may_see_certification(actor, c.state, cid in enrolled)
     }
 
 
@@ -354,20 +381,18 @@ async def list_certifications(
     search: str | None = None,
     first: int | None = 20,
     after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[Certification]:
     """The catalog. Learners see PUBLISHED ones; admins every state (filter with `state`)."""
-    size = check_first(first)
+    size = check_first(first, max_page_size)
+    search = check_search(search)
     sort = CertificationSort(sort)
-    keys = listing.catalog_keys(sort)
-    cursor = decode_cursor(after, f"catalog:{sort}", len(keys))
-    states: list[str] | None
-    if actor.is_admin:
-        states = [state] if state else None
-    else:
-        if state is not None and state != CertificationState.PUBLISHED:
-            return Page([], [], False, cursor is not None, 0)
-        states = [CertificationState.PUBLISHED]
-    rows, total = await listing.catalog_page(
+    keys = sql.catalog_keys(sort)
+    cursor = decode_cursor(after, f"catalog:{sort}", [key.type for key in keys])
+    states = catalog_states(actor, state)
+    if states == []:
+        return Page([], [], False, cursor is not None, 0)
+    rows, total = await sql.catalog_page(
         viewer_id=actor.user_id,
         keys=keys,
         states=states,
@@ -381,7 +406,7 @@ async def list_certifications(
     rows = rows[:size]
     by_id = {c.id: c for c in await Certification.filter(id__in=[r["id"] for r in rows])}
     items = [by_id[r["id"]] for r in rows]
-    cursors = [encode_cursor(f"catalog:{sort}", listing.key_values(r, keys)) for r in rows]
+    cursors = [encode_cursor(f"catalog:{sort}", sql.key_values(r, keys)) for r in rows]
     return Page(items, cursors, has_next, cursor is not None, total)
 
 
@@ -398,27 +423,22 @@ class CertificationReport:
     async def expiring_within(self, days: int) -> int:
         if not 0 <= days <= MAX_DAYS:
             raise InvalidInput(f"days must be between 0 and {MAX_DAYS}", field=["days"])
-        return await listing.count_expiring(
+        return await sql.count_expiring(
             self.certification.id,
-            _team_of(self._viewer),
+            report_team(self._viewer),
             self._now,
             self._now + timedelta(days=days),
         )
 
 
-def _team_of(actor: Actor) -> int | None:
-    return None if actor.is_admin else actor.user_id
-
-
 async def certification_report(actor: Actor, certification_id: int) -> CertificationReport | None:
     """Admins: everyone enrolled; managers: their direct reports (and themselves)."""
-    if not (actor.is_admin or actor.is_manager):
-        raise Forbidden("reports are for managers and admins")
+    team = report_team(actor)
     cert = await get_certification(actor, certification_id)
     if cert is None:
         return None
     now = clock.now()
-    counts, overdue = await listing.status_counts(cert.id, _team_of(actor), now)
+    counts, overdue = await sql.status_counts(cert.id, team, now)
     enrolled = sum(counts.values())
     by_status = {status: counts.get(status, 0) for status in EnrollmentStatus}
     completed = by_status[EnrollmentStatus.COMPLETED]

@@ -8,15 +8,17 @@ from tortoise.expressions import Q
 
 from gql.domain.access import Actor, require_admin
 from gql.domain.errors import InvalidInput, NotFound
-from gql.domain.pages import CourseSort, Page, orm_page
+from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CourseSort, OrmKey, Page, check_search, orm_page
 from gql.domain.unit import unit_of_work
-from gql.store.models import Course, CourseProgress
+from gql.store import reads
+from gql.store.models import Course
+from gql.store.records import ProgressRow
 
-_COURSE_KEYS: dict[CourseSort, list[tuple[str, bool]]] = {
-    CourseSort.NAME_ASC: [("name", False), ("id", False)],
-    CourseSort.NAME_DESC: [("name", True), ("id", True)],
-    CourseSort.PUBLISHED_NEWEST: [("published_at", True), ("id", True)],
-    CourseSort.PUBLISHED_OLDEST: [("published_at", False), ("id", False)],
+_COURSE_KEYS: dict[CourseSort, list[OrmKey]] = {
+    CourseSort.NAME_ASC: [OrmKey("name", type="str"), OrmKey("id")],
+    CourseSort.NAME_DESC: [OrmKey("name", True, "str"), OrmKey("id", True)],
+    CourseSort.PUBLISHED_NEWEST: [OrmKey("published_at", True, "datetime"), OrmKey("id", True)],
+    CourseSort.PUBLISHED_OLDEST: [OrmKey("published_at", False, "datetime"), OrmKey("id")],
 }
 
 
@@ -97,17 +99,23 @@ async def list_courses(
     search: str | None = None,
     first: int | None = 20,
     after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[Course]:
+    search = check_search(search)
     queryset = Course.all()
     if search:
         queryset = queryset.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return await orm_page(
-        queryset, _COURSE_KEYS[CourseSort(sort)], kind=f"courses:{sort}", first=first, after=after
+        queryset,
+        _COURSE_KEYS[CourseSort(sort)],
+        kind=f"courses:{sort}",
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )
 
 
-async def progress_for(learner_id: int, course_ids: list[int]) -> dict[int, CourseProgress]:
-    if not course_ids:
-        return {}
-    rows = await CourseProgress.filter(learner_id=learner_id, course_id__in=course_ids)
+async def progress_for(learner_id: int, course_ids: list[int]) -> dict[int, ProgressRow]:
+    """A learner's progress rows on these courses (for viewerProgress), by course."""
+    rows = await reads.course_progress([learner_id], course_ids)
     return {row.course_id: row for row in rows}

@@ -7,43 +7,50 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from gql import clock
-from gql.domain.access import Actor, learner_scope, may_see_learner, note_hidden, require_admin
-from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
+from gql.domain.access import (
+    Actor,
+    check_progress_recorder,
+    learner_scope,
+    may_see_learner,
+    note_hidden,
+    open_to_learner,
+    require_admin,
+)
+from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.pages import CertificationSort, Page, check_first, decode_cursor, encode_cursor
-from gql.domain.status import EnrollmentView, current_cycle, load_context
+from gql.domain.pages import (
+    DEFAULT_MAX_PAGE_SIZE,
+    CertificationSort,
+    Page,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
+from gql.domain.rules import open_cycle_starts, progress_after
+from gql.domain.status import EnrollmentView, joined_certifications, load_context
 from gql.domain.unit import Unit, unit_of_work
-from gql.store import listing
+from gql.store import reads, sql, writes
 from gql.store.db import retrying
 from gql.store.models import (
-    Award,
     Certification,
     CertificationKind,
     CertificationState,
     Course,
-    CourseProgress,
     Enrollment,
     EnrollmentOrigin,
     ProgressStatus,
     User,
 )
-from gql.store.reads import progress_row
+from gql.store.records import ProgressRow
+
+__all__ = ["progress_after"]
 
 MAX_ASSIGN = 500
-# The columns a progress report changes (progress_after).
-PROGRESS_FIELDS = (
-    "percent",
-    "status",
-    "started_at",
-    "completed_at",
-    "attempt_started_at",
-    "updated_at",
-)
 
 
 @dataclass(slots=True)
 class ProgressRecorded:
-    progress: CourseProgress
+    progress: ProgressRow
     enrollments: list[Enrollment]
     # the read model of each, as re-evaluated by the write: callers need not read it again
     views: list[EnrollmentView]
@@ -185,8 +192,7 @@ async def start_certification(actor: Actor, certification_id: int) -> Enrollment
                 learner_id=learner_id, certification_id=certification_id
             )
             cert = await Certification.get_or_none(id=certification_id)
-            if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
-                # DRAFT and RETIRED ones are invisible to a learner not enrolled in them
+            if cert is None or not open_to_learner(cert.state, enrollment is not None):
                 raise NotFound("no such certification", field=["certificationId"])
             enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
             await evaluate_enrollments([enrollment], unit)
@@ -250,13 +256,7 @@ async def record_course_progress(
     completion (now, or at `completed_at` for admins). Learners record only their own.
     """
     target = actor.user_id if learner_id is None else learner_id
-    if not actor.is_admin:
-        if learner_id is not None and learner_id != actor.user_id:
-            await note_hidden(actor, "recordCourseProgress", "User", learner_id)
-            raise Forbidden("you may record only your own progress")
-        if completed_at is not None:
-            await note_hidden(actor, "recordCourseProgress.completedAt", "Course", course_id)
-            raise Forbidden("only admins may back-date a completion")
+    await check_progress_recorder(actor, learner_id, course_id, completed_at)
     if target is None:
         raise InvalidInput("learnerId is required", field=["input", "learnerId"])
     _validate_progress(actor, learner_id, percent, completed, completed_at)
@@ -281,24 +281,38 @@ async def record_course_progress(
             # The evaluation's reads, made before the write: the open cycles need the awards,
             # and the learner's progress on the course is among the progress they read. Only
             # the written row changes what they hold.
-            context = await load_context(enrollments) if enrollments else None
+            context = (
+                await load_context(enrollments, unit.plugins, joined_certifications(enrollments))
+                if enrollments
+                else None
+            )
             if context is None:
-                existing = await CourseProgress.get_or_none(learner_id=target, course_id=course_id)
+                existing = await reads.progress_of(target, course_id)
             else:
-                found = context.progress.get((target, course_id))
-                existing = None if found is None else CourseProgress(**found._asdict())
-            row = await _apply_progress(
-                existing,
-                target,
-                course_id,
-                percent,
-                completing,
-                completed_at or unit.now,
-                _open_cycle_starts(enrollments, context.awards if context else {}, unit.now),
-                unit,
+                existing = context.progress.get((target, course_id))
+            starts = open_cycle_starts(
+                (
+                    (context.certifications[e.certification_id], context.awards.get(e.id, []))
+                    for e in enrollments
+                )
+                if context
+                else (),
+                unit.now,
+            )
+            row = await writes.save_progress(
+                progress_after(
+                    existing,
+                    learner_id=target,
+                    course_id=course_id,
+                    percent=percent,
+                    completing=completing,
+                    when=completed_at or unit.now,
+                    cycle_starts=starts,
+                    now=unit.now,
+                )
             )
             if context is not None:
-                context.progress[(target, course_id)] = progress_row(row)
+                context.progress[(target, course_id)] = row
             unit.emit(
                 "progress_recorded",
                 learner_id=target,
@@ -324,110 +338,6 @@ async def record_course_progress(
     return await retrying(run)
 
 
-def _open_cycle_starts(
-    enrollments: list[Enrollment], awards: dict[int, list[Award]], now: datetime
-) -> list[datetime]:
-    """The starts of the recertification cycles now open among these enrollments (their
-    certification joined; `awards` by enrollment id, in cycle order)."""
-    starts = []
-    for e in enrollments:
-        cycle = current_cycle(e.certification, awards.get(e.id, []), now)
-        if cycle.started_at is not None:
-            starts.append(cycle.started_at)
-    return starts
-
-
-def progress_after(
-    row: CourseProgress | None,
-    *,
-    learner_id: int,
-    course_id: int,
-    percent: int | None,
-    completing: bool,
-    when: datetime,
-    cycle_starts: list[datetime],
-    now: datetime,
-) -> CourseProgress:
-    """The progress row after one report, unsaved: `row` changed in place, or a new row.
-
-    Percent never goes down within an attempt; a completion records the latest completion
-    time; a report on a course whose completion or unfinished attempt predates a now-open
-    cycle starts a new attempt (otherwise a late, lower report is ignored). Shared by
-    recording and importing.
-    """
-    if row is None:
-        started = min(when, now)
-        return CourseProgress(
-            learner_id=learner_id,
-            course_id=course_id,
-            percent=100 if completing else (percent or 0),
-            status=ProgressStatus.COMPLETED
-            if completing
-            else (ProgressStatus.IN_PROGRESS if percent else ProgressStatus.NOT_STARTED),
-            started_at=started,
-            attempt_started_at=started,
-            completed_at=when if completing else None,
-            updated_at=now,
-        )
-    if completing:
-        row.completed_at = max(row.completed_at, when) if row.completed_at else when
-        row.percent, row.status = 100, ProgressStatus.COMPLETED
-        if row.started_at is None or when < row.started_at:
-            row.started_at = when
-    elif row.status == ProgressStatus.COMPLETED:
-        if row.completed_at is not None and any(row.completed_at < s for s in cycle_starts):
-            row.percent = percent or 0
-            row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
-            row.attempt_started_at = now
-    elif _attempt_predates(row, cycle_starts):
-        # Unfinished before a now-open cycle began, the attempt counts as not started there
-        # (status.course_view), so this report starts a new one rather than topping it up.
-        row.percent = percent or 0
-        row.status = ProgressStatus.IN_PROGRESS if row.percent else ProgressStatus.NOT_STARTED
-        row.attempt_started_at = now
-    else:
-        row.percent = max(row.percent, percent or 0)
-        if row.percent > 0:
-            row.status = ProgressStatus.IN_PROGRESS
-        if row.started_at is None:
-            row.started_at = now
-            row.attempt_started_at = now
-    row.updated_at = now
-    return row
-
-
-def _attempt_predates(row: CourseProgress, cycle_starts: list[datetime]) -> bool:
-    attempt_at = row.attempt_started_at or row.started_at
-    return attempt_at is not None and any(attempt_at < start for start in cycle_starts)
-
-
-async def _apply_progress(
-    row: CourseProgress | None,
-    learner_id: int,
-    course_id: int,
-    percent: int | None,
-    completing: bool,
-    when: datetime,
-    cycle_starts: list[datetime],
-    unit: Unit,
-) -> CourseProgress:
-    row = progress_after(
-        row,
-        learner_id=learner_id,
-        course_id=course_id,
-        percent=percent,
-        completing=completing,
-        when=when,
-        cycle_starts=cycle_starts,
-        now=unit.now,
-    )
-    if row.id is None:
-        await row.save()
-    else:  # an existing row, perhaps built from the read model's: updated by id
-        await row.save(update_fields=PROGRESS_FIELDS)
-    return row
-
-
 async def enrollments_by_ids(actor: Actor, ids: list[int]) -> dict[int, Enrollment]:
     """Visible enrollments (own; a manager's reports'; all for admins), certification joined."""
     if not ids:
@@ -446,7 +356,9 @@ async def get_enrollment(actor: Actor, enrollment_id: int) -> Enrollment | None:
 async def viewer_enrollments(actor: Actor, certification_ids: list[int]) -> dict[int, Enrollment]:
     if actor.user_id is None or not certification_ids:
         return {}
-    rows = await Enrollment.filter(learner_id=actor.user_id, certification_id__in=certification_ids)
+    rows = await Enrollment.filter(
+        learner_id=actor.user_id, certification_id__in=certification_ids
+    ).select_related("certification")
     return {row.certification_id: row for row in rows}
 
 
@@ -459,34 +371,84 @@ async def list_learner_enrollments(
     kind: CertificationKind | None = None,
     first: int | None = 20,
     after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[Enrollment]:
     """A learner's enrollments in the order of domain.md; empty for a learner one may not see."""
-    size = check_first(first)
-    sort = CertificationSort(sort)
-    keys = listing.enrollment_keys(sort)
-    kind_key = f"enrollments:{sort}"
-    cursor = decode_cursor(after, kind_key, len(keys))
-    if learner_id != actor.user_id:  # one's own list needs no lookup (saves a query per page)
-        learner = await User.get_or_none(id=learner_id)
-        if learner is None or not may_see_learner(actor, learner):
-            return Page([], [], False, cursor is not None, 0)
-    rows, total = await listing.enrollment_page(
-        learner_id=learner_id,
-        keys=keys,
+    pages = await list_learners_enrollments(
+        actor,
+        [learner_id],
+        sort=sort,
         pending=pending,
-        kind=str(kind) if kind else None,
-        now=clock.now(),
-        after=cursor,
-        limit=size + 1,
+        kind=kind,
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )
-    has_next = len(rows) > size
-    rows = rows[:size]
-    by_id = {
-        e.id: e
-        for e in await Enrollment.filter(id__in=[r["id"] for r in rows]).select_related(
-            "certification"
+    return pages[learner_id]
+
+
+async def _visible_learners(actor: Actor, learner_ids: list[int]) -> set[int]:
+    """Which of these learners' lists the actor may read: one's own needs no lookup, nor do
+    an admin's (a missing learner simply has no enrollments)."""
+    if actor.is_admin:
+        return set(learner_ids)
+    others = [i for i in learner_ids if i != actor.user_id]
+    visible = {i for i in learner_ids if i == actor.user_id}
+    if others:
+        for learner in await reads.learners(others):
+            if may_see_learner(actor, learner):
+                visible.add(learner.id)
+    return visible
+
+
+async def list_learners_enrollments(
+    actor: Actor,
+    learner_ids: list[int],
+    *,
+    sort: CertificationSort = CertificationSort.RELEVANCE,
+    pending: bool = False,
+    kind: CertificationKind | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+) -> dict[int, Page[Enrollment]]:
+    """list_learner_enrollments for several learners at once, in a fixed number of queries
+    (a page per learner: `after` applies to each)."""
+    size = check_first(first, max_page_size)
+    sort = CertificationSort(sort)
+    keys = sql.enrollment_keys(sort)
+    kind_key = f"enrollments:{sort}"
+    cursor = decode_cursor(after, kind_key, [key.type for key in keys])
+    ids = list(dict.fromkeys(learner_ids))
+    visible = sorted(await _visible_learners(actor, ids))
+    rows, totals = (
+        await sql.enrollment_pages(
+            learner_ids=visible,
+            keys=keys,
+            pending=pending,
+            kind=str(kind) if kind else None,
+            now=clock.now(),
+            after=cursor,
+            limit=size + 1,
         )
-    }
-    items = [by_id[r["id"]] for r in rows]
-    cursors = [encode_cursor(kind_key, listing.key_values(r, keys)) for r in rows]
-    return Page(items, cursors, has_next, cursor is not None, total)
+        if visible and size >= 0
+        else ({}, {})
+    )
+    wanted = [r["id"] for learner_rows in rows.values() for r in learner_rows[:size]]
+    by_id = (
+        {e.id: e for e in await Enrollment.filter(id__in=wanted).select_related("certification")}
+        if wanted
+        else {}
+    )
+    pages: dict[int, Page[Enrollment]] = {}
+    for learner_id in ids:
+        learner_rows = rows.get(learner_id, [])
+        shown = learner_rows[:size]
+        pages[learner_id] = Page(
+            [by_id[r["id"]] for r in shown],
+            [encode_cursor(kind_key, sql.key_values(r, keys)) for r in shown],
+            len(learner_rows) > size,
+            cursor is not None,
+            totals.get(learner_id, 0),
+        )
+    return pages

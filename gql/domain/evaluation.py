@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from gql.domain.calendar import add_months
+from gql.domain.rules import award_expiry, window_opens_at
 from gql.domain.status import (
     EnrollmentContext,
     EnrollmentView,
+    joined_certifications,
     load_context,
     stored_status,
-    window_opens_at,
 )
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
-from gql.store.models import Award, Certification, CertificationType, Enrollment
-from gql.store.writes import insert_award_once, lock_users
+from gql.store.models import Award, Enrollment
+from gql.store.sql import insert_award_once
+from gql.store.writes import lock_users
+
+__all__ = ["award_expiry", "evaluate_enrollments", "lock_learners"]
 
 
 async def lock_learners(learner_ids: list[int]) -> set[int]:
@@ -27,22 +28,6 @@ async def lock_learners(learner_ids: list[int]) -> set[int]:
     database's write lock.
     """
     return await lock_users(learner_ids)
-
-
-def award_expiry(
-    certification: Certification, awarded_at: datetime, previous: Award | None
-) -> datetime | None:
-    """Recertifying before expiry extends from the previous expiry, after it from the award date."""
-    if certification.type != CertificationType.RECURRING or not certification.validity_months:
-        return None
-    months = certification.validity_months
-    if (
-        previous is not None
-        and previous.expires_at is not None
-        and awarded_at < previous.expires_at
-    ):
-        return add_months(previous.expires_at, months)
-    return add_months(awarded_at, months)
 
 
 async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
@@ -82,7 +67,7 @@ async def evaluate_enrollments(
     if not enrollments:
         return []
     if context is None:
-        context = await load_context(enrollments)
+        context = await load_context(enrollments, unit.plugins, joined_certifications(enrollments))
     views: list[EnrollmentView] = []
     for enrollment in enrollments:
         view = context.view(enrollment, unit.now)

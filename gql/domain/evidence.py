@@ -14,14 +14,20 @@ from datetime import UTC, date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
-
 from gql import clock
-from gql.domain.access import Actor, learner_scope, may_review, may_see_learner, note_hidden
+from gql.domain.access import (
+    Actor,
+    learner_scope,
+    may_review,
+    may_see_learner,
+    note_hidden,
+    open_to_learner,
+    review_scope,
+)
 from gql.domain.enrollments import enrol_and_start, new_enrollment
 from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.pages import Page, orm_page
+from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
 from gql.domain.status import (
     EnrollmentStatus,
     EnrollmentView,
@@ -32,14 +38,13 @@ from gql.domain.status import (
 from gql.domain.unit import audit_refusal, unit_of_work
 from gql.domain.uploads import received_upload
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
-from gql.plugins import PolicyUnavailable, get_plugin_host
+from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import VerdictStatus
 from gql.store import reads
 from gql.store.db import retrying
 from gql.store.models import (
     Certification,
     CertificationKind,
-    CertificationState,
     Enrollment,
     EnrollmentOrigin,
     Evidence,
@@ -68,29 +73,23 @@ class ReviewDecision(StrEnum):
 # -- reads --------------------------------------------------------------------------------
 
 
-def _reviewable(actor: Actor) -> Q | None:
-    """PENDING evidence the actor may review: never their own; reports' or anyone's for admins."""
-    if actor.is_admin:
-        return ~Q(enrollment__learner_id=actor.user_id) if actor.user_id is not None else Q()
-    if actor.is_manager:
-        return Q(
-            enrollment__learner_id__in=Subquery(User.filter(manager_id=actor.user_id).values("id"))
-        )
-    return None
-
-
 async def list_review_queue(
-    actor: Actor, *, first: int | None = 20, after: str | None = None
+    actor: Actor,
+    *,
+    first: int | None = 20,
+    after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[Evidence]:
-    scope = _reviewable(actor)
+    scope = review_scope(actor)
     queryset = Evidence.filter(status=EvidenceStatus.PENDING)
     queryset = queryset.filter(scope) if scope is not None else queryset.filter(id=-1)
     return await orm_page(
         queryset,
-        [("submitted_at", False), ("id", False)],
+        [OrmKey("submitted_at", type="datetime"), OrmKey("id")],
         kind="review-queue",
         first=first,
         after=after,
+        max_page_size=max_page_size,
     )
 
 
@@ -121,19 +120,23 @@ def _clean_text(value: str | None, name: str, limit: int) -> str | None:
 
 
 async def _view(
-    learner_id: int, cert: Certification, enrollment: Enrollment | None
+    learner_id: int,
+    cert: Certification,
+    enrollment: Enrollment | None,
+    plugins: PluginHost | None = None,
 ) -> EnrollmentView:
     """The enrollment as the rules see it now; for a learner not yet enrolled, as it would be."""
     now = clock.now()
     if enrollment is not None:
-        return (await load_context([enrollment])).view(enrollment, now)
+        context = await load_context([enrollment], plugins, {cert.id: cert})
+        return context.view(enrollment, now)
     links = (await course_links([cert.id])).get(cert.id, [])
     progress = {
         row.course_id: row
         for row in await reads.course_progress([learner_id], [link.course_id for link in links])
     }
     draft = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
-    return derive_view(draft, cert, links, progress, [], [], now)
+    return derive_view(draft, cert, links, progress, [], [], now, plugins or get_plugin_host())
 
 
 def _check_status(view: EnrollmentView) -> None:
@@ -191,9 +194,7 @@ async def _submission_target(
     enrollment = await Enrollment.get_or_none(
         learner_id=learner_id, certification_id=certification_id
     )
-    if cert is None or (enrollment is None and cert.state != CertificationState.PUBLISHED):
-        # as for startCertification: DRAFT and RETIRED ones are invisible to a learner not
-        # enrolled in them
+    if cert is None or not open_to_learner(cert.state, enrollment is not None):
         raise NotFound("no such certification", field=["certificationId"])
     if cert.kind != CertificationKind.EXTERNAL:
         raise NotAllowed(
@@ -213,12 +214,12 @@ async def submit_evidence(
     certification_id: int,
     upload: ByteSource,
     *,
+    blobs: BlobStore,
     filename: str | None,
     completed_on: date | None = None,
     note: str | None = None,
     declared_type: str | None = None,
 ) -> Evidence:
-    blobs: BlobStore,
     """Submit proof for the actor's own enrollment in an EXTERNAL certification.
 
     `declared_type` is the content type the client sent with the file (checked against the

@@ -1,8 +1,8 @@
 """certification_expired: emitted exactly once per award, when first observed or by a sweep.
 
-Expiry itself needs no job (EXPIRED is derived when read); only the event does. Whoever
-first sets Award.expiry_noted_at (a compare-and-set update) emits it, so readers, several
-sweepers on several hosts and retries all agree on one event.
+Expiry itself needs no job (EXPIRED is derived when read); only the event does, and reads
+never write: `certgraph sweep` (cron) sets Award.expiry_noted_at by compare-and-set and emits
+it, so sweepers on several hosts and retries agree on one event.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def note_expired(pairs: list[tuple[Enrollment, Award]]) -> int:
     """
     if not pairs:
         return 0
-    # One lock order for every writer (readers and sweepers note overlapping sets), so two
+    # One lock order for every sweeper (they note overlapping sets), so two
     # of them on PostgreSQL wait for each other instead of deadlocking.
     ordered = sorted(pairs, key=lambda pair: pair[1].id)
     # The whole batch again on a transient conflict (SQLite busy, a PostgreSQL deadlock):

@@ -12,42 +12,42 @@ memory does not grow with its length:
 A row is an admin's ``recordCourseProgress`` for that learner and course: ``percent``
 alone records progress (100 is a completion now); ``completed_at`` records a completion at
 that time (history), with ``percent`` empty or 100. The progress rules are those of
-`gql.domain.enrollments` (`progress_after`).
+`gql.domain.rules` (`progress_after`). ``course_id`` is read by the decoder the caller passes
+(the API's: a Course's global ID, or its number).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import csv
 from collections import defaultdict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import NamedTuple, TextIO, cast
 
-from tortoise.expressions import Q
-
 from gql import clock
 from gql.domain.access import Actor, require_admin
-from gql.domain.enrollments import progress_after
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.status import current_cycle
+from gql.domain.rules import awards_by_enrollment, open_cycle_starts, progress_after
 from gql.domain.unit import Unit, unit_of_work
 from gql.domain.uploads import received_upload
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
+from gql.store import reads, writes
 from gql.store.db import retrying
 from gql.store.models import (
     Award,
     Certification,
     CertificationCourse,
     Course,
-    CourseProgress,
     Enrollment,
     User,
 )
+from gql.store.records import ProgressRow as StoredProgress
+
+# Reads a row's course_id: the pk, or None when the text names no course.
+CourseIdDecoder = Callable[[str], int | None]
 
 HEADER = ("learner_email", "course_id", "percent", "completed_at")
 READ_BATCH_ROWS = 1000
@@ -57,7 +57,6 @@ WRITE_BATCH = 500
 # expression shallow (SQLite limits expression depth).
 PAIR_QUERY_LEARNERS = 100
 MAX_REPORTED_ERRORS = 100
-PROGRESS_FIELDS = ("percent", "status", "started_at", "completed_at", "attempt_started_at")
 
 
 class RowError(NamedTuple):
@@ -154,19 +153,11 @@ def _show(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
-def parse_course_id(text: str) -> int | None:
-    """A Course's Relay global ID (base64 of "Course:<pk>") or, for hand-made files, the pk."""
-    if text.isascii() and text.isdigit():
-        pk = int(text)
-    else:
-        try:
-            raw = base64.b64decode(text.encode("ascii"), validate=True).decode("ascii")
-        except (binascii.Error, UnicodeError, ValueError):
-            return None
-        type_name, _, pk_text = raw.partition(":")
-        if type_name != "Course" or not (pk_text.isascii() and pk_text.isdigit()):
-            return None
-        pk = int(pk_text)
+def plain_course_id(text: str) -> int | None:
+    """A course's number, for callers that take no global IDs."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    pk = int(text)
     return pk if 0 < pk < 2**31 else None
 
 
@@ -184,18 +175,24 @@ def _parse_time(text: str, now: datetime) -> datetime | str:
         )
     if value.tzinfo is None:
         return f"completed_at {_show(text)} needs a UTC offset (e.g. 2026-03-01T09:00:00Z)"
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        return f"completed_at {_show(text)} is outside the calendar"
     if value > now:
         return "completed_at must not be in the future"
-    return value.astimezone(UTC)
+    return value
 
 
-def _parse_row(line: int, fields: list[str], now: datetime) -> _ParsedRow | str:
+def _parse_row(
+    line: int, fields: list[str], now: datetime, course_id_of: CourseIdDecoder
+) -> _ParsedRow | str:
     if len(fields) != len(HEADER):
         return f"expected {len(HEADER)} fields ({','.join(HEADER)}), found {len(fields)}"
     email, course_text, percent_text, completed_text = (f.strip() for f in fields)
     if not email:
         return "learner_email is empty"
-    course_id = parse_course_id(course_text)
+    course_id = course_id_of(course_text)
     if course_id is None:
         return f"course_id {_show(course_text)} is not a Course ID"
     percent: int | None = None
@@ -237,7 +234,7 @@ async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[Pro
 
 
 async def validated_batches(
-    path: str, errors: _ErrorLog, now: datetime
+    path: str, errors: _ErrorLog, now: datetime, course_id_of: CourseIdDecoder
 ) -> AsyncGenerator[list[ProgressRow], None]:
     """The file's valid rows, a batch at a time; every invalid row goes to `errors`."""
     records = await asyncio.to_thread(_CsvRecords.open, path)
@@ -263,7 +260,7 @@ async def validated_batches(
             parsed: list[_ParsedRow] = []
             found: list[RowError] = []
             for line, fields in batch:
-                result = _parse_row(line, fields, now)
+                result = _parse_row(line, fields, now, course_id_of)
                 if isinstance(result, str):
                     found.append(RowError(line, result))
                 else:
@@ -287,21 +284,12 @@ async def validated_batches(
 Pair = tuple[int, int]  # (learner_id, course_id)
 
 
-async def _progress_rows(pairs: set[Pair]) -> dict[Pair, CourseProgress]:
+async def _progress_rows(pairs: set[Pair]) -> dict[Pair, StoredProgress]:
     """The existing progress rows of exactly these pairs (not the learners x courses product)."""
     by_learner: dict[int, list[int]] = defaultdict(list)
     for learner_id, course_id in sorted(pairs):
         by_learner[learner_id].append(course_id)
-    learners = sorted(by_learner)
-    found: dict[Pair, CourseProgress] = {}
-    for start in range(0, len(learners), PAIR_QUERY_LEARNERS):
-        group = [
-            Q(learner_id=learner_id, course_id__in=by_learner[learner_id])
-            for learner_id in learners[start : start + PAIR_QUERY_LEARNERS]
-        ]
-        for row in await CourseProgress.filter(Q(*group, join_type=Q.OR)):
-            found[(row.learner_id, row.course_id)] = row
-    return found
+    return await reads.progress_of_pairs(dict(by_learner), PAIR_QUERY_LEARNERS)
 
 
 @dataclass(slots=True)
@@ -330,11 +318,7 @@ async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope
     if not enrollments:
         return scope
     certs = {c.id: c for c in await Certification.filter(id__in=cert_ids)}
-    awards: dict[int, list[Award]] = defaultdict(list)
-    for award in await Award.filter(enrollment_id__in=[e.id for e in enrollments]).order_by(
-        "cycle"
-    ):
-        awards[award.enrollment_id].append(award)
+    awards = awards_by_enrollment(await Award.filter(enrollment_id__in=[e.id for e in enrollments]))
     of_learner: dict[int, list[Enrollment]] = defaultdict(list)
     for e in enrollments:
         of_learner[e.learner_id].append(e)
@@ -346,12 +330,9 @@ async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope
             if e.certification_id in certs_of_course[course_id]
         ]
         scope.enrollments[pair] = [e.id for e in counted]
-        starts = []
-        for e in counted:
-            cycle = current_cycle(certs[e.certification_id], awards.get(e.id, []), now)
-            if cycle.started_at is not None:
-                starts.append(cycle.started_at)
-        scope.cycle_starts[pair] = starts
+        scope.cycle_starts[pair] = open_cycle_starts(
+            ((certs[e.certification_id], awards.get(e.id, [])) for e in counted), now
+        )
     return scope
 
 
@@ -363,8 +344,8 @@ async def _apply_batch(rows: list[ProgressRow], unit: Unit) -> set[int]:
     pairs = {(r.learner_id, r.course_id) for r in rows}
     existing = await _progress_rows(pairs)
     scope = await _enrollment_scope(pairs, unit.now)
-    created: dict[Pair, CourseProgress] = {}
-    changed: dict[Pair, CourseProgress] = {}
+    created: dict[Pair, StoredProgress] = {}
+    changed: dict[Pair, StoredProgress] = {}
     for r in rows:
         pair = (r.learner_id, r.course_id)
         current = created.get(pair) or existing.get(pair)
@@ -382,12 +363,7 @@ async def _apply_batch(rows: list[ProgressRow], unit: Unit) -> set[int]:
             created[pair] = after
         else:
             changed[pair] = after
-    if created:
-        await CourseProgress.bulk_create(list(created.values()), batch_size=WRITE_BATCH)
-    if changed:
-        await CourseProgress.bulk_update(
-            list(changed.values()), fields=[*PROGRESS_FIELDS, "updated_at"], batch_size=WRITE_BATCH
-        )
+    await writes.write_progress(list(created.values()), list(changed.values()), WRITE_BATCH)
     return {e for pair in pairs for e in scope.enrollments.get(pair, [])}
 
 
@@ -400,13 +376,15 @@ async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> None:
         await evaluate_enrollments(enrollments, unit)
 
 
-async def _write(actor: Actor, staged: StagedUpload) -> int:
+async def _write(actor: Actor, staged: StagedUpload, course_id_of: CourseIdDecoder) -> int:
     async with unit_of_work(actor.user_id) as unit:
         errors = _ErrorLog()
         imported = 0
         learners: set[int] = set()
         affected: set[int] = set()
-        async with aclosing(validated_batches(str(staged.temp_path), errors, unit.now)) as batches:
+        async with aclosing(
+            validated_batches(str(staged.temp_path), errors, unit.now, course_id_of)
+        ) as batches:
             async for rows in batches:
                 if errors.count:
                     break
@@ -439,6 +417,7 @@ async def import_course_progress(
     dry_run: bool = False,
     filename: str | None = None,
     declared_type: str | None = None,
+    course_id_of: CourseIdDecoder = plain_course_id,
 ) -> ImportResult:
     """Import course progress from CSV (admins); all rows or none, nothing at all on dry_run.
 
@@ -457,7 +436,7 @@ async def import_course_progress(
         errors = _ErrorLog()
         valid = 0
         async with aclosing(
-            validated_batches(str(staged.temp_path), errors, clock.now())
+            validated_batches(str(staged.temp_path), errors, clock.now(), course_id_of)
         ) as batches:
             async for rows in batches:
                 valid += len(rows)
@@ -466,7 +445,7 @@ async def import_course_progress(
         if dry_run:
             return ImportResult(valid, [], 0, True)
         try:
-            imported = await retrying(lambda: _write(actor, staged))
+            imported = await retrying(lambda: _write(actor, staged, course_id_of))
         except _RowsRejected as rejected:
             return ImportResult(0, rejected.errors.first, rejected.errors.count, False)
         return ImportResult(imported, [], 0, False)

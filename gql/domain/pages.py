@@ -1,19 +1,33 @@
-"""Keyset pages: a cursor is the sort key of the last row seen; page 500 costs what page 1 does."""
+"""Keyset pages: a cursor is the sort key of the last row seen; page 500 costs what page 1 does.
+
+A cursor is checked value by value against the types of its sort keys before any of it
+reaches SQL: a crafted one is INVALID_INPUT (field `after`), never a database error.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from gql.domain.errors import InvalidInput
-from gql.settings import get_settings
 
 T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+# The default of Settings.max_page_size; the API passes the configured one.
+DEFAULT_MAX_PAGE_SIZE = 100
+# `search` is a substring match: longer text finds nothing a 200-character one would not,
+# and SQLite refuses LIKE patterns past 50,000 bytes.
+MAX_SEARCH_CHARS = 200
+# Longest text a cursor may carry (names are at most 320 characters).
+_MAX_CURSOR_TEXT = 1000
+_MAX_CURSOR_CHARS = 4096
 
 
 class CertificationSort(StrEnum):
@@ -42,13 +56,20 @@ class Page(Generic[T]):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def check_first(first: int | None) -> int:
+def check_first(first: int | None, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> int:
     """The page size; refused (not clamped) outside 0..max_page_size, so clients notice."""
-    limit = get_settings().max_page_size
-    size = 20 if first is None else first
-    if size < 0 or size > limit:
-        raise InvalidInput(f"first must be between 0 and {limit}", field=["first"])
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if size < 0 or size > max_page_size:
+        raise InvalidInput(f"first must be between 0 and {max_page_size}", field=["first"])
     return size
+
+
+def check_search(search: str | None) -> str | None:
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise InvalidInput(
+            f"search must be at most {MAX_SEARCH_CHARS} characters", field=["search"]
+        )
+    return search or None
 
 
 def _encode_value(value: Any) -> Any:
@@ -57,10 +78,39 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"t"}:
-        return datetime.fromisoformat(value["t"])
-    return value
+class _BadCursor(ValueError):
+    pass
+
+
+# The types a cursor value may have: "int" (a 32-bit column), "bigint", "str", "datetime";
+# a trailing "?" allows null.
+_INT_RANGE = {"int": 2**31, "bigint": 2**63}
+
+
+def _decode_value(value: Any, kind: str) -> Any:
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if kind in _INT_RANGE:
+        limit = _INT_RANGE[kind]
+        if type(value) is not int or not -limit <= value < limit:
+            raise _BadCursor(kind)
+        return value
+    if kind == "str":
+        if not isinstance(value, str) or len(value) > _MAX_CURSOR_TEXT or "\x00" in value:
+            raise _BadCursor(kind)
+        value.encode("utf-8")  # a lone surrogate cannot be sent to the database
+        return value
+    if kind == "datetime":
+        if not isinstance(value, dict) or set(value) != {"t"} or not isinstance(value["t"], str):
+            raise _BadCursor(kind)
+        parsed = datetime.fromisoformat(value["t"])
+        if parsed.tzinfo is None:
+            raise _BadCursor(kind)
+        parsed.astimezone(UTC)  # OverflowError at the ends of the calendar
+        return parsed
+    raise AssertionError(f"unknown cursor value type {kind}")
 
 
 def encode_cursor(kind: str, values: list[Any]) -> str:
@@ -68,60 +118,65 @@ def encode_cursor(kind: str, values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, kind: str, arity: int) -> list[Any] | None:
-    """The key values of a cursor made by encode_cursor for this sort; InvalidInput otherwise."""
+def decode_cursor(cursor: str | None, kind: str, types: Sequence[str]) -> list[Any] | None:
+    """The key values of a cursor made by encode_cursor for this sort, each of the type given
+    in `types`; InvalidInput otherwise."""
     if cursor is None:
         return None
     try:
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise _BadCursor("too long")
         padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            raise _BadCursor("shape")
         cursor_kind, values = decoded
-        if cursor_kind != kind or not isinstance(values, list) or len(values) != arity:
-            raise ValueError("cursor of another list")
-        return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        if cursor_kind != kind or not isinstance(values, list) or len(values) != len(types):
+            raise _BadCursor("cursor of another list")
+        return [_decode_value(v, t) for v, t in zip(values, types, strict=True)]
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, UnicodeError):
         raise InvalidInput("after is not a cursor of this list", field=["after"]) from None
 
 
-def as_datetime(value: Any) -> Any:
-    """Raw SQLite rows carry datetimes as text; cursors carry real datetimes."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value
+@dataclass(frozen=True, slots=True)
+class OrmKey:
+    """One non-null sort key of an ORM page: the field, its direction, its cursor type."""
+
+    name: str
+    descending: bool = False
+    type: str = "int"
 
 
 async def orm_page(
     queryset: Any,
-    keys: list[tuple[str, bool]],
+    keys: Sequence[OrmKey],
     *,
     kind: str,
     first: int | None,
     after: str | None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[Any]:
-    """A keyset page over a Tortoise queryset ordered by non-null `keys` (field, descending)."""
+    """A keyset page over a Tortoise queryset ordered by non-null `keys`."""
     from tortoise.expressions import Q
 
-    size = check_first(first)
-    cursor = decode_cursor(after, kind, len(keys))
+    size = check_first(first, max_page_size)
+    cursor = decode_cursor(after, kind, [key.type for key in keys])
     total = await queryset.count()
     page_qs = queryset
     if cursor is not None:
         branches = []
-        for i, (name, descending) in enumerate(keys):
-            terms = {prev: value for (prev, _), value in zip(keys[:i], cursor[:i], strict=True)}
-            terms[f"{name}__{'lt' if descending else 'gt'}"] = cursor[i]
+        for i, key in enumerate(keys):
+            terms = {prev.name: value for prev, value in zip(keys[:i], cursor[:i], strict=True)}
+            terms[f"{key.name}__{'lt' if key.descending else 'gt'}"] = cursor[i]
             branches.append(Q(**terms))
         # The OR of branches alone makes SQLite walk the index from its start; a leading range
         # on the first key lets it seek, so page 500 costs what page 1 does.
-        first_name, first_descending = keys[0]
-        bound = {f"{first_name}__{'lte' if first_descending else 'gte'}": cursor[0]}
+        lead = keys[0]
+        bound = {f"{lead.name}__{'lte' if lead.descending else 'gte'}": cursor[0]}
         page_qs = page_qs.filter(Q(**bound), Q(*branches, join_type="OR"))
-    ordering = [f"-{name}" if descending else name for name, descending in keys]
+    ordering = [f"-{key.name}" if key.descending else key.name for key in keys]
     rows = list(await page_qs.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size
     rows = rows[:size]
-    cursors = [encode_cursor(kind, [getattr(row, name) for name, _ in keys]) for row in rows]
+    cursors = [encode_cursor(kind, [getattr(row, key.name) for key in keys]) for row in rows]
     return Page(rows, cursors, has_next, cursor is not None, total)

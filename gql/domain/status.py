@@ -1,24 +1,36 @@
-"""The enrollment read model: cycles, the facts a policy sees, the verdict and derived status.
+"""The enrollment read model: the facts a policy sees, the verdict and the derived status.
 
 Everything time-dependent (EXPIRED, overdue, an opening recertification cycle) is computed
-here from `clock.now()` when read, so it is right without a scheduler. The same functions
-decide at write time (see enrollments.evaluate_enrollments), so reads and writes agree.
+from `now` when read, so it is right without a scheduler, and a read never writes: noting an
+expiry (its certification_expired event) is left to writes and `certgraph sweep`
+(docs/recurrence.md). The same functions decide at write time (gql.domain.evaluation).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from gql import clock
-from gql.domain.expiry import note_expired
-from gql.plugins import PolicyUnavailable, get_plugin_host
+from gql.domain.rules import (
+    CourseProgressView,
+    Cycle,
+    awards_by_enrollment,
+    counts_in,
+    course_view,
+    current_cycle,
+    player_queue,
+    window_opens_at,
+)
+from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
 from gql.store import reads
 from gql.store.models import Award, Certification, Enrollment, Evidence, ProgressStatus
-from gql.store.reads import CourseLinkRow, CourseRow, ProgressRow
+from gql.store.records import CourseLinkRow, ProgressRow
+
+__all__ = ["CourseProgressView", "Cycle", "current_cycle", "window_opens_at"]
 
 
 class EnrollmentStatus(StrEnum):
@@ -32,25 +44,6 @@ class EnrollmentStatus(StrEnum):
 
 # What Enrollment.verdict_status stores: the verdict as a status, before awards are considered.
 STORED_COMPLETE = "COMPLETE"
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    number: int
-    started_at: datetime | None  # None: cycle 1 counts all history
-
-
-@dataclass(frozen=True, slots=True)
-class CourseProgressView:
-    course: CourseRow
-    status: ProgressStatus
-    percent: int
-    started_at: datetime | None
-    completed_at: datetime | None  # the latest completion, whichever cycle it counted for
-    updated_at: datetime | None
-    mandatory: bool
-    position: int
-    last_activity_at: datetime | None  # in this cycle
 
 
 @dataclass(slots=True)
@@ -75,89 +68,6 @@ class EnrollmentView:
     links: list[CourseLinkRow] = field(default_factory=list)
 
 
-def window_opens_at(certification: Certification, award: Award) -> datetime | None:
-    # The award's own expiry decides, not the certification's type today: an award made
-    # while it was RECURRING still expires after it became PERPETUAL, and must then be
-    # renewable (the renewal, PERPETUAL, never expires) instead of staying EXPIRED for good.
-    if award.expires_at is None:
-        return None
-    return award.expires_at - timedelta(days=certification.recertification_window_days)
-
-
-def current_cycle(certification: Certification, awards: list[Award], now: datetime) -> Cycle:
-    """Cycle 1 until the first award; cycle n+1 from the moment cycle n's window opens."""
-    if not awards:
-        return Cycle(1, None)
-    latest = awards[-1]
-    opens = window_opens_at(certification, latest)
-    if opens is not None and now >= opens:
-        return Cycle(latest.cycle + 1, opens)
-    if latest.cycle <= 1:
-        return Cycle(latest.cycle, None)
-    previous = next((a for a in awards if a.cycle == latest.cycle - 1), None)
-    return Cycle(latest.cycle, window_opens_at(certification, previous) if previous else None)
-
-
-def _counts_in(cycle: Cycle, at: datetime | None) -> bool:
-    return at is not None and (cycle.started_at is None or at >= cycle.started_at)
-
-
-def course_view(
-    link: CourseLinkRow, progress: ProgressRow | None, cycle: Cycle
-) -> CourseProgressView:
-    course = link.course
-    if progress is None:
-        return CourseProgressView(
-            course,
-            ProgressStatus.NOT_STARTED,
-            0,
-            None,
-            None,
-            None,
-            link.mandatory,
-            link.position,
-            None,
-        )
-    completed = _counts_in(cycle, progress.completed_at)
-    attempt_at = progress.attempt_started_at or progress.started_at or progress.updated_at
-    in_cycle = completed or _counts_in(cycle, attempt_at)
-    if completed:
-        status, percent = ProgressStatus.COMPLETED, 100
-    elif in_cycle and progress.status != ProgressStatus.COMPLETED:
-        percent = progress.percent
-        status = ProgressStatus.IN_PROGRESS if percent > 0 else ProgressStatus.NOT_STARTED
-    else:  # finished in an earlier cycle and not touched since this one began
-        status, percent = ProgressStatus.NOT_STARTED, 0
-    return CourseProgressView(
-        course=course,
-        status=status,
-        percent=percent,
-        started_at=progress.attempt_started_at or progress.started_at if in_cycle else None,
-        completed_at=progress.completed_at,
-        updated_at=progress.updated_at,
-        mandatory=link.mandatory,
-        position=link.position,
-        last_activity_at=progress.updated_at if in_cycle else None,
-    )
-
-
-def player_queue(courses: list[CourseProgressView]) -> list[CourseProgressView]:
-    """Not-done courses: started ones by most recent activity, then the rest in certification
-    order with mandatory before optional."""
-    undone = [c for c in courses if c.status != ProgressStatus.COMPLETED]
-    started = [c for c in undone if c.status == ProgressStatus.IN_PROGRESS]
-    started.sort(
-        key=lambda c: (
-            c.last_activity_at or datetime.min.replace(tzinfo=clock.now().tzinfo),
-            c.position,
-        ),
-        reverse=True,
-    )
-    fresh = [c for c in undone if c.status != ProgressStatus.IN_PROGRESS]
-    fresh.sort(key=lambda c: (not c.mandatory, c.position))
-    return started + fresh
-
-
 def build_facts(
     certification: Certification,
     courses: list[CourseProgressView],
@@ -165,7 +75,7 @@ def build_facts(
     cycle: Cycle,
     now: datetime,
 ) -> PolicyFacts:
-    in_cycle = [e for e in evidence if _counts_in(cycle, e.submitted_at)]
+    in_cycle = [e for e in evidence if counts_in(cycle, e.submitted_at)]
     in_cycle.sort(key=lambda e: (e.submitted_at, e.id))
     return PolicyFacts(
         certification_id=certification.id,
@@ -212,9 +122,9 @@ def stored_status(verdict: Verdict, enrollment: Enrollment, facts: PolicyFacts) 
     return EnrollmentStatus.ENROLLED
 
 
-def evaluate(certification: Certification, facts: PolicyFacts) -> Verdict:
+def evaluate(certification: Certification, facts: PolicyFacts, plugins: PluginHost) -> Verdict:
     """Ask the certification's policy; PolicyUnavailable when there is no verdict to be had."""
-    return get_plugin_host().evaluate(certification.policy_name, facts, certification.policy_config)
+    return plugins.evaluate(certification.policy_name, facts, certification.policy_config)
 
 
 def derive_view(
@@ -225,6 +135,7 @@ def derive_view(
     awards: list[Award],
     evidence: list[Evidence],
     now: datetime,
+    plugins: PluginHost,
 ) -> EnrollmentView:
     awards = sorted(awards, key=lambda a: a.cycle)
     cycle = current_cycle(certification, awards, now)
@@ -232,7 +143,7 @@ def derive_view(
     facts = build_facts(certification, courses, evidence, cycle, now)
     verdict: Verdict | None
     try:
-        verdict = evaluate(certification, facts)
+        verdict = evaluate(certification, facts, plugins)
         explanation = verdict.explanation
         progress_value = verdict.progress
         verdict_state = stored_status(verdict, enrollment, facts)
@@ -290,6 +201,7 @@ class EnrollmentContext:
     progress: dict[tuple[int, int], ProgressRow]
     awards: dict[int, list[Award]]
     evidence: dict[int, list[Evidence]]
+    plugins: PluginHost
 
     def view(self, enrollment: Enrollment, now: datetime) -> EnrollmentView:
         cert_id: int = enrollment.certification_id
@@ -308,6 +220,7 @@ class EnrollmentContext:
             self.awards.get(enrollment.id, []),
             self.evidence.get(enrollment.id, []),
             now,
+            self.plugins,
         )
 
 
@@ -321,20 +234,32 @@ async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLin
 
 async def load_awards(enrollment_ids: list[int]) -> dict[int, list[Award]]:
     """Each enrollment's awards, by cycle (enrollments without one are absent)."""
-    awards: dict[int, list[Award]] = defaultdict(list)
-    if enrollment_ids:
-        for award in await Award.filter(enrollment_id__in=enrollment_ids).order_by("cycle"):
-            awards[award.enrollment_id].append(award)
-    return dict(awards)
+    if not enrollment_ids:
+        return {}
+    return awards_by_enrollment(await Award.filter(enrollment_id__in=enrollment_ids))
 
 
-async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
-    cert_ids = sorted({e.certification_id for e in enrollments})
-    certifications: dict[int, Certification] = {}
+def joined_certifications(enrollments: list[Enrollment]) -> dict[int, Certification]:
+    """The certifications these enrollments were read with (select_related), by id."""
+    joined: dict[int, Certification] = {}
     for e in enrollments:
-        preloaded = e.__dict__.get("_certification")  # set by select_related("certification")
-        if isinstance(preloaded, Certification):
-            certifications[preloaded.id] = preloaded
+        certification = e.certification  # an unread relation is a query, never sent here
+        if isinstance(certification, Certification):
+            joined[certification.id] = certification
+    return joined
+
+
+async def load_context(
+    enrollments: list[Enrollment],
+    plugins: PluginHost | None = None,
+    certifications: dict[int, Certification] | None = None,
+) -> EnrollmentContext:
+    """What derive_view needs for these enrollments; `certifications`: those already read
+    (by default the ones the enrollments were read with), the rest are read here."""
+    cert_ids = sorted({e.certification_id for e in enrollments})
+    certifications = dict(
+        joined_certifications(enrollments) if certifications is None else certifications
+    )
     missing = [c for c in cert_ids if c not in certifications]
     if missing:
         certifications.update({c.id: c for c in await Certification.filter(id__in=missing)})
@@ -353,21 +278,20 @@ async def load_context(enrollments: list[Enrollment]) -> EnrollmentContext:
             "submitted_at", "id"
         ):
             evidence[item.enrollment_id].append(item)
-    return EnrollmentContext(certifications, links, progress, awards, dict(evidence))
+    return EnrollmentContext(
+        certifications, links, progress, awards, dict(evidence), plugins or get_plugin_host()
+    )
 
 
-async def describe_enrollments(enrollments: list[Enrollment]) -> dict[int, EnrollmentView]:
-    """The read model of each enrollment, in a fixed number of queries for any batch size."""
+async def describe_enrollments(
+    enrollments: list[Enrollment],
+    plugins: PluginHost | None = None,
+    certifications: dict[int, Certification] | None = None,
+) -> dict[int, EnrollmentView]:
+    """The read model of each enrollment, in a fixed number of queries for any batch size.
+    Read-only: an expiry seen here is noted by the next write or sweep."""
     if not enrollments:
         return {}
-    context = await load_context(enrollments)
+    context = await load_context(enrollments, plugins, certifications)
     now = clock.now()
-    views = {e.id: context.view(e, now) for e in enrollments}
-    unnoted = [
-        (view.enrollment, view.awards[-1])
-        for view in views.values()
-        if view.status == EnrollmentStatus.EXPIRED and view.awards[-1].expiry_noted_at is None
-    ]
-    if unnoted:
-        await note_expired(unnoted)  # the first reader to see an expiry emits its event
-    return views
+    return {e.id: context.view(e, now) for e in enrollments}

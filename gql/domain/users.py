@@ -13,7 +13,7 @@ from gql.domain.access import (
     user_scope,
 )
 from gql.domain.errors import Conflict, InvalidInput, NotFound
-from gql.domain.pages import Page, orm_page
+from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_search, orm_page
 from gql.domain.unit import unit_of_work
 from gql.store.models import ApiToken, Role, User
 
@@ -120,7 +120,9 @@ async def list_users(
     search: str | None = None,
     first: int | None = 20,
     after: str | None = None,
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[User]:
+    search = check_search(search)
     queryset = User.filter(user_scope(actor))
     if role is not None:
         queryset = queryset.filter(role=role)
@@ -129,5 +131,10 @@ async def list_users(
 
         queryset = queryset.filter(Q(name__icontains=search) | Q(email__icontains=search))
     return await orm_page(
-        queryset, [("name", False), ("id", False)], kind="users", first=first, after=after
+        queryset,
+        [OrmKey("name", type="str"), OrmKey("id")],
+        kind="users",
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )

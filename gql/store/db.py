@@ -1,10 +1,13 @@
-"""Database configuration and the write-transaction discipline shared by every use case."""
+"""Database configuration and the write-transaction discipline shared by every use case.
+
+Everything here takes its configuration as parameters (the app factory and the CLI pass the
+settings); SQLite connections use gql.store.sqlite's client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,17 +15,10 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
-from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
-from tortoise.backends.sqlite.client import (
-    SqliteClient,
-    SqliteTransactionContext,
-    SqliteTransactionWrapper,
-)
-from tortoise.connection import get_connection
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
-
-from gql.settings import Settings, get_settings
 
 MODELS_MODULE = "gql.store.models"
 MIGRATIONS_MODULE = "gql.store.migrations"
@@ -30,7 +26,11 @@ MIGRATIONS_MODULE = "gql.store.migrations"
 T = TypeVar("T")
 
 
-def normalise_url(url: str, busy_timeout_ms: int = 5000) -> str:
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+SQLITE_ENGINE = "gql.store.sqlite"
+
+
+def normalise_url(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> str:
     """Return a Tortoise URL: postgres:// gets asyncpg, SQLite gets WAL and a busy timeout.
 
     The SQLite file's directory is created so a fresh checkout can start without set-up.
@@ -50,11 +50,14 @@ def normalise_url(url: str, busy_timeout_ms: int = 5000) -> str:
     return urlunsplit(urlsplit(url))
 
 
-def tortoise_config(url: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or get_settings()
-    db_url = normalise_url(url or settings.database_url, settings.sqlite_busy_timeout_ms)
+def tortoise_config(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> dict[str, Any]:
+    db_url = normalise_url(url, busy_timeout_ms)
+    connection: str | dict[str, Any] = db_url
+    if db_url.startswith("sqlite://"):
+        connection = expand_db_url(db_url)
+        connection["engine"] = SQLITE_ENGINE
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -68,20 +71,22 @@ def tortoise_config(url: str | None = None, settings: Settings | None = None) ->
 
 
 # `tortoise makemigrations` reads this through [tool.tortoise] in pyproject.toml.
-TORTOISE_ORM = tortoise_config(url="sqlite://:memory:", settings=Settings())
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")
 
 
-async def open_database(url: str | None = None) -> None:
+async def open_database(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     # uvicorn runs the lifespan in another task than the requests: the global fallback (as
     # tortoise.contrib.starlette.RegisterTortoise sets it) lets request tasks find the ORM.
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(url, busy_timeout_ms), _enable_global_fallback=True)
 
 
 async def close_database() -> None:
     await Tortoise.close_connections()
 
 
-async def migrate_database(url: str | None = None) -> list[str]:
+async def migrate_database(
+    url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+) -> list[str]:
     """Apply every pending migration; return the names applied."""
     from tortoise.migrations.api.migrate import migrate
 
@@ -92,15 +97,11 @@ async def migrate_database(url: str | None = None) -> list[str]:
             applied.append(f"{app_label}.{name}")
 
     try:
-        await migrate(config=tortoise_config(url), progress=progress)
+        await migrate(config=tortoise_config(url, busy_timeout_ms), progress=progress)
     finally:
         # migrate() opens its own connections; leaving them open keeps the process alive
         await Tortoise.close_connections()
     return applied
-
-
-def dialect() -> str:
-    return str(get_connection("default").capabilities.dialect)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -111,32 +112,14 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
-class _ImmediateTransaction(SqliteTransactionWrapper):
-    """A SQLite transaction opened with BEGIN IMMEDIATE instead of Tortoise's deferred BEGIN."""
-
-    async def begin(self) -> None:
-        try:
-            await self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout: let retrying() see it
-            raise OperationalError(str(exc)) from exc
-
-
 @asynccontextmanager
 async def write_transaction() -> AsyncIterator[BaseDBAsyncClient]:
     """A transaction that holds the database's write lock from its first statement.
 
-    SQLite opens transactions with a deferred BEGIN: one that reads and then writes fails at
-    once with "database is locked" when another process wrote in between, whatever
-    busy_timeout says. BEGIN IMMEDIATE takes the write lock up front (waiting for it under
-    busy_timeout), so reads inside see the state the write will change. Inside another
-    transaction this is a savepoint. PostgreSQL needs nothing here: use cases lock the rows
-    they decide on.
+    On SQLite (gql.store.sqlite) every transaction begins IMMEDIATE, so reads inside see the
+    state the write will change; inside another transaction this is a savepoint. PostgreSQL
+    needs nothing here: use cases lock the rows they decide on.
     """
-    client = get_connection("default")
-    if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
-        async with SqliteTransactionContext(_ImmediateTransaction(client), client._lock) as conn:
-            yield conn
-        return
     async with in_transaction() as conn:
         yield conn
 

@@ -1,80 +1,37 @@
-"""Read-only rows for the enrollment read model, fetched without building Tortoise models.
-
-Every enrollment read loads its certifications' course links (with the course) and the
-learner's progress on those courses: hundreds of rows per page. As model instances they
-cost about three times what the same statements cost as plain tuples, so these two reads
-run their SQL through the connection and build immutable rows instead. The statements are
-the ones the ORM sent (same tables, columns, filters and order), one each.
-
-Values are converted as Tortoise converts them, so a row compares equal to its model:
-SQLite's datetime text is parsed into an aware datetime in the configured time zone
-(PostgreSQL's aware datetimes are moved into it), and SQLite's 0/1 become booleans.
-"""
+"""The enrollment read model's bulk reads, as immutable records (gql.store.records)."""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import Any
 
-from ciso8601 import parse_datetime  # Tortoise's parser with [accel], which we depend on
-from tortoise.connection import get_connection
-from tortoise.timezone import get_default_timezone
+from tortoise.expressions import Q
 
-from gql.store.models import CourseProgress, ProgressStatus
-from gql.store.sql import Sql
+from gql.store.models import CertificationCourse, CourseProgress, ProgressStatus, User
+from gql.store.records import CourseLinkRow, CourseRow, LearnerRow, ProgressRow
 
-
-class CourseRow(NamedTuple):
-    id: int
-    name: str
-    description: str
-    duration_minutes: int | None
-    published_at: datetime
-    updated_at: datetime
-
-
-class CourseLinkRow(NamedTuple):
-    """A certification's course: a certification_course row with its course."""
-
-    id: int
-    certification_id: int
-    course_id: int
-    mandatory: bool
-    position: int
-    course: CourseRow
-
-
-class ProgressRow(NamedTuple):
-    id: int
-    learner_id: int
-    course_id: int
-    percent: int
-    status: ProgressStatus
-    started_at: datetime | None
-    completed_at: datetime | None
-    attempt_started_at: datetime | None
-    updated_at: datetime
-
-
-def stored_datetime(value: Any, zone: tzinfo) -> Any:
-    """What tortoise.fields.DatetimeField.to_python_value returns (with use_tz)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = parse_datetime(value)  # SQLite: the text Tortoise stored
-    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
-
-
-_LINKS = (
-    'SELECT "certification_course"."id","certification_course"."certification_id",'
-    '"certification_course"."course_id","certification_course"."mandatory",'
-    '"certification_course"."position","course"."id","course"."name","course"."description",'
-    '"course"."duration_minutes","course"."published_at","course"."updated_at"'
-    ' FROM "certification_course"'
-    ' LEFT OUTER JOIN "course" ON "course"."id"="certification_course"."course_id"'
-    ' WHERE "certification_course"."certification_id" IN ({ids})'
-    ' ORDER BY "certification_course"."certification_id" ASC,'
-    '"certification_course"."position" ASC,"certification_course"."id" ASC'
+_LINK_COLUMNS = (
+    "id",
+    "certification_id",
+    "course_id",
+    "mandatory",
+    "position",
+    "course__id",
+    "course__name",
+    "course__description",
+    "course__duration_minutes",
+    "course__published_at",
+    "course__updated_at",
+)
+_PROGRESS_COLUMNS = (
+    "id",
+    "learner_id",
+    "course_id",
+    "percent",
+    "status",
+    "started_at",
+    "completed_at",
+    "attempt_started_at",
+    "updated_at",
 )
 
 
@@ -83,31 +40,12 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
     position and id. One statement."""
     if not certification_ids:
         return []
-    sql = Sql()
-    text = _LINKS.format(ids=sql.ps(certification_ids))
-    _, rows = await get_connection("default").execute_query(text, sql.params)
-    zone = get_default_timezone()  # cached by Tortoise
-    return [
-        CourseLinkRow(
-            r[0],
-            r[1],
-            r[2],
-            bool(r[3]),
-            r[4],
-            # the foreign key is RESTRICT and NOT NULL: the outer join always finds the course
-            CourseRow(
-                r[5], r[6], r[7], r[8], stored_datetime(r[9], zone), stored_datetime(r[10], zone)
-            ),
-        )
-        for r in rows
-    ]
-
-
-_PROGRESS = (
-    'SELECT "id","learner_id","course_id","percent","status","started_at","completed_at",'
-    '"attempt_started_at","updated_at" FROM "course_progress"'
-    ' WHERE "learner_id" IN ({learners}) AND "course_id" IN ({courses})'
-)
+    rows = (
+        await CertificationCourse.filter(certification_id__in=certification_ids)
+        .order_by("certification_id", "position", "id")
+        .values_list(*_LINK_COLUMNS)
+    )
+    return [CourseLinkRow(r[0], r[1], r[2], bool(r[3]), r[4], CourseRow(*r[5:11])) for r in rows]
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRow]:
@@ -115,36 +53,47 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
     statement (none when either list is empty)."""
     if not learner_ids or not course_ids:
         return []
-    sql = Sql()
-    text = _PROGRESS.format(learners=sql.ps(learner_ids), courses=sql.ps(course_ids))
-    _, rows = await get_connection("default").execute_query(text, sql.params)
-    zone = get_default_timezone()  # cached by Tortoise
-    return [
-        ProgressRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            ProgressStatus(r[4]),
-            stored_datetime(r[5], zone),
-            stored_datetime(r[6], zone),
-            stored_datetime(r[7], zone),
-            stored_datetime(r[8], zone),
-        )
-        for r in rows
-    ]
+    rows = await CourseProgress.filter(
+        learner_id__in=learner_ids, course_id__in=course_ids
+    ).values_list(*_PROGRESS_COLUMNS)
+    return [progress_record(r) for r in rows]
 
 
-def progress_row(model: CourseProgress) -> ProgressRow:
-    """The row of a progress model just written (its values are already Python's)."""
-    return ProgressRow(
-        model.id,
-        model.learner_id,
-        model.course_id,
-        model.percent,
-        ProgressStatus(model.status),
-        model.started_at,
-        model.completed_at,
-        model.attempt_started_at,
-        model.updated_at,
+def progress_record(r: tuple[Any, ...]) -> ProgressRow:
+    return ProgressRow(r[0], r[1], r[2], r[3], ProgressStatus(r[4]), r[5], r[6], r[7], r[8])
+
+
+async def progress_of(learner_id: int, course_id: int) -> ProgressRow | None:
+    rows = (
+        await CourseProgress.filter(learner_id=learner_id, course_id=course_id)
+        .limit(1)
+        .values_list(*_PROGRESS_COLUMNS)
     )
+    return progress_record(rows[0]) if rows else None
+
+
+async def progress_of_pairs(
+    pairs: dict[int, list[int]], group_size: int
+) -> dict[tuple[int, int], ProgressRow]:
+    """The progress rows of exactly these (learner: courses) pairs, not the learners x courses
+    product; `group_size` learners per statement keeps the SQL expression shallow (SQLite
+    limits its depth)."""
+    learners = sorted(pairs)
+    found: dict[tuple[int, int], ProgressRow] = {}
+    for start in range(0, len(learners), group_size):
+        group = [
+            Q(learner_id=learner_id, course_id__in=pairs[learner_id])
+            for learner_id in learners[start : start + group_size]
+        ]
+        for r in await CourseProgress.filter(Q(*group, join_type=Q.OR)).values_list(
+            *_PROGRESS_COLUMNS
+        ):
+            row = progress_record(r)
+            found[(row.learner_id, row.course_id)] = row
+    return found
+
+
+async def learners(user_ids: list[int]) -> list[LearnerRow]:
+    """These users (those that exist) as the access rules read them. One statement."""
+    rows = await User.filter(id__in=user_ids).values_list("id", "manager_id")
+    return [LearnerRow(r[0], r[1]) for r in rows]

@@ -1,12 +1,15 @@
-"""Hand-written SQL for the queries the ORM can't express well: computed sort keys + keysets.
+"""The SQL certgraph writes by hand, all of it: where SQL semantics are the point.
 
-Portable across SQLite and PostgreSQL: placeholders and datetime parameters follow the
-dialect of the default connection.
+The RELEVANCE order and the other computed sort keys of the learner's list and the catalog
+(a CASE over stored columns and "now", so a page is one indexed query with a keyset cursor),
+the report's counts, and the award's INSERT ... ON CONFLICT DO NOTHING. Everything else goes
+through Tortoise. Portable across SQLite and PostgreSQL: placeholders and datetime parameters
+follow the dialect of the default connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,11 +53,16 @@ class Sql:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """One ORDER BY term. A nullable expression must follow a key that orders its NULLs."""
+    """One ORDER BY term. A nullable expression must follow a key that orders its NULLs.
+
+    `type` is what a cursor carries for it (gql.domain.pages checks cursors against it):
+    "int", "str", or "datetime?" (a nullable datetime).
+    """
 
     expr: str
     alias: str
     descending: bool = False
+    type: str = "int"
 
 
 def keyset_condition(sql: Sql, keys: list[SortKey], after: list[Any]) -> str:
@@ -86,3 +94,294 @@ def order_by(keys: list[SortKey]) -> str:
 async def fetch(sql_text: str, sql: Sql) -> list[dict[str, Any]]:
     rows = await get_connection("default").execute_query_dict(sql_text, sql.params)
     return rows
+
+
+# Stored Enrollment.verdict_status values, see gql.domain.status.
+_COMPLETED = (
+    "e.last_awarded_at IS NOT NULL AND (e.last_expires_at IS NULL OR e.last_expires_at > {now})"
+)
+
+
+def _bucket(now: str) -> str:
+    """needs action 0, in progress 1, not started 2, waiting 3, completed 4."""
+    return (
+        "CASE"
+        f" WHEN {_COMPLETED.format(now=now)} THEN 4"
+        " WHEN e.last_awarded_at IS NOT NULL THEN 0"
+        " WHEN e.verdict_status = 'REJECTED' THEN 0"
+        f" WHEN e.due_at IS NOT NULL AND e.due_at < {now} THEN 0"
+        " WHEN e.verdict_status IN ('STARTED', 'COMPLETE') THEN 1"
+        " WHEN e.verdict_status = 'PENDING_APPROVAL' THEN 3"
+        " ELSE 2 END"
+    )
+
+
+def _status(now: str) -> str:
+    return (
+        "CASE"
+        f" WHEN {_COMPLETED.format(now=now)} THEN 'COMPLETED'"
+        " WHEN e.last_awarded_at IS NOT NULL THEN 'EXPIRED'"
+        " WHEN e.verdict_status = 'COMPLETE' THEN 'STARTED'"
+        " ELSE e.verdict_status END"
+    )
+
+
+def _keys(sort: str, row_id: str, bucket: str, origin: str) -> list[SortKey]:
+    """The keys of a certification sort, named as gql.domain.pages.CertificationSort names it."""
+    due_null = SortKey("CASE WHEN e.due_at IS NULL THEN 1 ELSE 0 END", "k_due_null")
+    due = SortKey("e.due_at", "k_due", type="datetime?")
+    pub_null = SortKey("CASE WHEN c.published_at IS NULL THEN 1 ELSE 0 END", "k_pub_null")
+    newest = SortKey("c.published_at", "k_pub", True, "datetime?")
+    if sort == "RELEVANCE":
+        return [
+            SortKey(bucket, "k_bucket"),
+            due_null,
+            due,
+            SortKey(origin, "k_origin"),
+            pub_null,
+            newest,
+            SortKey(row_id, "k_id"),
+        ]
+    if sort == "PUBLISHED_NEWEST":
+        return [pub_null, newest, SortKey(row_id, "k_id", True)]
+    if sort == "PUBLISHED_OLDEST":
+        return [
+            pub_null,
+            SortKey("c.published_at", "k_pub", type="datetime?"),
+            SortKey(row_id, "k_id"),
+        ]
+    if sort == "NAME_ASC":
+        return [SortKey("c.name", "k_name", type="str"), SortKey(row_id, "k_id")]
+    if sort == "NAME_DESC":
+        return [SortKey("c.name", "k_name", True, "str"), SortKey(row_id, "k_id", True)]
+    if sort == "DUE_DATE":
+        return [due_null, due, SortKey(row_id, "k_id")]
+    raise ValueError(f"unknown sort {sort}")
+
+
+# "now" appears inside key expressions; it is bound per query, so keys hold a marker.
+_NOW = "\x00now\x00"
+
+
+def enrollment_keys(sort: str) -> list[SortKey]:
+    origin = "CASE WHEN e.origin = 'ASSIGNED' THEN 0 ELSE 1 END"
+    return _keys(sort, "e.id", _bucket(_NOW), origin)
+
+
+def catalog_keys(sort: str) -> list[SortKey]:
+    bucket = f"CASE WHEN e.id IS NULL THEN 5 ELSE {_bucket(_NOW)} END"
+    origin = "CASE WHEN e.id IS NULL THEN 2 WHEN e.origin = 'ASSIGNED' THEN 0 ELSE 1 END"
+    return _keys(sort, "c.id", bucket, origin)
+
+
+def _bind(keys: list[SortKey], sql: Sql, now: datetime) -> list[SortKey]:
+    bound = []
+    for key in keys:
+        expr = key.expr
+        while _NOW in expr:
+            expr = expr.replace(_NOW, sql.p(now), 1)
+        bound.append(SortKey(expr, key.alias, key.descending, key.type))
+    return bound
+
+
+def as_datetime(value: Any) -> Any:
+    """Raw SQLite rows carry datetimes as the text Tortoise stored; cursors carry datetimes."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def key_values(row: dict[str, Any], keys: list[SortKey]) -> list[Any]:
+    """A row's values of `keys`, as a cursor carries them."""
+    return [
+        as_datetime(row[k.alias]) if k.type.startswith("datetime") else row[k.alias] for k in keys
+    ]
+
+
+async def _page(
+    base_from: str,
+    where: list[str],
+    where_sql: Sql,
+    keys: list[SortKey],
+    now: datetime,
+    after: list[Any] | None,
+    limit: int,
+    id_column: str,
+) -> tuple[list[dict[str, Any]], int]:
+    count_sql = Sql(params=list(where_sql.params))
+    count_rows = await fetch(
+        f"SELECT COUNT(*) AS n FROM {base_from} WHERE {' AND '.join(where) or '1=1'}", count_sql
+    )
+    sql = Sql(params=list(where_sql.params))
+    bound = _bind(keys, sql, now)
+    conditions = list(where)
+    if after is not None:
+        keyset_keys = _bind(keys, sql, now)
+        conditions.append(keyset_condition(sql, keyset_keys, after))
+    select = ", ".join(f"{k.expr} AS {k.alias}" for k in bound)
+    order = ", ".join(f"{k.alias} {'DESC' if k.descending else 'ASC'}" for k in bound)
+    rows = await fetch(
+        f"SELECT {id_column} AS id, {select} FROM {base_from}"
+        f" WHERE {' AND '.join(conditions) or '1=1'} ORDER BY {order} LIMIT {int(limit)}",
+        sql,
+    )
+    return rows, int(count_rows[0]["n"])
+
+
+async def enrollment_pages(
+    *,
+    learner_ids: list[int],
+    keys: list[SortKey],
+    pending: bool,
+    kind: str | None,
+    now: datetime,
+    after: list[Any] | None,
+    limit: int,
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
+    """Each learner's first `limit` enrollments after `after` in the order of `keys`, and
+    each learner's total; two statements for any number of learners (one page per learner:
+    ROW_NUMBER() OVER (PARTITION BY learner), on SQLite and PostgreSQL alike)."""
+    sql = Sql()
+    where = [f"e.learner_id IN ({sql.ps(learner_ids)})"]
+    if kind is not None:
+        where.append(f"c.kind = {sql.p(str(kind))}")
+    if pending:
+        # not COMPLETED, or COMPLETED with its recertification window open
+        where.append(
+            "(e.last_awarded_at IS NULL"
+            f" OR (e.window_opens_at IS NOT NULL AND e.window_opens_at <= {sql.p(now)})"
+            f" OR (e.last_expires_at IS NOT NULL AND e.last_expires_at <= {sql.p(now)}))"
+        )
+    base = "enrollment e JOIN certification c ON c.id = e.certification_id"
+    if len(learner_ids) == 1:  # one learner's list: a plain ORDER BY ... LIMIT
+        rows, total = await _page(base, where, sql, keys, now, after, limit, "e.id")
+        return {learner_ids[0]: rows} if rows else {}, {learner_ids[0]: total} if total else {}
+    counts = await fetch(
+        f"SELECT e.learner_id AS learner, COUNT(*) AS n FROM {base}"
+        f" WHERE {' AND '.join(where)} GROUP BY e.learner_id",
+        Sql(params=list(sql.params)),
+    )
+    page_sql = Sql(params=list(sql.params))
+    bound = _bind(keys, page_sql, now)
+    conditions = list(where)
+    if after is not None:
+        conditions.append(keyset_condition(page_sql, _bind(keys, page_sql, now), after))
+    select = ", ".join(f"{k.expr} AS {k.alias}" for k in bound)
+    window_order = order_by(_bind(keys, page_sql, now))
+    rows = await fetch(
+        f"SELECT * FROM (SELECT e.id AS id, e.learner_id AS learner, {select},"
+        f" ROW_NUMBER() OVER (PARTITION BY e.learner_id ORDER BY {window_order}) AS k_rank"
+        f" FROM {base} WHERE {' AND '.join(conditions)}) ranked"
+        f" WHERE k_rank <= {int(limit)} ORDER BY learner, k_rank",
+        page_sql,
+    )
+    pages: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        pages.setdefault(int(row["learner"]), []).append(row)
+    return pages, {int(r["learner"]): int(r["n"]) for r in counts}
+
+
+async def catalog_page(
+    *,
+    viewer_id: int | None,
+    keys: list[SortKey],
+    states: Sequence[str] | None,
+    kind: str | None,
+    search: str | None,
+    now: datetime,
+    after: list[Any] | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    sql = Sql()
+    viewer = sql.p(viewer_id if viewer_id is not None else -1)
+    base = (
+        "certification c LEFT JOIN enrollment e"
+        f" ON e.certification_id = c.id AND e.learner_id = {viewer}"
+    )
+    where: list[str] = []
+    if states:
+        where.append("c.state IN (" + ", ".join(sql.p(str(s)) for s in states) + ")")
+    if kind is not None:
+        where.append(f"c.kind = {sql.p(str(kind))}")
+    if search:
+        where.append(
+            "(" + sql.like("c.name", search) + " OR " + sql.like("c.overview", search) + ")"
+        )
+    return await _page(base, where, sql, keys, now, after, limit, "c.id")
+
+
+def _team_condition(sql: Sql, team_of: int | None) -> str:
+    if team_of is None:
+        return "1=1"
+    manager = sql.p(team_of)
+    reports = f'SELECT id FROM "user" WHERE manager_id = {sql.p(team_of)}'
+    return f"(e.learner_id = {manager} OR e.learner_id IN ({reports}))"
+
+
+async def status_counts(
+    certification_id: int, team_of: int | None, now: datetime
+) -> tuple[dict[str, int], int]:
+    """Enrollments by derived status, and how many are overdue; `team_of` scopes to a manager."""
+    sql = Sql()
+    status = _status(sql.p(now))
+    rows = await fetch(
+        f"SELECT {status} AS status, COUNT(*) AS n FROM enrollment e"
+        f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
+        f" GROUP BY 1",
+        sql,
+    )
+    over = Sql()
+    overdue = await fetch(
+        "SELECT COUNT(*) AS n FROM enrollment e"
+        f" WHERE e.certification_id = {over.p(certification_id)}"
+        f" AND {_team_condition(over, team_of)}"
+        f" AND e.due_at IS NOT NULL AND e.due_at < {over.p(now)}"
+        f" AND NOT ({_COMPLETED.format(now=over.p(now))})",
+        over,
+    )
+    return {str(r["status"]): int(r["n"]) for r in rows}, int(overdue[0]["n"])
+
+
+async def count_expiring(
+    certification_id: int, team_of: int | None, now: datetime, until: datetime
+) -> int:
+    """Awards in force now that expire by `until`."""
+    sql = Sql()
+    rows = await fetch(
+        "SELECT COUNT(*) AS n FROM enrollment e"
+        f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
+        f" AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
+        f" AND e.last_expires_at > {sql.p(now)} AND e.last_expires_at <= {sql.p(until)}",
+        sql,
+    )
+    return int(rows[0]["n"])
+
+
+async def insert_award_once(
+    enrollment_id: int,
+    cycle: int,
+    awarded_at: datetime,
+    expires_at: datetime | None,
+    created_at: datetime,
+) -> int | None:
+    """Insert the award of this enrollment's cycle unless one exists; the new row's id, or
+    None when another request wrote it first.
+
+    Losing that race must not abort the caller's transaction: ON CONFLICT DO NOTHING on the
+    (enrollment, cycle) unique key is one statement, on SQLite and PostgreSQL alike, where
+    the ORM's insert needs a savepoint around it.
+    """
+    sql = Sql()
+    values = ",".join(
+        sql.p(value) for value in (enrollment_id, cycle, awarded_at, expires_at, created_at)
+    )
+    text = (
+        'INSERT INTO "award" ("enrollment_id","cycle","awarded_at","expires_at","created_at")'
+        f' VALUES ({values}) ON CONFLICT ("enrollment_id","cycle") DO NOTHING RETURNING "id"'
+    )
+    # the dict form: it fetches rows on PostgreSQL, where execute_query drops an INSERT's
+    rows = await get_connection("default").execute_query_dict(text, sql.params)
+    return int(rows[0]["id"]) if rows else None

@@ -1,59 +1,64 @@
-"""Writes, and the locks taken for them, that the ORM makes in more round trips or with
-models nobody reads."""
+"""Writes and locks the use cases share: learners' row locks and audit rows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from tortoise.connection import get_connection
+from gql.store.models import AuditEvent, CourseProgress, User
+from gql.store.records import ProgressRow
 
-from gql.store.models import AuditEvent
-from gql.store.sql import Sql
-
-
-async def insert_award_once(
-    enrollment_id: int,
-    cycle: int,
-    awarded_at: datetime,
-    expires_at: datetime | None,
-    created_at: datetime,
-) -> int | None:
-    """Insert the award of this enrollment's cycle unless one exists; the new row's id, or
-    None when another request wrote it first.
-
-    Losing that race must not abort the caller's transaction: with the ORM's insert it takes
-    a savepoint around it (SAVEPOINT, INSERT, RELEASE); ON CONFLICT DO NOTHING on the
-    (enrollment, cycle) unique key is one statement on SQLite and PostgreSQL alike.
-    """
-    sql = Sql()
-    values = ",".join(
-        sql.p(value) for value in (enrollment_id, cycle, awarded_at, expires_at, created_at)
-    )
-    text = (
-        'INSERT INTO "award" ("enrollment_id","cycle","awarded_at","expires_at","created_at")'
-        f' VALUES ({values}) ON CONFLICT ("enrollment_id","cycle") DO NOTHING RETURNING "id"'
-    )
-    # the dict form: it fetches rows on PostgreSQL, where execute_query drops an INSERT's
-    rows = await get_connection("default").execute_query_dict(text, sql.params)
-    return int(rows[0]["id"]) if rows else None
+# The columns a progress report changes.
+PROGRESS_FIELDS = (
+    "percent",
+    "status",
+    "started_at",
+    "completed_at",
+    "attempt_started_at",
+    "updated_at",
+)
 
 
 async def lock_users(user_ids: list[int]) -> set[int]:
     """Lock these users' rows until the transaction ends (PostgreSQL FOR UPDATE, in id order,
     so two writers never wait on each other crosswise); the ids that exist.
 
-    SQLite has no row locks (its writers hold the database's write lock) and reads the rows.
-    The ORM's form builds a model per row to return ids alone.
+    SQLite has no row locks (its writers hold the database's write lock): Tortoise sends the
+    plain SELECT there.
     """
     if not user_ids:
         return set()
-    sql = Sql()
-    ids = ",".join(sql.p(user_id) for user_id in sorted(set(user_ids)))
-    lock = "" if sql.dialect == "sqlite" else " FOR UPDATE"
-    text = f'SELECT "id" FROM "user" WHERE "id" IN ({ids}) ORDER BY "id" ASC{lock}'
-    _, rows = await get_connection("default").execute_query(text, sql.params)
-    return {int(row[0]) for row in rows}
+    ids = await (
+        User.filter(id__in=sorted(set(user_ids)))
+        .order_by("id")
+        .select_for_update()
+        .values_list("id", flat=True)
+    )
+    return set(cast(list[int], ids))
+
+
+def audit_row(
+    at: datetime,
+    actor_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    detail: str | None,
+) -> AuditEvent:
+    return AuditEvent(
+        at=at,
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        detail=detail,
+    )
 
 
 async def insert_audit_event(
@@ -66,27 +71,55 @@ async def insert_audit_event(
     after: dict[str, Any] | None,
     detail: str | None,
 ) -> None:
-    """Append an audit row. The ORM's create builds its query and a model nobody reads
-    (about 30 us on SQLite, 45 us on PostgreSQL per row); the JSON columns are encoded by the
-    model's own fields, so the stored text is the ORM's."""
-    fields = AuditEvent._meta.fields_map
-    sql = Sql()
-    values = ",".join(
-        sql.p(value)
-        for value in (
-            at,
-            actor_id,
-            action,
-            object_type,
-            object_id,
-            fields["before"].to_db_value(before, AuditEvent),
-            fields["after"].to_db_value(after, AuditEvent),
-            detail,
+    """Append an audit row. One statement."""
+    await audit_row(at, actor_id, action, object_type, object_id, before, after, detail).save()
+
+
+async def insert_audit_events(rows: Sequence[AuditEvent]) -> None:
+    """Append several audit rows as one batch (one prepared INSERT)."""
+    if rows:
+        await AuditEvent.bulk_create(list(rows))
+
+
+def _progress_model(row: ProgressRow) -> CourseProgress:
+    key = {} if row.id is None else {"id": row.id}
+    return CourseProgress(
+        **key,
+        learner_id=row.learner_id,
+        course_id=row.course_id,
+        percent=row.percent,
+        status=row.status,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        attempt_started_at=row.attempt_started_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def save_progress(row: ProgressRow) -> ProgressRow:
+    """Insert a new progress row (id None) or update the columns a report changes; the row
+    as stored. One statement."""
+    if row.id is None:
+        model = _progress_model(row)
+        await model.save()
+        return replace(row, id=model.id)
+    await CourseProgress.filter(id=row.id).update(
+        **{name: getattr(row, name) for name in PROGRESS_FIELDS}
+    )
+    return row
+
+
+async def write_progress(
+    created: list[ProgressRow], changed: list[ProgressRow], batch_size: int
+) -> None:
+    """Insert and update many progress rows in bulk."""
+    if created:
+        await CourseProgress.bulk_create(
+            [_progress_model(row) for row in created], batch_size=batch_size
         )
-    )
-    text = (
-        'INSERT INTO "audit_event"'
-        ' ("at","actor_id","action","object_type","object_id","before","after","detail")'
-        f" VALUES ({values})"
-    )
-    await get_connection("default").execute_query(text, sql.params)
+    if changed:
+        await CourseProgress.bulk_update(
+            [_progress_model(row) for row in changed],
+            fields=list(PROGRESS_FIELDS),
+            batch_size=batch_size,
+        )

@@ -9,7 +9,7 @@ from gql.domain.access import Actor
 from gql.domain.expiry import sweep_expired
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import Award, CertificationType, Course, Enrollment, ProgressStatus
-from tests.conftest import EventLog
+from tests.conftest import EventLog, QueryCounter
 
 from .factories import Factory
 
@@ -117,20 +117,23 @@ async def test_a_completion_before_the_cycle_start_does_not_award_the_next_cycle
     assert [c.course.id for c in view.pending_courses] == [b.id]
 
 
-async def test_certification_expired_is_emitted_once_when_first_observed(
-    make: Factory, frozen_now: datetime, events: EventLog
+async def test_a_read_shows_expired_and_writes_nothing_the_sweep_emits_it(
+    make: Factory, frozen_now: datetime, events: EventLog, sql_queries: QueryCounter
 ) -> None:
     enrollment, _, _ = await _completed_recurring(make)
 
-    clock.freeze(EXPIRES - timedelta(seconds=1))
-    await make.view(enrollment)
-    assert events.named("certification_expired") == []
-
     clock.freeze(EXPIRES + timedelta(days=1))
+    sql_queries.reset()
     assert (await make.view(enrollment)).status == EnrollmentStatus.EXPIRED
-    assert (await make.view(enrollment)).status == EnrollmentStatus.EXPIRED
-    assert await sweep_expired() == 0  # the reader already noted it
+    assert not any(
+        s.lstrip().upper().startswith(("UPDATE", "INSERT", "BEGIN", "SAVEPOINT"))
+        for s in sql_queries.statements
+    ), sql_queries.statements
+    assert events.named("certification_expired") == []
+    assert (await Award.get(enrollment_id=enrollment.id)).expiry_noted_at is None
 
+    assert await sweep_expired() == 1
+    assert await sweep_expired() == 0
     [event] = events.named("certification_expired")
     assert event.payload["enrollment_id"] == enrollment.id
 

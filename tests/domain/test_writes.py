@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from gql.store.db import write_transaction
 from gql.store.models import Award
-from gql.store.writes import insert_award_once
+from gql.store.sql import insert_award_once
 
 from .factories import Factory
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gql.api.ids import course_pk_of_import as parse_course_id
 from gql.domain import certifications, courses, enrollments
 from gql.domain.access import Actor
 from gql.domain.errors import Forbidden, UnsupportedFileType
@@ -19,7 +20,6 @@ from gql.domain.imports import (
     ImportResult,
     RowError,
     import_course_progress,
-    parse_course_id,
 )
 from gql.domain.status import EnrollmentStatus, describe_enrollments
 from gql.store.models import (
@@ -56,6 +56,7 @@ async def run_import(actor: Actor, text: str | bytes, *, dry_run: bool = False) 
         dry_run=dry_run,
         filename="progress.csv",
         declared_type="text/csv",
+        course_id_of=parse_course_id,
     )
 
 
