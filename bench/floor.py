@@ -18,6 +18,7 @@ import calendar
 import hashlib
 import json
 import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -1029,12 +1030,12 @@ def store_blob(content: bytes, sha256: str) -> None:
     """blobs/<2 hex>/<sha256>, durable before the row refers to it: temp file, fsync, rename."""
     shard = DATA_DIR / "blobs" / sha256[:2]
     shard.mkdir(parents=True, exist_ok=True)
-    temp = shard / f".{sha256}.{os.getpid()}.part"
-    with open(temp, "wb") as out:
+    # a name of its own: concurrent uploads of the same file must not share a temp file
+    with tempfile.NamedTemporaryFile(dir=shard, suffix=".part", delete=False) as out:
         out.write(content)
         out.flush()
         os.fsync(out.fileno())
-    os.replace(temp, shard / sha256)
+    os.replace(out.name, shard / sha256)
     directory = os.open(shard, os.O_RDONLY)
     try:
         os.fsync(directory)
