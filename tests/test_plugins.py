@@ -43,6 +43,7 @@ from gql.plugins import (
 from gql.store.models import CertificationKind, Enrollment, Evidence
 from plugins.all_required import AllRequiredConfig
 from tests.domain.factories import Factory
+from tests.files.conftest import blob_store
 from tests.files.samples import BytesStream, pdf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -696,7 +697,9 @@ async def test_a_raising_check_submission_refuses_the_proof_with_not_allowed(
         caplog.at_level(logging.ERROR, logger="certgraph.plugins"),
         pytest.raises(NotAllowed) as raised,
     ):
-        await submit_evidence(learner, cert.id, BytesStream(pdf()), filename="proof.pdf")
+        await submit_evidence(
+            learner, cert.id, BytesStream(pdf()), blobs=blob_store(), filename="proof.pdf"
+        )
     assert raised.value.code is ErrorCode.NOT_ALLOWED
     assert raised.value.message == (
         "proof cannot be taken now: "
