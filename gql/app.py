@@ -22,6 +22,7 @@ from tortoise.connection import get_connection
 
 from gql import downloads
 from gql.api.context import REQUEST_ID_HEADER
+from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
 from gql.domain.access import authenticate
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
                 graphql_endpoint(settings, build_schema(settings), plugins),
                 methods=graphql_methods,
             ),
+            # Debug: GraphiQL's assets. Production: a JSON hint for GET /graphql (graphiql.py).
+            *graphiql_routes(debug=settings.debug),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *downloads.routes(blobs, signer),

@@ -35,6 +35,7 @@ from strawberry.types import ExecutionResult
 
 from gql.api.context import REQUEST_ID_HEADER, RequestContext, build_context
 from gql.api.errors import shape_error
+from gql.api.graphiql import graphiql_page
 from gql.api.schema import CertgraphSchema
 from gql.domain.errors import Unauthenticated
 from gql.http.errors import BEARER_CHALLENGE, error_response
@@ -152,6 +153,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             await response(scope, receive, send)
         finally:
             await request.close()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # certgraph's own page: its assets come from this server, not a CDN (graphiql.py).
+        return graphiql_page()
 
     def decode_json(self, data: str | bytes) -> object:
         # strawberry answers 400 only for a JSONDecodeError: a body that is not UTF-8, or JSON
