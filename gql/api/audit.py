@@ -106,5 +106,6 @@ class AuditQuery:
             until=until,
             first=first,
             after=after,
+            max_page_size=info.context.settings.max_page_size,
         )
         return Connection.of(page, [AuditEvent.of(row) for row in page.items])

@@ -64,7 +64,9 @@ class RequestContext:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.viewer)
+            self._loaders = Loaders(
+                self.viewer, plugins=self.plugins, max_page_size=self.settings.max_page_size
+            )
         return self._loaders
 
     def reset_loaders(self) -> None:

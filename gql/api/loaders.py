@@ -5,20 +5,24 @@ mutation never reads what an earlier one in the same document cached). Each load
 domain, which applies the access rules: an object the viewer may not see loads as None.
 An enrollment's certification, courses, awards and evidence come with its read model
 (`enrollment_views`, one `describe_enrollments` call per batch), which also primes the course
-links of those certifications.
+links of those certifications. A user's enrollment list (`learner_enrollments`) is one
+batched listing for every user of a page that asks for it with the same arguments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
+from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
 from gql.domain.records import CourseLinkRow, ProgressRow
 from gql.domain.status import EnrollmentView
+from gql.plugins import PluginHost
 from gql.store import models
 
 K = TypeVar("K", bound=Hashable)
@@ -41,9 +45,32 @@ def _enrollment_key(enrollment: models.Enrollment) -> int:
     return int(enrollment.id)
 
 
+@dataclass(frozen=True, slots=True)
+class EnrollmentList:
+    """One user's `certifications(...)`: the learner and the list's arguments."""
+
+    learner_id: int
+    sort: CertificationSort = CertificationSort.RELEVANCE
+    pending: bool = False
+    kind: models.CertificationKind | None = None
+    first: int | None = 20
+    after: str | None = None
+
+    def arguments(self) -> tuple[object, ...]:
+        return (self.sort, self.pending, self.kind, self.first, self.after)
+
+
 class Loaders:
-    def __init__(self, actor: Actor) -> None:
+    def __init__(
+        self,
+        actor: Actor,
+        *,
+        plugins: PluginHost | None = None,
+        max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    ) -> None:
         self.actor = actor
+        self.plugins = plugins
+        self.max_page_size = max_page_size
         self.users: DataLoader[int, models.User | None] = DataLoader(
             _by_key(lambda ids: users.users_by_ids(actor, ids))
         )
@@ -63,6 +90,9 @@ class Loaders:
         self.enrollment_views: DataLoader[models.Enrollment, EnrollmentView] = DataLoader(
             self._enrollment_views, cache_key_fn=_enrollment_key
         )
+        self.learner_enrollments: DataLoader[EnrollmentList, Page[models.Enrollment]] = DataLoader(
+            self._learner_enrollments
+        )
 
     async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRow]]:
         found = await status.course_links(list(certification_ids))
@@ -75,9 +105,37 @@ class Loaders:
         return [found.get(cid) for cid in course_ids]
 
     async def _enrollment_views(self, rows: list[models.Enrollment]) -> list[EnrollmentView]:
-        views = await status.describe_enrollments(list(rows))
+        views = await status.describe_enrollments(list(rows), self.plugins)
         self.prime_views(views.values())
         return [views[row.id] for row in rows]
+
+    async def _learner_enrollments(
+        self, lists: list[EnrollmentList]
+    ) -> list[Page[models.Enrollment] | BaseException]:
+        """One listing per distinct set of arguments, for all the learners asking with it; an
+        error (a bad cursor, say) fails only the lists that share its arguments."""
+        groups: dict[tuple[object, ...], list[EnrollmentList]] = {}
+        for item in lists:
+            groups.setdefault(item.arguments(), []).append(item)
+        found: dict[EnrollmentList, Page[models.Enrollment] | BaseException] = {}
+        for group in groups.values():
+            sample = group[0]
+            try:
+                pages = await enrollments.list_learners_enrollments(
+                    self.actor,
+                    [item.learner_id for item in group],
+                    sort=sample.sort,
+                    pending=sample.pending,
+                    kind=sample.kind,
+                    first=sample.first,
+                    after=sample.after,
+                    max_page_size=self.max_page_size,
+                )
+            except Exception as exc:  # handed to each resolver of the group, which raises it
+                found.update((item, exc) for item in group)
+            else:
+                found.update((item, pages[item.learner_id]) for item in group)
+        return [found[item] for item in lists]
 
     def prime_views(self, views: Iterable[EnrollmentView]) -> None:
         """Remember read models built elsewhere (a write's own evaluation, say)."""

@@ -107,7 +107,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[User]:
         page = await users.list_users(
-            info.context.viewer, role=role, search=search, first=first, after=after
+            info.context.viewer,
+            role=role,
+            search=search,
+            first=first,
+            after=after,
+            max_page_size=info.context.settings.max_page_size,
         )
         return Connection.of(page, [User.of(row) for row in page.items])
 
@@ -135,6 +140,7 @@ class Query:
             search=search,
             first=first,
             after=after,
+            max_page_size=info.context.settings.max_page_size,
         )
         return Connection.of(page, [Certification.of(row) for row in page.items])
 
@@ -153,7 +159,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Course]:
         page = await courses.list_courses(
-            info.context.viewer, sort=sort, search=search, first=first, after=after
+            info.context.viewer,
+            sort=sort,
+            search=search,
+            first=first,
+            after=after,
+            max_page_size=info.context.settings.max_page_size,
         )
         return Connection.of(page, [Course.of(row) for row in page.items])
 
@@ -165,7 +176,9 @@ class Query:
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Evidence]:
         ctx = info.context
-        page = await evidence.list_review_queue(ctx.viewer, first=first, after=after)
+        page = await evidence.list_review_queue(
+            ctx.viewer, first=first, after=after, max_page_size=ctx.settings.max_page_size
+        )
         return await evidence_connection(page, ctx.loaders)
 
     @described("Null when the certification is not found; FORBIDDEN for learners.")
@@ -177,6 +190,6 @@ class Query:
         return None if report is None else CertificationReport.of(report)
 
     @described("The installed completion policies and the plugins providing them.")
-    def completion_policies(self) -> list[CompletionPolicy]:
-        host = get_plugin_host()
+    def completion_policies(self, info: Info) -> list[CompletionPolicy]:
+        host = info.context.plugins or get_plugin_host()
         return [CompletionPolicy.of(p) for _, p in sorted(host.policies.items())]

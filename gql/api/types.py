@@ -26,8 +26,8 @@ from gql.api.enums import (
 )
 from gql.api.fields import described
 from gql.api.ids import encode_id
-from gql.api.loaders import Loaders
-from gql.domain import certifications, enrollments, pages
+from gql.api.loaders import EnrollmentList, Loaders
+from gql.domain import certifications, pages
 from gql.domain.pages import Page
 from gql.domain.records import CourseRow, ProgressRow
 from gql.domain.status import CourseProgressView, EnrollmentView
@@ -79,11 +79,11 @@ class User(Node):
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Enrollment]:
-        ctx = info.context
-        page = await enrollments.list_learner_enrollments(
-            ctx.viewer, self.pk, sort=sort, pending=pending, kind=kind, first=first, after=after
+        loaders = info.context.loaders
+        page = await loaders.learner_enrollments.load(
+            EnrollmentList(self.pk, sort, pending, kind, first, after)
         )
-        return await enrollment_connection(page, ctx.loaders)
+        return await enrollment_connection(page, loaders)
 
 
 @strawberry.type

@@ -1,13 +1,25 @@
 """No N+1: the learner's list and the catalog cost the same number of SQL statements for a
-page of 5 as for a page of 50 (DataLoaders per request, one batched call per relation)."""
+page of 5 as for a page of 50, and every relation under a list (users' certifications
+included) the same for 2 rows as for 20 (DataLoaders per request, one batched call each)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from gql.api.ids import encode_id
 from gql.domain import enrollments
-from tests.api.conftest import GraphQLClient, World, make_certification
+from gql.store.models import CertificationKind, Enrollment, EvidenceStatus, Role
+from tests.api.conftest import (
+    SYSTEM,
+    GraphQLClient,
+    Person,
+    World,
+    add_evidence,
+    make_certification,
+    make_person,
+)
 from tests.conftest import QueryCounter
 
 MAX_STATEMENTS = 8
@@ -154,3 +166,137 @@ async def test_a_course_no_enrollment_counts_is_read_for_the_payload(
     assert payload["errors"] == [] and payload["enrollments"] == []
     assert payload["progress"]["course"]["id"] == encode_id("Course", course_id)
     assert payload["progress"]["course"]["name"]
+
+
+# -- every nested list field: the same statements for 2 rows as for 20 --------------------
+
+USERS_DEEP = """
+query People($first: Int!) {
+  users(first: $first, role: LEARNER) {
+    edges { node {
+      name
+      manager { name }
+      certifications(first: 5) {
+        totalCount
+        edges { node {
+          status learner { name }
+          certification { name courses { course { name viewerProgress { percent } } }
+                          viewerEnrollment { status } }
+          courses { percent course { name } }
+          pendingCourses { percent }
+          awards { cycle }
+          evidence { status reviewedBy { name } }
+        } }
+      }
+    } }
+  }
+}"""
+
+REVIEW_QUEUE = """
+query Queue($first: Int!) {
+  evidenceReviewQueue(first: $first) {
+    edges { node { status reviewedBy { name }
+      enrollment { status learner { name manager { name } } certification { name } } } }
+  }
+}"""
+
+AUDIT_LOG = """
+query Log($first: Int!) {
+  auditEvents(first: $first, action: "createUser") { edges { node { action actor { name } } } }
+}"""
+
+CATALOG_DEEP = """
+query Catalog($first: Int!) {
+  certifications(first: $first) {
+    edges { node { name viewerEnrollment { status courses { percent } }
+                   courses { course { name viewerProgress { percent } } } } }
+  }
+}"""
+
+
+async def people(world: World, count: int) -> list[Person]:
+    """`count` learners (reporting to the manager), each enrolled in two certifications, one
+    with pending evidence reviewed by nobody yet, some progress."""
+    external = await make_certification(
+        "Proof", [], kind=CertificationKind.EXTERNAL, issuer="Examiners"
+    )
+    internal = await make_certification("Courses", world.course_ids[:2])
+    for i in range(count - 2):  # a catalog of `count` certifications
+        await make_certification(f"Extra {i:02}", world.course_ids[2:])
+    made = []
+    for i in range(count):
+        person = await make_person(f"Learner {i:02}", Role.LEARNER, manager=world.manager.user)
+        await enrollments.assign_certification(SYSTEM, internal, [person.user.id], None)
+        await enrollments.start_certification(person.actor, external)
+        await enrollments.record_course_progress(
+            person.actor, course_id=world.course_ids[0], percent=30
+        )
+        enrollment = await Enrollment.get(learner_id=person.user.id, certification_id=external)
+        await add_evidence(enrollment.id, EvidenceStatus.PENDING)
+        made.append(person)
+    return made
+
+
+async def count_statements(
+    graphql_client: GraphQLClient, counter: QueryCounter, token: str, query: str, first: int
+) -> tuple[dict[str, Any], int]:
+    await graphql_client.data("{ viewer { id } }", token=token)  # token bookkeeping
+    counter.reset()
+    data = await graphql_client.data(query, {"first": first}, token=token)
+    return data, counter.count
+
+
+def _edges(data: dict[str, Any]) -> list[Any]:
+    (root,) = data.values()
+    edges: list[Any] = root["edges"]
+    return edges
+
+
+@pytest.mark.parametrize(
+    ("query", "viewer"),
+    [
+        (USERS_DEEP, "admin"),
+        (USERS_DEEP, "manager"),
+        (REVIEW_QUEUE, "manager"),
+        (AUDIT_LOG, "admin"),
+        (CATALOG_DEEP, "admin"),
+    ],
+    ids=["users-admin", "users-manager", "review-queue", "audit-log", "catalog"],
+)
+async def test_nested_lists_cost_the_same_for_2_rows_as_for_20(
+    graphql_client: GraphQLClient,
+    world: World,
+    sql_queries: QueryCounter,
+    query: str,
+    viewer: str,
+) -> None:
+    """`users { certifications }` and every other relation under a list go through a
+    DataLoader: the statement count does not grow with the rows."""
+    await people(world, 20)
+    token = getattr(world, viewer).token
+    small, small_count = await count_statements(graphql_client, sql_queries, token, query, 2)
+    small_statements = list(sql_queries.statements)
+    large, large_count = await count_statements(graphql_client, sql_queries, token, query, 20)
+    assert (len(_edges(small)), len(_edges(large))) == (2, 20)
+    assert small_count == large_count, (small_statements, sql_queries.statements)
+
+
+async def test_each_user_gets_their_own_certifications(
+    graphql_client: GraphQLClient, world: World
+) -> None:
+    made = await people(world, 3)
+    data = await graphql_client.data(USERS_DEEP, {"first": 10}, token=world.admin.token)
+    by_name = {e["node"]["name"]: e["node"] for e in data["users"]["edges"]}
+    for person in made:
+        node = by_name[person.user.name]
+        lists = node["certifications"]
+        assert lists["totalCount"] == 2
+        assert {e["node"]["learner"]["name"] for e in lists["edges"]} == {person.user.name}
+        assert {e["node"]["certification"]["name"] for e in lists["edges"]} == {"Proof", "Courses"}
+    # a learner the manager does not manage shows no list to the manager (visibility kept)
+    other = await graphql_client.data(
+        "query($id: ID!) { user(id: $id) { certifications { totalCount } } }",
+        {"id": world.other.id},
+        token=world.manager.token,
+    )
+    assert other["user"] is None or other["user"]["certifications"]["totalCount"] == 0
