@@ -9,8 +9,9 @@ from types import ModuleType
 from gql.api.schema import print_sdl
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACT_TOOL = Path("/work/shared/tools/check_contract.py")
-CONTRACT = Path("/work/shared/design/contract.graphql")
+# The repository's own copies: a clone checks itself with nothing beside it.
+CONTRACT_TOOL = REPO / "tools" / "check_contract.py"
+CONTRACT = REPO / "docs" / "contract.graphql"
 
 
 def _load_checker() -> ModuleType:

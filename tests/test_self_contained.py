@@ -1,0 +1,70 @@
+"""The repository stands alone (issue 13): no file in it points outside it (the design that
+used to live beside it is in docs/, the contract checker in tools/), and every page docs/
+links to exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# What a file of the repository may not name: the folder the design used to live in, or the
+# machine it was written on.
+OUTSIDE = re.compile(r"\.\./shared\b|\bshared/(design|tools)\b|/work/")
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "var",
+    "static",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+}
+TEXT_SUFFIXES = {".py", ".md", ".toml", ".graphql", ".cfg", ".txt", ".sh", ".yml", ".yaml", ""}
+DESIGN = ["architecture.md", "domain.md", "contract.graphql", "quality.md", "stack.md"]
+
+
+def repository_files() -> list[Path]:
+    found = []
+    for path in REPO.rglob("*"):
+        relative = path.relative_to(REPO)
+        if any(
+            part in SKIPPED_DIRS or part.startswith(".import_linter") for part in relative.parts
+        ):
+            continue
+        if path.is_file() and path.suffix in TEXT_SUFFIXES:
+            found.append(path)
+    return found
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    files = repository_files()
+    assert REPO / "Makefile" in files and REPO / ".ci" / "run" in files
+    offenders = []
+    for path in files:
+        if path == Path(__file__).resolve():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_design_is_in_docs_and_the_checker_in_tools() -> None:
+    for name in DESIGN:
+        assert (REPO / "docs" / name).stat().st_size > 1000, name
+    assert (REPO / "tools" / "check_contract.py").is_file()
+
+
+def test_links_between_docs_resolve() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert broken == []
