@@ -1,6 +1,6 @@
 # certgraph: `make run` to try it, `make test` to check it. Each sets up its own .venv.
 #
-#   make run            serve on http://127.0.0.1:$(PORT)/graphql with demo data (PORT=8000)
+#   make run            serve on http://127.0.0.1:$(PORT)/graphql with demo data (another port: PORT=...)
 #   make test           lint, type-check and run the test suite on SQLite
 #   make test-postgres  the test suite on PostgreSQL ($(CERTGRAPH_TEST_DATABASE_URL))
 #   make lint           ruff check, ruff format --check, mypy, the layer contracts (lint-imports)
@@ -23,8 +23,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: help run test test-postgres lint clean
 
+# The lines above with the values in force (`make help PORT=9000` shows 9000).
 help:
-	@sed -n 's/^#   //p' Makefile
+	@sed -n 's/^#   //p' Makefile | sed -e 's|$$(PORT)|$(PORT)|g' \
+	  -e 's|$$(CERTGRAPH_TEST_DATABASE_URL)|$(CERTGRAPH_TEST_DATABASE_URL)|g'
 
 # The venv is made with the first Python >= 3.11 found: $(PYTHON), then python3.14 .. 3.11.
 $(BIN)/python:
@@ -53,7 +55,16 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@ $(RUNTIME_STAMP)
 
-run: $(RUNTIME_STAMP)
+# First of all: is the port free? (Nothing is installed, migrated or printed if it is not.)
+.PHONY: port-free
+port-free:
+	@$(PYTHON) -c 'import socket, sys; s = socket.socket(); \
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' \
+	  $(PORT) 2>/dev/null || { \
+	  echo "make run: port $(PORT) on 127.0.0.1 is in use (another certgraph?); try: make run PORT=$$(( $(PORT) + 1 ))" >&2; \
+	  exit 1; }
+
+run: port-free $(RUNTIME_STAMP)
 	$(BIN)/certgraph migrate
 	$(BIN)/certgraph demo --if-empty
 	@echo
@@ -99,7 +110,7 @@ bench: $(RUNTIME_STAMP)
 	$(BIN)/python -m bench.verify --db $(BENCH_POSTGRES)
 	$(BIN)/python -m bench.run --db $(BENCH_SQLITE) --db $(BENCH_POSTGRES) $(BENCH_ARGS)
 
-#   make proof          quality.md's Security and Reliability bars against real servers, SQLite + PostgreSQL
+#   make proof          docs/quality.md's Security and Reliability bars against real servers, SQLite + PostgreSQL
 # Starts `certgraph serve` subprocesses on loopback (docs/reliability.md); each test makes its own
 # SQLite file or PostgreSQL database (named after PROOF_DATABASE_URL's) and drops it after.
 # Debian's chromium (installed when /usr/bin/chromium is missing) drives GraphiQL headless.

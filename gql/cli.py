@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from gql.domain import users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
 from gql.files import LocalBlobStore
-from gql.settings import SettingsError, get_settings
+from gql.settings import SettingsError, check_sqlite_folder, get_settings
 from gql.store.db import close_database, migrate_database, open_database
 from gql.store.models import Role, User
 
@@ -56,6 +57,7 @@ class ArgumentParser(argparse.ArgumentParser):
 @asynccontextmanager
 async def database() -> AsyncIterator[None]:
     settings = get_settings()
+    check_sqlite_folder(settings.database_url)
     await open_database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         yield
@@ -69,6 +71,7 @@ async def database() -> AsyncIterator[None]:
 async def apply_migrations() -> list[str]:
     try:
         settings = get_settings()
+        check_sqlite_folder(settings.database_url)
         return await migrate_database(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
@@ -97,6 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
     settings = get_settings()  # a bad CERTGRAPH_* value is refused here, once, not per worker
+    check_sqlite_folder(settings.database_url)
+    check_port_free(args.host, args.port)
     # An import string and factory=True, so each worker process builds its own app.
     uvicorn.run(
         "gql.app:create_app",
@@ -110,6 +115,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or [],
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once, with a hint, a port another process listens on (uvicorn would fail
+    only after start-up, with its own error)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise CommandError(f"--host {host}: {exc}") from None
+    with socket.socket(family, kind) as probe:
+        # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise EnvironmentFailure(
+                f"cannot listen on {host}:{port} ({exc.strerror}); another server may be "
+                f"running there: choose another port with --port (make run PORT=...)"
+            ) from None
 
 
 def serve_logging_config() -> dict[str, Any]:
@@ -129,15 +155,17 @@ def serve_logging_config() -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from gql.demo import load_demo
+    from gql.demo import TOKENS_FILE, load_demo
 
     async def action() -> None:
         await apply_migrations()
         async with database():
-            result = await load_demo(_blob_store(), only_if_empty=args.if_empty)
+            data_dir = get_settings().data_dir
+            result = await load_demo(_blob_store(), only_if_empty=args.if_empty, data_dir=data_dir)
         print(result.summary)
         if result.tokens:
-            print("API tokens (send as `Authorization: Bearer <token>`; shown only now):")
+            kept = data_dir / TOKENS_FILE
+            print(f"API tokens (send as `Authorization: Bearer <token>`; kept in {kept}):")
             width = max(len(t.label) for t in result.tokens)
             for token in result.tokens:
                 print(f"  {token.label.ljust(width)}  {token.token}")
@@ -351,12 +379,14 @@ def build_parser() -> ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="migrate, then load demo users, courses and certifications once; print tokens",
+        help="migrate, then load demo users, courses and certifications once; print their "
+        "tokens (kept under the data dir and shown again on later runs)",
     )
     demo.add_argument(
         "--if-empty",
         action="store_true",
-        help="do nothing when the database has users other than the demo's",
+        help="load the demo only into a database without users: one that has the demo "
+        "just gets its tokens shown again, any other is left alone",
     )
     demo.set_defaults(handler=cmd_demo)
 

@@ -6,19 +6,25 @@ recorded the honest way: an admin's back-dated completions and a learner's state
 day, so a newcomer also sees a recurring certification in its renewal window and an expired
 one, without the clock being touched. Loading is
 idempotent: the demo admin's email marks a database that already has the demo, and a second
-load only issues fresh tokens for the demo people.
+load creates nothing. The demo people's tokens are kept in `<data dir>/demo-tokens.json`
+(mode 0600) and shown again; they are re-issued, the old ones revoked, only when that file is
+missing or its tokens no longer work, so tokens never pile up.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from gql import clock
 from gql.domain import certifications, courses, enrollments, evidence, users
-from gql.domain.access import Actor
+from gql.domain.access import Actor, authenticate
 from gql.domain.calendar import add_months
 from gql.domain.certifications import CertificationData, CourseLink
+from gql.domain.errors import Unauthenticated
 from gql.files import BlobStore
 from gql.store.models import CertificationKind, CertificationType, Role, User
 
@@ -107,25 +113,89 @@ async def _has_users() -> bool:
     return bool(page.items)
 
 
-async def _fresh_tokens() -> list[DemoToken]:
+TOKENS_FILE = "demo-tokens.json"
+
+
+def _read_kept_tokens(path: Path) -> list[DemoToken]:
+    """The kept tokens; none when the file is missing, malformed or readable by others."""
+    try:
+        if path.stat().st_mode & 0o077:
+            return []
+        records = json.loads(path.read_text(encoding="utf-8"))
+        return [DemoToken(r["name"], r["email"], Role(r["role"]), r["token"]) for r in records]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _write_kept_tokens(path: Path, tokens: list[DemoToken]) -> None:
+    """Replace the file atomically; created 0600 (tokens are credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    records = [
+        {"name": t.name, "email": t.email, "role": t.role.value, "token": t.token} for t in tokens
+    ]
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(records, handle, indent=2)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+async def _still_valid(tokens: list[DemoToken]) -> bool:
+    """Whether there is one token per demo person and each still authenticates as them."""
+    if sorted(t.email for t in tokens) != sorted(p.email for p in PEOPLE):
+        return False
+    for token in tokens:
+        try:
+            actor = await authenticate(token.token)
+        except Unauthenticated:
+            return False
+        if actor.email != token.email:
+            return False
+    return True
+
+
+async def _reissued_tokens() -> list[DemoToken]:
+    """One new token per demo person, every older one revoked."""
     tokens = []
     for person in PEOPLE:
+        await users.revoke_tokens_for_email(SYSTEM, person.email)
         user, token = await users.create_token_for_email(SYSTEM, person.email)
         tokens.append(DemoToken(user.name, user.email, Role(user.role), token))
     return tokens
 
 
-async def load_demo(blobs: BlobStore, *, only_if_empty: bool = False) -> DemoResult:
-    """Load the demo once; later calls create nothing and issue fresh demo tokens.
+async def demo_tokens(data_dir: Path | None) -> list[DemoToken]:
+    """The kept tokens if they still work, else re-issued ones (kept for next time)."""
+    if data_dir is None:
+        return await _reissued_tokens()
+    path = data_dir / TOKENS_FILE
+    kept = _read_kept_tokens(path)
+    if kept and await _still_valid(kept):
+        return kept
+    tokens = await _reissued_tokens()
+    _write_kept_tokens(path, tokens)
+    return tokens
 
-    With `only_if_empty`, a database holding users that are not the demo's is left alone
-    (no data, no tokens): `make run` uses this so it never adds demo people to real data.
+
+async def load_demo(
+    blobs: BlobStore, *, only_if_empty: bool = False, data_dir: Path | None = None
+) -> DemoResult:
+    """Load the demo once; later calls create nothing and show the demo tokens again.
+
+    With `only_if_empty`, a database holding users but not the demo is left alone (no data,
+    no tokens): `make run` uses this so it never adds demo people to real data. The tokens
+    are kept in `data_dir` (see `demo_tokens`); without one, each call re-issues them.
     """
     if await _user_by_email(ADMIN_EMAIL) is not None:
         return DemoResult(
             created=False,
-            summary="The demo data is already loaded; nothing was created. Fresh tokens issued.",
-            tokens=await _fresh_tokens(),
+            summary="The demo data is already loaded; nothing was created.",
+            tokens=await demo_tokens(data_dir),
         )
     if only_if_empty and await _has_users():
         return DemoResult(
@@ -139,7 +209,7 @@ async def load_demo(blobs: BlobStore, *, only_if_empty: bool = False) -> DemoRes
             f"Demo data loaded: {len(PEOPLE)} people, {len(COURSES)} courses, "
             f"{certification_count} certifications, {enrollment_count} enrollments."
         ),
-        tokens=await _fresh_tokens(),
+        tokens=await demo_tokens(data_dir),
     )
 
 

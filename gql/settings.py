@@ -107,6 +107,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(problems) from None
 
 
+def check_sqlite_folder(url: str) -> None:
+    """Refuse a SQLite URL whose folder is missing, naming the variable; only the default
+    database's folder (./var) may be created for it."""
+    if not url.startswith("sqlite://") or url == DEFAULT_DATABASE_URL:
+        return
+    path = url[len("sqlite://") :].split("?", 1)[0]
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise SettingsError(
+            f"CERTGRAPH_DATABASE_URL: the folder of the SQLite file {path} does not exist "
+            f"({folder}); create it, or point the URL at an existing folder"
+        )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
