@@ -369,7 +369,12 @@ class Mutation:
         return await run_use_case(
             info,
             CertificationPayload,
-            lambda viewer: certifications.create_certification(viewer, input.to_data()),
+            lambda viewer: certifications.create_certification(
+                viewer,
+                input.to_data(),
+                organisation=info.context.settings.organisation_name,
+                plugins=info.context.plugins,
+            ),
             _certification_payload,
         )
 
@@ -381,7 +386,11 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.update_certification(
-                viewer, pk_or_unknown(id, "Certification"), input.to_data()
+                viewer,
+                pk_or_unknown(id, "Certification"),
+                input.to_data(),
+                organisation=info.context.settings.organisation_name,
+                plugins=info.context.plugins,
             ),
             _certification_payload,
         )

@@ -91,6 +91,7 @@ class FileMutations:
                 completed_on=completed_on,
                 note=note,
                 declared_type=upload.content_type,
+                plugins=info.context.plugins,
             )
 
         return await run_use_case(

@@ -175,11 +175,9 @@ def _check_completed_on(
         )
 
 
-def _check_policy(cert: Certification, view: EnrollmentView) -> None:
+def _check_policy(cert: Certification, view: EnrollmentView, plugins: PluginHost) -> None:
     try:
-        reason = get_plugin_host().check_submission(
-            cert.policy_name, view.facts, cert.policy_config
-        )
+        reason = plugins.check_submission(cert.policy_name, view.facts, cert.policy_config)
     except PolicyUnavailable as exc:
         raise NotAllowed(f"proof cannot be taken now: {exc}") from None
     if reason is not None:
@@ -187,7 +185,7 @@ def _check_policy(cert: Certification, view: EnrollmentView) -> None:
 
 
 async def _submission_target(
-    learner_id: int, certification_id: int, completed_on: date | None
+    learner_id: int, certification_id: int, completed_on: date | None, plugins: PluginHost
 ) -> tuple[Certification, Enrollment | None]:
     """The certification and the learner's enrollment (None: to be created), or why not."""
     cert = await Certification.get_or_none(id=certification_id)
@@ -202,10 +200,10 @@ async def _submission_target(
             "completing its courses",
             field=["certificationId"],
         )
-    view = await _view(learner_id, cert, enrollment)
+    view = await _view(learner_id, cert, enrollment, plugins)
     _check_status(view)
     _check_completed_on(cert, view, completed_on)
-    _check_policy(cert, view)
+    _check_policy(cert, view, plugins)
     return cert, enrollment
 
 
@@ -219,6 +217,7 @@ async def submit_evidence(
     completed_on: date | None = None,
     note: str | None = None,
     declared_type: str | None = None,
+    plugins: PluginHost | None = None,
 ) -> Evidence:
     """Submit proof for the actor's own enrollment in an EXTERNAL certification.
 
@@ -231,7 +230,8 @@ async def submit_evidence(
     learner_id = actor.user_id
     note = _clean_text(note, "note", MAX_NOTE_CHARS)
     # Refuse before reading a byte of the file when the rules already say no.
-    await _submission_target(learner_id, certification_id, completed_on)
+    host = plugins or get_plugin_host()
+    await _submission_target(learner_id, certification_id, completed_on, host)
     async with received_upload(
         blobs,
         upload,
@@ -241,7 +241,9 @@ async def submit_evidence(
         uploader_id=learner_id,
     ) as staged:
         return await retrying(
-            lambda: _record_submission(learner_id, certification_id, staged, completed_on, note)
+            lambda: _record_submission(
+                learner_id, certification_id, staged, completed_on, note, host
+            )
         )
 
 
@@ -251,10 +253,13 @@ async def _record_submission(
     staged: StagedUpload,
     completed_on: date | None,
     note: str | None,
+    plugins: PluginHost,
 ) -> Evidence:
-    async with unit_of_work(learner_id) as unit:
+    async with unit_of_work(learner_id, plugins) as unit:
         await lock_learners([learner_id])
-        cert, enrollment = await _submission_target(learner_id, certification_id, completed_on)
+        cert, enrollment = await _submission_target(
+            learner_id, certification_id, completed_on, plugins
+        )
         enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
         stored = await staged.keep()
         evidence = await Evidence.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from gql.store.models import AuditEvent, CourseProgress, User
 from gql.store.records import ProgressRow
@@ -26,17 +26,17 @@ async def lock_users(user_ids: list[int]) -> set[int]:
     so two writers never wait on each other crosswise); the ids that exist.
 
     SQLite has no row locks (its writers hold the database's write lock): Tortoise sends the
-    plain SELECT there.
+    plain SELECT there. (Tortoise drops FOR UPDATE from values_list queries: hence `only`.)
     """
     if not user_ids:
         return set()
-    ids = await (
-        User.filter(id__in=sorted(set(user_ids)))
+    rows = (
+        await User.filter(id__in=sorted(set(user_ids)))
         .order_by("id")
         .select_for_update()
-        .values_list("id", flat=True)
+        .only("id")
     )
-    return set(cast(list[int], ids))
+    return {row.id for row in rows}
 
 
 def audit_row(

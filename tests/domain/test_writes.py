@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from gql.domain import users
+from gql.domain.access import Actor
 from gql.store.db import write_transaction
-from gql.store.models import Award
+from gql.store.models import Award, Role
 from gql.store.sql import insert_award_once
+from gql.store.writes import lock_users
+from tests.conftest import ON_POSTGRES, QueryCounter
 
 from .factories import Factory
 
@@ -34,3 +38,17 @@ async def test_the_second_award_of_a_cycle_is_not_written(make: Factory) -> None
     assert (row.awarded_at, row.expires_at, row.created_at) == (awarded, expires, created)
     assert row.expiry_noted_at is None
     assert (await Award.get(id=other_cycle)).expires_at is None
+
+
+async def test_locking_learners_takes_row_locks_on_postgresql(
+    db: None, sql_queries: QueryCounter
+) -> None:
+    """FOR UPDATE must reach PostgreSQL (an ORM values query would drop it)."""
+    admin = await users.create_user(
+        Actor.system(), name="Ada", email="ada@example.com", role=Role.ADMIN
+    )
+    sql_queries.reset()
+    async with write_transaction():
+        assert await lock_users([admin.id, 999_999]) == {admin.id}
+    [statement] = [s for s in sql_queries.statements if 'FROM "user"' in s]
+    assert statement.rstrip().split(":")[0].endswith("FOR UPDATE") is ON_POSTGRES, statement
