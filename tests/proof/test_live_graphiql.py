@@ -1,7 +1,6 @@
-"""GraphiQL in a real browser (issue 13): Debian's chromium, headless, drives the page of a
-real `certgraph serve` in debug mode through the Chrome DevTools Protocol: types the bearer
-token into the Headers editor, runs a query, reads the answer from the page, and checks that
-no request left the server (every URL the page fetched is the server's, or `data:`)."""
+"""GraphiQL in a real browser (issue 13): headless chromium, driven over the DevTools Protocol,
+types a token into a debug server's GraphiQL, runs a query and reads the answer from the page;
+every request the page made stayed on the server."""
 
 from __future__ import annotations
 
