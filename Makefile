@@ -16,6 +16,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 CERTGRAPH_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_test
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes (pytest-xdist; 0: in this one).
+TEST_WORKERS ?= 2
 
 # Stamps: an unchanged pyproject.toml does not reinstall anything.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
@@ -80,7 +82,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/pytest examples/certgraph-quorum
 
 test-postgres: $(DEV_STAMP)
