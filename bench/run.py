@@ -9,8 +9,8 @@ operation by operation, alternating certgraph and floor runs so that drift of a 
 falls on both:
 
 1. checks that both answer the same JSON (and, for M1 and M2, that the rows the floor writes
-   are the rows certgraph's domain would write; for M2 also that both wrote the same evidence,
-   audit and enrollment rows and the same blob);
+   pass bench.verify; for M2 also that both wrote the same evidence, audit and enrollment rows
+   and the same blob);
 2. measures peak throughput closed-loop with wrk (-t1, --connections at once);
 3. measures p50/p99 open-loop at half of each one's peak (bench/openloop.py: constant
    arrival rate, latency from the intended send time, so queueing is not hidden);
@@ -814,7 +814,7 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
     if op.upload is not None:
         check.same_rows = True
     if op.writes:
-        # The rows the floor wrote (still in place) against the domain's own evaluation.
+        # The rows the floor wrote (still in place): what certgraph answers from them.
         learners = sorted(set(op.learners[: len(sample)]))
         check.rows_match_domain = domain_agrees(data.url, learners)
         data.reset()
@@ -880,7 +880,8 @@ def upload_rows(data: Dataset, side: str) -> dict[str, Any]:
 
 
 def domain_agrees(url: str, learner_ids: list[int]) -> bool:
-    # A process of its own: Tortoise keeps per-model SQL from the first database it served.
+    """bench.verify on these learners (a process of its own): certgraph's answers agree with
+    their stored rows."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.verify", "--db", url,
          "--learner-ids", ",".join(str(i) for i in learner_ids)],
