@@ -1,4 +1,4 @@
-"""The GraphQL enums are the domain's own enums, registered with strawberry once.
+"""The GraphQL enums are the domain's enums (gql.domain.enums), registered with strawberry once.
 
 Each name below is the domain class itself (strawberry.enum marks it in place), so resolvers
 return domain values unchanged and type checkers see ordinary enum classes.
@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import strawberry
 
-from gql.domain import errors, evidence, pages, status
-from gql.store import models
+from gql.domain import enums as domain
 
-strawberry.enum(models.Role, name="Role")
-strawberry.enum(models.CertificationKind, name="CertificationKind")
+strawberry.enum(domain.Role, name="Role")
+strawberry.enum(domain.CertificationKind, name="CertificationKind")
 strawberry.enum(
-    models.CertificationType,
+    domain.CertificationType,
     name="CertificationType",
     description=(
         "PERPETUAL: awarded once, never expires. "
         "RECURRING: expires after validityMonths and must be earned again."
     ),
 )
-strawberry.enum(models.CertificationState, name="CertificationState")
-strawberry.enum(models.ProgressStatus, name="ProgressStatus")
-strawberry.enum(models.EvidenceStatus, name="EvidenceStatus")
-strawberry.enum(status.EnrollmentStatus, name="EnrollmentStatus")
-strawberry.enum(pages.CertificationSort, name="CertificationSort")
-strawberry.enum(pages.CourseSort, name="CourseSort")
-strawberry.enum(evidence.ReviewDecision, name="ReviewDecision")
+strawberry.enum(domain.CertificationState, name="CertificationState")
+strawberry.enum(domain.ProgressStatus, name="ProgressStatus")
+strawberry.enum(domain.EvidenceStatus, name="EvidenceStatus")
+strawberry.enum(domain.EnrollmentStatus, name="EnrollmentStatus")
+strawberry.enum(domain.CertificationSort, name="CertificationSort")
+strawberry.enum(domain.CourseSort, name="CourseSort")
+strawberry.enum(domain.ReviewDecision, name="ReviewDecision")
 strawberry.enum(
-    errors.ErrorCode,
+    domain.ErrorCode,
     name="ErrorCode",
     description=(
         "Why a mutation refused its input. NOT_ALLOWED: a business rule forbids it now "
@@ -37,17 +36,17 @@ strawberry.enum(
     ),
 )
 
-Role = models.Role
-CertificationKind = models.CertificationKind
-CertificationType = models.CertificationType
-CertificationState = models.CertificationState
-ProgressStatus = models.ProgressStatus
-EvidenceStatus = models.EvidenceStatus
-EnrollmentStatus = status.EnrollmentStatus
-CertificationSort = pages.CertificationSort
-CourseSort = pages.CourseSort
-ReviewDecision = evidence.ReviewDecision
-ErrorCode = errors.ErrorCode
+Role = domain.Role
+CertificationKind = domain.CertificationKind
+CertificationType = domain.CertificationType
+CertificationState = domain.CertificationState
+ProgressStatus = domain.ProgressStatus
+EvidenceStatus = domain.EvidenceStatus
+EnrollmentStatus = domain.EnrollmentStatus
+CertificationSort = domain.CertificationSort
+CourseSort = domain.CourseSort
+ReviewDecision = domain.ReviewDecision
+ErrorCode = domain.ErrorCode
 
 __all__ = [
     "CertificationKind",

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from strawberry.dataloader import DataLoader
 
+from gql.api.rows import CourseRowLike, EnrollmentRow, UserRow
 from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
+from gql.domain.enums import CertificationKind
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
 from gql.domain.records import CourseLinkRow, ProgressRow
 from gql.domain.status import EnrollmentView
 from gql.plugins import PluginHost
-from gql.store import models
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,7 +42,7 @@ def _by_key(
     return load
 
 
-def _enrollment_key(enrollment: models.Enrollment) -> int:
+def _enrollment_key(enrollment: EnrollmentRow) -> int:
     return int(enrollment.id)
 
 
@@ -52,7 +53,7 @@ class EnrollmentList:
     learner_id: int
     sort: CertificationSort = CertificationSort.RELEVANCE
     pending: bool = False
-    kind: models.CertificationKind | None = None
+    kind: CertificationKind | None = None
     first: int | None = 20
     after: str | None = None
 
@@ -71,26 +72,26 @@ class Loaders:
         self.actor = actor
         self.plugins = plugins
         self.max_page_size = max_page_size
-        self.users: DataLoader[int, models.User | None] = DataLoader(
+        self.users: DataLoader[int, UserRow | None] = DataLoader(
             _by_key(lambda ids: users.users_by_ids(actor, ids))
         )
-        self.courses: DataLoader[int, models.Course | None] = DataLoader(
+        self.courses: DataLoader[int, CourseRowLike | None] = DataLoader(
             _by_key(lambda ids: courses.courses_by_ids(actor, ids))
         )
-        self.enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
+        self.enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
             _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
         )
         self.course_links: DataLoader[int, list[CourseLinkRow]] = DataLoader(self._course_links)
-        self.viewer_enrollments: DataLoader[int, models.Enrollment | None] = DataLoader(
+        self.viewer_enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
             _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
         )
         self.viewer_progress: DataLoader[int, ProgressRow | None] = DataLoader(
             self._viewer_progress
         )
-        self.enrollment_views: DataLoader[models.Enrollment, EnrollmentView] = DataLoader(
+        self.enrollment_views: DataLoader[EnrollmentRow, EnrollmentView] = DataLoader(
             self._enrollment_views, cache_key_fn=_enrollment_key
         )
-        self.learner_enrollments: DataLoader[EnrollmentList, Page[models.Enrollment]] = DataLoader(
+        self.learner_enrollments: DataLoader[EnrollmentList, Page[EnrollmentRow]] = DataLoader(
             self._learner_enrollments
         )
 
@@ -104,20 +105,21 @@ class Loaders:
         found = await courses.progress_for(self.actor.user_id, list(course_ids))
         return [found.get(cid) for cid in course_ids]
 
-    async def _enrollment_views(self, rows: list[models.Enrollment]) -> list[EnrollmentView]:
-        views = await status.describe_enrollments(list(rows), self.plugins)
+    async def _enrollment_views(self, rows: list[EnrollmentRow]) -> list[EnrollmentView]:
+        # the keys are enrollments the domain handed out: hand them back as they are
+        views = await status.describe_enrollments(cast(list[Any], rows), self.plugins)
         self.prime_views(views.values())
         return [views[row.id] for row in rows]
 
     async def _learner_enrollments(
         self, lists: list[EnrollmentList]
-    ) -> list[Page[models.Enrollment] | BaseException]:
+    ) -> list[Page[EnrollmentRow] | BaseException]:
         """One listing per distinct set of arguments, for all the learners asking with it; an
         error (a bad cursor, say) fails only the lists that share its arguments."""
         groups: dict[tuple[object, ...], list[EnrollmentList]] = {}
         for item in lists:
             groups.setdefault(item.arguments(), []).append(item)
-        found: dict[EnrollmentList, Page[models.Enrollment] | BaseException] = {}
+        found: dict[EnrollmentList, Page[EnrollmentRow] | BaseException] = {}
         for group in groups.values():
             sample = group[0]
             try:
@@ -145,5 +147,5 @@ class Loaders:
             # `Certification.courses` of these certifications cost no query.
             self.course_links.prime(view.certification.id, view.links)
 
-    async def views_of(self, rows: Sequence[models.Enrollment]) -> list[EnrollmentView]:
+    async def views_of(self, rows: Sequence[EnrollmentRow]) -> list[EnrollmentView]:
         return await self.enrollment_views.load_many(rows)

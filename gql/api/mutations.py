@@ -8,7 +8,7 @@ admin mutation, NOT_FOUND otherwise) and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar, cast
 
@@ -20,6 +20,7 @@ from gql.api.enums import CertificationKind, CertificationType, Role
 from gql.api.errors import UserError, user_errors
 from gql.api.fields import described_mutation
 from gql.api.ids import pk_or_unknown
+from gql.api.rows import CertificationRow, CourseRowLike, EnrollmentRow
 from gql.api.types import (
     Certification,
     Course,
@@ -31,7 +32,6 @@ from gql.api.types import (
 from gql.domain import certifications, courses, enrollments, users
 from gql.domain.access import Actor
 from gql.domain.errors import DomainError, PolicyConfigInvalid
-from gql.store import models
 
 
 @strawberry.input
@@ -224,16 +224,16 @@ def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
     return None if global_id is None else pk_or_unknown(global_id, type_name)
 
 
-async def _enrollments(info: Info, rows: list[models.Enrollment]) -> list[Enrollment]:
+async def _enrollments(info: Info, rows: Sequence[EnrollmentRow]) -> list[Enrollment]:
     return [Enrollment.of(view) for view in await info.context.loaders.views_of(rows)]
 
 
-async def _enrollment_payload(info: Info, row: models.Enrollment) -> EnrollmentPayload:
+async def _enrollment_payload(info: Info, row: EnrollmentRow) -> EnrollmentPayload:
     (enrollment,) = await _enrollments(info, [row])
     return EnrollmentPayload(enrollment=enrollment)
 
 
-async def _assign_payload(info: Info, rows: list[models.Enrollment]) -> AssignPayload:
+async def _assign_payload(info: Info, rows: Sequence[EnrollmentRow]) -> AssignPayload:
     return AssignPayload(enrollments=await _enrollments(info, rows))
 
 
@@ -263,11 +263,11 @@ async def _progress_payload(
     )
 
 
-def _certification_payload(row: models.Certification) -> CertificationPayload:
+def _certification_payload(row: CertificationRow) -> CertificationPayload:
     return CertificationPayload(certification=Certification.of(row))
 
 
-def _course_payload(row: models.Course) -> CoursePayload:
+def _course_payload(row: CourseRowLike) -> CoursePayload:
     return CoursePayload(course=Course.of(row))
 
 

@@ -27,12 +27,12 @@ from gql.api.enums import (
 from gql.api.fields import described
 from gql.api.ids import encode_id
 from gql.api.loaders import EnrollmentList, Loaders
+from gql.api.rows import CertificationRow, CourseRowLike, EnrollmentRow, EvidenceRow, UserRow
 from gql.domain import certifications, pages
 from gql.domain.pages import Page
-from gql.domain.records import CourseRow, ProgressRow
+from gql.domain.records import ProgressRow
 from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.plugins import InstalledPolicy
-from gql.store import models
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -49,12 +49,12 @@ class User(Node):
     manager_pk: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: models.User) -> User:
+    def of(cls, row: UserRow) -> User:
         return cls(
             id=strawberry.ID(encode_id("User", row.id)),
             name=row.name,
             email=row.email,
-            role=models.Role(row.role),
+            role=Role(row.role),
             pk=row.id,
             manager_pk=row.manager_id,
         )
@@ -89,7 +89,7 @@ class User(Node):
 @strawberry.type
 class Badge:
     name: str
-    certification_row: strawberry.Private[models.Certification]
+    certification_row: strawberry.Private[CertificationRow]
 
     @described(
         "A signed URL (a path on this server) of the badge image, null when there is none. "
@@ -123,7 +123,7 @@ class Certification(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.Certification) -> Certification:
+    def of(cls, row: CertificationRow) -> Certification:
         badge = None
         if row.badge_name or row.badge_sha256:
             badge = Badge(name=row.badge_name or row.name, certification_row=row)
@@ -131,13 +131,13 @@ class Certification(Node):
             id=strawberry.ID(encode_id("Certification", row.id)),
             name=row.name,
             overview=row.overview,
-            kind=models.CertificationKind(row.kind),
-            type_=models.CertificationType(row.type),
+            kind=CertificationKind(row.kind),
+            type_=CertificationType(row.type),
             issuer=row.issuer,
             validity_months=row.validity_months,
             recertification_window_days=row.recertification_window_days,
             days_to_complete=row.days_to_complete,
-            state=models.CertificationState(row.state),
+            state=CertificationState(row.state),
             published_at=row.published_at,
             badge=badge,
             policy=PolicyRef(name=row.policy_name, config=JSON(row.policy_config)),
@@ -179,7 +179,7 @@ class Course(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.Course | CourseRow) -> Course:
+    def of(cls, row: CourseRowLike) -> Course:
         return cls(
             id=strawberry.ID(encode_id("Course", row.id)),
             name=row.name,
@@ -208,7 +208,7 @@ class CourseProgress:
     def of_row(cls, row: ProgressRow, course: Course) -> CourseProgress:
         return cls(
             course=course,
-            status=models.ProgressStatus(row.status),
+            status=ProgressStatus(row.status),
             percent=row.percent,
             started_at=row.started_at,
             completed_at=row.completed_at,
@@ -321,10 +321,10 @@ class Evidence(Node):
     review_comment: str | None
     pk: strawberry.Private[int]
     reviewer_pk: strawberry.Private[int | None]
-    row: strawberry.Private[models.Evidence]
+    row: strawberry.Private[EvidenceRow]
 
     @classmethod
-    def of(cls, row: models.Evidence, enrollment: Enrollment) -> Evidence:
+    def of(cls, row: EvidenceRow, enrollment: Enrollment) -> Evidence:
         return cls(
             id=strawberry.ID(encode_id("Evidence", row.id)),
             enrollment=enrollment,
@@ -332,7 +332,7 @@ class Evidence(Node):
             content_type=row.content_type,
             size_bytes=row.size_bytes,
             sha256=row.sha256,
-            status=models.EvidenceStatus(row.status),
+            status=EvidenceStatus(row.status),
             submitted_at=row.submitted_at,
             completed_on=row.completed_on,
             note=row.note,
@@ -385,15 +385,13 @@ class StatusCount:
 
 
 async def enrollment_connection(
-    page: Page[models.Enrollment], loaders: Loaders
+    page: Page[EnrollmentRow], loaders: Loaders
 ) -> Connection[Enrollment]:
     views = await loaders.views_of(page.items)
     return Connection.of(page, [Enrollment.of(view) for view in views])
 
 
-async def evidence_connection(
-    page: Page[models.Evidence], loaders: Loaders
-) -> Connection[Evidence]:
+async def evidence_connection(page: Page[EvidenceRow], loaders: Loaders) -> Connection[Evidence]:
     enrollment_ids = [row.enrollment_id for row in page.items]
     rows = await loaders.enrollments.load_many(enrollment_ids)
     visible = [row for row in rows if row is not None]

@@ -27,11 +27,11 @@ from gql.api.mutations import (
     ImportRowError,
     run_use_case,
 )
+from gql.api.rows import CertificationRow, EvidenceRow
 from gql.api.types import Certification, Enrollment, Evidence
 from gql.domain import badges, evidence, imports
 from gql.domain.access import Actor
 from gql.domain.errors import InvalidInput
-from gql.store import models
 
 
 def _received_file(file: object) -> UploadFile:
@@ -45,7 +45,7 @@ def _received_file(file: object) -> UploadFile:
     return file
 
 
-async def _evidence(info: Info, row: models.Evidence) -> Evidence:
+async def _evidence(info: Info, row: EvidenceRow) -> Evidence:
     loaders = info.context.loaders
     enrollment_row = await loaders.enrollments.load(row.enrollment_id)
     if enrollment_row is None:  # the use case let the viewer act on it, so they may see it
@@ -54,7 +54,7 @@ async def _evidence(info: Info, row: models.Evidence) -> Evidence:
     return Evidence.of(row, enrollment)
 
 
-async def _evidence_payload(info: Info, row: models.Evidence) -> EvidencePayload:
+async def _evidence_payload(info: Info, row: EvidenceRow) -> EvidencePayload:
     return EvidencePayload(evidence=await _evidence(info, row))
 
 
@@ -80,7 +80,7 @@ class FileMutations:
         completed_on: date | None = None,
         note: str | None = None,
     ) -> EvidencePayload:
-        async def submit(viewer: Actor) -> models.Evidence:
+        async def submit(viewer: Actor) -> EvidenceRow:
             upload = _received_file(file)
             return await evidence.submit_evidence(
                 viewer,
@@ -122,7 +122,7 @@ class FileMutations:
     async def upload_certification_badge(
         self, info: Info, certification_id: strawberry.ID, file: Upload
     ) -> CertificationPayload:
-        async def upload_badge(viewer: Actor) -> models.Certification:
+        async def upload_badge(viewer: Actor) -> CertificationRow:
             upload = _received_file(file)
             return await badges.upload_certification_badge(
                 viewer,

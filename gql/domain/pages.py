@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from gql.domain.errors import InvalidInput
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_PAGE_SIZE = 20
 # The default of Settings.max_page_size; the API passes the configured one.
@@ -46,14 +47,13 @@ class CourseSort(StrEnum):
     PUBLISHED_OLDEST = "PUBLISHED_OLDEST"
 
 
-@dataclass(slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    cursors: list[str]
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T_co]):
+    items: Sequence[T_co]
+    cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
     total_count: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def check_first(first: int | None, max_page_size: int = DEFAULT_MAX_PAGE_SIZE) -> int:

@@ -1,0 +1,37 @@
+"""The domain's enums, as the layers above name them.
+
+Those whose values are stored in columns are declared with the tables (gql.store.models) and
+named here; EnrollmentStatus (gql.domain.status), the sorts (gql.domain.pages), the review
+decision and the error codes are the domain's own.
+"""
+
+from __future__ import annotations
+
+from gql.domain.errors import ErrorCode
+from gql.domain.evidence import ReviewDecision
+from gql.domain.pages import CertificationSort, CourseSort
+from gql.domain.status import EnrollmentStatus
+from gql.store.models import (
+    CertificationKind,
+    CertificationState,
+    CertificationType,
+    EnrollmentOrigin,
+    EvidenceStatus,
+    ProgressStatus,
+    Role,
+)
+
+__all__ = [
+    "CertificationKind",
+    "CertificationSort",
+    "CertificationState",
+    "CertificationType",
+    "CourseSort",
+    "EnrollmentOrigin",
+    "EnrollmentStatus",
+    "ErrorCode",
+    "EvidenceStatus",
+    "ProgressStatus",
+    "ReviewDecision",
+    "Role",
+]
