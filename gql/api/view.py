@@ -38,6 +38,7 @@ from gql.api.errors import shape_error
 from gql.api.graphiql import graphiql_page
 from gql.api.schema import CertgraphSchema
 from gql.domain.errors import Unauthenticated
+from gql.domain.unit import collecting_denied_reads, flush_denied_reads
 from gql.http.errors import BEARER_CHALLENGE, error_response
 from gql.settings import Settings
 
@@ -144,13 +145,17 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         # spooled file parts are released as soon as the answer is sent.
         request = Request(scope=scope, receive=receive)
         try:
-            try:
-                response = await self.run(request)
-            except HTTPException as exc:
-                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-            except _RefusedUnread as refused:
-                response = refused.response
+            # Reads of hidden objects are audited in one batch once the answer is sent, so a
+            # hidden object answers as fast as a missing one (gql.domain.unit).
+            with collecting_denied_reads() as denied:
+                try:
+                    response = await self.run(request)
+                except HTTPException as exc:
+                    response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+                except _RefusedUnread as refused:
+                    response = refused.response
             await response(scope, receive, send)
+            await flush_denied_reads(denied)
         finally:
             await request.close()
 
