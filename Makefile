@@ -16,7 +16,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 CERTGRAPH_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_test
 PYTEST_ARGS ?=
-# `make test` runs the suite in this many processes (pytest-xdist; 0: in this one).
+# The suite runs in this many processes (pytest-xdist; 0: in this one). On PostgreSQL each
+# worker has its own database: the URL's name with `_gw0`, `_gw1`, ... appended.
 TEST_WORKERS ?= 2
 
 # Stamps: an unchanged pyproject.toml does not reinstall anything.
@@ -86,7 +87,7 @@ test: lint
 	$(BIN)/pytest examples/certgraph-quorum
 
 test-postgres: $(DEV_STAMP)
-	CERTGRAPH_TEST_DATABASE_URL='$(CERTGRAPH_TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
+	CERTGRAPH_TEST_DATABASE_URL='$(CERTGRAPH_TEST_DATABASE_URL)' $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

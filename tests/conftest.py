@@ -31,6 +31,10 @@ from gql.store.db import MODELS_MODULE, normalise_url
 
 TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:memory:")
 ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
+if ON_POSTGRES and (_worker := os.environ.get("PYTEST_XDIST_WORKER")):
+    # One database per pytest-xdist worker: each session drops and recreates its own.
+    _parts = urlsplit(TEST_DATABASE_URL)
+    TEST_DATABASE_URL = urlunsplit(_parts._replace(path=f"{_parts.path}_{_worker}"))
 
 
 def _maintenance_call(url: str, statement: str) -> Coroutine[Any, Any, None]:
