@@ -284,7 +284,9 @@ class Mutation:
             info,
             EnrollmentPayload,
             lambda viewer: enrollments.start_certification(
-                viewer, pk_or_unknown(certification_id, "Certification")
+                viewer,
+                pk_or_unknown(certification_id, "Certification"),
+                plugins=info.context.plugins,
             ),
             lambda row: _enrollment_payload(info, row),
         )
@@ -303,6 +305,7 @@ class Mutation:
                 percent=input.percent,
                 completed=input.completed,
                 completed_at=input.completed_at,
+                plugins=info.context.plugins,
             ),
             lambda recorded: _progress_payload(info, recorded),
         )
@@ -411,7 +414,10 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.set_certification_courses(
-                viewer, pk_or_unknown(certification_id, "Certification"), links
+                viewer,
+                pk_or_unknown(certification_id, "Certification"),
+                links,
+                plugins=info.context.plugins,
             ),
             _certification_payload,
         )
@@ -422,7 +428,7 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.publish_certification(
-                viewer, pk_or_unknown(id, "Certification")
+                viewer, pk_or_unknown(id, "Certification"), plugins=info.context.plugins
             ),
             _certification_payload,
         )
@@ -433,7 +439,7 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.retire_certification(
-                viewer, pk_or_unknown(id, "Certification")
+                viewer, pk_or_unknown(id, "Certification"), plugins=info.context.plugins
             ),
             _certification_payload,
         )
@@ -454,6 +460,7 @@ class Mutation:
                 pk_or_unknown(certification_id, "Certification"),
                 [pk_or_unknown(learner_id, "User") for learner_id in learner_ids],
                 due_at,
+                plugins=info.context.plugins,
             ),
             lambda rows: _assign_payload(info, rows),
         )

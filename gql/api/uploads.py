@@ -113,7 +113,11 @@ class FileMutations:
             info,
             EvidencePayload,
             lambda viewer: evidence.review_evidence(
-                viewer, pk_or_unknown(evidence_id, "Evidence"), decision, comment
+                viewer,
+                pk_or_unknown(evidence_id, "Evidence"),
+                decision,
+                comment,
+                plugins=info.context.plugins,
             ),
             lambda row: _evidence_payload(info, row),
         )
@@ -157,6 +161,7 @@ class FileMutations:
                 filename=upload.filename,
                 declared_type=upload.content_type,
                 course_id_of=course_pk_of_import,
+                plugins=info.context.plugins,
             )
 
         return await run_use_case(info, ImportPayload, import_rows, _import_payload)

@@ -237,7 +237,11 @@ async def update_certification(
 
 
 async def set_certification_courses(
-    actor: Actor, certification_id: int, links: list[CourseLink]
+    actor: Actor,
+    certification_id: int,
+    links: list[CourseLink],
+    *,
+    plugins: PluginHost | None = None,
 ) -> Certification:
     await require_admin(actor, "setCertificationCourses", "Certification", certification_id)
     seen: set[int] = set()
@@ -249,7 +253,7 @@ async def set_certification_courses(
             raise InvalidInput(
                 "position must be between 0 and 10000", field=["courses", str(i), "position"]
             )
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
         existing = set(
             cast(list[int], await Course.filter(id__in=list(seen)).values_list("id", flat=True))
@@ -298,9 +302,11 @@ async def set_certification_courses(
     return cert
 
 
-async def publish_certification(actor: Actor, certification_id: int) -> Certification:
+async def publish_certification(
+    actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
+) -> Certification:
     await require_admin(actor, "publishCertification", "Certification", certification_id)
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
         if cert.state != CertificationState.DRAFT:
             raise NotAllowed(
@@ -327,9 +333,11 @@ async def publish_certification(actor: Actor, certification_id: int) -> Certific
     return cert
 
 
-async def retire_certification(actor: Actor, certification_id: int) -> Certification:
+async def retire_certification(
+    actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
+) -> Certification:
     await require_admin(actor, "retireCertification", "Certification", certification_id)
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
         if cert.state != CertificationState.PUBLISHED:
             raise NotAllowed(

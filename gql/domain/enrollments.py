@@ -29,6 +29,7 @@ from gql.domain.pages import (
 from gql.domain.rules import open_cycle_starts, progress_after
 from gql.domain.status import EnrollmentView, joined_certifications, load_context
 from gql.domain.unit import Unit, unit_of_work
+from gql.plugins import PluginHost
 from gql.store import reads, sql, writes
 from gql.store.db import retrying
 from gql.store.models import (
@@ -104,7 +105,12 @@ async def enrol(
 
 
 async def assign_certification(
-    actor: Actor, certification_id: int, learner_ids: list[int], due_at: datetime | None
+    actor: Actor,
+    certification_id: int,
+    learner_ids: list[int],
+    due_at: datetime | None,
+    *,
+    plugins: PluginHost | None = None,
 ) -> list[Enrollment]:
     """Enrol learners (or update the due date of existing enrollments); admins only."""
     await require_admin(actor, "assignCertification", "Certification", certification_id)
@@ -117,7 +123,7 @@ async def assign_certification(
         raise InvalidInput("dueAt needs a UTC offset", field=["dueAt"])
 
     async def run() -> list[Enrollment]:
-        async with unit_of_work(actor.user_id) as unit:
+        async with unit_of_work(actor.user_id, plugins) as unit:
             cert = await Certification.get_or_none(id=certification_id)
             if cert is None:
                 raise NotFound("no such certification", field=["certificationId"])
@@ -179,14 +185,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-async def start_certification(actor: Actor, certification_id: int) -> Enrollment:
+async def start_certification(
+    actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
+) -> Enrollment:
     """Self-enrol into a PUBLISHED certification if needed and mark it started (once)."""
     if actor.user_id is None:
         raise InvalidInput("only a user can start a certification")
     learner_id = actor.user_id
 
     async def run() -> Enrollment:
-        async with unit_of_work(learner_id) as unit:
+        async with unit_of_work(learner_id, plugins) as unit:
             await lock_learners([learner_id])
             enrollment = await Enrollment.get_or_none(
                 learner_id=learner_id, certification_id=certification_id
@@ -249,6 +257,7 @@ async def record_course_progress(
     percent: int | None = None,
     completed: bool | None = None,
     completed_at: datetime | None = None,
+    plugins: PluginHost | None = None,
 ) -> ProgressRecorded:
     """Record a learner's progress on a course and re-evaluate every enrollment it counts for.
 
@@ -263,7 +272,7 @@ async def record_course_progress(
     completing = bool(completed) or completed_at is not None or percent == 100
 
     async def run() -> ProgressRecorded:
-        async with unit_of_work(actor.user_id) as unit:
+        async with unit_of_work(actor.user_id, plugins) as unit:
             if target not in await lock_learners([target]):
                 raise NotFound("no such learner", field=["input", "learnerId"])
             enrollments = list(

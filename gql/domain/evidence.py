@@ -329,7 +329,12 @@ async def _check_reviewer(actor: Actor, evidence_id: int) -> None:
 
 
 async def review_evidence(
-    actor: Actor, evidence_id: int, decision: ReviewDecision, comment: str | None = None
+    actor: Actor,
+    evidence_id: int,
+    decision: ReviewDecision,
+    comment: str | None = None,
+    *,
+    plugins: PluginHost | None = None,
 ) -> Evidence:
     """Approve or reject PENDING evidence, once; approval re-evaluates (and may award).
 
@@ -345,7 +350,7 @@ async def review_evidence(
     )
 
     async def run() -> Evidence:
-        async with unit_of_work(actor.user_id) as unit:
+        async with unit_of_work(actor.user_id, plugins) as unit:
             found = await _with_learner(evidence_id)
             if found is None:
                 raise NotFound("no such evidence", field=["evidenceId"])

@@ -34,6 +34,7 @@ from gql.domain.rules import awards_by_enrollment, open_cycle_starts, progress_a
 from gql.domain.unit import Unit, unit_of_work
 from gql.domain.uploads import received_upload
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
+from gql.plugins import PluginHost
 from gql.store import reads, writes
 from gql.store.db import retrying
 from gql.store.models import (
@@ -376,8 +377,13 @@ async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> None:
         await evaluate_enrollments(enrollments, unit)
 
 
-async def _write(actor: Actor, staged: StagedUpload, course_id_of: CourseIdDecoder) -> int:
-    async with unit_of_work(actor.user_id) as unit:
+async def _write(
+    actor: Actor,
+    staged: StagedUpload,
+    course_id_of: CourseIdDecoder,
+    plugins: PluginHost | None,
+) -> int:
+    async with unit_of_work(actor.user_id, plugins) as unit:
         errors = _ErrorLog()
         imported = 0
         learners: set[int] = set()
@@ -418,6 +424,7 @@ async def import_course_progress(
     filename: str | None = None,
     declared_type: str | None = None,
     course_id_of: CourseIdDecoder = plain_course_id,
+    plugins: PluginHost | None = None,
 ) -> ImportResult:
     """Import course progress from CSV (admins); all rows or none, nothing at all on dry_run.
 
@@ -445,7 +452,7 @@ async def import_course_progress(
         if dry_run:
             return ImportResult(valid, [], 0, True)
         try:
-            imported = await retrying(lambda: _write(actor, staged, course_id_of))
+            imported = await retrying(lambda: _write(actor, staged, course_id_of, plugins))
         except _RowsRejected as rejected:
             return ImportResult(0, rejected.errors.first, rejected.errors.count, False)
         return ImportResult(imported, [], 0, False)
