@@ -13,8 +13,7 @@ from gql.domain.status import (
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
 from gql.store.models import Award, Enrollment
-from gql.store.sql import insert_award_once
-from gql.store.writes import lock_users
+from gql.store.sql import insert_award_once, lock_users
 
 __all__ = ["award_expiry", "evaluate_enrollments", "lock_learners"]
 

@@ -1,11 +1,6 @@
-"""The SQL certgraph writes by hand, all of it: where SQL semantics are the point.
-
-The RELEVANCE order and the other computed sort keys of the learner's list and the catalog
-(a CASE over stored columns and "now", so a page is one indexed query with a keyset cursor),
-the report's counts, and the award's INSERT ... ON CONFLICT DO NOTHING. Everything else goes
-through Tortoise. Portable across SQLite and PostgreSQL: placeholders and datetime parameters
-follow the dialect of the default connection.
-"""
+"""The only hand-written SQL, where its semantics are the point: the computed sorts and keysets
+(RELEVANCE), report counts, the award's INSERT ... ON CONFLICT DO NOTHING and the learners'
+FOR UPDATE locks. Placeholders and datetimes follow the default connection's dialect."""
 
 from __future__ import annotations
 
@@ -385,3 +380,21 @@ async def insert_award_once(
     # the dict form: it fetches rows on PostgreSQL, where execute_query drops an INSERT's
     rows = await get_connection("default").execute_query_dict(text, sql.params)
     return int(rows[0]["id"]) if rows else None
+
+
+async def lock_users(user_ids: list[int]) -> set[int]:
+    """Lock these users' rows until the transaction ends (PostgreSQL FOR UPDATE, in id order,
+    so two writers never wait on each other crosswise); the ids that exist.
+
+    SQLite has no row locks (its writers hold the database's write lock) and reads the rows.
+    Tortoise drops FOR UPDATE from its values queries, and its model form costs several
+    times the statement on the path of every progress report.
+    """
+    if not user_ids:
+        return set()
+    sql = Sql()
+    ids = sql.ps(sorted(set(user_ids)))
+    lock = "" if sql.dialect == "sqlite" else " FOR UPDATE"
+    text = f'SELECT "id" FROM "user" WHERE "id" IN ({ids}) ORDER BY "id" ASC{lock}'
+    _, rows = await get_connection("default").execute_query(text, sql.params)
+    return {int(row[0]) for row in rows}

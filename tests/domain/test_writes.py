@@ -9,8 +9,7 @@ from gql.domain import users
 from gql.domain.access import Actor
 from gql.store.db import write_transaction
 from gql.store.models import Award, Role
-from gql.store.sql import insert_award_once
-from gql.store.writes import lock_users
+from gql.store.sql import insert_award_once, lock_users
 from tests.conftest import ON_POSTGRES, QueryCounter
 
 from .factories import Factory
@@ -43,7 +42,7 @@ async def test_the_second_award_of_a_cycle_is_not_written(make: Factory) -> None
 async def test_locking_learners_takes_row_locks_on_postgresql(
     db: None, sql_queries: QueryCounter
 ) -> None:
-    """FOR UPDATE must reach PostgreSQL (an ORM values query would drop it)."""
+    """FOR UPDATE reaches PostgreSQL (Tortoise's values queries drop it)."""
     admin = await users.create_user(
         Actor.system(), name="Ada", email="ada@example.com", role=Role.ADMIN
     )
