@@ -20,7 +20,6 @@ _LINK_COLUMNS = (
     "course__description",
     "course__duration_minutes",
     "course__published_at",
-    "course__updated_at",
 )
 _PROGRESS_COLUMNS = (
     "id",
@@ -45,7 +44,7 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
         .order_by("certification_id", "position", "id")
         .values_list(*_LINK_COLUMNS)
     )
-    return [CourseLinkRow(r[0], r[1], r[2], bool(r[3]), r[4], CourseRow(*r[5:11])) for r in rows]
+    return [CourseLinkRow(r[0], r[1], r[2], bool(r[3]), r[4], CourseRow(*r[5:10])) for r in rows]
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRow]:

@@ -19,7 +19,6 @@ class CourseRow:
     description: str
     duration_minutes: int | None
     published_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
