@@ -67,9 +67,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await open_database(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-        )
+        await open_database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         try:
             yield
         finally:
