@@ -1,9 +1,6 @@
-"""The Starlette application: /graphql, the signed file downloads, /healthz and /readyz.
-
-`create_app` is a uvicorn factory (`uvicorn --factory gql.app:create_app`); every worker
-process builds its own app from one Settings object, read here or handed in, and passes it and
-the services built from it (the plugin host) down; nothing below reads the environment.
-"""
+"""The Starlette application (a uvicorn factory): every worker builds its own from one Settings
+object, and hands it and what is built from it (plugin host, blob store, URL signer) down;
+nothing below the factory reads the environment."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""The `certgraph` command: migrate | serve | demo | user | token | gc | check | sweep | plugins |
-schema.
-
-Every command that touches the database applies to CERTGRAPH_DATABASE_URL, acts as
-`Actor.system()` (the operator at the command line), and closes the database before it exits.
-A bad argument or a refused request prints one line on stderr and exits 2; a failure of the
-environment (database unreachable or not migrated) exits 1.
-"""
+"""The `certgraph` command. Every command acts as the operator (`Actor.system()`) on
+CERTGRAPH_DATABASE_URL; a bad argument or a refused request prints one line and exits 2, a
+failure of the environment (database unreachable or not migrated) exits 1."""
 
 from __future__ import annotations
 

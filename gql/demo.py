@@ -1,15 +1,6 @@
-"""Demo data for a first look: people, courses, certifications and enrollments in several states.
-
-Everything is made through the domain's use cases, exactly as an admin and learners would make
-it through the API, so the demo obeys every rule (audit rows and events included). History is
-recorded the honest way: an admin's back-dated completions and a learner's stated completion
-day, so a newcomer also sees a recurring certification in its renewal window and an expired
-one, without the clock being touched. Loading is
-idempotent: the demo admin's email marks a database that already has the demo, and a second
-load creates nothing. The demo people's tokens are kept in `<data dir>/demo-tokens.json`
-(mode 0600) and shown again; they are re-issued, the old ones revoked, only when that file is
-missing or its tokens no longer work, so tokens never pile up.
-"""
+"""Demo data for a first look, made through the domain's use cases as an admin and learners
+would make it (so it obeys every rule); loading is idempotent, and the demo people's tokens
+are kept in `<data dir>/demo-tokens.json` (0600) and shown again instead of piling up."""
 
 from __future__ import annotations
 

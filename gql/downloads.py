@@ -1,10 +1,6 @@
-"""Signed file downloads: ``/files/evidence/<id>`` and ``/files/badge/<id>``.
-
-The API hands out URLs made by `UrlSigner` only to viewers who may see the object; the
-signature is the whole authorisation here (no token, so an ``<img src>`` works). An absent,
-altered, foreign or expired signature gets 403, whether or not the object exists, so IDs
-cannot be probed; a valid signature whose bytes are gone gets 404.
-"""
+"""Signed file downloads, ``/files/evidence/<id>`` and ``/files/badge/<id>``: the signature is
+the whole authorisation (an ``<img src>`` works), and any bad signature is 403 whether the
+object exists or not, so IDs cannot be probed (docs/files.md)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""How failures reach clients.
-
-- Expected failures of a mutation (`DomainError`: bad input, business rules) are data: the
-  payload's `errors: [UserError!]!`.
-- Access failures (`AccessError`: UNAUTHENTICATED, FORBIDDEN) and domain errors raised while
-  reading are GraphQL errors whose `extensions.code` names them.
-- Anything else is a bug: masked to "Internal server error." with the request id, while the
-  server log keeps the traceback under the same request id.
-"""
+"""How failures reach clients: a mutation's expected failures as payload `errors`, access and
+read failures as GraphQL errors with `extensions.code`, anything else masked with the request
+id while the log keeps the traceback (docs/api.md, "Errors")."""
 
 from __future__ import annotations
 

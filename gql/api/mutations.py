@@ -1,10 +1,6 @@
-"""The Mutation root: each field is one domain use case (one transaction).
-
-Expected failures (`DomainError`) come back as the payload's `errors`; access failures
-(UNAUTHENTICATED, FORBIDDEN) propagate as GraphQL errors. IDs that do not decode reach the
-domain as a pk no row has, so the answer is the domain's own (FORBIDDEN for a learner on an
-admin mutation, NOT_FOUND otherwise) and nothing is written.
-"""
+"""The Mutation root: each field is one domain use case (one transaction), run by
+`run_use_case`. An ID that does not decode reaches the domain as a pk no row has, so the
+answer is the domain's own (FORBIDDEN or NOT_FOUND) and nothing is written."""
 
 from __future__ import annotations
 

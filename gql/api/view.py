@@ -1,19 +1,6 @@
-"""The GraphQL HTTP endpoint: strawberry's ASGI view with our context, defaults and limits.
-
-Requests are POSTed as JSON, or as multipart forms (the GraphQL multipart request spec) for
-the mutations that take an `Upload`. Two things are decided from the headers alone, before a
-byte of the body is read:
-
-- the body limit (`graphql_endpoint`): 1 MiB for JSON; the upload limit plus room for the
-  `operations` and `map` fields for multipart. Starlette's `RequestBodyLimitMiddleware` counts
-  the bytes that actually arrive, so a chunked body or one whose Content-Length lies is cut
-  off at the limit too; a declared Content-Length over the limit is refused (413) unread.
-- authentication: a POST without a valid bearer token is refused with 401 before its body
-  is read, parsed or validated (AuthenticationMiddleware has verified the token). In debug
-  mode a JSON request may go on to run an introspection-only document (GraphiQL), but a
-  multipart one never: a browser page on another origin can send a multipart form without a
-  CORS preflight, but not with an `Authorization` header, so this keeps cross-site forms out.
-"""
+"""The GraphQL HTTP endpoint: strawberry's ASGI view with certgraph's context and limits.
+The body limit and the 401 of an unauthenticated request are decided from the headers alone,
+before a byte of the body is read (docs/api.md, "Limits and production defaults")."""
 
 from __future__ import annotations
 
