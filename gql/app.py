@@ -18,7 +18,7 @@ from starlette.routing import Route
 from tortoise.connection import get_connection
 
 from gql import downloads
-from gql.api.context import REQUEST_ID_HEADER
+from gql.api.context import REQUEST_ID_HEADER, AppServices
 from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
@@ -26,7 +26,7 @@ from gql.domain.access import authenticate
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
 from gql.http.logs import redact_access_log
-from gql.plugins import PluginHost, get_plugin_host
+from gql.plugins import PluginHost, create_plugin_host
 from gql.settings import Settings, load_settings
 from gql.signing import UrlSigner
 from gql.store.db import close_database, open_database
@@ -55,12 +55,16 @@ async def readyz(request: Request) -> JSONResponse:
 def create_app(settings: Settings | None = None, plugins: PluginHost | None = None) -> Starlette:
     settings = settings or load_settings()
     redact_access_log()
-    # Loaded now, so a broken plugin is logged at start-up.
-    plugins = plugins or get_plugin_host()
-    # Built once from the settings and handed on: the download routes, and resolvers through
-    # app.state (RequestContext.blobs, .signer).
-    blobs = LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes)
-    signer = UrlSigner.from_settings(settings)
+    # One host per app, loaded now so a broken plugin is logged at start-up.
+    plugins = plugins or create_plugin_host()
+    # Built once from the settings and handed on: to the download routes, and to resolvers
+    # through the request context.
+    services = AppServices(
+        settings=settings,
+        plugins=plugins,
+        blobs=LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes),
+        signer=UrlSigner.from_settings(settings),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -78,14 +82,14 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
             # Body limits by content type (JSON 1 MiB, multipart the upload limit): see view.py.
             Route(
                 GRAPHQL_PATH,
-                graphql_endpoint(settings, build_schema(settings), plugins),
+                graphql_endpoint(services, build_schema(settings)),
                 methods=graphql_methods,
             ),
             # Debug: GraphiQL's assets. Production: a JSON hint for GET /graphql (graphiql.py).
             *graphiql_routes(debug=settings.debug),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *downloads.routes(blobs, signer),
+            *downloads.routes(services.blobs, services.signer),
         ],
         middleware=[
             Middleware(
@@ -103,6 +107,4 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
     )
     # A trailing-slash redirect would be built from the client's Host header.
     app.router.redirect_slashes = False
-    app.state.blobs = blobs
-    app.state.signer = signer
     return app

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import strawberry
 from starlette.requests import Request
@@ -15,19 +14,27 @@ from starlette.responses import Response
 from gql.api.loaders import Loaders
 from gql.domain.access import Actor, authenticate
 from gql.domain.errors import Unauthenticated
+from gql.files import BlobStore
 from gql.http.authentication import authenticate_headers
 from gql.http.ratelimit import RateLimiting, rate_limiting_of
 from gql.http.scope import authentication_of
+from gql.plugins import PluginHost
 from gql.settings import Settings
-
-if TYPE_CHECKING:
-    from gql.files import BlobStore
-    from gql.plugins import PluginHost
-    from gql.signing import UrlSigner
+from gql.signing import UrlSigner
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's (or proxy's) request id is kept when it is this plain, so logs can be joined.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AppServices:
+    """What the app factory builds once from its Settings and every request shares."""
+
+    settings: Settings
+    plugins: PluginHost
+    blobs: BlobStore
+    signer: UrlSigner
 
 
 @dataclass
@@ -36,23 +43,26 @@ class RequestContext:
     response: Response
     request_id: str
     actor: Actor | None
+    services: AppServices
     auth_error: Unauthenticated | None = None
-    settings: Settings = field(default_factory=Settings)
-    plugins: PluginHost | None = None
     rate_limiting: RateLimiting | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def plugins(self) -> PluginHost:
+        return self.services.plugins
+
+    @property
     def blobs(self) -> BlobStore:
-        """The app's blob store (gql.app.create_app builds it from the settings)."""
-        blobs: BlobStore = self.request.app.state.blobs
-        return blobs
+        return self.services.blobs
 
     @property
     def signer(self) -> UrlSigner:
-        """The app's download URL signer (gql.app.create_app builds it from the settings)."""
-        signer: UrlSigner = self.request.app.state.signer
-        return signer
+        return self.services.signer
 
     @property
     def viewer(self) -> Actor:
@@ -83,10 +93,7 @@ def request_id_for(request: Request) -> str:
 
 
 async def build_context(
-    request: Request,
-    response: Response,
-    settings: Settings | None = None,
-    plugins: PluginHost | None = None,
+    request: Request, response: Response, services: AppServices
 ) -> RequestContext:
     """The context of one request; authentication is AuthenticationMiddleware's verdict, or
     made here when the request did not pass through it (in-process callers)."""
@@ -101,8 +108,7 @@ async def build_context(
         response,
         request_id,
         actor=verdict.actor,
+        services=services,
         auth_error=verdict.error,
-        settings=settings or Settings(),
-        plugins=plugins,
         rate_limiting=rate_limiting_of(request.scope),
     )

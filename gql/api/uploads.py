@@ -135,6 +135,7 @@ class FileMutations:
                 blobs=info.context.blobs,
                 filename=upload.filename,
                 declared_type=upload.content_type,
+                plugins=info.context.plugins,
             )
 
         return await run_use_case(

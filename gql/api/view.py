@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
@@ -20,7 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
-from gql.api.context import REQUEST_ID_HEADER, RequestContext, build_context
+from gql.api.context import REQUEST_ID_HEADER, AppServices, RequestContext, build_context
 from gql.api.errors import shape_error
 from gql.api.graphiql import graphiql_page
 from gql.api.schema import CertgraphSchema
@@ -28,9 +27,6 @@ from gql.domain.errors import Unauthenticated
 from gql.domain.unit import collecting_denied_reads, flush_denied_reads
 from gql.http.errors import BEARER_CHALLENGE, error_response
 from gql.settings import Settings
-
-if TYPE_CHECKING:
-    from gql.plugins import PluginHost
 
 log = logging.getLogger("certgraph.api")
 
@@ -109,9 +105,8 @@ def json_depth_over(value: object, limit: int) -> bool:
 class CertgraphGraphQL(GraphQL[RequestContext, None]):
     """POST JSON or multipart; GraphiQL (GET, HTML) only in debug mode; no batches."""
 
-    def __init__(
-        self, schema: CertgraphSchema, settings: Settings, plugins: PluginHost | None = None
-    ) -> None:
+    def __init__(self, schema: CertgraphSchema, services: AppServices) -> None:
+        settings = services.settings
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.debug else None,
@@ -122,7 +117,7 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         )
         self.mask_internal = not settings.debug
         self.settings = settings
-        self.plugins = plugins
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,7 +178,7 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
     ) -> RequestContext:
         # Subscriptions are not served: the route takes HTTP only.
         assert isinstance(request, Request) and isinstance(response, Response)
-        context = await build_context(request, response, self.settings, self.plugins)
+        context = await build_context(request, response, self.services)
         # strawberry builds the context before it reads the body: refusing here means an
         # unauthenticated request is never parsed, validated, or (an upload) spooled.
         if context.actor is None and (not self.settings.debug or is_multipart(request.headers)):
@@ -206,13 +201,13 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         return await super().process_result(request, result)
 
 
-def graphql_endpoint(
-    settings: Settings, schema: CertgraphSchema, plugins: PluginHost | None = None
-) -> ASGIApp:
+def graphql_endpoint(services: AppServices, schema: CertgraphSchema) -> ASGIApp:
     """The /graphql ASGI app: the view behind the body limits."""
-    view = CertgraphGraphQL(schema, settings, plugins)
+    view = CertgraphGraphQL(schema, services)
     return RequestBodyLimits(
-        view, json_limit=MAX_JSON_BODY_BYTES, multipart_limit=multipart_body_limit(settings)
+        view,
+        json_limit=MAX_JSON_BODY_BYTES,
+        multipart_limit=multipart_body_limit(services.settings),
     )
 
 

@@ -7,6 +7,7 @@ from gql.domain.errors import NotFound
 from gql.domain.unit import unit_of_work
 from gql.domain.uploads import received_upload
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
+from gql.plugins import PluginHost
 from gql.store.db import retrying
 from gql.store.models import Certification
 
@@ -19,6 +20,7 @@ async def upload_certification_badge(
     blobs: BlobStore,
     filename: str | None,
     declared_type: str | None = None,
+    plugins: PluginHost | None = None,
 ) -> Certification:
     """Set (or replace) a certification's badge image; admins only, any state.
 
@@ -36,6 +38,7 @@ async def upload_certification_badge(
         filename=filename,
         declared_type=declared_type,
         uploader_id=actor.user_id,
+        plugins=plugins,
     ) as staged:
         return await retrying(lambda: _set_badge(actor, certification_id, staged))
 

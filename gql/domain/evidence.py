@@ -239,6 +239,7 @@ async def submit_evidence(
         filename=filename,
         declared_type=declared_type,
         uploader_id=learner_id,
+        plugins=host,
     ) as staged:
         return await retrying(
             lambda: _record_submission(

@@ -438,6 +438,7 @@ async def import_course_progress(
         Purpose.IMPORT,
         filename=filename,
         declared_type=declared_type,
+        plugins=plugins,
         uploader_id=actor.user_id,
     ) as staged:
         errors = _ErrorLog()

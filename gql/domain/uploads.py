@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from gql.domain.errors import DomainError, FileTooLarge, UnsupportedFileType, UploadRefused
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload, receive_upload
 from gql.files import intake as files
-from gql.plugins import get_plugin_host
+from gql.plugins import PluginHost, get_plugin_host
 
 _ERRORS: dict[type[files.UploadError], type[DomainError]] = {
     files.FileTooLarge: FileTooLarge,
@@ -27,8 +27,10 @@ async def received_upload(
     filename: str | None,
     declared_type: str | None,
     uploader_id: int | None,
+    plugins: PluginHost | None = None,
 ) -> AsyncIterator[StagedUpload]:
-    """`gql.files.receive_upload` for a use case: the caller keeps the upload inside."""
+    """`gql.files.receive_upload` for a use case, checked by `plugins` (the process default
+    when None): the caller keeps the upload inside."""
     try:
         async with receive_upload(
             blobs,
@@ -37,7 +39,7 @@ async def received_upload(
             filename=filename,
             declared_type=declared_type,
             uploader_id=uploader_id,
-            check=get_plugin_host().check_upload,
+            check=(plugins or get_plugin_host()).check_upload,
         ) as staged:
             yield staged
     except files.UploadError as exc:

@@ -20,6 +20,7 @@ from gql.app import create_app
 from gql.domain import certifications, courses, users
 from gql.domain.access import Actor
 from gql.domain.certifications import CertificationData, CourseLink
+from gql.plugins import PluginHost
 from gql.settings import Settings
 from gql.store.models import (
     CertificationKind,
@@ -82,8 +83,10 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Starlette:
-    return create_app(settings)
+def app(settings: Settings, plugin_host: PluginHost) -> Starlette:
+    """The app of the test's settings and plugin host (the host the domain falls back to in
+    direct calls too, so extras a test registers on it are seen both ways)."""
+    return create_app(settings, plugins=plugin_host)
 
 
 @pytest_asyncio.fixture
