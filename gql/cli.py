@@ -435,7 +435,9 @@ def build_parser() -> ArgumentParser:
     sweep.set_defaults(handler=cmd_sweep)
 
     plugins = commands.add_parser(
-        "plugins", help="list completion policies and plugins that failed to load"
+        "plugins",
+        help="list completion policies, every plugin with its hooks, and plugins that failed "
+        "to load (exit 1 when any did)",
     )
     plugins.set_defaults(handler=cmd_plugins)
 
