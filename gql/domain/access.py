@@ -18,6 +18,7 @@ from tortoise.expressions import Q, Subquery
 from gql import clock
 from gql.domain.errors import Forbidden, Unauthenticated
 from gql.domain.unit import audit_refusal, note_denied_read
+from gql.store import reads
 from gql.store.models import CertificationState, Role, User
 from gql.store.tokens import active_token, touch_token
 
@@ -144,6 +145,25 @@ def may_see_learner(actor: Actor, learner: Learner) -> bool:
     if actor.is_admin or learner.id == actor.user_id:
         return True
     return actor.is_manager and learner.manager_id == actor.user_id
+
+
+async def visible_learners(actor: Actor, learner_ids: list[int]) -> set[int]:
+    """Which of these learners' lists the actor may read: one's own needs no lookup, nor do
+    an admin's (a missing learner simply has no enrollments)."""
+    if actor.is_admin:
+        return set(learner_ids)
+    others = [i for i in learner_ids if i != actor.user_id]
+    visible = {i for i in learner_ids if i == actor.user_id}
+    if others:
+        for learner in await reads.learners(others):
+            if may_see_learner(actor, learner):
+                visible.add(learner.id)
+    return visible
+
+
+def may_manage(role: Role) -> bool:
+    """Who may be someone's manager: a manager or an admin."""
+    return role in (Role.MANAGER, Role.ADMIN)
 
 
 def user_scope(actor: Actor) -> Q:

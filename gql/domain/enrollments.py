@@ -11,10 +11,10 @@ from gql.domain.access import (
     Actor,
     check_progress_recorder,
     learner_scope,
-    may_see_learner,
     note_hidden,
     open_to_learner,
     require_admin,
+    visible_learners,
 )
 from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
@@ -396,20 +396,6 @@ async def list_learner_enrollments(
     return pages[learner_id]
 
 
-async def _visible_learners(actor: Actor, learner_ids: list[int]) -> set[int]:
-    """Which of these learners' lists the actor may read: one's own needs no lookup, nor do
-    an admin's (a missing learner simply has no enrollments)."""
-    if actor.is_admin:
-        return set(learner_ids)
-    others = [i for i in learner_ids if i != actor.user_id]
-    visible = {i for i in learner_ids if i == actor.user_id}
-    if others:
-        for learner in await reads.learners(others):
-            if may_see_learner(actor, learner):
-                visible.add(learner.id)
-    return visible
-
-
 async def list_learners_enrollments(
     actor: Actor,
     learner_ids: list[int],
@@ -429,7 +415,7 @@ async def list_learners_enrollments(
     kind_key = f"enrollments:{sort}"
     cursor = decode_cursor(after, kind_key, [key.type for key in keys])
     ids = list(dict.fromkeys(learner_ids))
-    visible = sorted(await _visible_learners(actor, ids))
+    visible = sorted(await visible_learners(actor, ids))
     rows, totals = (
         await sql.enrollment_pages(
             learner_ids=visible,

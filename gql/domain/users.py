@@ -7,6 +7,7 @@ import re
 from gql.domain.access import (
     Actor,
     hash_token,
+    may_manage,
     new_token,
     note_hidden,
     require_admin,
@@ -44,7 +45,7 @@ async def create_user(
     async with unit_of_work(actor.user_id) as unit:
         if manager_id is not None:
             manager = await User.get_or_none(id=manager_id)
-            if manager is None or manager.role not in (Role.MANAGER, Role.ADMIN):
+            if manager is None or not may_manage(Role(manager.role)):
                 raise InvalidInput(
                     "manager must be an existing manager or admin", field=["managerId"]
                 )
