@@ -1,10 +1,6 @@
-"""external-evidence: complete when proof submitted in this cycle is approved.
-
-The default policy for EXTERNAL certifications. With ``requiresApproval: false`` a submission
-completes it at once. ``completionDate`` picks the award date: the approval (or submission)
-time, or the date the learner states. ``requireMandatoryCourses`` refuses submissions until
-the certification's mandatory courses are completed (see ``check_submission``).
-"""
+"""external-evidence, the default policy for EXTERNAL certifications: complete when proof
+submitted in this cycle is approved (or at once with ``requiresApproval: false``); its
+config is documented on ExternalEvidenceConfig."""
 
 from __future__ import annotations
 
@@ -18,6 +14,10 @@ from gql import CompletionPolicy, EvidenceFacts, PolicyFacts, Verdict, VerdictSt
 
 
 class ExternalEvidenceConfig(BaseModel):
+    """``requiresApproval: false`` completes on submission; ``completionDate`` picks the award
+    date (the approval or submission time, or the day the learner states);
+    ``requireMandatoryCourses`` refuses submissions until the mandatory courses are done."""
+
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, title="external-evidence"
     )

@@ -1,13 +1,6 @@
-"""Per-request DataLoaders: one batched domain call per relation, however long the page.
-
-A fresh `Loaders` is made for every HTTP request (and again before every mutation, so a
-mutation never reads what an earlier one in the same document cached). Each loader asks the
-domain, which applies the access rules: an object the viewer may not see loads as None.
-An enrollment's certification, courses, awards and evidence come with its read model
-(`enrollment_views`, one `describe_enrollments` call per batch), which also primes the course
-links of those certifications. A user's enrollment list (`learner_enrollments`) is one
-batched listing for every user of a page that asks for it with the same arguments.
-"""
+"""Per-request DataLoaders, one batched domain call per relation however long the page: made
+anew for every request and before every mutation; an object the viewer may not see loads as
+None (the domain applies the access rules)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""The object types of the schema, built from domain rows at list boundaries.
-
-Leaf fields are plain attributes filled when an object is built; only relations are
-resolvers, and each of those goes through a per-request DataLoader.
-"""
+"""The object types of the schema, built from the rows the domain hands over: leaf fields are
+attributes filled when an object is built; relations go through the request's DataLoaders,
+and the few computed fields (signed URLs, a report's expiring count) are resolvers."""
 
 from __future__ import annotations
 

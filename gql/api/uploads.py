@@ -1,12 +1,6 @@
-"""The file mutations: submitEvidence, reviewEvidence, uploadCertificationBadge and
-importCourseProgress, each one call to its use case in gql.domain.
-
-Files arrive as parts of a multipart request (the GraphQL multipart request spec). Strawberry
-hands a resolver Starlette's `UploadFile`, whose bytes the domain reads in chunks (so the
-resolvers taking one are async); the name and the content type the client sent go along as
-metadata, never trusted (gql.files sniffs the bytes). As everywhere in the API, expected
-failures are the payload's `errors` and access failures GraphQL errors.
-"""
+"""The file mutations (submitEvidence, reviewEvidence, uploadCertificationBadge,
+importCourseProgress): multipart parts handed to their use case as streams, the client's
+name and type as untrusted metadata (gql.files sniffs the bytes)."""
 
 from __future__ import annotations
 

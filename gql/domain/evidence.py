@@ -1,12 +1,6 @@
 """External proof: submitting it, reviewing it, and the reads (one's own, the review queue).
-
-Submission rules (domain.md "Evidence"): a learner submits for their own enrollment in an
-EXTERNAL certification (self-enrolling into a PUBLISHED one if needed) while it is ENROLLED,
-STARTED, REJECTED or EXPIRED, or COMPLETED with its recertification window open; never while
-proof waits for review. The file is received and checked before the transaction opens (so a
-slow upload holds no database lock), moved into blob storage inside it right before its row
-is written, and a refused or failed submission leaves neither.
-"""
+The file is received and checked before the transaction opens and moved into storage right
+before its row is written, so a refused submission leaves neither (domain.md "Evidence")."""
 
 from __future__ import annotations
 

@@ -1,20 +1,6 @@
-"""CSV import of course progress (admins): streamed, validated row by row, all rows or none.
-
-The file (UTF-8, header ``learner_email,course_id,percent,completed_at``) is received into a
-temporary file with the usual upload checks, then read twice, a batch of rows at a time, so
-memory does not grow with its length:
-
-1. validate every row (no transaction): each error names its line, the header being line 1;
-2. unless that found errors or the caller asked for a dry run: in one transaction, validate
-   again (the database may have changed), write the progress in bulk a batch at a time,
-   then re-evaluate the affected enrollments in batches. Any error rolls everything back.
-
-A row is an admin's ``recordCourseProgress`` for that learner and course: ``percent``
-alone records progress (100 is a completion now); ``completed_at`` records a completion at
-that time (history), with ``percent`` empty or 100. The progress rules are those of
-`gql.domain.rules` (`progress_after`). ``course_id`` is read by the decoder the caller passes
-(the API's: a Course's global ID, or its number).
-"""
+"""CSV import of course progress (admins): streamed, validated row by row, all rows or none;
+each row is an admin's recordCourseProgress for that learner and course, under the rules of
+gql.domain.rules (the format and the two passes: docs/files.md, "CSV import")."""
 
 from __future__ import annotations
 

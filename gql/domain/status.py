@@ -1,10 +1,6 @@
-"""The enrollment read model: the facts a policy sees, the verdict and the derived status.
-
-Everything time-dependent (EXPIRED, overdue, an opening recertification cycle) is computed
-from `now` when read, so it is right without a scheduler, and a read never writes: noting an
-expiry (its certification_expired event) is left to writes and `certgraph sweep`
-(docs/recurrence.md). The same functions decide at write time (gql.domain.evaluation).
-"""
+"""The enrollment read model: the facts a policy sees, the verdict and the derived status,
+all computed from `now` when read (a read never writes; noting an expiry is left to writes
+and `certgraph sweep`, docs/recurrence.md)."""
 
 from __future__ import annotations
 
@@ -27,8 +23,8 @@ from gql.domain.rules import (
 from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
 from gql.store import reads
-from gql.store.models import Award, Certification, Enrollment, Evidence, ProgressStatus
-from gql.store.records import CourseLinkRow, ProgressRow
+from gql.store.models import Certification, Enrollment, ProgressStatus
+from gql.store.records import AwardRecord, CourseLinkRow, EvidenceRecord, ProgressRow
 
 __all__ = ["CourseProgressView", "Cycle", "current_cycle", "window_opens_at"]
 
@@ -63,15 +59,15 @@ class EnrollmentView:
     facts: PolicyFacts
     courses: list[CourseProgressView] = field(default_factory=list)
     pending_courses: list[CourseProgressView] = field(default_factory=list)
-    awards: list[Award] = field(default_factory=list)
-    evidence: list[Evidence] = field(default_factory=list)
+    awards: list[AwardRecord] = field(default_factory=list)
+    evidence: list[EvidenceRecord] = field(default_factory=list)
     links: list[CourseLinkRow] = field(default_factory=list)
 
 
 def build_facts(
     certification: Certification,
     courses: list[CourseProgressView],
-    evidence: list[Evidence],
+    evidence: list[EvidenceRecord],
     cycle: Cycle,
     now: datetime,
 ) -> PolicyFacts:
@@ -132,8 +128,8 @@ def derive_view(
     certification: Certification,
     links: list[CourseLinkRow],
     progress: dict[int, ProgressRow],
-    awards: list[Award],
-    evidence: list[Evidence],
+    awards: list[AwardRecord],
+    evidence: list[EvidenceRecord],
     now: datetime,
     plugins: PluginHost,
 ) -> EnrollmentView:
@@ -199,8 +195,8 @@ class EnrollmentContext:
     certifications: dict[int, Certification]
     links: dict[int, list[CourseLinkRow]]
     progress: dict[tuple[int, int], ProgressRow]
-    awards: dict[int, list[Award]]
-    evidence: dict[int, list[Evidence]]
+    awards: dict[int, list[AwardRecord]]
+    evidence: dict[int, list[EvidenceRecord]]
     plugins: PluginHost
 
     def view(self, enrollment: Enrollment, now: datetime) -> EnrollmentView:
@@ -232,11 +228,11 @@ async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLin
     return dict(grouped)
 
 
-async def load_awards(enrollment_ids: list[int]) -> dict[int, list[Award]]:
+async def load_awards(enrollment_ids: list[int]) -> dict[int, list[AwardRecord]]:
     """Each enrollment's awards, by cycle (enrollments without one are absent)."""
     if not enrollment_ids:
         return {}
-    return awards_by_enrollment(await Award.filter(enrollment_id__in=enrollment_ids))
+    return awards_by_enrollment(await reads.awards(enrollment_ids))
 
 
 def joined_certifications(enrollments: list[Enrollment]) -> dict[int, Certification]:
@@ -272,12 +268,9 @@ async def load_context(
         for row in await reads.course_progress(learner_ids, course_ids)
     }
     awards = await load_awards(enrollment_ids)
-    evidence: dict[int, list[Evidence]] = defaultdict(list)
-    if enrollment_ids:
-        for item in await Evidence.filter(enrollment_id__in=enrollment_ids).order_by(
-            "submitted_at", "id"
-        ):
-            evidence[item.enrollment_id].append(item)
+    evidence: dict[int, list[EvidenceRecord]] = defaultdict(list)
+    for item in await reads.evidence_of(enrollment_ids):
+        evidence[item.enrollment_id].append(item)
     return EnrollmentContext(
         certifications, links, progress, awards, dict(evidence), plugins or get_plugin_host()
     )

@@ -1,7 +1,5 @@
-"""Tortoise models: the only module that knows the tables.
-
-Every lookup the domain makes has an index here; the comments say which lookup needs it.
-"""
+"""Tortoise models of the tables, with an index for every lookup the domain makes (the
+comments say which); hand-written SQL against them lives only in gql/store/sql.py."""
 
 from __future__ import annotations
 

@@ -1,15 +1,12 @@
-"""Immutable rows the store reads with Tortoise's `.values()` for the hot read paths.
-
-Building a model per row costs more than the statement on these paths (hundreds of course
-links and progress rows per page, a token on every request); values come converted by the ORM.
-"""
+"""Immutable rows the store reads with Tortoise's `.values()` / `.values_list()` for the
+read paths: converted by the ORM, without building a model per row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from gql.store.models import ProgressStatus, Role
+from gql.store.models import EvidenceStatus, ProgressStatus, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +71,33 @@ class LearnerRow:
 
     id: int
     manager_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRecord:
+    """An award: one per enrollment and cycle."""
+
+    id: int
+    enrollment_id: int
+    cycle: int
+    awarded_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    """An evidence submission and its review."""
+
+    id: int
+    enrollment_id: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    status: EvidenceStatus
+    submitted_at: datetime
+    completed_on: date | None
+    note: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None
+    reviewed_by_id: int | None

@@ -85,7 +85,6 @@ async def save_progress(row: ProgressRow) -> ProgressRow:
     if row.id is None:
         await model.save()
         return replace(row, id=model.id)
-    # the model's save: its UPDATE builds faster than a queryset's update()
     await model.save(update_fields=list(PROGRESS_FIELDS), force_update=True)
     return row
 
