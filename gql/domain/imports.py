@@ -1,6 +1,6 @@
 """CSV import of course progress (admins): streamed, validated row by row, all rows or none;
 each row is an admin's recordCourseProgress for that learner and course, under the rules of
-gql.domain.rules (the format and the two passes: docs/files.md, "CSV import")."""
+gql.domain.rules (the format and the two passes: docs/files.md, "CSV progress import")."""
 
 from __future__ import annotations
 
