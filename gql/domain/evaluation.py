@@ -12,7 +12,8 @@ from gql.domain.status import (
 )
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
-from gql.store.models import Award, Enrollment
+from gql.store.models import Enrollment
+from gql.store.records import AwardRecord
 from gql.store.sql import insert_award_once, lock_users
 
 __all__ = ["award_expiry", "evaluate_enrollments", "lock_learners"]
@@ -29,7 +30,7 @@ async def lock_learners(learner_ids: list[int]) -> set[int]:
     return await lock_users(learner_ids)
 
 
-async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
+async def _write_award_once(view: EnrollmentView, unit: Unit) -> AwardRecord | None:
     """Insert the award for this cycle; None when another request already wrote it."""
     assert view.verdict is not None and view.verdict.completed_at is not None
     certification = view.certification
@@ -43,15 +44,7 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> Award | None:
     )
     if award_id is None:
         return None
-    return Award(
-        id=award_id,
-        enrollment_id=view.enrollment.id,
-        cycle=view.cycle,
-        awarded_at=awarded_at,
-        expires_at=expires_at,
-        created_at=unit.now,
-        expiry_noted_at=None,
-    )
+    return AwardRecord(award_id, view.enrollment.id, view.cycle, awarded_at, expires_at)
 
 
 async def evaluate_enrollments(

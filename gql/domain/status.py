@@ -262,10 +262,12 @@ async def load_context(
     links = await course_links(cert_ids)
     enrollment_ids = [e.id for e in enrollments]
     learner_ids = sorted({e.learner_id for e in enrollments})
-    course_ids = sorted({link.course_id for rows in links.values() for link in rows})
     progress = {
         (row.learner_id, row.course_id): row
-        for row in await reads.course_progress(learner_ids, course_ids)
+        # certifications without courses have no progress to read
+        for row in await reads.progress_on_certifications(
+            learner_ids, [c for c in cert_ids if c in links]
+        )
     }
     awards = await load_awards(enrollment_ids)
     evidence: dict[int, list[EvidenceRecord]] = defaultdict(list)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
-from gql.store.models import CertificationCourse, CourseProgress, ProgressStatus, User
-from gql.store.records import CourseLinkRow, CourseRow, LearnerRow, ProgressRow
+from gql.store.models import (
+    Award,
+    CertificationCourse,
+    CourseProgress,
+    Evidence,
+    User,
+)
+from gql.store.records import (
+    AwardRecord,
+    CourseLinkRow,
+    CourseRow,
+    EvidenceRecord,
+    LearnerRow,
+    ProgressRow,
+)
 
 _LINK_COLUMNS = (
     "id",
@@ -44,7 +57,7 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
         .order_by("certification_id", "position", "id")
         .values_list(*_LINK_COLUMNS)
     )
-    return [CourseLinkRow(r[0], r[1], r[2], bool(r[3]), r[4], CourseRow(*r[5:10])) for r in rows]
+    return [CourseLinkRow(r[0], r[1], r[2], r[3], r[4], CourseRow(*r[5:10])) for r in rows]
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRow]:
@@ -58,8 +71,24 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
     return [progress_record(r) for r in rows]
 
 
+async def progress_on_certifications(
+    learner_ids: list[int], certification_ids: list[int]
+) -> list[ProgressRow]:
+    """Each of these learners' progress on the courses of these certifications, where there
+    is any. One statement (none when either list is empty): the courses are a subquery, so
+    its parameters are the certifications rather than their many courses."""
+    if not learner_ids or not certification_ids:
+        return []
+    courses = CertificationCourse.filter(certification_id__in=certification_ids).values("course_id")
+    rows = await CourseProgress.filter(
+        learner_id__in=learner_ids, course_id__in=Subquery(courses)
+    ).values_list(*_PROGRESS_COLUMNS)
+    return [progress_record(r) for r in rows]
+
+
 def progress_record(r: tuple[Any, ...]) -> ProgressRow:
-    return ProgressRow(r[0], r[1], r[2], r[3], ProgressStatus(r[4]), r[5], r[6], r[7], r[8])
+    # values_list has converted each column already (the status to ProgressStatus)
+    return ProgressRow(*r)
 
 
 async def progress_of(learner_id: int, course_id: int) -> ProgressRow | None:
@@ -96,3 +125,48 @@ async def learners(user_ids: list[int]) -> list[LearnerRow]:
     """These users (those that exist) as the access rules read them. One statement."""
     rows = await User.filter(id__in=user_ids).values_list("id", "manager_id")
     return [LearnerRow(r[0], r[1]) for r in rows]
+
+
+async def awards(enrollment_ids: list[int]) -> list[AwardRecord]:
+    """These enrollments' awards, by enrollment and cycle. One statement (none for no ids)."""
+    if not enrollment_ids:
+        return []
+    rows = (
+        await Award.filter(enrollment_id__in=enrollment_ids)
+        .order_by("enrollment_id", "cycle")
+        .values_list("id", "enrollment_id", "cycle", "awarded_at", "expires_at")
+    )
+    return [AwardRecord(*r) for r in rows]
+
+
+_EVIDENCE_COLUMNS = (
+    "id",
+    "enrollment_id",
+    "filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "status",
+    "submitted_at",
+    "completed_on",
+    "note",
+    "reviewed_at",
+    "review_comment",
+    "reviewed_by_id",
+)
+
+
+def evidence_record(r: tuple[Any, ...]) -> EvidenceRecord:
+    return EvidenceRecord(*r)
+
+
+async def evidence_of(enrollment_ids: list[int]) -> list[EvidenceRecord]:
+    """These enrollments' evidence, in submission order. One statement (none for no ids)."""
+    if not enrollment_ids:
+        return []
+    rows = (
+        await Evidence.filter(enrollment_id__in=enrollment_ids)
+        .order_by("submitted_at", "id")
+        .values_list(*_EVIDENCE_COLUMNS)
+    )
+    return [evidence_record(r) for r in rows]
