@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from gql.store.records import CourseLinkRow, CourseRow, LearnerRow, ProgressRow
+from gql.store.records import (
+    AwardRecord,
+    CourseLinkRow,
+    CourseRow,
+    EvidenceRecord,
+    LearnerRow,
+    ProgressRow,
+)
 
-__all__ = ["CourseLinkRow", "CourseRow", "LearnerRow", "ProgressRow"]
+__all__ = [
+    "AwardRecord",
+    "CourseLinkRow",
+    "CourseRow",
+    "EvidenceRecord",
+    "LearnerRow",
+    "ProgressRow",
+]
