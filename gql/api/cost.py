@@ -177,9 +177,12 @@ class CostLimit(SchemaExtension):
                 ec.variables or {},
                 max_page_size=context.settings.max_page_size,
             )
-            if context.rate_limiting is not None and self.cost_unit:
+            refused = self.cost > self.max_cost
+            if context.rate_limiting is not None and self.cost_unit and not refused:
+                # A refused document costs what any request does (its one token): only what
+                # runs is charged by its size.
                 context.rate_limiting.charge(self.cost // self.cost_unit)
-            if self.cost > self.max_cost and ec.result is None:
+            if refused and ec.result is None:
                 ec.result = GraphQLExecutionResult(
                     data=None,
                     errors=[

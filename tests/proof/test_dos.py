@@ -197,6 +197,20 @@ async def test_the_rate_limiter_charges_by_cost(world: World, client_for: Any) -
     assert statuses == [200, 200, 200, 429]
 
 
+async def test_a_refused_costly_document_is_not_charged_by_its_cost(
+    world: World, client_for: Any
+) -> None:
+    http = client_for(rate_limit_per_minute="6", rate_limit_burst="3", rate_limit_cost_unit="100")
+    headers = bearer(world.learner.token)
+    refused = await http.post("/graphql", json={"query": costly_aliases(30)}, headers=headers)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_COST_EXCEEDED"
+    statuses = [
+        (await http.post("/graphql", json={"query": VIEWER}, headers=headers)).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]  # the refusal took one token of the burst of 3
+
+
 # -- 3. rate-limit keys ------------------------------------------------------------------------
 
 
