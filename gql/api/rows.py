@@ -6,18 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from gql.domain.access import Person
 
-class UserRow(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def manager_id(self) -> int | None: ...
+# A user is what the domain makes an Actor from.
+UserRow = Person
 
 
 class CourseRowLike(Protocol):

@@ -5,23 +5,20 @@ caller invents, deep JSON, schema hints, missing headers and Host-built redirect
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-import pytest_asyncio
 from graphql import FragmentDefinitionNode, get_operation_ast, parse
 
 from gql.api import limits
 from gql.api.cost import estimate_cost
 from gql.api.schema import build_schema, schema_extensions
-from gql.app import create_app
-from gql.settings import Settings, load_settings
+from gql.settings import Settings
 from tests.api.conftest import World, world
 from tests.conftest import QueryCounter, sql_queries
+from tests.proof.test_guards import bearer, client_for
 
-__all__ = ["sql_queries", "world"]  # fixtures, imported for this module
+__all__ = ["client_for", "sql_queries", "world"]  # fixtures, imported for this module
 
 VIEWER = "{ viewer { id } }"
 
@@ -41,28 +38,6 @@ def costly_aliases(count: int) -> str:
         "viewerProgress { status percent } } } } } }"
     )
     return "{ " + " ".join(f"a{i}: {one}" for i in range(count)) + " }"
-
-
-@pytest_asyncio.fixture
-async def client_for(db: None) -> AsyncIterator[Any]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(**env: str) -> httpx.AsyncClient:
-        settings = load_settings({f"CERTGRAPH_{k.upper()}": v for k, v in env.items()})
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(settings)),
-            base_url="http://certgraph.test",
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- 1. validation before authentication, in exponential time --------------------------------
