@@ -467,7 +467,7 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     env["CERTGRAPH_DATA_DIR"] = str(DATA_DIRS["cg"])
     env["BENCH_FLOOR_DB"] = data.url
     env["BENCH_FLOOR_DATA_DIR"] = str(DATA_DIRS["floor"])
-    # The per-token rate limit (gql/middleware.py) would turn a benchmark's load into 429s;
+    # The per-token rate limit (gql/http/ratelimit.py) would turn a benchmark's load into 429s;
     # the floor has none. Off for the measurement, as a deployment behind its own limiter.
     env["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
     certgraph = start_server(

@@ -136,7 +136,7 @@ def check_port_free(host: str, port: int) -> None:
 def serve_logging_config() -> dict[str, Any]:
     """uvicorn's own logging, plus certgraph's loggers at INFO on the same handler.
 
-    uvicorn configures only its loggers, so the service's start-up sweep, plugin failures and
+    uvicorn configures only its loggers, so the service's guards, plugin failures and
     masked internal errors (with their request ids) would otherwise be dropped.
     """
     from uvicorn.config import LOGGING_CONFIG

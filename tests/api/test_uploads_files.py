@@ -1,6 +1,6 @@
 """Badge images, the CSV progress import, and quality.md Security 6, 7 and 10 over HTTP:
 types decided by the bytes, names that never become paths, downloads that need a valid
-signature. Also the start-up sweep of the app's lifespan."""
+signature, and that starting the app removes no file (no start-up sweep)."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ async def test_a_crash_between_blob_and_row_leaves_only_an_orphan_gc_removes(
     assert f"orphan: {orphaned[0]}" in output
     assert re.search(r"0 missing, 0 corrupt, 1 orphan", output), output
 
-    # A restart keeps it (the start-up sweep spares young files: they may be in flight) ...
+    # A restart keeps it (nothing sweeps at start-up) ...
     restarted = await deployment.server().start()
     assert blobs(deployment) == orphaned
     async with httpx.AsyncClient(base_url=restarted.url, timeout=60.0) as http:
