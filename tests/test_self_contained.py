@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# What a file of the repository may not name: the folder the design used to live in, or the
-# machine it was written on.
-OUTSIDE = re.compile(r"\.\./shared\b|\bshared/(design|tools)\b|/work/")
+# What a file of the repository may not name: the folder beside it that held the design, the
+# checker and the seed, relatively or by an absolute path (which ends the same way).
+OUTSIDE = re.compile(r"\.\./shared\b|\bshared/(design|tools|seed|research)\b")
 SKIPPED_DIRS = {
     ".git",
     ".venv",

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.api.test_bad_inputs import LISTS
 from tests.proof.live import (
     Client,
     Deployment,
@@ -31,25 +32,6 @@ from tests.proof.live import (
 
 def b64(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-LISTS = {
-    "users": ("query($a: String) { users(after: $a) { totalCount } }", "users"),
-    "courses": ("query($a: String) { courses(after: $a) { totalCount } }", "courses:NAME_ASC"),
-    "certifications": (
-        "query($a: String) { certifications(after: $a) { totalCount } }",
-        "catalog:RELEVANCE",
-    ),
-    "viewer.certifications": (
-        "query($a: String) { viewer { certifications(after: $a) { totalCount } } }",
-        "enrollments:RELEVANCE",
-    ),
-    "evidenceReviewQueue": (
-        "query($a: String) { evidenceReviewQueue(after: $a) { totalCount } }",
-        "review-queue",
-    ),
-    "auditEvents": ("query($a: String) { auditEvents(after: $a) { totalCount } }", "audit"),
-}
 
 
 def crafted(kind: str) -> dict[str, str]:
