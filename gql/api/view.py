@@ -116,7 +116,6 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             multipart_uploads_enabled=True,
         )
         self.mask_internal = not settings.debug
-        self.settings = settings
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,7 +180,8 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         context = await build_context(request, response, self.services)
         # strawberry builds the context before it reads the body: refusing here means an
         # unauthenticated request is never parsed, validated, or (an upload) spooled.
-        if context.actor is None and (not self.settings.debug or is_multipart(request.headers)):
+        debug = self.services.settings.debug
+        if context.actor is None and (not debug or is_multipart(request.headers)):
             raise _RefusedUnread(_unauthenticated_response(context))
         return context
 
