@@ -147,7 +147,7 @@ class CertRow:
 
 
 @dataclass(slots=True)
-class ProgressRow:
+class ProgressRecord:
     course_id: int
     percent: int
     status: str
@@ -486,7 +486,7 @@ class Dataset:
             count *= sizes.heavy_enrollment_factor
         certs = self._weighted_sample(self.eligible, self.cert_weights, count)
         certs.sort(key=lambda c: cast(datetime, c.published_at))
-        progress: dict[int, ProgressRow] = {}
+        progress: dict[int, ProgressRecord] = {}
         enrollments: list[tuple[EnrollmentRow, CertRow, str, int | None]] = []
         awards: dict[int, list[AwardRow]] = {}
         evidence: dict[int, list[EvidenceRow]] = {}
@@ -531,12 +531,12 @@ class Dataset:
         self.enrollment_count[learner_id] = len(enrollments)
         self._emit_learner(learner_id, progress, enrollments, awards, evidence)
 
-    def _complete(self, progress: dict[int, ProgressRow], course_id: int, at: datetime) -> None:
+    def _complete(self, progress: dict[int, ProgressRecord], course_id: int, at: datetime) -> None:
         """What recording a completion at `at` leaves in the row (latest completion wins)."""
         started = at - timedelta(hours=self.rng.randint(1, 24 * 20))
         row = progress.get(course_id)
         if row is None:
-            progress[course_id] = ProgressRow(course_id, 100, "COMPLETED", started, at, started, at)
+            progress[course_id] = ProgressRecord(course_id, 100, "COMPLETED", started, at, started, at)
             return
         row.completed_at = max(row.completed_at, at) if row.completed_at else at
         if row.started_at is None or started < row.started_at:
@@ -545,13 +545,13 @@ class Dataset:
         row.percent, row.status = 100, "COMPLETED"
         row.updated_at = max(row.updated_at, at)
 
-    def _touch(self, progress: dict[int, ProgressRow], course_id: int, at: datetime) -> None:
+    def _touch(self, progress: dict[int, ProgressRecord], course_id: int, at: datetime) -> None:
         """An unfinished attempt; a later, lower report on a finished course is ignored."""
         row = progress.get(course_id)
         percent = self.rng.randint(5, 95)
         if row is None:
             started = at - timedelta(hours=self.rng.randint(1, 24 * 10))
-            progress[course_id] = ProgressRow(
+            progress[course_id] = ProgressRecord(
                 course_id, percent, "IN_PROGRESS", started, None, started, at
             )
         elif row.status != "COMPLETED":
@@ -562,7 +562,7 @@ class Dataset:
         self,
         enrollment: EnrollmentRow,
         cert: CertRow,
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         awards: dict[int, list[AwardRow]],
     ) -> tuple[str, int | None]:
         rng, now = self.rng, self.now
@@ -595,7 +595,7 @@ class Dataset:
         self,
         required: list[LinkRow],
         optional: list[LinkRow],
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         finished: datetime,
     ) -> None:
         """Every required course completed, the last one exactly at `finished`."""
@@ -615,7 +615,7 @@ class Dataset:
         enrollment: EnrollmentRow,
         cert: CertRow,
         required: list[LinkRow],
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         awards: dict[int, list[AwardRow]],
         first_finish: datetime,
     ) -> None:
@@ -681,7 +681,7 @@ class Dataset:
             submit(again, "PENDING")
         return "resubmitted"
 
-    def _noise(self, learner_id: int, progress: dict[int, ProgressRow], heavy: bool) -> None:
+    def _noise(self, learner_id: int, progress: dict[int, ProgressRecord], heavy: bool) -> None:
         """Activity on courses outside the learner's certifications, up to the row target."""
         rng, now = self.rng, self.now
         low, high = self.sizes.progress_per_learner
@@ -705,7 +705,7 @@ class Dataset:
         self,
         enrollment: EnrollmentRow,
         cert: CertRow,
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         awards: list[AwardRow],
         evidence: list[EvidenceRow],
         at: datetime,
@@ -737,7 +737,7 @@ class Dataset:
         self,
         enrollment: EnrollmentRow,
         cert: CertRow,
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         awards_by: dict[int, list[AwardRow]],
         evidence_by: dict[int, list[EvidenceRow]],
     ) -> None:
@@ -797,13 +797,13 @@ class Dataset:
         self,
         enrollment: EnrollmentRow,
         cert: CertRow,
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         awards: dict[int, list[AwardRow]],
         course_id: int,
     ) -> None:
         """Keep (learner, course) when recording that course now completes the certification."""
         trial = dict(progress)
-        trial[course_id] = ProgressRow(
+        trial[course_id] = ProgressRecord(
             course_id, 100, "COMPLETED", self.now, self.now, self.now, self.now
         )
         view = self._view(enrollment, cert, trial, awards.get(enrollment.id, []), [], self.now)
@@ -816,7 +816,7 @@ class Dataset:
     def _emit_learner(
         self,
         learner_id: int,
-        progress: dict[int, ProgressRow],
+        progress: dict[int, ProgressRecord],
         enrollments: list[tuple[EnrollmentRow, CertRow, str, int | None]],
         awards: dict[int, list[AwardRow]],
         evidence: dict[int, list[EvidenceRow]],

@@ -33,3 +33,6 @@ def test_the_layer_contracts_are_there() -> None:
     storage = found["storage-no-orm-no-domain"]
     assert storage["source_modules"] == ["gql.files"]
     assert set(storage["forbidden_modules"]) >= {"tortoise", "gql.store", "gql.domain"}
+    vocabulary = found["vocabulary-leaf"]
+    assert vocabulary["source_modules"] == ["gql.vocabulary"]
+    assert set(vocabulary["forbidden_modules"]) >= {"tortoise", "gql.store", "gql.domain"}

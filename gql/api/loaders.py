@@ -15,7 +15,7 @@ from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
 from gql.domain.enums import CertificationKind
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
-from gql.domain.records import CourseLinkRow, ProgressRow
+from gql.domain.records import CourseLinkRecord, ProgressRecord
 from gql.domain.status import EnrollmentView
 from gql.plugins import PluginHost
 
@@ -74,11 +74,11 @@ class Loaders:
         self.enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
             _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
         )
-        self.course_links: DataLoader[int, list[CourseLinkRow]] = DataLoader(self._course_links)
+        self.course_links: DataLoader[int, list[CourseLinkRecord]] = DataLoader(self._course_links)
         self.viewer_enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
             _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
         )
-        self.viewer_progress: DataLoader[int, ProgressRow | None] = DataLoader(
+        self.viewer_progress: DataLoader[int, ProgressRecord | None] = DataLoader(
             self._viewer_progress
         )
         self.enrollment_views: DataLoader[EnrollmentRow, EnrollmentView] = DataLoader(
@@ -88,11 +88,11 @@ class Loaders:
             self._learner_enrollments
         )
 
-    async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRow]]:
+    async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRecord]]:
         found = await status.course_links(list(certification_ids))
         return [found.get(cid, []) for cid in certification_ids]
 
-    async def _viewer_progress(self, course_ids: list[int]) -> list[ProgressRow | None]:
+    async def _viewer_progress(self, course_ids: list[int]) -> list[ProgressRecord | None]:
         if self.actor.user_id is None:
             return [None] * len(course_ids)
         found = await courses.progress_for(self.actor.user_id, list(course_ids))

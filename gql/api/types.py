@@ -28,7 +28,7 @@ from gql.api.loaders import EnrollmentList, Loaders
 from gql.api.rows import CertificationRow, CourseRowLike, EnrollmentRow, EvidenceRow, UserRow
 from gql.domain import certifications, pages
 from gql.domain.pages import Page
-from gql.domain.records import ProgressRow
+from gql.domain.records import ProgressRecord
 from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.plugins import InstalledPolicy
 
@@ -203,7 +203,7 @@ class CourseProgress:
     updated_at: datetime | None
 
     @classmethod
-    def of_row(cls, row: ProgressRow, course: Course) -> CourseProgress:
+    def of_row(cls, row: ProgressRecord, course: Course) -> CourseProgress:
         return cls(
             course=course,
             status=ProgressStatus(row.status),

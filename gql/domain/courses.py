@@ -12,7 +12,7 @@ from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CourseSort, OrmKey, Page, ch
 from gql.domain.unit import unit_of_work
 from gql.store import reads
 from gql.store.models import Course
-from gql.store.records import ProgressRow
+from gql.store.records import ProgressRecord
 
 _COURSE_KEYS: dict[CourseSort, list[OrmKey]] = {
     CourseSort.NAME_ASC: [OrmKey("name", type="str"), OrmKey("id")],
@@ -115,7 +115,7 @@ async def list_courses(
     )
 
 
-async def progress_for(learner_id: int, course_ids: list[int]) -> dict[int, ProgressRow]:
+async def progress_for(learner_id: int, course_ids: list[int]) -> dict[int, ProgressRecord]:
     """A learner's progress rows on these courses (for viewerProgress), by course."""
     rows = await reads.course_progress([learner_id], course_ids)
     return {row.course_id: row for row in rows}

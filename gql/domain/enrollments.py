@@ -42,7 +42,7 @@ from gql.store.models import (
     ProgressStatus,
     User,
 )
-from gql.store.records import ProgressRow
+from gql.store.records import ProgressRecord
 
 __all__ = ["progress_after"]
 
@@ -51,7 +51,7 @@ MAX_ASSIGN = 500
 
 @dataclass(slots=True)
 class ProgressRecorded:
-    progress: ProgressRow
+    progress: ProgressRecord
     enrollments: list[Enrollment]
     # the read model of each, as re-evaluated by the write: callers need not read it again
     views: list[EnrollmentView]

@@ -1,7 +1,7 @@
 """The domain's enums, as the layers above name them.
 
-Those whose values are stored in columns are declared with the tables (gql.store.models) and
-named here; EnrollmentStatus (gql.domain.status), the sorts (gql.domain.pages), the review
+Those whose values are stored in columns are the product's vocabulary (gql.vocabulary);
+EnrollmentStatus (gql.domain.status), the sorts (gql.domain.pages), the review
 decision and the error codes are the domain's own.
 """
 
@@ -11,7 +11,7 @@ from gql.domain.errors import ErrorCode
 from gql.domain.evidence import ReviewDecision
 from gql.domain.pages import CertificationSort, CourseSort
 from gql.domain.status import EnrollmentStatus
-from gql.store.models import (
+from gql.vocabulary import (
     CertificationKind,
     CertificationState,
     CertificationType,

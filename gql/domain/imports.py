@@ -31,7 +31,7 @@ from gql.store.models import (
     Enrollment,
     User,
 )
-from gql.store.records import ProgressRow as StoredProgress
+from gql.store.records import ProgressRecord as StoredProgress
 
 # Reads a row's course_id: the pk, or None when the text names no course.
 CourseIdDecoder = Callable[[str], int | None]
@@ -64,7 +64,7 @@ class ImportResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressRow:
+class ProgressRecord:
     line: int
     learner_id: int
     course_id: int
@@ -200,7 +200,7 @@ def _parse_row(
     return _ParsedRow(line, email.lower(), course_id, percent, completed_at)
 
 
-async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressRow]:
+async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressRecord]:
     """Turn emails and course IDs into rows' keys, a fixed number of queries per batch."""
     if not parsed:
         return []
@@ -208,7 +208,7 @@ async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[Pro
     learners: dict[str, int] = dict(await User.filter(email__in=emails).values_list("email", "id"))
     wanted = sorted({p.course_id for p in parsed})
     courses = set(cast(list[int], await Course.filter(id__in=wanted).values_list("id", flat=True)))
-    rows: list[ProgressRow] = []
+    rows: list[ProgressRecord] = []
     for p in parsed:
         learner_id = learners.get(p.email)
         if learner_id is None:
@@ -216,13 +216,13 @@ async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[Pro
         elif p.course_id not in courses:
             errors.append(RowError(p.line, f"no course with ID {p.course_id}"))
         else:
-            rows.append(ProgressRow(p.line, learner_id, p.course_id, p.percent, p.completed_at))
+            rows.append(ProgressRecord(p.line, learner_id, p.course_id, p.percent, p.completed_at))
     return rows
 
 
 async def validated_batches(
     path: str, errors: _ErrorLog, now: datetime, course_id_of: CourseIdDecoder
-) -> AsyncGenerator[list[ProgressRow], None]:
+) -> AsyncGenerator[list[ProgressRecord], None]:
     """The file's valid rows, a batch at a time; every invalid row goes to `errors`."""
     records = await asyncio.to_thread(_CsvRecords.open, path)
     try:
@@ -323,7 +323,7 @@ async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope
     return scope
 
 
-async def _apply_batch(rows: list[ProgressRow], unit: Unit) -> set[int]:
+async def _apply_batch(rows: list[ProgressRecord], unit: Unit) -> set[int]:
     """Write one batch of rows in bulk; return the IDs of the enrollments they count for."""
     if not rows:
         return set()

@@ -1,21 +1,30 @@
-"""The domain's immutable read records, as the store produces them (gql.store.records)."""
+"""The domain's read model: the immutable records the store produces (gql.store.records),
+named here for the API."""
 
 from __future__ import annotations
 
 from gql.store.records import (
+    AuditRecord,
     AwardRecord,
-    CourseLinkRow,
-    CourseRow,
+    CertificationRecord,
+    CourseLinkRecord,
+    CourseRecord,
+    EnrollmentRecord,
     EvidenceRecord,
-    LearnerRow,
-    ProgressRow,
+    LearnerRecord,
+    ProgressRecord,
+    UserRecord,
 )
 
 __all__ = [
+    "AuditRecord",
     "AwardRecord",
-    "CourseLinkRow",
-    "CourseRow",
+    "CertificationRecord",
+    "CourseLinkRecord",
+    "CourseRecord",
+    "EnrollmentRecord",
     "EvidenceRecord",
-    "LearnerRow",
-    "ProgressRow",
+    "LearnerRecord",
+    "ProgressRecord",
+    "UserRecord",
 ]

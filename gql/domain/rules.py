@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from gql.domain.calendar import add_months
 from gql.store.models import CertificationType, ProgressStatus
-from gql.store.records import CourseLinkRow, CourseRow, ProgressRow
+from gql.store.records import CourseLinkRecord, CourseRecord, ProgressRecord
 
 
 class CycleRules(Protocol):
@@ -116,7 +116,7 @@ def counts_in(cycle: Cycle, at: datetime | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CourseProgressView:
-    course: CourseRow
+    course: CourseRecord
     status: ProgressStatus
     percent: int
     started_at: datetime | None
@@ -128,7 +128,7 @@ class CourseProgressView:
 
 
 def course_view(
-    link: CourseLinkRow, progress: ProgressRow | None, cycle: Cycle
+    link: CourseLinkRecord, progress: ProgressRecord | None, cycle: Cycle
 ) -> CourseProgressView:
     course = link.course
     if progress is None:
@@ -180,13 +180,13 @@ def player_queue(courses: list[CourseProgressView]) -> list[CourseProgressView]:
     return started + fresh
 
 
-def _attempt_predates(row: ProgressRow, cycle_starts: list[datetime]) -> bool:
+def _attempt_predates(row: ProgressRecord, cycle_starts: list[datetime]) -> bool:
     attempt_at = row.attempt_started_at or row.started_at
     return attempt_at is not None and any(attempt_at < start for start in cycle_starts)
 
 
 def progress_after(
-    row: ProgressRow | None,
+    row: ProgressRecord | None,
     *,
     learner_id: int,
     course_id: int,
@@ -195,7 +195,7 @@ def progress_after(
     when: datetime,
     cycle_starts: list[datetime],
     now: datetime,
-) -> ProgressRow:
+) -> ProgressRecord:
     """The progress row after one report (a new row has id None).
 
     Percent never goes down within an attempt; a completion records the latest completion
@@ -205,7 +205,7 @@ def progress_after(
     """
     if row is None:
         started = min(when, now)
-        return ProgressRow(
+        return ProgressRecord(
             id=None,
             learner_id=learner_id,
             course_id=course_id,

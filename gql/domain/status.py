@@ -24,7 +24,7 @@ from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
 from gql.store import reads
 from gql.store.models import Certification, Enrollment, ProgressStatus
-from gql.store.records import AwardRecord, CourseLinkRow, EvidenceRecord, ProgressRow
+from gql.store.records import AwardRecord, CourseLinkRecord, EvidenceRecord, ProgressRecord
 
 __all__ = ["CourseProgressView", "Cycle", "current_cycle", "window_opens_at"]
 
@@ -61,7 +61,7 @@ class EnrollmentView:
     pending_courses: list[CourseProgressView] = field(default_factory=list)
     awards: list[AwardRecord] = field(default_factory=list)
     evidence: list[EvidenceRecord] = field(default_factory=list)
-    links: list[CourseLinkRow] = field(default_factory=list)
+    links: list[CourseLinkRecord] = field(default_factory=list)
 
 
 def build_facts(
@@ -126,8 +126,8 @@ def evaluate(certification: Certification, facts: PolicyFacts, plugins: PluginHo
 def derive_view(
     enrollment: Enrollment,
     certification: Certification,
-    links: list[CourseLinkRow],
-    progress: dict[int, ProgressRow],
+    links: list[CourseLinkRecord],
+    progress: dict[int, ProgressRecord],
     awards: list[AwardRecord],
     evidence: list[EvidenceRecord],
     now: datetime,
@@ -193,8 +193,8 @@ class EnrollmentContext:
     """What derive_view needs for a batch of enrollments, loaded in a fixed number of queries."""
 
     certifications: dict[int, Certification]
-    links: dict[int, list[CourseLinkRow]]
-    progress: dict[tuple[int, int], ProgressRow]
+    links: dict[int, list[CourseLinkRecord]]
+    progress: dict[tuple[int, int], ProgressRecord]
     awards: dict[int, list[AwardRecord]]
     evidence: dict[int, list[EvidenceRecord]]
     plugins: PluginHost
@@ -220,9 +220,9 @@ class EnrollmentContext:
         )
 
 
-async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLinkRow]]:
+async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLinkRecord]]:
     """Each certification's courses (with the course), in position order."""
-    grouped: dict[int, list[CourseLinkRow]] = defaultdict(list)
+    grouped: dict[int, list[CourseLinkRecord]] = defaultdict(list)
     for row in await reads.course_links(sorted(set(certification_ids))):
         grouped[row.certification_id].append(row)
     return dict(grouped)

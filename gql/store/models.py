@@ -3,50 +3,40 @@ comments say which); hand-written SQL against them lives only in gql/store/sql.p
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from gql.vocabulary import (
+    CertificationKind,
+    CertificationState,
+    CertificationType,
+    EnrollmentOrigin,
+    EvidenceStatus,
+    ProgressStatus,
+    Role,
+)
 
-class Role(StrEnum):
-    LEARNER = "LEARNER"
-    MANAGER = "MANAGER"
-    ADMIN = "ADMIN"
-
-
-class CertificationKind(StrEnum):
-    INTERNAL = "INTERNAL"
-    EXTERNAL = "EXTERNAL"
-
-
-class CertificationType(StrEnum):
-    PERPETUAL = "PERPETUAL"
-    RECURRING = "RECURRING"
-
-
-class CertificationState(StrEnum):
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    RETIRED = "RETIRED"
-
-
-class EnrollmentOrigin(StrEnum):
-    ASSIGNED = "ASSIGNED"
-    SELF = "SELF"
-
-
-class ProgressStatus(StrEnum):
-    NOT_STARTED = "NOT_STARTED"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-
-
-class EvidenceStatus(StrEnum):
-    PENDING = "PENDING"
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Award",
+    "Certification",
+    "CertificationCourse",
+    "CertificationKind",
+    "CertificationState",
+    "CertificationType",
+    "Course",
+    "CourseProgress",
+    "Enrollment",
+    "EnrollmentOrigin",
+    "Evidence",
+    "EvidenceStatus",
+    "ProgressStatus",
+    "Role",
+    "User",
+]
 
 
 class User(Model):

@@ -15,11 +15,11 @@ from gql.store.models import (
 )
 from gql.store.records import (
     AwardRecord,
-    CourseLinkRow,
-    CourseRow,
+    CourseLinkRecord,
+    CourseRecord,
     EvidenceRecord,
-    LearnerRow,
-    ProgressRow,
+    LearnerRecord,
+    ProgressRecord,
 )
 
 _LINK_COLUMNS = (
@@ -47,7 +47,7 @@ _PROGRESS_COLUMNS = (
 )
 
 
-async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
+async def course_links(certification_ids: list[int]) -> list[CourseLinkRecord]:
     """The course links of these certifications with their courses, ordered by certification,
     position and id. One statement."""
     if not certification_ids:
@@ -57,10 +57,10 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRow]:
         .order_by("certification_id", "position", "id")
         .values_list(*_LINK_COLUMNS)
     )
-    return [CourseLinkRow(r[0], r[1], r[2], r[3], r[4], CourseRow(*r[5:10])) for r in rows]
+    return [CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:10])) for r in rows]
 
 
-async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRow]:
+async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRecord]:
     """Each of these learners' progress on each of these courses, where there is any. One
     statement (none when either list is empty)."""
     if not learner_ids or not course_ids:
@@ -73,7 +73,7 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
 
 async def progress_on_certifications(
     learner_ids: list[int], certification_ids: list[int]
-) -> list[ProgressRow]:
+) -> list[ProgressRecord]:
     """Each of these learners' progress on the courses of these certifications, where there
     is any. One statement (none when either list is empty): the courses are a subquery, so
     its parameters are the certifications rather than their many courses."""
@@ -86,12 +86,12 @@ async def progress_on_certifications(
     return [progress_record(r) for r in rows]
 
 
-def progress_record(r: tuple[Any, ...]) -> ProgressRow:
+def progress_record(r: tuple[Any, ...]) -> ProgressRecord:
     # values_list has converted each column already (the status to ProgressStatus)
-    return ProgressRow(*r)
+    return ProgressRecord(*r)
 
 
-async def progress_of(learner_id: int, course_id: int) -> ProgressRow | None:
+async def progress_of(learner_id: int, course_id: int) -> ProgressRecord | None:
     rows = (
         await CourseProgress.filter(learner_id=learner_id, course_id=course_id)
         .limit(1)
@@ -102,12 +102,12 @@ async def progress_of(learner_id: int, course_id: int) -> ProgressRow | None:
 
 async def progress_of_pairs(
     pairs: dict[int, list[int]], group_size: int
-) -> dict[tuple[int, int], ProgressRow]:
+) -> dict[tuple[int, int], ProgressRecord]:
     """The progress rows of exactly these (learner: courses) pairs, not the learners x courses
     product; `group_size` learners per statement keeps the SQL expression shallow (SQLite
     limits its depth)."""
     learners = sorted(pairs)
-    found: dict[tuple[int, int], ProgressRow] = {}
+    found: dict[tuple[int, int], ProgressRecord] = {}
     for start in range(0, len(learners), group_size):
         group = [
             Q(learner_id=learner_id, course_id__in=pairs[learner_id])
@@ -121,10 +121,10 @@ async def progress_of_pairs(
     return found
 
 
-async def learners(user_ids: list[int]) -> list[LearnerRow]:
+async def learners(user_ids: list[int]) -> list[LearnerRecord]:
     """These users (those that exist) as the access rules read them. One statement."""
     rows = await User.filter(id__in=user_ids).values_list("id", "manager_id")
-    return [LearnerRow(r[0], r[1]) for r in rows]
+    return [LearnerRecord(r[0], r[1]) for r in rows]
 
 
 async def awards(enrollment_ids: list[int]) -> list[AwardRecord]:

@@ -1,16 +1,42 @@
-"""Immutable rows the store reads with Tortoise's `.values()` / `.values_list()` for the
-read paths: converted by the ORM, without building a model per row."""
+"""The read model: one immutable record per concept, what the store hands the domain and the
+domain hands the API. Reads fill them from Tortoise's `.values_list()` (converted by the ORM,
+no model built per row); a write turns the model it saved into one with `record_of`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
+from typing import Any, TypeVar
 
-from gql.store.models import EvidenceStatus, ProgressStatus, Role
+from tortoise.models import Model
+
+from gql.vocabulary import (
+    CertificationKind,
+    CertificationState,
+    CertificationType,
+    EnrollmentOrigin,
+    EvidenceStatus,
+    ProgressStatus,
+    Role,
+)
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
-class CourseRow:
+class UserRecord:
+    id: int
+    name: str
+    email: str
+    role: Role
+    manager_id: int | None
+
+
+USER_COLUMNS = ("id", "name", "email", "role", "manager_id")
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRecord:
     id: int
     name: str
     description: str
@@ -18,8 +44,11 @@ class CourseRow:
     published_at: datetime
 
 
+COURSE_COLUMNS = ("id", "name", "description", "duration_minutes", "published_at")
+
+
 @dataclass(frozen=True, slots=True)
-class CourseLinkRow:
+class CourseLinkRecord:
     """A certification's course: a certification_course row with its course."""
 
     id: int
@@ -27,11 +56,94 @@ class CourseLinkRow:
     course_id: int
     mandatory: bool
     position: int
-    course: CourseRow
+    course: CourseRecord
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressRow:
+class CertificationRecord:
+    id: int
+    name: str
+    overview: str
+    kind: CertificationKind
+    type: CertificationType
+    issuer: str
+    validity_months: int | None
+    recertification_window_days: int
+    days_to_complete: int | None
+    state: CertificationState
+    published_at: datetime | None
+    policy_name: str
+    policy_config: dict[str, Any]
+    badge_name: str | None
+    badge_sha256: str | None
+    badge_content_type: str | None
+
+
+CERTIFICATION_COLUMNS = (
+    "id",
+    "name",
+    "overview",
+    "kind",
+    "type",
+    "issuer",
+    "validity_months",
+    "recertification_window_days",
+    "days_to_complete",
+    "state",
+    "published_at",
+    "policy_name",
+    "policy_config",
+    "badge_name",
+    "badge_sha256",
+    "badge_content_type",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRecord:
+    """An enrollment with its certification, and the policy's last stored verdict."""
+
+    id: int
+    learner_id: int
+    certification_id: int
+    origin: EnrollmentOrigin
+    assigned_by_id: int | None
+    enrolled_at: datetime
+    started_at: datetime | None
+    due_at: datetime | None
+    verdict_status: str
+    verdict_progress: float
+    verdict_explanation: str
+    evaluated_cycle: int
+    last_awarded_at: datetime | None
+    last_expires_at: datetime | None
+    last_award_cycle: int | None
+    window_opens_at: datetime | None
+    certification: CertificationRecord
+
+
+ENROLLMENT_COLUMNS = (
+    "id",
+    "learner_id",
+    "certification_id",
+    "origin",
+    "assigned_by_id",
+    "enrolled_at",
+    "started_at",
+    "due_at",
+    "verdict_status",
+    "verdict_progress",
+    "verdict_explanation",
+    "evaluated_cycle",
+    "last_awarded_at",
+    "last_expires_at",
+    "last_award_cycle",
+    "window_opens_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRecord:
     """A learner's progress on a course; `id` None for a row not yet written."""
 
     id: int | None
@@ -46,27 +158,16 @@ class ProgressRow:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenUser:
-    """The columns of a token's user that make an Actor."""
-
-    id: int
-    name: str
-    email: str
-    role: Role
-    manager_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRow:
+class TokenRecord:
     """An unrevoked api_token row with its user."""
 
     id: int
     last_used_at: datetime | None
-    user: TokenUser
+    user: UserRecord
 
 
 @dataclass(frozen=True, slots=True)
-class LearnerRow:
+class LearnerRecord:
     """What the access rules read of a user."""
 
     id: int
@@ -101,3 +202,66 @@ class EvidenceRecord:
     reviewed_at: datetime | None
     review_comment: str | None
     reviewed_by_id: int | None
+
+
+EVIDENCE_COLUMNS = (
+    "id",
+    "enrollment_id",
+    "filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "status",
+    "submitted_at",
+    "completed_on",
+    "note",
+    "reviewed_at",
+    "review_comment",
+    "reviewed_by_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One line of the append-only audit log."""
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: str | None
+
+
+AUDIT_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "detail",
+)
+
+
+def record_of(cls: type[R], model: Model, **nested: Any) -> R:
+    """The record of a model a write saved (or read whole): its columns by the record's field
+    names; `nested` gives the related records (an enrollment's certification)."""
+    values = {
+        field.name: nested[field.name] if field.name in nested else getattr(model, field.name)
+        for field in fields(cls)  # type: ignore[arg-type]
+    }
+    return cls(**values)
+
+
+def enrollment_record_of(enrollment: Model, certification: Model) -> EnrollmentRecord:
+    return record_of(
+        EnrollmentRecord,
+        enrollment,
+        certification=record_of(CertificationRecord, certification),
+    )

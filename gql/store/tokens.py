@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from gql.store.models import ApiToken, Role
-from gql.store.records import TokenRow, TokenUser
+from gql.store.records import TokenRecord, UserRecord
 
 
-async def active_token(token_hash: str) -> TokenRow | None:
+async def active_token(token_hash: str) -> TokenRecord | None:
     """The unrevoked token with this hash and its user, or None. One statement.
 
     A token whose user row is gone (deleted outside certgraph, where the cascade did not
@@ -30,7 +30,7 @@ async def active_token(token_hash: str) -> TokenRow | None:
     if not rows:
         return None
     r = rows[0]
-    return TokenRow(r[0], r[1], TokenUser(r[2], r[3], r[4], Role(r[5]), r[6]))
+    return TokenRecord(r[0], r[1], UserRecord(r[2], r[3], r[4], Role(r[5]), r[6]))
 
 
 async def touch_token(token_id: int, used_at: datetime) -> None:

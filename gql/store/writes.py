@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gql.store.models import AuditEvent, CourseProgress
-from gql.store.records import ProgressRow
+from gql.store.records import ProgressRecord
 
 # The columns a progress report changes.
 PROGRESS_FIELDS = (
@@ -63,7 +63,7 @@ async def insert_audit_events(rows: Sequence[AuditEvent]) -> None:
         await AuditEvent.bulk_create(list(rows))
 
 
-def _progress_model(row: ProgressRow) -> CourseProgress:
+def _progress_model(row: ProgressRecord) -> CourseProgress:
     key = {} if row.id is None else {"id": row.id}
     return CourseProgress(
         **key,
@@ -78,7 +78,7 @@ def _progress_model(row: ProgressRow) -> CourseProgress:
     )
 
 
-async def save_progress(row: ProgressRow) -> ProgressRow:
+async def save_progress(row: ProgressRecord) -> ProgressRecord:
     """Insert a new progress row (id None) or update the columns a report changes; the row
     as stored. One statement."""
     model = _progress_model(row)
@@ -90,7 +90,7 @@ async def save_progress(row: ProgressRow) -> ProgressRow:
 
 
 async def write_progress(
-    created: list[ProgressRow], changed: list[ProgressRow], batch_size: int
+    created: list[ProgressRecord], changed: list[ProgressRecord], batch_size: int
 ) -> None:
     """Insert and update many progress rows in bulk."""
     if created:

@@ -15,7 +15,7 @@ from gql.domain.access import Actor, authenticate, hash_token
 from gql.domain.errors import Unauthenticated
 from gql.store import tokens
 from gql.store.models import ApiToken, Role, User
-from gql.store.records import TokenRow, TokenUser
+from gql.store.records import TokenRecord, UserRecord
 from tests.conftest import QueryCounter
 
 from .factories import Factory
@@ -26,13 +26,13 @@ async def _token_of(make: Factory, actor: Actor) -> str:
     return await users.create_api_token(await make.admin(), actor.user_id)
 
 
-async def _assert_row_is_model(plain: str) -> TokenRow:
+async def _assert_row_is_model(plain: str) -> TokenRecord:
     row = await tokens.active_token(hash_token(plain))
     model = await ApiToken.get(token_hash=hash_token(plain)).select_related("user")
     assert row is not None
     assert (row.id, row.last_used_at) == (model.id, model.last_used_at)
     user: User = model.user
-    assert row.user == TokenUser(user.id, user.name, user.email, user.role, user.manager_id)
+    assert row.user == UserRecord(user.id, user.name, user.email, user.role, user.manager_id)
     assert type(row.user.role) is Role
     assert Actor.of(row.user) == Actor.of(user)
     return row

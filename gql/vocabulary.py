@@ -1,0 +1,46 @@
+"""The product's vocabulary: the enums domain.md names, declared once. The store keeps them in
+columns, the domain decides with them, the API shows them (through gql.domain.enums); this
+module imports nothing of certgraph."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    LEARNER = "LEARNER"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+
+
+class CertificationKind(StrEnum):
+    INTERNAL = "INTERNAL"
+    EXTERNAL = "EXTERNAL"
+
+
+class CertificationType(StrEnum):
+    PERPETUAL = "PERPETUAL"
+    RECURRING = "RECURRING"
+
+
+class CertificationState(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    RETIRED = "RETIRED"
+
+
+class EnrollmentOrigin(StrEnum):
+    ASSIGNED = "ASSIGNED"
+    SELF = "SELF"
+
+
+class ProgressStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class EvidenceStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
