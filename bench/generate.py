@@ -536,7 +536,9 @@ class Dataset:
         started = at - timedelta(hours=self.rng.randint(1, 24 * 20))
         row = progress.get(course_id)
         if row is None:
-            progress[course_id] = ProgressRecord(course_id, 100, "COMPLETED", started, at, started, at)
+            progress[course_id] = ProgressRecord(
+                course_id, 100, "COMPLETED", started, at, started, at
+            )
             return
         row.completed_at = max(row.completed_at, at) if row.completed_at else at
         if row.started_at is None or started < row.started_at:

@@ -14,6 +14,7 @@ from gql.policy import (
     UploadRefusal,
     Verdict,
     VerdictStatus,
+    player_order,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "hookimpl",
+    "player_order",
 ]

@@ -23,10 +23,11 @@ from gql.api.ids import encode_id
 from gql.domain import users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
+from gql.domain.records import UserRecord
 from gql.files import LocalBlobStore
 from gql.settings import SettingsError, check_sqlite_folder, get_settings
 from gql.store.db import close_database, migrate_database, open_database
-from gql.store.models import Role, User
+from gql.vocabulary import Role
 
 EXIT_USAGE = 2  # bad arguments and refused requests
 EXIT_FAILURE = 1  # the environment failed: database, schema, server
@@ -176,7 +177,7 @@ def user_global_id(user_id: int) -> str:
     return encode_id("User", user_id)
 
 
-def print_user_token(user: User, token: str, as_json: bool, verb: str) -> None:
+def print_user_token(user: UserRecord, token: str, as_json: bool, verb: str) -> None:
     if as_json:
         record = {
             "id": user_global_id(user.id),
@@ -190,7 +191,7 @@ def print_user_token(user: User, token: str, as_json: bool, verb: str) -> None:
     print(f"token (shown only now): {token}")
 
 
-async def find_user_by_email(email: str) -> User | None:
+async def find_user_by_email(email: str) -> UserRecord | None:
     wanted = email.strip().lower()
     page = await users.list_users(SYSTEM, search=wanted, first=100)
     return next((user for user in page.items if user.email == wanted), None)

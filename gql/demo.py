@@ -16,8 +16,9 @@ from gql.domain.access import Actor, authenticate
 from gql.domain.calendar import add_months
 from gql.domain.certifications import CertificationData, CourseLink
 from gql.domain.errors import Unauthenticated
+from gql.domain.records import UserRecord
 from gql.files import BlobStore
-from gql.store.models import CertificationKind, CertificationType, Role, User
+from gql.vocabulary import CertificationKind, CertificationType, Role
 
 SYSTEM = Actor.system()
 
@@ -62,6 +63,14 @@ CERTIFICATE_PDF = (
 )
 
 
+# The proofs' file names: the tour finds Leo's in Maya's review queue by its name.
+LEO_CERTIFICATE = "cca-certificate-leo.pdf"
+LENA_UPLOAD = "cca-exam-booking-lena.pdf"
+MAYA_CERTIFICATE = "cca-certificate-maya.pdf"
+CERTIFIED = "Certificate from the Example Certification Board."
+REJECTION_COMMENT = "This is the exam booking, not the certificate: please upload the certificate."
+
+
 class _InMemoryUpload:
     """The demo's proof file, read the way an upload is read."""
 
@@ -94,7 +103,7 @@ class DemoResult:
     tokens: list[DemoToken] = field(default_factory=list)
 
 
-async def _user_by_email(email: str) -> User | None:
+async def _user_by_email(email: str) -> UserRecord | None:
     page = await users.list_users(SYSTEM, search=email, first=10)
     return next((user for user in page.items if user.email == email), None)
 
@@ -205,9 +214,10 @@ async def load_demo(
 
 
 async def _create_demo(blobs: BlobStore) -> tuple[int, int]:
-    """Create the demo; return how many certifications and enrollments it made."""
+    """Create the demo, with every state README's tour shows (tests/test_tour.py runs it);
+    return how many certifications and enrollments it made."""
     # The admin first: its email is the marker that the demo is loaded.
-    people: dict[str, User] = {}
+    people: dict[str, UserRecord] = {}
     for person in PEOPLE:
         manager = people.get(MANAGER_EMAIL) if person.role == Role.LEARNER else None
         people[person.email] = await users.create_user(
@@ -315,27 +325,34 @@ async def _create_demo(blobs: BlobStore) -> tuple[int, int]:
             admin, course_id=course_id, learner_id=learner.user_id, completed=True, completed_at=at
         )
 
-    async def proof_approved(learner: Actor, certification_id: int, earned_on: date) -> None:
-        """The learner uploads a certificate earned on `earned_on`; the admin approves it."""
+    async def proof(
+        learner: Actor, certification_id: int, earned_on: date, name: str, note: str
+    ) -> int:
+        """The learner uploads proof (enrolled if need be); returns the evidence's id."""
         submitted = await evidence.submit_evidence(
             learner,
             certification_id,
             _InMemoryUpload(CERTIFICATE_PDF),
             blobs=blobs,
-            filename="cloud-architect-certificate.pdf",
+            filename=name,
             completed_on=earned_on,
-            note="Certificate from the Example Certification Board.",
+            note=note,
             declared_type="application/pdf",
         )
-        await evidence.review_evidence(
-            admin, submitted.id, evidence.ReviewDecision.APPROVE, "Certificate checked."
-        )
+        enrolled.add(submitted.enrollment_id)
+        return submitted.id
+
+    async def review(reviewer: Actor, evidence_id: int, approve: bool, comment: str) -> None:
+        decision = evidence.ReviewDecision.APPROVE if approve else evidence.ReviewDecision.REJECT
+        await evidence.review_evidence(reviewer, evidence_id, decision, comment)
 
     # Leo: assigned with a due date, some progress on a mandatory course.
     await assign(leo, champion, due_in_days=21)
     await progress(leo, secure, percent=40)
-    # Leo: assigned the external one, nothing done yet.
+    # Leo: assigned the external one; he uploaded his certificate, earned two weeks ago: it
+    # waits in Maya's evidenceReviewQueue (PENDING_APPROVAL).
     await assign(leo, architect, due_in_days=120)
+    await proof(leo, architect, (now - timedelta(days=14)).date(), LEO_CERTIFICATE, CERTIFIED)
     # Lena: self-started, one course done and one half-way.
     await start(lena, cloud_practitioner)
     await progress(lena, cloud)
@@ -347,11 +364,18 @@ async def _create_demo(blobs: BlobStore) -> tuple[int, int]:
     earned_last_year = add_months(now + timedelta(days=10), -12)
     await completed_back_then(lena, secure, earned_last_year)
     await completed_back_then(lena, threat, earned_last_year)
+    maya = Actor.of(people[MANAGER_EMAIL])
+    # Lena: uploaded the wrong file for Cloud Architect; Maya rejected it (REJECTED: Lena may
+    # upload again).
+    rejected = await proof(
+        lena, architect, (now - timedelta(days=30)).date(), LENA_UPLOAD, "My exam."
+    )
+    await review(maya, rejected, approve=False, comment=REJECTION_COMMENT)
     # Maya, the manager, learns too: she uploaded her Cloud Architect certificate, earned a
     # little over two years ago; Ada approved it, and as it is valid for 24 months it has
     # already EXPIRED: she needs to upload proof of a renewal.
-    maya = Actor.of(people[MANAGER_EMAIL])
     await start(maya, architect)
     earned_on = add_months(now - timedelta(days=45), -24).date()
-    await proof_approved(maya, architect, earned_on)
+    approved = await proof(maya, architect, earned_on, MAYA_CERTIFICATE, CERTIFIED)
+    await review(admin, approved, approve=True, comment="Certificate checked.")
     return len((champion, cloud_practitioner, architect)), len(enrolled)

@@ -7,12 +7,15 @@ whenever they change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class VerdictStatus(StrEnum):
@@ -62,7 +65,9 @@ class PolicyFacts:
 class Verdict:
     status: VerdictStatus
     progress: float  # 0..1
-    remaining: tuple[int, ...] = ()  # course IDs still to do
+    # course IDs still to do, in the order the learner should take them (player_order);
+    # the enrollment's pendingCourses lists exactly these, in this order
+    remaining: tuple[int, ...] = ()
     completed_at: datetime | None = None  # required when COMPLETE
     explanation: str = ""
 
@@ -71,6 +76,18 @@ class Verdict:
             raise ValueError(f"progress must be within 0..1, got {self.progress}")
         if self.status is VerdictStatus.COMPLETE and self.completed_at is None:
             raise ValueError("a COMPLETE verdict needs completed_at")
+
+
+def player_order(courses: Iterable[CourseFacts]) -> tuple[int, ...]:
+    """These courses' IDs in the order a learner takes them (domain.md, Start): the started
+    ones by most recent activity first, then the others in certification order, mandatory
+    before optional. Policies use it to order `Verdict.remaining`."""
+    pending = list(courses)
+    started = [c for c in pending if not c.completed and c.percent > 0]
+    started.sort(key=lambda c: (c.last_activity_at or _EARLIEST, c.position), reverse=True)
+    fresh = [c for c in pending if c not in started]
+    fresh.sort(key=lambda c: (not c.mandatory, c.position))
+    return tuple(c.course_id for c in started + fresh)
 
 
 @runtime_checkable

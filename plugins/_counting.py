@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gql import CourseFacts, PolicyFacts, Verdict, VerdictStatus
+from gql import CourseFacts, PolicyFacts, Verdict, VerdictStatus, player_order
 
 
 def verdict_for_required(
@@ -24,9 +24,7 @@ def verdict_for_required(
             explanation=summary,
         )
     started = any(c.completed or c.percent > 0 for c in required)
-    remaining = tuple(
-        c.course_id for c in sorted(required, key=lambda c: c.position) if not c.completed
-    )
+    remaining = player_order(c for c in required if not c.completed)
     return Verdict(
         status=VerdictStatus.IN_PROGRESS if started else VerdictStatus.NOT_STARTED,
         progress=len(done) / len(required),

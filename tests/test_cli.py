@@ -306,11 +306,11 @@ def demo_tokens(out: str) -> dict[str, str]:
 
 async def test_demo_loads_once_and_then_shows_the_same_tokens(cli: Cli) -> None:
     first = cli.ok("demo")  # applies the migrations itself
-    assert "Demo data loaded: 4 people, 7 courses, 3 certifications, 5 enrollments." in first
+    assert "Demo data loaded: 4 people, 7 courses, 3 certifications, 6 enrollments." in first
     tokens = demo_tokens(first)
     assert len(tokens) == 4
     counts = await cli.counts()
-    assert counts == {"users": 4, "courses": 7, "certifications": 3, "enrollments": 5}
+    assert counts == {"users": 4, "courses": 7, "certifications": 3, "enrollments": 6}
 
     second = cli.ok("demo")
     assert "already loaded; nothing was created" in second

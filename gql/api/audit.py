@@ -16,9 +16,9 @@ from gql.api.connections import Connection
 from gql.api.context import Info
 from gql.api.fields import described
 from gql.api.ids import NODE_TYPES, decode_any, encode_id, pk_or_unknown
-from gql.api.rows import AuditRow
 from gql.api.types import User
 from gql.domain import audit
+from gql.domain.records import AuditRecord
 
 
 @strawberry.type(description="One entry of the append-only audit log.")
@@ -39,7 +39,7 @@ class AuditEvent:
     actor_pk: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: AuditRow) -> AuditEvent:
+    def of(cls, row: AuditRecord) -> AuditEvent:
         global_id = None
         if row.object_type in NODE_TYPES and row.object_id and row.object_id.isdigit():
             global_id = strawberry.ID(encode_id(row.object_type, int(row.object_id)))

@@ -1,13 +1,21 @@
 """Relay global object IDs: base64 of "Type:pk", opaque to clients.
 
 A malformed ID, or one of another type, decodes to None: for queries it reads as "not found"
-(null), for mutations the domain's NOT_FOUND; never as an internal error.
+(null), for mutations the domain's NOT_FOUND, said with what an ID looks like and where it
+comes from (`explain_undecoded`); never as an internal error.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from gql.domain.errors import DomainError, NotFound
 
 # The type names IDs may carry; anything else is not one of ours.
 NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence"})
@@ -48,9 +56,89 @@ def decode_id(global_id: str, type_name: str) -> int | None:
     return decoded[1]
 
 
-def pk_or_unknown(global_id: str, type_name: str) -> int:
+def pk_or_unknown(global_id: str, type_name: str, field: Sequence[str] | None = None) -> int:
+    """The pk of an ID of `type_name`, or UNKNOWN_PK; an ID that does not decode is noted for
+    `explain_undecoded` when a mutation is running (`noting_undecoded_ids`).
+
+    `field`: the argument's path as the domain's errors name it (`["input", "courseId"]`).
+    """
     pk = decode_id(global_id, type_name)
-    return UNKNOWN_PK if pk is None else pk
+    if pk is not None:
+        return pk
+    noted = _undecoded.get()
+    if noted is not None:
+        noted.append(UndecodedId(global_id, type_name, tuple(field) if field else None))
+    return UNKNOWN_PK
+
+
+# Where a client finds an ID of each type: the hint of a NOT_FOUND for an undecodable one.
+ID_SOURCES = {
+    "User": "{ users { edges { node { id name } } } }",
+    "Certification": "{ certifications { edges { node { id name } } } }",
+    "Course": "{ courses { edges { node { id name } } } }",
+    "Enrollment": "{ viewer { certifications { edges { node { id } } } } }",
+    "Evidence": "{ evidenceReviewQueue { edges { node { id } } } }",
+}
+SHOWN_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodedId:
+    """An ID argument, as sent, that is not an ID of the type the argument takes."""
+
+    value: str
+    type_name: str
+    field: tuple[str, ...] | None
+
+    def message(self) -> str:
+        shown = self.value if len(self.value) <= SHOWN_CHARS else self.value[:SHOWN_CHARS] + "…"
+        decoded = decode_any(self.value)
+        wanted = f"{_article(self.type_name)} {self.type_name} ID"
+        what = (
+            f"is {_article(decoded[0])} {decoded[0]} ID, not {wanted}"
+            if decoded is not None
+            else f"is not {wanted}"
+        )
+        quoted = json.dumps(shown, ensure_ascii=False)
+        return (
+            f"no such {self.type_name.lower()}: {quoted} {what} (IDs are opaque strings from "
+            f"an object's `id` field, e.g. `{ID_SOURCES[self.type_name]}`)"
+        )
+
+
+def _article(type_name: str) -> str:
+    return "an" if type_name in ("Enrollment", "Evidence") else "a"
+
+
+_undecoded: ContextVar[list[UndecodedId] | None] = ContextVar("undecoded_ids", default=None)
+
+
+@contextmanager
+def noting_undecoded_ids() -> Iterator[list[UndecodedId]]:
+    """Collect the IDs `pk_or_unknown` could not decode while the block runs (one mutation)."""
+    noted: list[UndecodedId] = []
+    token = _undecoded.set(noted)
+    try:
+        yield noted
+    finally:
+        _undecoded.reset(token)
+
+
+def explain_undecoded(error: DomainError, noted: Sequence[UndecodedId]) -> DomainError:
+    """The domain's refusal, or NOT_FOUND with a hint when it is due to an undecodable ID.
+
+    The domain got UNKNOWN_PK for such an ID, so it answered after its access checks exactly
+    as for a missing object. The hint replaces an error naming that argument, or any
+    NOT_FOUND (the first undecodable ID is named). It depends only on what the client sent
+    and on the error's code, which is the same for a hidden object as for a missing one: a
+    well-formed ID is never hinted at.
+    """
+    culprit = next((n for n in noted if n.field is not None and n.field == error.field), None)
+    if culprit is None and isinstance(error, NotFound) and noted:
+        culprit = noted[0]
+    if culprit is None:
+        return error
+    return NotFound(culprit.message(), field=culprit.field or error.field)
 
 
 def course_pk_of_import(text: str) -> int | None:

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from gql.api.rows import CourseRowLike, EnrollmentRow, UserRow
 from gql.domain import courses, enrollments, status, users
 from gql.domain.access import Actor
 from gql.domain.enums import CertificationKind
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
-from gql.domain.records import CourseLinkRecord, ProgressRecord
+from gql.domain.records import (
+    CourseLinkRecord,
+    CourseRecord,
+    EnrollmentRecord,
+    ProgressRecord,
+    UserRecord,
+)
 from gql.domain.status import EnrollmentView
 from gql.plugins import PluginHost
 
@@ -33,10 +38,6 @@ def _by_key(
         return [found.get(key) for key in keys]
 
     return load
-
-
-def _enrollment_key(enrollment: EnrollmentRow) -> int:
-    return int(enrollment.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,26 +66,26 @@ class Loaders:
         self.actor = actor
         self.plugins = plugins
         self.max_page_size = max_page_size
-        self.users: DataLoader[int, UserRow | None] = DataLoader(
+        self.users: DataLoader[int, UserRecord | None] = DataLoader(
             _by_key(lambda ids: users.users_by_ids(actor, ids))
         )
-        self.courses: DataLoader[int, CourseRowLike | None] = DataLoader(
+        self.courses: DataLoader[int, CourseRecord | None] = DataLoader(
             _by_key(lambda ids: courses.courses_by_ids(actor, ids))
         )
-        self.enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
+        self.enrollments: DataLoader[int, EnrollmentRecord | None] = DataLoader(
             _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
         )
         self.course_links: DataLoader[int, list[CourseLinkRecord]] = DataLoader(self._course_links)
-        self.viewer_enrollments: DataLoader[int, EnrollmentRow | None] = DataLoader(
+        self.viewer_enrollments: DataLoader[int, EnrollmentRecord | None] = DataLoader(
             _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids))
         )
         self.viewer_progress: DataLoader[int, ProgressRecord | None] = DataLoader(
             self._viewer_progress
         )
-        self.enrollment_views: DataLoader[EnrollmentRow, EnrollmentView] = DataLoader(
-            self._enrollment_views, cache_key_fn=_enrollment_key
-        )
-        self.learner_enrollments: DataLoader[EnrollmentList, Page[EnrollmentRow]] = DataLoader(
+        # keyed by enrollment id; the records to describe wait in `_to_describe`
+        self._to_describe: dict[int, EnrollmentRecord] = {}
+        self.enrollment_views: DataLoader[int, EnrollmentView] = DataLoader(self._enrollment_views)
+        self.learner_enrollments: DataLoader[EnrollmentList, Page[EnrollmentRecord]] = DataLoader(
             self._learner_enrollments
         )
 
@@ -98,21 +99,21 @@ class Loaders:
         found = await courses.progress_for(self.actor.user_id, list(course_ids))
         return [found.get(cid) for cid in course_ids]
 
-    async def _enrollment_views(self, rows: list[EnrollmentRow]) -> list[EnrollmentView]:
-        # the keys are enrollments the domain handed out: hand them back as they are
-        views = await status.describe_enrollments(cast(list[Any], rows), self.plugins)
+    async def _enrollment_views(self, ids: list[int]) -> list[EnrollmentView]:
+        rows = [self._to_describe.pop(i) for i in ids]
+        views = await status.describe_enrollments(rows, self.plugins)
         self.prime_views(views.values())
-        return [views[row.id] for row in rows]
+        return [views[i] for i in ids]
 
     async def _learner_enrollments(
         self, lists: list[EnrollmentList]
-    ) -> list[Page[EnrollmentRow] | BaseException]:
+    ) -> list[Page[EnrollmentRecord] | BaseException]:
         """One listing per distinct set of arguments, for all the learners asking with it; an
         error (a bad cursor, say) fails only the lists that share its arguments."""
         groups: dict[tuple[object, ...], list[EnrollmentList]] = {}
         for item in lists:
             groups.setdefault(item.arguments(), []).append(item)
-        found: dict[EnrollmentList, Page[EnrollmentRow] | BaseException] = {}
+        found: dict[EnrollmentList, Page[EnrollmentRecord] | BaseException] = {}
         for group in groups.values():
             sample = group[0]
             try:
@@ -135,10 +136,16 @@ class Loaders:
     def prime_views(self, views: Iterable[EnrollmentView]) -> None:
         """Remember read models built elsewhere (a write's own evaluation, say)."""
         for view in views:
-            self.enrollment_views.prime(view.enrollment, view)
+            self.enrollment_views.prime(view.enrollment.id, view)
             # The read model already holds each certification's course links: later
             # `Certification.courses` of these certifications cost no query.
             self.course_links.prime(view.certification.id, view.links)
 
-    async def views_of(self, rows: Sequence[EnrollmentRow]) -> list[EnrollmentView]:
-        return await self.enrollment_views.load_many(rows)
+    async def view_of(self, row: EnrollmentRecord) -> EnrollmentView:
+        self._to_describe.setdefault(row.id, row)
+        return await self.enrollment_views.load(row.id)
+
+    async def views_of(self, rows: Sequence[EnrollmentRecord]) -> list[EnrollmentView]:
+        for row in rows:
+            self._to_describe.setdefault(row.id, row)
+        return await self.enrollment_views.load_many([row.id for row in rows])

@@ -1,6 +1,7 @@
 """The Mutation root: each field is one domain use case (one transaction), run by
 `run_use_case`. An ID that does not decode reaches the domain as a pk no row has, so the
-answer is the domain's own (FORBIDDEN or NOT_FOUND) and nothing is written."""
+answer is the domain's own (FORBIDDEN or NOT_FOUND, the latter saying what an ID looks like)
+and nothing is written."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationType, Role
 from gql.api.errors import UserError, user_errors
 from gql.api.fields import described_mutation
-from gql.api.ids import pk_or_unknown
-from gql.api.rows import CertificationRow, CourseRowLike, EnrollmentRow
+from gql.api.ids import explain_undecoded, noting_undecoded_ids, pk_or_unknown
 from gql.api.types import (
     Certification,
     Course,
@@ -28,6 +28,7 @@ from gql.api.types import (
 from gql.domain import certifications, courses, enrollments, users
 from gql.domain.access import Actor
 from gql.domain.errors import DomainError, PolicyConfigInvalid
+from gql.domain.records import CertificationRecord, CourseRecord, EnrollmentRecord
 
 
 @strawberry.input
@@ -206,30 +207,33 @@ async def run_use_case(
     """
     ctx = info.context
     ctx.reset_loaders()
-    try:
-        result = await use_case(ctx.viewer)
-    except DomainError as exc:
-        return payload(errors=user_errors(exc))
+    with noting_undecoded_ids() as undecoded:
+        try:
+            result = await use_case(ctx.viewer)
+        except DomainError as exc:
+            return payload(errors=user_errors(explain_undecoded(exc, undecoded)))
     shaped = shape(result)
     if isinstance(shaped, Awaitable):
         return cast(PayloadT, await shaped)
     return shaped
 
 
-def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
-    return None if global_id is None else pk_or_unknown(global_id, type_name)
+def _optional_pk(
+    global_id: strawberry.ID | None, type_name: str, field: Sequence[str]
+) -> int | None:
+    return None if global_id is None else pk_or_unknown(global_id, type_name, field)
 
 
-async def _enrollments(info: Info, rows: Sequence[EnrollmentRow]) -> list[Enrollment]:
+async def _enrollments(info: Info, rows: Sequence[EnrollmentRecord]) -> list[Enrollment]:
     return [Enrollment.of(view) for view in await info.context.loaders.views_of(rows)]
 
 
-async def _enrollment_payload(info: Info, row: EnrollmentRow) -> EnrollmentPayload:
+async def _enrollment_payload(info: Info, row: EnrollmentRecord) -> EnrollmentPayload:
     (enrollment,) = await _enrollments(info, [row])
     return EnrollmentPayload(enrollment=enrollment)
 
 
-async def _assign_payload(info: Info, rows: Sequence[EnrollmentRow]) -> AssignPayload:
+async def _assign_payload(info: Info, rows: Sequence[EnrollmentRecord]) -> AssignPayload:
     return AssignPayload(enrollments=await _enrollments(info, rows))
 
 
@@ -259,11 +263,11 @@ async def _progress_payload(
     )
 
 
-def _certification_payload(row: CertificationRow) -> CertificationPayload:
+def _certification_payload(row: CertificationRecord) -> CertificationPayload:
     return CertificationPayload(certification=Certification.of(row))
 
 
-def _course_payload(row: CourseRowLike) -> CoursePayload:
+def _course_payload(row: CourseRecord) -> CoursePayload:
     return CoursePayload(course=Course.of(row))
 
 
@@ -281,7 +285,7 @@ class Mutation:
             EnrollmentPayload,
             lambda viewer: enrollments.start_certification(
                 viewer,
-                pk_or_unknown(certification_id, "Certification"),
+                pk_or_unknown(certification_id, "Certification", ["certificationId"]),
                 plugins=info.context.plugins,
             ),
             lambda row: _enrollment_payload(info, row),
@@ -296,8 +300,8 @@ class Mutation:
             RecordCourseProgressPayload,
             lambda viewer: enrollments.record_course_progress(
                 viewer,
-                course_id=pk_or_unknown(input.course_id, "Course"),
-                learner_id=_optional_pk(input.learner_id, "User"),
+                course_id=pk_or_unknown(input.course_id, "Course", ["input", "courseId"]),
+                learner_id=_optional_pk(input.learner_id, "User", ["input", "learnerId"]),
                 percent=input.percent,
                 completed=input.completed,
                 completed_at=input.completed_at,
@@ -316,7 +320,7 @@ class Mutation:
                 name=input.name,
                 email=input.email,
                 role=input.role,
-                manager_id=_optional_pk(input.manager_id, "User"),
+                manager_id=_optional_pk(input.manager_id, "User", ["managerId"]),
             ),
             lambda row: UserPayload(user=User.of(row)),
         )
@@ -326,7 +330,9 @@ class Mutation:
         return await run_use_case(
             info,
             ApiTokenPayload,
-            lambda viewer: users.create_api_token(viewer, pk_or_unknown(user_id, "User")),
+            lambda viewer: users.create_api_token(
+                viewer, pk_or_unknown(user_id, "User", ["userId"])
+            ),
             lambda token: ApiTokenPayload(token=token),
         )
 
@@ -353,7 +359,7 @@ class Mutation:
             CoursePayload,
             lambda viewer: courses.update_course(
                 viewer,
-                pk_or_unknown(id, "Course"),
+                pk_or_unknown(id, "Course", ["id"]),
                 name=input.name,
                 description=input.description,
                 duration_minutes=input.duration_minutes,
@@ -386,7 +392,7 @@ class Mutation:
             CertificationPayload,
             lambda viewer: certifications.update_certification(
                 viewer,
-                pk_or_unknown(id, "Certification"),
+                pk_or_unknown(id, "Certification", ["id"]),
                 input.to_data(),
                 organisation=info.context.settings.organisation_name,
                 plugins=info.context.plugins,
@@ -398,21 +404,26 @@ class Mutation:
     async def set_certification_courses(
         self, info: Info, certification_id: strawberry.ID, courses: list[CertificationCourseInput]
     ) -> CertificationPayload:
-        links = [
-            certifications.CourseLink(
-                course_id=pk_or_unknown(link.course_id, "Course"),
-                mandatory=link.mandatory,
-                position=link.position,
-            )
-            for link in courses
-        ]
+        # decoded inside the use case, so that run_use_case notes an ID that does not decode
+        def links() -> list[certifications.CourseLink]:
+            return [
+                certifications.CourseLink(
+                    course_id=pk_or_unknown(
+                        link.course_id, "Course", ["courses", str(i), "courseId"]
+                    ),
+                    mandatory=link.mandatory,
+                    position=link.position,
+                )
+                for i, link in enumerate(courses)
+            ]
+
         return await run_use_case(
             info,
             CertificationPayload,
             lambda viewer: certifications.set_certification_courses(
                 viewer,
-                pk_or_unknown(certification_id, "Certification"),
-                links,
+                pk_or_unknown(certification_id, "Certification", ["certificationId"]),
+                links(),
                 plugins=info.context.plugins,
             ),
             _certification_payload,
@@ -424,7 +435,7 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.publish_certification(
-                viewer, pk_or_unknown(id, "Certification"), plugins=info.context.plugins
+                viewer, pk_or_unknown(id, "Certification", ["id"]), plugins=info.context.plugins
             ),
             _certification_payload,
         )
@@ -435,7 +446,7 @@ class Mutation:
             info,
             CertificationPayload,
             lambda viewer: certifications.retire_certification(
-                viewer, pk_or_unknown(id, "Certification"), plugins=info.context.plugins
+                viewer, pk_or_unknown(id, "Certification", ["id"]), plugins=info.context.plugins
             ),
             _certification_payload,
         )
@@ -453,8 +464,11 @@ class Mutation:
             AssignPayload,
             lambda viewer: enrollments.assign_certification(
                 viewer,
-                pk_or_unknown(certification_id, "Certification"),
-                [pk_or_unknown(learner_id, "User") for learner_id in learner_ids],
+                pk_or_unknown(certification_id, "Certification", ["certificationId"]),
+                [
+                    pk_or_unknown(learner_id, "User", ["learnerIds", str(i)])
+                    for i, learner_id in enumerate(learner_ids)
+                ],
                 due_at,
                 plugins=info.context.plugins,
             ),

@@ -45,7 +45,7 @@ async def _enrollment(info: Info, pk: int) -> Enrollment | None:
     row = await enrollments.get_enrollment(ctx.viewer, pk)
     if row is None:
         return None
-    return Enrollment.of(await ctx.loaders.enrollment_views.load(row))
+    return Enrollment.of(await ctx.loaders.view_of(row))
 
 
 async def _evidence(info: Info, pk: int) -> Node | None:
@@ -56,8 +56,8 @@ async def _evidence(info: Info, pk: int) -> Node | None:
     enrollment_row = await enrollments.get_enrollment(ctx.viewer, row.enrollment_id)
     if enrollment_row is None:
         return None
-    enrollment = Enrollment.of(await ctx.loaders.enrollment_views.load(enrollment_row))
-    return next((item for item in enrollment.evidence if item.pk == row.id), None)
+    enrollment = Enrollment.of(await ctx.loaders.view_of(enrollment_row))
+    return next((item for item in enrollment.evidence_objects() if item.pk == row.id), None)
 
 
 @strawberry.type

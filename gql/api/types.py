@@ -25,10 +25,16 @@ from gql.api.enums import (
 from gql.api.fields import described
 from gql.api.ids import encode_id
 from gql.api.loaders import EnrollmentList, Loaders
-from gql.api.rows import CertificationRow, CourseRowLike, EnrollmentRow, EvidenceRow, UserRow
 from gql.domain import certifications, pages
 from gql.domain.pages import Page
-from gql.domain.records import ProgressRecord
+from gql.domain.records import (
+    CertificationRecord,
+    CourseRecord,
+    EnrollmentRecord,
+    EvidenceRecord,
+    ProgressRecord,
+    UserRecord,
+)
 from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.plugins import InstalledPolicy
 
@@ -47,7 +53,7 @@ class User(Node):
     manager_pk: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: UserRow) -> User:
+    def of(cls, row: UserRecord) -> User:
         return cls(
             id=strawberry.ID(encode_id("User", row.id)),
             name=row.name,
@@ -87,7 +93,7 @@ class User(Node):
 @strawberry.type
 class Badge:
     name: str
-    certification_row: strawberry.Private[CertificationRow]
+    certification_row: strawberry.Private[CertificationRecord]
 
     @described(
         "A signed URL (a path on this server) of the badge image, null when there is none. "
@@ -121,7 +127,7 @@ class Certification(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: CertificationRow) -> Certification:
+    def of(cls, row: CertificationRecord) -> Certification:
         badge = None
         if row.badge_name or row.badge_sha256:
             badge = Badge(name=row.badge_name or row.name, certification_row=row)
@@ -158,7 +164,7 @@ class Certification(Node):
         row = await loaders.viewer_enrollments.load(self.pk)
         if row is None:
             return None
-        return Enrollment.of(await loaders.enrollment_views.load(row))
+        return Enrollment.of(await loaders.view_of(row))
 
 
 @strawberry.type
@@ -177,7 +183,7 @@ class Course(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: CourseRowLike) -> Course:
+    def of(cls, row: CourseRecord) -> Course:
         return cls(
             id=strawberry.ID(encode_id("Course", row.id)),
             name=row.name,
@@ -201,6 +207,13 @@ class CourseProgress:
     started_at: datetime | None
     completed_at: datetime | None = strawberry.field(description="The latest completion.")
     updated_at: datetime | None
+    mandatory: bool | None = strawberry.field(
+        description=(
+            "Whether the certification marks this course mandatory; null outside a "
+            "certification's lists (a course's viewerProgress, a progress report)."
+        ),
+        default=None,
+    )
 
     @classmethod
     def of_row(cls, row: ProgressRecord, course: Course) -> CourseProgress:
@@ -225,6 +238,7 @@ class CourseProgress:
             started_at=view.started_at,
             completed_at=view.completed_at,
             updated_at=view.updated_at,
+            mandatory=view.mandatory,
         )
 
 
@@ -235,8 +249,29 @@ class Award:
     expires_at: datetime | None
 
 
+def _courses_of(root: Enrollment) -> list[CourseProgress]:
+    return [CourseProgress.of_view(c, root.course_objects) for c in root.view.courses]
+
+
+def _pending_courses_of(root: Enrollment) -> list[CourseProgress]:
+    return [CourseProgress.of_view(c, root.course_objects) for c in root.view.pending_courses]
+
+
+def _evidence_of(root: Enrollment) -> list[Evidence]:
+    return root.evidence_objects()
+
+
+def _awards_of(root: Enrollment) -> list[Award]:
+    return [
+        Award(cycle=a.cycle, awarded_at=a.awarded_at, expires_at=a.expires_at)
+        for a in root.view.awards
+    ]
+
+
 @strawberry.type
 class Enrollment(Node):
+    """Leaf fields are filled when built; the lists are built from the view when asked."""
+
     certification: Certification
     status: EnrollmentStatus
     progress_percent: int = strawberry.field(description="0..100, from the completion policy.")
@@ -251,22 +286,26 @@ class Enrollment(Node):
         description="Of the award in force; null = never (or no award in force)."
     )
     pending_courses: list[CourseProgress] = strawberry.field(
-        description="Courses not yet done in this cycle, in the order the player offers them."
+        resolver=_pending_courses_of,
+        description="Courses not yet done in this cycle, in the order the player offers them.",
     )
     courses: list[CourseProgress] = strawberry.field(
-        description="Every course of the certification, in certification order."
+        resolver=_courses_of,
+        description="Every course of the certification, in certification order.",
     )
-    evidence: list[Evidence]
-    awards: list[Award]
+    evidence: list[Evidence] = strawberry.field(resolver=_evidence_of)
+    awards: list[Award] = strawberry.field(resolver=_awards_of)
     pk: strawberry.Private[int]
     learner_pk: strawberry.Private[int]
+    view: strawberry.Private[EnrollmentView]
+    # One Course object per course, shared by `courses` and `pendingCourses`.
+    course_objects: strawberry.Private[dict[int, Course]]
+    evidence_list: strawberry.Private[list[Evidence] | None] = None
 
     @classmethod
     def of(cls, view: EnrollmentView) -> Enrollment:
         row = view.enrollment
-        # The same Course object serves both lists, built once per course.
-        courses: dict[int, Course] = {}
-        enrollment = cls(
+        return cls(
             id=strawberry.ID(encode_id("Enrollment", row.id)),
             certification=Certification.of(view.certification),
             status=view.status,
@@ -279,18 +318,16 @@ class Enrollment(Node):
             overdue=view.overdue,
             completed_at=view.completed_at,
             expires_at=view.expires_at,
-            courses=[CourseProgress.of_view(c, courses) for c in view.courses],
-            pending_courses=[CourseProgress.of_view(c, courses) for c in view.pending_courses],
-            evidence=[],
-            awards=[
-                Award(cycle=a.cycle, awarded_at=a.awarded_at, expires_at=a.expires_at)
-                for a in view.awards
-            ],
             pk=row.id,
             learner_pk=row.learner_id,
+            view=view,
+            course_objects={},
         )
-        enrollment.evidence = [Evidence.of(item, enrollment) for item in view.evidence]
-        return enrollment
+
+    def evidence_objects(self) -> list[Evidence]:
+        if self.evidence_list is None:
+            self.evidence_list = [Evidence.of(item, self) for item in self.view.evidence]
+        return self.evidence_list
 
     @strawberry.field
     async def learner(self, info: Info) -> User:
@@ -319,10 +356,10 @@ class Evidence(Node):
     review_comment: str | None
     pk: strawberry.Private[int]
     reviewer_pk: strawberry.Private[int | None]
-    row: strawberry.Private[EvidenceRow]
+    row: strawberry.Private[EvidenceRecord]
 
     @classmethod
-    def of(cls, row: EvidenceRow, enrollment: Enrollment) -> Evidence:
+    def of(cls, row: EvidenceRecord, enrollment: Enrollment) -> Evidence:
         return cls(
             id=strawberry.ID(encode_id("Evidence", row.id)),
             enrollment=enrollment,
@@ -383,13 +420,13 @@ class StatusCount:
 
 
 async def enrollment_connection(
-    page: Page[EnrollmentRow], loaders: Loaders
+    page: Page[EnrollmentRecord], loaders: Loaders
 ) -> Connection[Enrollment]:
     views = await loaders.views_of(page.items)
     return Connection.of(page, [Enrollment.of(view) for view in views])
 
 
-async def evidence_connection(page: Page[EvidenceRow], loaders: Loaders) -> Connection[Evidence]:
+async def evidence_connection(page: Page[EvidenceRecord], loaders: Loaders) -> Connection[Evidence]:
     enrollment_ids = [row.enrollment_id for row in page.items]
     rows = await loaders.enrollments.load_many(enrollment_ids)
     visible = [row for row in rows if row is not None]

@@ -21,11 +21,11 @@ from gql.api.mutations import (
     ImportRowError,
     run_use_case,
 )
-from gql.api.rows import CertificationRow, EvidenceRow
 from gql.api.types import Certification, Enrollment, Evidence
 from gql.domain import badges, evidence, imports
 from gql.domain.access import Actor
 from gql.domain.errors import InvalidInput
+from gql.domain.records import CertificationRecord, EvidenceRecord
 
 
 def _received_file(file: object) -> UploadFile:
@@ -39,16 +39,16 @@ def _received_file(file: object) -> UploadFile:
     return file
 
 
-async def _evidence(info: Info, row: EvidenceRow) -> Evidence:
+async def _evidence(info: Info, row: EvidenceRecord) -> Evidence:
     loaders = info.context.loaders
     enrollment_row = await loaders.enrollments.load(row.enrollment_id)
     if enrollment_row is None:  # the use case let the viewer act on it, so they may see it
         raise LookupError(f"enrollment {row.enrollment_id} of evidence {row.id} not visible")
-    enrollment = Enrollment.of(await loaders.enrollment_views.load(enrollment_row))
+    enrollment = Enrollment.of(await loaders.view_of(enrollment_row))
     return Evidence.of(row, enrollment)
 
 
-async def _evidence_payload(info: Info, row: EvidenceRow) -> EvidencePayload:
+async def _evidence_payload(info: Info, row: EvidenceRecord) -> EvidencePayload:
     return EvidencePayload(evidence=await _evidence(info, row))
 
 
@@ -74,7 +74,7 @@ class FileMutations:
         completed_on: date | None = None,
         note: str | None = None,
     ) -> EvidencePayload:
-        async def submit(viewer: Actor) -> EvidenceRow:
+        async def submit(viewer: Actor) -> EvidenceRecord:
             upload = _received_file(file)
             return await evidence.submit_evidence(
                 viewer,
@@ -120,7 +120,7 @@ class FileMutations:
     async def upload_certification_badge(
         self, info: Info, certification_id: strawberry.ID, file: Upload
     ) -> CertificationPayload:
-        async def upload_badge(viewer: Actor) -> CertificationRow:
+        async def upload_badge(viewer: Actor) -> CertificationRecord:
             upload = _received_file(file)
             return await badges.upload_certification_badge(
                 viewer,

@@ -19,28 +19,15 @@ from gql import clock
 from gql.domain.errors import Forbidden, Unauthenticated
 from gql.domain.unit import audit_refusal, note_denied_read
 from gql.store import reads
-from gql.store.models import CertificationState, Role, User
+from gql.store.models import User
+from gql.store.records import UserRecord
 from gql.store.tokens import active_token, touch_token
+from gql.vocabulary import CertificationState, Role
 
 TOKEN_PREFIX = "cg_"
 # last_used_at is bookkeeping, not an audit trail: refreshing it at most once a minute keeps
 # reads from turning into writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
-
-
-class Person(Protocol):
-    """What makes an Actor: a User model, or the user row of a token lookup."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def manager_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +45,7 @@ class Actor:
         return cls(user_id=None, role=Role.ADMIN, name="certgraph cli")
 
     @classmethod
-    def of(cls, user: Person) -> Actor:
+    def of(cls, user: UserRecord) -> Actor:
         return cls(
             user_id=user.id,
             role=Role(user.role),

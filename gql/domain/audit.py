@@ -8,6 +8,7 @@ from gql.domain.access import Actor, require_admin
 from gql.domain.errors import InvalidInput
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
 from gql.store.models import AuditEvent
+from gql.store.records import AUDIT_COLUMNS, AuditRecord
 
 
 async def list_audit_events(
@@ -22,7 +23,7 @@ async def list_audit_events(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[AuditEvent]:
+) -> Page[AuditRecord]:
     """Newest first. `action` matches exactly, or as a prefix when it ends with '*'
     (``denied:*`` lists every refusal)."""
     await require_admin(actor, "auditEvents", "AuditEvent")
@@ -48,6 +49,8 @@ async def list_audit_events(
     return await orm_page(
         queryset,
         [OrmKey("at", True, "datetime"), OrmKey("id", True, "bigint")],
+        record=AuditRecord,
+        columns=AUDIT_COLUMNS,
         kind="audit",
         first=first,
         after=after,

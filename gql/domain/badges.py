@@ -10,6 +10,7 @@ from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.plugins import PluginHost
 from gql.store.db import retrying
 from gql.store.models import Certification
+from gql.store.records import CertificationRecord, record_of
 
 
 async def upload_certification_badge(
@@ -21,7 +22,7 @@ async def upload_certification_badge(
     filename: str | None,
     declared_type: str | None = None,
     plugins: PluginHost | None = None,
-) -> Certification:
+) -> CertificationRecord:
     """Set (or replace) a certification's badge image; admins only, any state.
 
     The badge takes the certification's name when it has no badge name yet, so a badge with
@@ -43,7 +44,9 @@ async def upload_certification_badge(
         return await retrying(lambda: _set_badge(actor, certification_id, staged))
 
 
-async def _set_badge(actor: Actor, certification_id: int, staged: StagedUpload) -> Certification:
+async def _set_badge(
+    actor: Actor, certification_id: int, staged: StagedUpload
+) -> CertificationRecord:
     async with unit_of_work(actor.user_id) as unit:
         cert = await Certification.get_or_none(id=certification_id)
         if cert is None:
@@ -69,4 +72,4 @@ async def _set_badge(actor: Actor, certification_id: int, staged: StagedUpload) 
                 "sizeBytes": stored.size_bytes,
             },
         )
-        return cert
+        return record_of(CertificationRecord, cert)

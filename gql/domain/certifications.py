@@ -35,16 +35,10 @@ from gql.domain.pages import (
 from gql.domain.status import EnrollmentStatus, course_links
 from gql.domain.unit import Unit, unit_of_work
 from gql.plugins import PluginHost, PolicyConfigError, get_plugin_host
-from gql.store import sql
-from gql.store.models import (
-    Certification,
-    CertificationCourse,
-    CertificationKind,
-    CertificationState,
-    CertificationType,
-    Course,
-    Enrollment,
-)
+from gql.store import reads, sql
+from gql.store.models import Certification, CertificationCourse, Course, Enrollment
+from gql.store.records import CertificationRecord, record_of
+from gql.vocabulary import CertificationKind, CertificationState, CertificationType
 
 DEFAULT_POLICY = {
     CertificationKind.INTERNAL: "mandatory-subset",
@@ -171,7 +165,7 @@ def _snapshot(cert: Certification) -> dict[str, Any]:
 
 async def _reevaluate_all(certification_id: int, unit: Unit) -> None:
     """A change of rules or courses can complete (or reopen) every enrollment of it."""
-    enrollments = list(await Enrollment.filter(certification_id=certification_id).order_by("id"))
+    enrollments = await reads.enrollments(certification_id=certification_id)
     await lock_learners([e.learner_id for e in enrollments])
     for start in range(0, len(enrollments), 500):
         await evaluate_enrollments(enrollments[start : start + 500], unit)
@@ -183,7 +177,7 @@ async def create_certification(
     *,
     organisation: str = DEFAULT_ORGANISATION,
     plugins: PluginHost | None = None,
-) -> Certification:
+) -> CertificationRecord:
     """A DRAFT certification; `organisation` issues an INTERNAL one that names no issuer."""
     await require_admin(actor, "createCertification", "Certification")
     values = _validated(data, organisation, plugins)
@@ -192,7 +186,7 @@ async def create_certification(
             **values, state=CertificationState.DRAFT, created_at=unit.now, updated_at=unit.now
         )
         await unit.audit("createCertification", "Certification", cert.id, after=_snapshot(cert))
-    return cert
+    return record_of(CertificationRecord, cert)
 
 
 async def _get_for_update(certification_id: int) -> Certification:
@@ -209,7 +203,7 @@ async def update_certification(
     *,
     organisation: str = DEFAULT_ORGANISATION,
     plugins: PluginHost | None = None,
-) -> Certification:
+) -> CertificationRecord:
     await require_admin(actor, "updateCertification", "Certification", certification_id)
     values = _validated(data, organisation, plugins)
     async with unit_of_work(actor.user_id, plugins) as unit:
@@ -233,7 +227,7 @@ async def update_certification(
         )
         if rules_changed:
             await _reevaluate_all(cert.id, unit)
-    return cert
+    return record_of(CertificationRecord, cert)
 
 
 async def set_certification_courses(
@@ -242,7 +236,7 @@ async def set_certification_courses(
     links: list[CourseLink],
     *,
     plugins: PluginHost | None = None,
-) -> Certification:
+) -> CertificationRecord:
     await require_admin(actor, "setCertificationCourses", "Certification", certification_id)
     seen: set[int] = set()
     for i, link in enumerate(links):
@@ -299,12 +293,12 @@ async def set_certification_courses(
             },
         )
         await _reevaluate_all(cert.id, unit)
-    return cert
+    return record_of(CertificationRecord, cert)
 
 
 async def publish_certification(
     actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
-) -> Certification:
+) -> CertificationRecord:
     await require_admin(actor, "publishCertification", "Certification", certification_id)
     async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
@@ -330,12 +324,12 @@ async def publish_certification(
             before={"state": "DRAFT"},
             after={"state": "PUBLISHED"},
         )
-    return cert
+    return record_of(CertificationRecord, cert)
 
 
 async def retire_certification(
     actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
-) -> Certification:
+) -> CertificationRecord:
     await require_admin(actor, "retireCertification", "Certification", certification_id)
     async with unit_of_work(actor.user_id, plugins) as unit:
         cert = await _get_for_update(certification_id)
@@ -352,14 +346,14 @@ async def retire_certification(
             before={"state": "PUBLISHED"},
             after={"state": "RETIRED"},
         )
-    return cert
+    return record_of(CertificationRecord, cert)
 
 
-async def certifications_by_ids(actor: Actor, ids: list[int]) -> dict[int, Certification]:
+async def certifications_by_ids(actor: Actor, ids: list[int]) -> dict[int, CertificationRecord]:
     """Visible certifications; a learner also keeps seeing a RETIRED one they are enrolled in."""
     if not ids:
         return {}
-    rows = {c.id: c for c in await Certification.filter(id__in=ids)}
+    rows = await reads.certifications(ids)
     hidden = [c.id for c in rows.values() if not may_see_certification(actor, c.state, False)]
     if not hidden:
         return rows
@@ -376,7 +370,7 @@ async def certifications_by_ids(actor: Actor, ids: list[int]) -> dict[int, Certi
     }
 
 
-async def get_certification(actor: Actor, certification_id: int) -> Certification | None:
+async def get_certification(actor: Actor, certification_id: int) -> CertificationRecord | None:
     return (await certifications_by_ids(actor, [certification_id])).get(certification_id)
 
 
@@ -390,7 +384,7 @@ async def list_certifications(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[Certification]:
+) -> Page[CertificationRecord]:
     """The catalog. Learners see PUBLISHED ones; admins every state (filter with `state`)."""
     size = check_first(first, max_page_size)
     search = check_search(search)
@@ -412,7 +406,7 @@ async def list_certifications(
     )
     has_next = len(rows) > size
     rows = rows[:size]
-    by_id = {c.id: c for c in await Certification.filter(id__in=[r["id"] for r in rows])}
+    by_id = await reads.certifications([r["id"] for r in rows])
     items = [by_id[r["id"]] for r in rows]
     cursors = [encode_cursor(f"catalog:{sort}", sql.key_values(r, keys)) for r in rows]
     return Page(items, cursors, has_next, cursor is not None, total)
@@ -420,7 +414,7 @@ async def list_certifications(
 
 @dataclass(slots=True)
 class CertificationReport:
-    certification: Certification
+    certification: CertificationRecord
     enrolled: int
     by_status: dict[EnrollmentStatus, int]
     overdue: int

@@ -12,7 +12,7 @@ from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CourseSort, OrmKey, Page, ch
 from gql.domain.unit import unit_of_work
 from gql.store import reads
 from gql.store.models import Course
-from gql.store.records import ProgressRecord
+from gql.store.records import COURSE_COLUMNS, CourseRecord, ProgressRecord, record_of
 
 _COURSE_KEYS: dict[CourseSort, list[OrmKey]] = {
     CourseSort.NAME_ASC: [OrmKey("name", type="str"), OrmKey("id")],
@@ -37,13 +37,13 @@ def _validated(name: str, description: str | None, duration_minutes: int | None)
 
 async def create_course(
     actor: Actor, *, name: str, description: str | None = None, duration_minutes: int | None = None
-) -> Course:
+) -> CourseRecord:
     await require_admin(actor, "createCourse", "Course")
     values = _validated(name, description, duration_minutes)
     async with unit_of_work(actor.user_id) as unit:
         course = await Course.create(**values, published_at=unit.now, updated_at=unit.now)
         await unit.audit("createCourse", "Course", course.id, after={"name": values["name"]})
-    return course
+    return record_of(CourseRecord, course)
 
 
 async def update_course(
@@ -53,7 +53,7 @@ async def update_course(
     name: str,
     description: str | None = None,
     duration_minutes: int | None = None,
-) -> Course:
+) -> CourseRecord:
     await require_admin(actor, "updateCourse", "Course", course_id)
     values = _validated(name, description, duration_minutes)
     async with unit_of_work(actor.user_id) as unit:
@@ -78,18 +78,19 @@ async def update_course(
                 "durationMinutes": course.duration_minutes,
             },
         )
-    return course
+    return record_of(CourseRecord, course)
 
 
-async def get_course(actor: Actor, course_id: int) -> Course | None:
-    return await Course.get_or_none(id=course_id)
+async def get_course(actor: Actor, course_id: int) -> CourseRecord | None:
+    return (await courses_by_ids(actor, [course_id])).get(course_id)
 
 
-async def courses_by_ids(actor: Actor, ids: list[int]) -> dict[int, Course]:
+async def courses_by_ids(actor: Actor, ids: list[int]) -> dict[int, CourseRecord]:
     """Every course is visible to every signed-in user (courses have no state of their own)."""
     if not ids:
         return {}
-    return {row.id: row for row in await Course.filter(id__in=ids)}
+    rows = await Course.filter(id__in=ids).values_list(*COURSE_COLUMNS)
+    return {r[0]: CourseRecord(*r) for r in rows}
 
 
 async def list_courses(
@@ -100,7 +101,7 @@ async def list_courses(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[Course]:
+) -> Page[CourseRecord]:
     search = check_search(search)
     queryset = Course.all()
     if search:
@@ -108,6 +109,8 @@ async def list_courses(
     return await orm_page(
         queryset,
         _COURSE_KEYS[CourseSort(sort)],
+        record=CourseRecord,
+        columns=COURSE_COLUMNS,
         kind=f"courses:{sort}",
         first=first,
         after=after,

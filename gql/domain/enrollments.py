@@ -27,22 +27,19 @@ from gql.domain.pages import (
     encode_cursor,
 )
 from gql.domain.rules import open_cycle_starts, progress_after
-from gql.domain.status import EnrollmentView, joined_certifications, load_context
+from gql.domain.status import EnrollmentView, load_context
 from gql.domain.unit import Unit, unit_of_work
 from gql.plugins import PluginHost
 from gql.store import reads, sql, writes
 from gql.store.db import retrying
-from gql.store.models import (
-    Certification,
+from gql.store.models import Course, Enrollment, User
+from gql.store.records import CertificationRecord, EnrollmentRecord, ProgressRecord
+from gql.vocabulary import (
     CertificationKind,
     CertificationState,
-    Course,
-    Enrollment,
     EnrollmentOrigin,
     ProgressStatus,
-    User,
 )
-from gql.store.records import ProgressRecord
 
 __all__ = ["progress_after"]
 
@@ -52,22 +49,24 @@ MAX_ASSIGN = 500
 @dataclass(slots=True)
 class ProgressRecorded:
     progress: ProgressRecord
-    enrollments: list[Enrollment]
+    enrollments: list[EnrollmentRecord]
     # the read model of each, as re-evaluated by the write: callers need not read it again
     views: list[EnrollmentView]
 
 
 def new_enrollment(
     learner_id: int,
-    cert: Certification,
+    cert: CertificationRecord,
     origin: EnrollmentOrigin,
     now: datetime,
     assigned_by: int | None,
     due_at: datetime | None,
-) -> Enrollment:
+) -> EnrollmentRecord:
+    """An enrollment not yet written (id 0)."""
     if due_at is None and cert.days_to_complete:
         due_at = now + timedelta(days=cert.days_to_complete)
-    return Enrollment(
+    return EnrollmentRecord(
+        id=0,
         learner_id=learner_id,
         certification_id=cert.id,
         origin=origin,
@@ -79,21 +78,27 @@ def new_enrollment(
         verdict_progress=0.0,
         verdict_explanation="",
         evaluated_cycle=1,
+        last_awarded_at=None,
+        last_expires_at=None,
+        last_award_cycle=None,
+        window_opens_at=None,
         updated_at=now,
+        certification=cert,
     )
 
 
 async def enrol(
     learner_id: int,
-    cert: Certification,
+    cert: CertificationRecord,
     origin: EnrollmentOrigin,
     unit: Unit,
     assigned_by: int | None,
     due_at: datetime | None,
-) -> Enrollment:
+) -> EnrollmentRecord:
     """Write a new enrollment and emit its `enrolled` event (after the unit commits)."""
-    enrollment = new_enrollment(learner_id, cert, origin, unit.now, assigned_by, due_at)
-    await enrollment.save()
+    enrollment = await writes.insert_enrollment(
+        new_enrollment(learner_id, cert, origin, unit.now, assigned_by, due_at)
+    )
     unit.emit(
         "enrolled",
         enrollment_id=enrollment.id,
@@ -111,7 +116,7 @@ async def assign_certification(
     due_at: datetime | None,
     *,
     plugins: PluginHost | None = None,
-) -> list[Enrollment]:
+) -> list[EnrollmentRecord]:
     """Enrol learners (or update the due date of existing enrollments); admins only."""
     await require_admin(actor, "assignCertification", "Certification", certification_id)
     ids = list(dict.fromkeys(learner_ids))
@@ -122,9 +127,9 @@ async def assign_certification(
     if due_at is not None and due_at.tzinfo is None:
         raise InvalidInput("dueAt needs a UTC offset", field=["dueAt"])
 
-    async def run() -> list[Enrollment]:
+    async def run() -> list[EnrollmentRecord]:
         async with unit_of_work(actor.user_id, plugins) as unit:
-            cert = await Certification.get_or_none(id=certification_id)
+            cert = (await reads.certifications([certification_id])).get(certification_id)
             if cert is None:
                 raise NotFound("no such certification", field=["certificationId"])
             if cert.state != CertificationState.PUBLISHED:
@@ -138,9 +143,9 @@ async def assign_certification(
             await lock_learners(ids)
             existing = {
                 e.learner_id: e
-                for e in await Enrollment.filter(certification_id=cert.id, learner_id__in=ids)
+                for e in await reads.enrollments(certification_id=cert.id, learner_id__in=ids)
             }
-            result: list[Enrollment] = []
+            result: list[EnrollmentRecord] = []
             for learner_id in ids:
                 enrollment = existing.get(learner_id)
                 if enrollment is None:
@@ -159,13 +164,12 @@ async def assign_certification(
                     )
                 else:
                     before = {"origin": str(enrollment.origin), "dueAt": _iso(enrollment.due_at)}
-                    enrollment.origin = EnrollmentOrigin.ASSIGNED
-                    enrollment.assigned_by_id = actor.user_id
-                    if due_at is not None:
-                        enrollment.due_at = due_at
-                    enrollment.updated_at = unit.now
-                    await enrollment.save(
-                        update_fields=["origin", "assigned_by_id", "due_at", "updated_at"]
+                    enrollment = await writes.update_enrollment(
+                        enrollment,
+                        origin=EnrollmentOrigin.ASSIGNED,
+                        assigned_by_id=actor.user_id,
+                        due_at=enrollment.due_at if due_at is None else due_at,
+                        updated_at=unit.now,
                     )
                     await unit.audit(
                         "assignCertification",
@@ -175,8 +179,7 @@ async def assign_certification(
                         after={"origin": "ASSIGNED", "dueAt": _iso(enrollment.due_at)},
                     )
                 result.append(enrollment)
-            await evaluate_enrollments(result, unit)
-            return result
+            return [view.enrollment for view in await evaluate_enrollments(result, unit)]
 
     return await retrying(run)
 
@@ -187,37 +190,43 @@ def _iso(value: datetime | None) -> str | None:
 
 async def start_certification(
     actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
-) -> Enrollment:
+) -> EnrollmentRecord:
     """Self-enrol into a PUBLISHED certification if needed and mark it started (once)."""
     if actor.user_id is None:
         raise InvalidInput("only a user can start a certification")
     learner_id = actor.user_id
 
-    async def run() -> Enrollment:
+    async def run() -> EnrollmentRecord:
         async with unit_of_work(learner_id, plugins) as unit:
             await lock_learners([learner_id])
-            enrollment = await Enrollment.get_or_none(
-                learner_id=learner_id, certification_id=certification_id
-            )
-            cert = await Certification.get_or_none(id=certification_id)
+            cert, enrollment = await enrollment_of(learner_id, certification_id)
             if cert is None or not open_to_learner(cert.state, enrollment is not None):
                 raise NotFound("no such certification", field=["certificationId"])
             enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
-            await evaluate_enrollments([enrollment], unit)
-            return enrollment
+            [view] = await evaluate_enrollments([enrollment], unit)
+            return view.enrollment
 
     return await retrying(run)
 
 
+async def enrollment_of(
+    learner_id: int, certification_id: int
+) -> tuple[CertificationRecord | None, EnrollmentRecord | None]:
+    """The certification, and the learner's enrollment in it (None: not enrolled)."""
+    found = await reads.enrollments(learner_id=learner_id, certification_id=certification_id)
+    if found:
+        return found[0].certification, found[0]
+    return (await reads.certifications([certification_id])).get(certification_id), None
+
+
 async def enrol_and_start(
-    learner_id: int, cert: Certification, enrollment: Enrollment | None, unit: Unit
-) -> Enrollment:
+    learner_id: int, cert: CertificationRecord, enrollment: EnrollmentRecord | None, unit: Unit
+) -> EnrollmentRecord:
     """Self-enrol the learner if `enrollment` is None, and mark it started once."""
     if enrollment is None:
         enrollment = await enrol(learner_id, cert, EnrollmentOrigin.SELF, unit, None, None)
     if enrollment.started_at is None:
-        enrollment.started_at = unit.now
-        await enrollment.save(update_fields=["started_at"])
+        enrollment = await writes.update_enrollment(enrollment, started_at=unit.now)
         unit.emit(
             "started", enrollment_id=enrollment.id, learner_id=learner_id, certification_id=cert.id
         )
@@ -275,14 +284,7 @@ async def record_course_progress(
         async with unit_of_work(actor.user_id, plugins) as unit:
             if target not in await lock_learners([target]):
                 raise NotFound("no such learner", field=["input", "learnerId"])
-            enrollments = list(
-                await Enrollment.filter(
-                    learner_id=target, certification__course_links__course_id=course_id
-                )
-                .distinct()
-                .select_related("certification")  # read once: cycles here, evaluation below
-                .order_by("id")
-            )
+            enrollments = await reads.enrollments_counting(target, course_id)
             # An enrollment found through the course's link proves the course exists (the
             # link's foreign key), so only a course no enrollment counts needs a look.
             if not enrollments and not await Course.filter(id=course_id).exists():
@@ -290,11 +292,7 @@ async def record_course_progress(
             # The evaluation's reads, made before the write: the open cycles need the awards,
             # and the learner's progress on the course is among the progress they read. Only
             # the written row changes what they hold.
-            context = (
-                await load_context(enrollments, unit.plugins, joined_certifications(enrollments))
-                if enrollments
-                else None
-            )
+            context = await load_context(enrollments, unit.plugins) if enrollments else None
             if context is None:
                 existing = await reads.progress_of(target, course_id)
             else:
@@ -342,32 +340,31 @@ async def record_course_progress(
                     },
                 )
             views = await evaluate_enrollments(enrollments, unit, context)
-            return ProgressRecorded(row, enrollments, views)
+            return ProgressRecorded(row, [view.enrollment for view in views], views)
 
     return await retrying(run)
 
 
-async def enrollments_by_ids(actor: Actor, ids: list[int]) -> dict[int, Enrollment]:
-    """Visible enrollments (own; a manager's reports'; all for admins), certification joined."""
+async def enrollments_by_ids(actor: Actor, ids: list[int]) -> dict[int, EnrollmentRecord]:
+    """Visible enrollments (own; a manager's reports'; all for admins)."""
     if not ids:
         return {}
-    rows = await Enrollment.filter(learner_scope(actor), id__in=ids).select_related("certification")
-    return {row.id: row for row in rows}
+    return {row.id: row for row in await reads.enrollments(learner_scope(actor), id__in=ids)}
 
 
-async def get_enrollment(actor: Actor, enrollment_id: int) -> Enrollment | None:
+async def get_enrollment(actor: Actor, enrollment_id: int) -> EnrollmentRecord | None:
     found = (await enrollments_by_ids(actor, [enrollment_id])).get(enrollment_id)
     if found is None and await Enrollment.filter(id=enrollment_id).exists():
         await note_hidden(actor, "enrollment", "Enrollment", enrollment_id)
     return found
 
 
-async def viewer_enrollments(actor: Actor, certification_ids: list[int]) -> dict[int, Enrollment]:
+async def viewer_enrollments(
+    actor: Actor, certification_ids: list[int]
+) -> dict[int, EnrollmentRecord]:
     if actor.user_id is None or not certification_ids:
         return {}
-    rows = await Enrollment.filter(
-        learner_id=actor.user_id, certification_id__in=certification_ids
-    ).select_related("certification")
+    rows = await reads.enrollments(learner_id=actor.user_id, certification_id__in=certification_ids)
     return {row.certification_id: row for row in rows}
 
 
@@ -381,7 +378,7 @@ async def list_learner_enrollments(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[Enrollment]:
+) -> Page[EnrollmentRecord]:
     """A learner's enrollments in the order of domain.md; empty for a learner one may not see."""
     pages = await list_learners_enrollments(
         actor,
@@ -406,7 +403,7 @@ async def list_learners_enrollments(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> dict[int, Page[Enrollment]]:
+) -> dict[int, Page[EnrollmentRecord]]:
     """list_learner_enrollments for several learners at once, in a fixed number of queries
     (a page per learner: `after` applies to each)."""
     size = check_first(first, max_page_size)
@@ -429,18 +426,12 @@ async def list_learners_enrollments(
         if visible and size >= 0
         else ({}, {})
     )
-    wanted = [r["id"] for learner_rows in rows.values() for r in learner_rows[:size]]
-    by_id = (
-        {e.id: e for e in await Enrollment.filter(id__in=wanted).select_related("certification")}
-        if wanted
-        else {}
-    )
-    pages: dict[int, Page[Enrollment]] = {}
+    pages: dict[int, Page[EnrollmentRecord]] = {}
     for learner_id in ids:
         learner_rows = rows.get(learner_id, [])
         shown = learner_rows[:size]
         pages[learner_id] = Page(
-            [by_id[r["id"]] for r in shown],
+            [sql.enrollment_record(r) for r in shown],
             [encode_cursor(kind_key, sql.key_values(r, keys)) for r in shown],
             len(learner_rows) > size,
             cursor is not None,

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from gql.domain.rules import award_expiry, window_opens_at
-from gql.domain.status import (
-    EnrollmentContext,
-    EnrollmentView,
-    joined_certifications,
-    load_context,
-    stored_status,
-)
+from gql.domain.status import EnrollmentContext, EnrollmentView, load_context, stored_status
 from gql.domain.unit import Unit
 from gql.policy import VerdictStatus
-from gql.store.models import Enrollment
-from gql.store.records import AwardRecord
+from gql.store.records import AwardRecord, EnrollmentRecord
 from gql.store.sql import insert_award_once, lock_users
+from gql.store.writes import update_enrollment
 
 __all__ = ["award_expiry", "evaluate_enrollments", "lock_learners"]
 
@@ -48,9 +42,10 @@ async def _write_award_once(view: EnrollmentView, unit: Unit) -> AwardRecord | N
 
 
 async def evaluate_enrollments(
-    enrollments: list[Enrollment], unit: Unit, context: EnrollmentContext | None = None
+    enrollments: list[EnrollmentRecord], unit: Unit, context: EnrollmentContext | None = None
 ) -> list[EnrollmentView]:
     """Re-evaluate and store each enrollment's verdict; award the ones that just completed.
+    The views hold the enrollments as stored.
 
     Callers hold the learners' lock (lock_learners) inside the unit's transaction. `context`:
     these enrollments' load_context, when the caller read it in this transaction and kept it
@@ -59,7 +54,7 @@ async def evaluate_enrollments(
     if not enrollments:
         return []
     if context is None:
-        context = await load_context(enrollments, unit.plugins, joined_certifications(enrollments))
+        context = await load_context(enrollments, unit.plugins)
     views: list[EnrollmentView] = []
     for enrollment in enrollments:
         view = context.view(enrollment, unit.now)
@@ -89,30 +84,25 @@ async def evaluate_enrollments(
                     )
                     context.awards.setdefault(enrollment.id, []).append(award)
                     view = context.view(enrollment, unit.now)
-            enrollment.verdict_status = stored_status(verdict, enrollment, view.facts)
-            enrollment.verdict_progress = verdict.progress
-            enrollment.verdict_explanation = verdict.explanation
-            enrollment.evaluated_cycle = view.cycle
+            verdict_columns = {
+                "verdict_status": stored_status(verdict, enrollment, view.facts),
+                "verdict_progress": verdict.progress,
+                "verdict_explanation": verdict.explanation,
+                "evaluated_cycle": view.cycle,
+            }
+        else:
+            verdict_columns = {}
         # Denormalised from the newest award for SQL sorting; refreshed on every evaluation so
         # a changed recertification window moves window_opens_at too.
         latest = view.awards[-1] if view.awards else None
-        enrollment.last_awarded_at = latest.awarded_at if latest else None
-        enrollment.last_expires_at = latest.expires_at if latest else None
-        enrollment.last_award_cycle = latest.cycle if latest else None
-        enrollment.window_opens_at = window_opens_at(view.certification, latest) if latest else None
-        enrollment.updated_at = unit.now
-        await enrollment.save(
-            update_fields=[
-                "verdict_status",
-                "verdict_progress",
-                "verdict_explanation",
-                "evaluated_cycle",
-                "last_awarded_at",
-                "last_expires_at",
-                "last_award_cycle",
-                "window_opens_at",
-                "updated_at",
-            ]
+        view.enrollment = await update_enrollment(
+            enrollment,
+            **verdict_columns,
+            last_awarded_at=latest.awarded_at if latest else None,
+            last_expires_at=latest.expires_at if latest else None,
+            last_award_cycle=latest.cycle if latest else None,
+            window_opens_at=window_opens_at(view.certification, latest) if latest else None,
+            updated_at=unit.now,
         )
         views.append(view)
     return views

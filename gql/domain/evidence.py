@@ -4,6 +4,7 @@ before its row is written, so a refused submission leaves neither (domain.md "Ev
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, timedelta
 from enum import StrEnum
 from typing import Any
@@ -18,7 +19,7 @@ from gql.domain.access import (
     open_to_learner,
     review_scope,
 )
-from gql.domain.enrollments import enrol_and_start, new_enrollment
+from gql.domain.enrollments import enrol_and_start, enrollment_of, new_enrollment
 from gql.domain.errors import InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
@@ -36,15 +37,15 @@ from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import VerdictStatus
 from gql.store import reads
 from gql.store.db import retrying
-from gql.store.models import (
-    Certification,
-    CertificationKind,
-    Enrollment,
-    EnrollmentOrigin,
-    Evidence,
-    EvidenceStatus,
-    User,
+from gql.store.models import Evidence
+from gql.store.records import (
+    EVIDENCE_COLUMNS,
+    CertificationRecord,
+    EnrollmentRecord,
+    EvidenceRecord,
+    record_of,
 )
+from gql.vocabulary import CertificationKind, EnrollmentOrigin, EvidenceStatus
 
 MAX_NOTE_CHARS = 2000
 MAX_COMMENT_CHARS = 2000
@@ -73,13 +74,15 @@ async def list_review_queue(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[Evidence]:
+) -> Page[EvidenceRecord]:
     scope = review_scope(actor)
     queryset = Evidence.filter(status=EvidenceStatus.PENDING)
     queryset = queryset.filter(scope) if scope is not None else queryset.filter(id=-1)
     return await orm_page(
         queryset,
         [OrmKey("submitted_at", type="datetime"), OrmKey("id")],
+        record=EvidenceRecord,
+        columns=EVIDENCE_COLUMNS,
         kind="review-queue",
         first=first,
         after=after,
@@ -87,14 +90,14 @@ async def list_review_queue(
     )
 
 
-async def evidence_by_ids(actor: Actor, ids: list[int]) -> dict[int, Evidence]:
+async def evidence_by_ids(actor: Actor, ids: list[int]) -> dict[int, EvidenceRecord]:
     if not ids:
         return {}
-    rows = await Evidence.filter(learner_scope(actor, "enrollment__learner_id"), id__in=ids)
+    rows = await reads.evidence_where(learner_scope(actor, "enrollment__learner_id"), id__in=ids)
     return {row.id: row for row in rows}
 
 
-async def get_evidence(actor: Actor, evidence_id: int) -> Evidence | None:
+async def get_evidence(actor: Actor, evidence_id: int) -> EvidenceRecord | None:
     found = (await evidence_by_ids(actor, [evidence_id])).get(evidence_id)
     if found is None and await Evidence.filter(id=evidence_id).exists():
         await note_hidden(actor, "evidence", "Evidence", evidence_id)
@@ -115,14 +118,14 @@ def _clean_text(value: str | None, name: str, limit: int) -> str | None:
 
 async def _view(
     learner_id: int,
-    cert: Certification,
-    enrollment: Enrollment | None,
+    cert: CertificationRecord,
+    enrollment: EnrollmentRecord | None,
     plugins: PluginHost | None = None,
 ) -> EnrollmentView:
     """The enrollment as the rules see it now; for a learner not yet enrolled, as it would be."""
     now = clock.now()
     if enrollment is not None:
-        context = await load_context([enrollment], plugins, {cert.id: cert})
+        context = await load_context([enrollment], plugins)
         return context.view(enrollment, now)
     links = (await course_links([cert.id])).get(cert.id, [])
     progress = {
@@ -148,7 +151,7 @@ def _check_status(view: EnrollmentView) -> None:
 
 
 def _check_completed_on(
-    cert: Certification, view: EnrollmentView, completed_on: date | None
+    cert: CertificationRecord, view: EnrollmentView, completed_on: date | None
 ) -> None:
     dated_by_learner = cert.policy_config.get("completionDate") == "learner"
     if completed_on is None:
@@ -169,7 +172,7 @@ def _check_completed_on(
         )
 
 
-def _check_policy(cert: Certification, view: EnrollmentView, plugins: PluginHost) -> None:
+def _check_policy(cert: CertificationRecord, view: EnrollmentView, plugins: PluginHost) -> None:
     try:
         reason = plugins.check_submission(cert.policy_name, view.facts, cert.policy_config)
     except PolicyUnavailable as exc:
@@ -180,12 +183,9 @@ def _check_policy(cert: Certification, view: EnrollmentView, plugins: PluginHost
 
 async def _submission_target(
     learner_id: int, certification_id: int, completed_on: date | None, plugins: PluginHost
-) -> tuple[Certification, Enrollment | None]:
+) -> tuple[CertificationRecord, EnrollmentRecord | None]:
     """The certification and the learner's enrollment (None: to be created), or why not."""
-    cert = await Certification.get_or_none(id=certification_id)
-    enrollment = await Enrollment.get_or_none(
-        learner_id=learner_id, certification_id=certification_id
-    )
+    cert, enrollment = await enrollment_of(learner_id, certification_id)
     if cert is None or not open_to_learner(cert.state, enrollment is not None):
         raise NotFound("no such certification", field=["certificationId"])
     if cert.kind != CertificationKind.EXTERNAL:
@@ -212,7 +212,7 @@ async def submit_evidence(
     note: str | None = None,
     declared_type: str | None = None,
     plugins: PluginHost | None = None,
-) -> Evidence:
+) -> EvidenceRecord:
     """Submit proof for the actor's own enrollment in an EXTERNAL certification.
 
     `declared_type` is the content type the client sent with the file (checked against the
@@ -249,7 +249,7 @@ async def _record_submission(
     completed_on: date | None,
     note: str | None,
     plugins: PluginHost,
-) -> Evidence:
+) -> EvidenceRecord:
     async with unit_of_work(learner_id, plugins) as unit:
         await lock_learners([learner_id])
         cert, enrollment = await _submission_target(
@@ -277,7 +277,7 @@ async def _record_submission(
             certification_id=cert.id,
         )
         await evaluate_enrollments([enrollment], unit)
-        return evidence
+        return record_of(EvidenceRecord, evidence)
 
 
 def _snapshot(evidence: Evidence) -> dict[str, Any]:
@@ -294,17 +294,9 @@ def _snapshot(evidence: Evidence) -> dict[str, Any]:
 # -- reviewing ----------------------------------------------------------------------------
 
 
-async def _with_learner(evidence_id: int) -> tuple[Evidence, User] | None:
-    evidence = await Evidence.filter(id=evidence_id).select_related("enrollment__learner").first()
-    if evidence is None:
-        return None
-    learner: User = evidence.enrollment.learner
-    return evidence, learner
-
-
 async def _check_reviewer(actor: Actor, evidence_id: int) -> None:
     """Refuse (and audit) a reviewer who may not review this evidence, before any write."""
-    found = await _with_learner(evidence_id)
+    found = await reads.evidence_with_learner(evidence_id)
     if found is None:
         raise NotFound("no such evidence", field=["evidenceId"])
     evidence, learner = found
@@ -330,7 +322,7 @@ async def review_evidence(
     comment: str | None = None,
     *,
     plugins: PluginHost | None = None,
-) -> Evidence:
+) -> EvidenceRecord:
     """Approve or reject PENDING evidence, once; approval re-evaluates (and may award).
 
     A manager reviews their direct reports' evidence, an admin anyone's, nobody their own
@@ -344,9 +336,9 @@ async def review_evidence(
         EvidenceStatus.APPROVED if decision == ReviewDecision.APPROVE else EvidenceStatus.REJECTED
     )
 
-    async def run() -> Evidence:
+    async def run() -> EvidenceRecord:
         async with unit_of_work(actor.user_id, plugins) as unit:
-            found = await _with_learner(evidence_id)
+            found = await reads.evidence_with_learner(evidence_id)
             if found is None:
                 raise NotFound("no such evidence", field=["evidenceId"])
             evidence, learner = found
@@ -362,7 +354,13 @@ async def review_evidence(
             )
             if not changed:
                 raise NotAllowed("this evidence was already reviewed", field=["evidenceId"])
-            reviewed = await Evidence.get(id=evidence_id)
+            reviewed = replace(
+                evidence,
+                status=new_status,
+                reviewed_by_id=actor.user_id,
+                reviewed_at=unit.now,
+                review_comment=comment,
+            )
             await unit.audit(
                 "reviewEvidence",
                 "Evidence",
@@ -377,8 +375,7 @@ async def review_evidence(
                 learner_id=learner.id,
                 decision=decision.value,
             )
-            enrollment = evidence.enrollment
-            await evaluate_enrollments([enrollment], unit)
+            await evaluate_enrollments(await reads.enrollments(id=evidence.enrollment_id), unit)
             return reviewed
 
     return await retrying(run)

@@ -23,15 +23,8 @@ from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.plugins import PluginHost
 from gql.store import reads, writes
 from gql.store.db import retrying
-from gql.store.models import (
-    Award,
-    Certification,
-    CertificationCourse,
-    Course,
-    Enrollment,
-    User,
-)
-from gql.store.records import ProgressRecord as StoredProgress
+from gql.store.models import CertificationCourse, Course, User
+from gql.store.records import EnrollmentRecord, ProgressRecord
 
 # Reads a row's course_id: the pk, or None when the text names no course.
 CourseIdDecoder = Callable[[str], int | None]
@@ -64,7 +57,7 @@ class ImportResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressRecord:
+class ProgressReport:
     line: int
     learner_id: int
     course_id: int
@@ -200,7 +193,7 @@ def _parse_row(
     return _ParsedRow(line, email.lower(), course_id, percent, completed_at)
 
 
-async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressRecord]:
+async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressReport]:
     """Turn emails and course IDs into rows' keys, a fixed number of queries per batch."""
     if not parsed:
         return []
@@ -208,7 +201,7 @@ async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[Pro
     learners: dict[str, int] = dict(await User.filter(email__in=emails).values_list("email", "id"))
     wanted = sorted({p.course_id for p in parsed})
     courses = set(cast(list[int], await Course.filter(id__in=wanted).values_list("id", flat=True)))
-    rows: list[ProgressRecord] = []
+    rows: list[ProgressReport] = []
     for p in parsed:
         learner_id = learners.get(p.email)
         if learner_id is None:
@@ -216,13 +209,13 @@ async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[Pro
         elif p.course_id not in courses:
             errors.append(RowError(p.line, f"no course with ID {p.course_id}"))
         else:
-            rows.append(ProgressRecord(p.line, learner_id, p.course_id, p.percent, p.completed_at))
+            rows.append(ProgressReport(p.line, learner_id, p.course_id, p.percent, p.completed_at))
     return rows
 
 
 async def validated_batches(
     path: str, errors: _ErrorLog, now: datetime, course_id_of: CourseIdDecoder
-) -> AsyncGenerator[list[ProgressRecord], None]:
+) -> AsyncGenerator[list[ProgressReport], None]:
     """The file's valid rows, a batch at a time; every invalid row goes to `errors`."""
     records = await asyncio.to_thread(_CsvRecords.open, path)
     try:
@@ -271,7 +264,7 @@ async def validated_batches(
 Pair = tuple[int, int]  # (learner_id, course_id)
 
 
-async def _progress_rows(pairs: set[Pair]) -> dict[Pair, StoredProgress]:
+async def _progress_rows(pairs: set[Pair]) -> dict[Pair, ProgressRecord]:
     """The existing progress rows of exactly these pairs (not the learners x courses product)."""
     by_learner: dict[int, list[int]] = defaultdict(list)
     for learner_id, course_id in sorted(pairs):
@@ -299,14 +292,11 @@ async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope
         return scope
     learner_ids = sorted({learner_id for learner_id, _ in pairs})
     cert_ids = sorted(set().union(*certs_of_course.values()))
-    enrollments = await Enrollment.filter(
-        learner_id__in=learner_ids, certification_id__in=cert_ids
-    ).order_by("id")
+    enrollments = await reads.enrollments(learner_id__in=learner_ids, certification_id__in=cert_ids)
     if not enrollments:
         return scope
-    certs = {c.id: c for c in await Certification.filter(id__in=cert_ids)}
-    awards = awards_by_enrollment(await Award.filter(enrollment_id__in=[e.id for e in enrollments]))
-    of_learner: dict[int, list[Enrollment]] = defaultdict(list)
+    awards = awards_by_enrollment(await reads.awards([e.id for e in enrollments]))
+    of_learner: dict[int, list[EnrollmentRecord]] = defaultdict(list)
     for e in enrollments:
         of_learner[e.learner_id].append(e)
     for pair in pairs:
@@ -318,12 +308,12 @@ async def _enrollment_scope(pairs: set[Pair], now: datetime) -> _EnrollmentScope
         ]
         scope.enrollments[pair] = [e.id for e in counted]
         scope.cycle_starts[pair] = open_cycle_starts(
-            ((certs[e.certification_id], awards.get(e.id, [])) for e in counted), now
+            ((e.certification, awards.get(e.id, [])) for e in counted), now
         )
     return scope
 
 
-async def _apply_batch(rows: list[ProgressRecord], unit: Unit) -> set[int]:
+async def _apply_batch(rows: list[ProgressReport], unit: Unit) -> set[int]:
     """Write one batch of rows in bulk; return the IDs of the enrollments they count for."""
     if not rows:
         return set()
@@ -331,8 +321,8 @@ async def _apply_batch(rows: list[ProgressRecord], unit: Unit) -> set[int]:
     pairs = {(r.learner_id, r.course_id) for r in rows}
     existing = await _progress_rows(pairs)
     scope = await _enrollment_scope(pairs, unit.now)
-    created: dict[Pair, StoredProgress] = {}
-    changed: dict[Pair, StoredProgress] = {}
+    created: dict[Pair, ProgressRecord] = {}
+    changed: dict[Pair, ProgressRecord] = {}
     for r in rows:
         pair = (r.learner_id, r.course_id)
         current = created.get(pair) or existing.get(pair)
@@ -357,10 +347,7 @@ async def _apply_batch(rows: list[ProgressRecord], unit: Unit) -> set[int]:
 async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> None:
     for start in range(0, len(enrollment_ids), EVALUATE_BATCH):
         chunk = enrollment_ids[start : start + EVALUATE_BATCH]
-        enrollments = list(
-            await Enrollment.filter(id__in=chunk).select_related("certification").order_by("id")
-        )
-        await evaluate_enrollments(enrollments, unit)
+        await evaluate_enrollments(await reads.enrollments(id__in=chunk), unit)
 
 
 async def _write(

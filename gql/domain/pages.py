@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -151,12 +151,15 @@ async def orm_page(
     queryset: Any,
     keys: Sequence[OrmKey],
     *,
+    record: Callable[..., T],
+    columns: Sequence[str],
     kind: str,
     first: int | None,
     after: str | None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[Any]:
-    """A keyset page over a Tortoise queryset ordered by non-null `keys`."""
+) -> Page[T]:
+    """A keyset page over a Tortoise queryset ordered by non-null `keys`, of the `record`s
+    built from `columns` (the record's fields, in order; the keys among them)."""
     from tortoise.expressions import Q
 
     size = check_first(first, max_page_size)
@@ -175,8 +178,8 @@ async def orm_page(
         bound = {f"{lead.name}__{'lte' if lead.descending else 'gte'}": cursor[0]}
         page_qs = page_qs.filter(Q(**bound), Q(*branches, join_type="OR"))
     ordering = [f"-{key.name}" if key.descending else key.name for key in keys]
-    rows = list(await page_qs.order_by(*ordering).limit(size + 1))
-    has_next = len(rows) > size
-    rows = rows[:size]
+    found = await page_qs.order_by(*ordering).limit(size + 1).values_list(*columns)
+    has_next = len(found) > size
+    rows = [record(*row) for row in found[:size]]
     cursors = [encode_cursor(kind, [getattr(row, key.name) for key in keys]) for row in rows]
     return Page(rows, cursors, has_next, cursor is not None, total)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from gql.domain.calendar import add_months
-from gql.store.models import CertificationType, ProgressStatus
 from gql.store.records import CourseLinkRecord, CourseRecord, ProgressRecord
+from gql.vocabulary import CertificationType, ProgressStatus
 
 
 class CycleRules(Protocol):
@@ -164,20 +164,6 @@ def course_view(
         position=link.position,
         last_activity_at=progress.updated_at if in_cycle else None,
     )
-
-
-def player_queue(courses: list[CourseProgressView]) -> list[CourseProgressView]:
-    """Not-done courses: started ones by most recent activity, then the rest in certification
-    order with mandatory before optional."""
-    undone = [c for c in courses if c.status != ProgressStatus.COMPLETED]
-    started = [c for c in undone if c.status == ProgressStatus.IN_PROGRESS]
-    started.sort(
-        key=lambda c: (c.last_activity_at or _EARLIEST, c.position),
-        reverse=True,
-    )
-    fresh = [c for c in undone if c.status != ProgressStatus.IN_PROGRESS]
-    fresh.sort(key=lambda c: (not c.mandatory, c.position))
-    return started + fresh
 
 
 def _attempt_predates(row: ProgressRecord, cycle_starts: list[datetime]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from gql import clock
@@ -17,14 +17,27 @@ from gql.domain.rules import (
     counts_in,
     course_view,
     current_cycle,
-    player_queue,
     window_opens_at,
 )
 from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
-from gql.policy import CourseFacts, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus
+from gql.policy import (
+    CourseFacts,
+    EvidenceFacts,
+    PolicyFacts,
+    Verdict,
+    VerdictStatus,
+    player_order,
+)
 from gql.store import reads
-from gql.store.models import Certification, Enrollment, ProgressStatus
-from gql.store.records import AwardRecord, CourseLinkRecord, EvidenceRecord, ProgressRecord
+from gql.store.records import (
+    AwardRecord,
+    CertificationRecord,
+    CourseLinkRecord,
+    EnrollmentRecord,
+    EvidenceRecord,
+    ProgressRecord,
+)
+from gql.vocabulary import ProgressStatus
 
 __all__ = ["CourseProgressView", "Cycle", "current_cycle", "window_opens_at"]
 
@@ -44,8 +57,8 @@ STORED_COMPLETE = "COMPLETE"
 
 @dataclass(slots=True)
 class EnrollmentView:
-    enrollment: Enrollment
-    certification: Certification
+    enrollment: EnrollmentRecord
+    certification: CertificationRecord
     status: EnrollmentStatus
     progress_percent: int
     explanation: str
@@ -64,14 +77,27 @@ class EnrollmentView:
     links: list[CourseLinkRecord] = field(default_factory=list)
 
 
+def proof_counts_in(cycle: Cycle, evidence: EvidenceRecord) -> bool:
+    """Proof counts for the cycle it was submitted in, unless the completion it states is
+    from before that cycle began: a certificate that lapsed is no renewal."""
+    if not counts_in(cycle, evidence.submitted_at):
+        return False
+    started = cycle.started_at
+    return (
+        started is None
+        or evidence.completed_on is None
+        or evidence.completed_on >= started.astimezone(UTC).date()
+    )
+
+
 def build_facts(
-    certification: Certification,
+    certification: CertificationRecord,
     courses: list[CourseProgressView],
     evidence: list[EvidenceRecord],
     cycle: Cycle,
     now: datetime,
 ) -> PolicyFacts:
-    in_cycle = [e for e in evidence if counts_in(cycle, e.submitted_at)]
+    in_cycle = [e for e in evidence if proof_counts_in(cycle, e)]
     in_cycle.sort(key=lambda e: (e.submitted_at, e.id))
     return PolicyFacts(
         certification_id=certification.id,
@@ -104,7 +130,7 @@ def build_facts(
     )
 
 
-def stored_status(verdict: Verdict, enrollment: Enrollment, facts: PolicyFacts) -> str:
+def stored_status(verdict: Verdict, enrollment: EnrollmentRecord, facts: PolicyFacts) -> str:
     """The verdict as Enrollment.verdict_status (what RELEVANCE sorts on before awards)."""
     if verdict.status == VerdictStatus.COMPLETE:
         return STORED_COMPLETE
@@ -118,14 +144,16 @@ def stored_status(verdict: Verdict, enrollment: Enrollment, facts: PolicyFacts) 
     return EnrollmentStatus.ENROLLED
 
 
-def evaluate(certification: Certification, facts: PolicyFacts, plugins: PluginHost) -> Verdict:
+def evaluate(
+    certification: CertificationRecord, facts: PolicyFacts, plugins: PluginHost
+) -> Verdict:
     """Ask the certification's policy; PolicyUnavailable when there is no verdict to be had."""
     return plugins.evaluate(certification.policy_name, facts, certification.policy_config)
 
 
 def derive_view(
-    enrollment: Enrollment,
-    certification: Certification,
+    enrollment: EnrollmentRecord,
+    certification: CertificationRecord,
     links: list[CourseLinkRecord],
     progress: dict[int, ProgressRecord],
     awards: list[AwardRecord],
@@ -162,12 +190,13 @@ def derive_view(
         status = EnrollmentStatus(verdict_state)
     in_force = status == EnrollmentStatus.COMPLETED
     opens = window_opens_at(certification, latest) if latest is not None else None
+    window_open = opens is not None and now >= opens
     return EnrollmentView(
         enrollment=enrollment,
         certification=certification,
         status=status,
         progress_percent=max(0, min(100, round(progress_value * 100))),
-        explanation=explanation,
+        explanation=explain(status, explanation, latest, cycle.number, window_open),
         cycle=cycle.number,
         cycle_started_at=cycle.started_at,
         overdue=(
@@ -177,29 +206,64 @@ def derive_view(
         ),
         completed_at=latest.awarded_at if in_force and latest else None,
         expires_at=latest.expires_at if in_force and latest else None,
-        window_open=opens is not None and now >= opens,
+        window_open=window_open,
         verdict=verdict,
         facts=facts,
         courses=courses,
-        pending_courses=player_queue(courses),
+        pending_courses=pending_courses(courses, verdict, facts),
         awards=awards,
         evidence=sorted(evidence, key=lambda e: (e.submitted_at, e.id)),
         links=links,
     )
 
 
+def pending_courses(
+    courses: list[CourseProgressView], verdict: Verdict | None, facts: PolicyFacts
+) -> list[CourseProgressView]:
+    """The courses the policy says remain, in its order; without a verdict (the policy is
+    not installed) every course not done in this cycle, in player order."""
+    by_id = {c.course.id: c for c in courses}
+    if verdict is not None:
+        remaining = verdict.remaining
+    else:
+        remaining = player_order(f for f in facts.courses if not f.completed)
+    # a policy's unknown or repeated IDs are ignored
+    return [by_id[i] for i in dict.fromkeys(remaining) if i in by_id]
+
+
+def explain(
+    status: EnrollmentStatus,
+    explanation: str,
+    latest: AwardRecord | None,
+    cycle: int,
+    window_open: bool,
+) -> str:
+    """The policy's explanation, told against the status: until when a completion is valid
+    and what the open next cycle still needs; since when an expired one has lapsed."""
+    if latest is None or latest.expires_at is None:
+        return explanation
+    until = latest.expires_at.astimezone(UTC).date().isoformat()
+    if status == EnrollmentStatus.COMPLETED:
+        if window_open:
+            return f"valid until {until}; recertification is open (cycle {cycle}): {explanation}"
+        return f"{explanation}; valid until {until}" if explanation else f"valid until {until}"
+    if status == EnrollmentStatus.EXPIRED:
+        return f"expired on {until}; cycle {cycle}: {explanation}"
+    return explanation
+
+
 @dataclass(slots=True)
 class EnrollmentContext:
     """What derive_view needs for a batch of enrollments, loaded in a fixed number of queries."""
 
-    certifications: dict[int, Certification]
+    certifications: dict[int, CertificationRecord]
     links: dict[int, list[CourseLinkRecord]]
     progress: dict[tuple[int, int], ProgressRecord]
     awards: dict[int, list[AwardRecord]]
     evidence: dict[int, list[EvidenceRecord]]
     plugins: PluginHost
 
-    def view(self, enrollment: Enrollment, now: datetime) -> EnrollmentView:
+    def view(self, enrollment: EnrollmentRecord, now: datetime) -> EnrollmentView:
         cert_id: int = enrollment.certification_id
         learner_id: int = enrollment.learner_id
         links = self.links.get(cert_id, [])
@@ -235,30 +299,12 @@ async def load_awards(enrollment_ids: list[int]) -> dict[int, list[AwardRecord]]
     return awards_by_enrollment(await reads.awards(enrollment_ids))
 
 
-def joined_certifications(enrollments: list[Enrollment]) -> dict[int, Certification]:
-    """The certifications these enrollments were read with (select_related), by id."""
-    joined: dict[int, Certification] = {}
-    for e in enrollments:
-        certification = e.certification  # an unread relation is a query, never sent here
-        if isinstance(certification, Certification):
-            joined[certification.id] = certification
-    return joined
-
-
 async def load_context(
-    enrollments: list[Enrollment],
-    plugins: PluginHost | None = None,
-    certifications: dict[int, Certification] | None = None,
+    enrollments: list[EnrollmentRecord], plugins: PluginHost | None = None
 ) -> EnrollmentContext:
-    """What derive_view needs for these enrollments; `certifications`: those already read
-    (by default the ones the enrollments were read with), the rest are read here."""
-    cert_ids = sorted({e.certification_id for e in enrollments})
-    certifications = dict(
-        joined_certifications(enrollments) if certifications is None else certifications
-    )
-    missing = [c for c in cert_ids if c not in certifications]
-    if missing:
-        certifications.update({c.id: c for c in await Certification.filter(id__in=missing)})
+    """What derive_view needs for these enrollments (each carries its certification)."""
+    certifications = {e.certification_id: e.certification for e in enrollments}
+    cert_ids = sorted(certifications)
     links = await course_links(cert_ids)
     enrollment_ids = [e.id for e in enrollments]
     learner_ids = sorted({e.learner_id for e in enrollments})
@@ -269,7 +315,9 @@ async def load_context(
             learner_ids, [c for c in cert_ids if c in links]
         )
     }
-    awards = await load_awards(enrollment_ids)
+    # An enrollment never awarded has no award rows (last_award_cycle is denormalised from
+    # the newest one in the transaction that writes it): only the others are read.
+    awards = await load_awards([e.id for e in enrollments if e.last_award_cycle is not None])
     evidence: dict[int, list[EvidenceRecord]] = defaultdict(list)
     for item in await reads.evidence_of(enrollment_ids):
         evidence[item.enrollment_id].append(item)
@@ -279,14 +327,12 @@ async def load_context(
 
 
 async def describe_enrollments(
-    enrollments: list[Enrollment],
-    plugins: PluginHost | None = None,
-    certifications: dict[int, Certification] | None = None,
+    enrollments: list[EnrollmentRecord], plugins: PluginHost | None = None
 ) -> dict[int, EnrollmentView]:
     """The read model of each enrollment, in a fixed number of queries for any batch size.
     Read-only: an expiry seen here is noted by the next write or sweep."""
     if not enrollments:
         return {}
-    context = await load_context(enrollments, plugins, certifications)
+    context = await load_context(enrollments, plugins)
     now = clock.now()
     return {e.id: context.view(e, now) for e in enrollments}

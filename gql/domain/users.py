@@ -16,7 +16,9 @@ from gql.domain.access import (
 from gql.domain.errors import Conflict, InvalidInput, NotFound
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_search, orm_page
 from gql.domain.unit import unit_of_work
-from gql.store.models import ApiToken, Role, User
+from gql.store.models import ApiToken, User
+from gql.store.records import USER_COLUMNS, UserRecord, record_of
+from gql.vocabulary import Role
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -39,12 +41,12 @@ def _clean_email(email: str) -> str:
 
 async def create_user(
     actor: Actor, *, name: str, email: str, role: Role, manager_id: int | None = None
-) -> User:
+) -> UserRecord:
     await require_admin(actor, "createUser", "User")
     name, email = _clean_name(name), _clean_email(email)
     async with unit_of_work(actor.user_id) as unit:
         if manager_id is not None:
-            manager = await User.get_or_none(id=manager_id)
+            manager = await _user_where(id=manager_id)
             if manager is None or not may_manage(Role(manager.role)):
                 raise InvalidInput(
                     "manager must be an existing manager or admin", field=["managerId"]
@@ -60,13 +62,20 @@ async def create_user(
             user.id,
             after={"name": name, "email": email, "role": str(role), "managerId": manager_id},
         )
-    return user
+    return record_of(UserRecord, user)
 
 
-async def _issue_token(actor: Actor, user: User) -> str:
+async def _user_where(**filters: object) -> UserRecord | None:
+    rows = await User.filter(**filters).limit(1).values_list(*USER_COLUMNS)
+    return UserRecord(*rows[0]) if rows else None
+
+
+async def _issue_token(actor: Actor, user: UserRecord) -> str:
     token = new_token()
     async with unit_of_work(actor.user_id) as unit:
-        row = await ApiToken.create(user=user, token_hash=hash_token(token), created_at=unit.now)
+        row = await ApiToken.create(
+            user_id=user.id, token_hash=hash_token(token), created_at=unit.now
+        )
         # the token itself never reaches the log: only which token row was issued
         await unit.audit("createApiToken", "ApiToken", row.id, after={"userId": user.id})
     return token
@@ -74,15 +83,15 @@ async def _issue_token(actor: Actor, user: User) -> str:
 
 async def create_api_token(actor: Actor, user_id: int) -> str:
     await require_admin(actor, "createApiToken", "User", user_id)
-    user = await User.get_or_none(id=user_id)
+    user = await _user_where(id=user_id)
     if user is None:
         raise NotFound("no such user", field=["userId"])
     return await _issue_token(actor, user)
 
 
-async def create_token_for_email(actor: Actor, email: str) -> tuple[User, str]:
+async def create_token_for_email(actor: Actor, email: str) -> tuple[UserRecord, str]:
     await require_admin(actor, "createApiToken", "User")
-    user = await User.get_or_none(email=email.strip().lower())
+    user = await _user_where(email=email.strip().lower())
     if user is None:
         raise NotFound(f"no user with email {email}", field=["email"])
     return user, await _issue_token(actor, user)
@@ -91,7 +100,7 @@ async def create_token_for_email(actor: Actor, email: str) -> tuple[User, str]:
 async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
     """Revoke every live token of a user; returns how many were revoked."""
     await require_admin(actor, "revokeApiTokens", "User")
-    user = await User.get_or_none(email=email.strip().lower())
+    user = await _user_where(email=email.strip().lower())
     if user is None:
         raise NotFound(f"no user with email {email}", field=["email"])
     async with unit_of_work(actor.user_id) as unit:
@@ -100,18 +109,18 @@ async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
     return int(count)
 
 
-async def get_user(actor: Actor, user_id: int) -> User | None:
+async def get_user(actor: Actor, user_id: int) -> UserRecord | None:
     found = (await users_by_ids(actor, [user_id])).get(user_id)
     if found is None and await User.filter(id=user_id).exists():
         await note_hidden(actor, "user", "User", user_id)
     return found
 
 
-async def users_by_ids(actor: Actor, ids: list[int]) -> dict[int, User]:
+async def users_by_ids(actor: Actor, ids: list[int]) -> dict[int, UserRecord]:
     if not ids:
         return {}
-    rows = await User.filter(user_scope(actor), id__in=ids)
-    return {row.id: row for row in rows}
+    rows = await User.filter(user_scope(actor), id__in=ids).values_list(*USER_COLUMNS)
+    return {r[0]: UserRecord(*r) for r in rows}
 
 
 async def list_users(
@@ -122,7 +131,7 @@ async def list_users(
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[User]:
+) -> Page[UserRecord]:
     search = check_search(search)
     queryset = User.filter(user_scope(actor))
     if role is not None:
@@ -134,6 +143,8 @@ async def list_users(
     return await orm_page(
         queryset,
         [OrmKey("name", type="str"), OrmKey("id")],
+        record=UserRecord,
+        columns=USER_COLUMNS,
         kind="users",
         first=first,
         after=after,

@@ -1,22 +1,30 @@
-"""The enrollment read model's bulk reads, as immutable records (gql.store.records)."""
+"""The read model's bulk reads, as immutable records (gql.store.records): each one statement."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import F, Q, Subquery
 
 from gql.store.models import (
     Award,
+    Certification,
     CertificationCourse,
     CourseProgress,
+    Enrollment,
     Evidence,
     User,
 )
 from gql.store.records import (
+    CERTIFICATION_COLUMNS,
+    ENROLLMENT_COLUMNS,
+    EVIDENCE_COLUMNS,
     AwardRecord,
+    CertificationRecord,
     CourseLinkRecord,
     CourseRecord,
+    EnrollmentRecord,
     EvidenceRecord,
     LearnerRecord,
     ProgressRecord,
@@ -139,23 +147,6 @@ async def awards(enrollment_ids: list[int]) -> list[AwardRecord]:
     return [AwardRecord(*r) for r in rows]
 
 
-_EVIDENCE_COLUMNS = (
-    "id",
-    "enrollment_id",
-    "filename",
-    "content_type",
-    "size_bytes",
-    "sha256",
-    "status",
-    "submitted_at",
-    "completed_on",
-    "note",
-    "reviewed_at",
-    "review_comment",
-    "reviewed_by_id",
-)
-
-
 def evidence_record(r: tuple[Any, ...]) -> EvidenceRecord:
     return EvidenceRecord(*r)
 
@@ -167,6 +158,91 @@ async def evidence_of(enrollment_ids: list[int]) -> list[EvidenceRecord]:
     rows = (
         await Evidence.filter(enrollment_id__in=enrollment_ids)
         .order_by("submitted_at", "id")
-        .values_list(*_EVIDENCE_COLUMNS)
+        .values_list(*EVIDENCE_COLUMNS)
     )
     return [evidence_record(r) for r in rows]
+
+
+_ENROLLMENT_WITH_CERTIFICATION = (
+    *ENROLLMENT_COLUMNS,
+    *(f"certification__{column}" for column in CERTIFICATION_COLUMNS),
+)
+_ENROLLMENT_WIDTH = len(ENROLLMENT_COLUMNS)
+
+
+async def enrollments(*where: Q, **filters: Any) -> list[EnrollmentRecord]:
+    """The enrollments matching these filters, each with its certification (joined), by id."""
+    rows = (
+        await Enrollment.filter(*where, **filters)
+        .order_by("id")
+        .values_list(*_ENROLLMENT_WITH_CERTIFICATION)
+    )
+    width = _ENROLLMENT_WIDTH
+    # positional: the record's fields are ENROLLMENT_COLUMNS, then the certification
+    return [
+        EnrollmentRecord(*r[:width], CertificationRecord(*r[width:]))  # type: ignore[call-arg]
+        for r in rows
+    ]
+
+
+async def certifications(ids: list[int]) -> dict[int, CertificationRecord]:
+    """These certifications (those that exist), by id."""
+    if not ids:
+        return {}
+    rows = await Certification.filter(id__in=ids).values_list(*CERTIFICATION_COLUMNS)
+    return {r[0]: CertificationRecord(*r) for r in rows}
+
+
+async def evidence_where(*where: Q, **filters: Any) -> list[EvidenceRecord]:
+    """The evidence matching these filters, by id."""
+    rows = await Evidence.filter(*where, **filters).order_by("id").values_list(*EVIDENCE_COLUMNS)
+    return [evidence_record(r) for r in rows]
+
+
+async def evidence_with_learner(evidence_id: int) -> tuple[EvidenceRecord, LearnerRecord] | None:
+    """An evidence row and its learner, or None."""
+    rows = (
+        await Evidence.filter(id=evidence_id)
+        .limit(1)
+        .values_list(
+            *EVIDENCE_COLUMNS, "enrollment__learner__id", "enrollment__learner__manager_id"
+        )
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    return evidence_record(r[:-2]), LearnerRecord(r[-2], r[-1])
+
+
+async def unnoted_expired_awards(
+    now: datetime, after_id: int, limit: int
+) -> list[tuple[AwardRecord, int, int]]:
+    """Expired newest awards whose expiry nobody has noted, after `after_id` in id order: each
+    with its enrollment's learner and certification ids."""
+    rows = (
+        await Award.filter(
+            expiry_noted_at=None,
+            expires_at__lte=now,
+            id__gt=after_id,
+            # the enrollment's newest award: one superseded by a renewal never "expired"
+            enrollment__last_award_cycle=F("cycle"),
+        )
+        .order_by("id")
+        .limit(limit)
+        .values_list(
+            "id",
+            "enrollment_id",
+            "cycle",
+            "awarded_at",
+            "expires_at",
+            "enrollment__learner_id",
+            "enrollment__certification_id",
+        )
+    )
+    return [(AwardRecord(*r[:5]), r[5], r[6]) for r in rows]
+
+
+async def enrollments_counting(learner_id: int, course_id: int) -> list[EnrollmentRecord]:
+    """The learner's enrollments in certifications that include this course."""
+    including = CertificationCourse.filter(course_id=course_id).values("certification_id")
+    return await enrollments(learner_id=learner_id, certification_id__in=Subquery(including))

@@ -119,6 +119,7 @@ class EnrollmentRecord:
     last_expires_at: datetime | None
     last_award_cycle: int | None
     window_opens_at: datetime | None
+    updated_at: datetime
     certification: CertificationRecord
 
 
@@ -139,6 +140,7 @@ ENROLLMENT_COLUMNS = (
     "last_expires_at",
     "last_award_cycle",
     "window_opens_at",
+    "updated_at",
 )
 
 

@@ -4,12 +4,26 @@ FOR UPDATE locks. Placeholders and datetimes follow the default connection's dia
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.connection import get_connection
+
+from gql.store.records import (
+    CERTIFICATION_COLUMNS,
+    ENROLLMENT_COLUMNS,
+    CertificationRecord,
+    EnrollmentRecord,
+)
+from gql.vocabulary import (
+    CertificationKind,
+    CertificationState,
+    CertificationType,
+    EnrollmentOrigin,
+)
 
 
 def _dialect() -> str:
@@ -205,6 +219,7 @@ async def _page(
     after: list[Any] | None,
     limit: int,
     id_column: str,
+    columns: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
     count_sql = Sql(params=list(where_sql.params))
     count_rows = await fetch(
@@ -219,11 +234,40 @@ async def _page(
     select = ", ".join(f"{k.expr} AS {k.alias}" for k in bound)
     order = ", ".join(f"{k.alias} {'DESC' if k.descending else 'ASC'}" for k in bound)
     rows = await fetch(
-        f"SELECT {id_column} AS id, {select} FROM {base_from}"
+        f"SELECT {id_column} AS id, {select}{columns} FROM {base_from}"
         f" WHERE {' AND '.join(conditions) or '1=1'} ORDER BY {order} LIMIT {int(limit)}",
         sql,
     )
     return rows, int(count_rows[0]["n"])
+
+
+# Each listed row carries its enrollment and certification: the page is the read.
+_ENROLLMENT_SELECT = "".join(
+    [f", e.{column} AS e_{column}" for column in ENROLLMENT_COLUMNS]
+    + [f", c.{column} AS c_{column}" for column in CERTIFICATION_COLUMNS]
+)
+_DATETIMES = frozenset(
+    {"enrolled_at", "started_at", "due_at", "last_awarded_at", "last_expires_at"}
+    | {"window_opens_at", "updated_at", "published_at"}
+)
+
+
+def _value(column: str, value: Any) -> Any:
+    return as_datetime(value) if column in _DATETIMES and value is not None else value
+
+
+def enrollment_record(row: dict[str, Any]) -> EnrollmentRecord:
+    """The enrollment (with its certification) a listed row carries."""
+    cert = {column: _value(column, row[f"c_{column}"]) for column in CERTIFICATION_COLUMNS}
+    config = cert["policy_config"]
+    cert["policy_config"] = json.loads(config) if isinstance(config, str | bytes) else config
+    cert["kind"] = CertificationKind(cert["kind"])
+    cert["type"] = CertificationType(cert["type"])
+    cert["state"] = CertificationState(cert["state"])
+    values = {column: _value(column, row[f"e_{column}"]) for column in ENROLLMENT_COLUMNS}
+    values["origin"] = EnrollmentOrigin(values["origin"])
+    values["verdict_progress"] = float(values["verdict_progress"])
+    return EnrollmentRecord(**values, certification=CertificationRecord(**cert))
 
 
 async def enrollment_pages(
@@ -252,7 +296,9 @@ async def enrollment_pages(
         )
     base = "enrollment e JOIN certification c ON c.id = e.certification_id"
     if len(learner_ids) == 1:  # one learner's list: a plain ORDER BY ... LIMIT
-        rows, total = await _page(base, where, sql, keys, now, after, limit, "e.id")
+        rows, total = await _page(
+            base, where, sql, keys, now, after, limit, "e.id", _ENROLLMENT_SELECT
+        )
         return {learner_ids[0]: rows} if rows else {}, {learner_ids[0]: total} if total else {}
     counts = await fetch(
         f"SELECT e.learner_id AS learner, COUNT(*) AS n FROM {base}"
@@ -267,7 +313,7 @@ async def enrollment_pages(
     select = ", ".join(f"{k.expr} AS {k.alias}" for k in bound)
     window_order = order_by(_bind(keys, page_sql, now))
     rows = await fetch(
-        f"SELECT * FROM (SELECT e.id AS id, e.learner_id AS learner, {select},"
+        f"SELECT * FROM (SELECT e.id AS id, e.learner_id AS learner, {select}{_ENROLLMENT_SELECT},"
         f" ROW_NUMBER() OVER (PARTITION BY e.learner_id ORDER BY {window_order}) AS k_rank"
         f" FROM {base} WHERE {' AND '.join(conditions)}) ranked"
         f" WHERE k_rank <= {int(limit)} ORDER BY learner, k_rank",

@@ -1,4 +1,4 @@
-"""Writes the use cases share: progress rows and audit rows."""
+"""Writes the use cases share: enrollments, progress rows and audit rows."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from gql.store.models import AuditEvent, CourseProgress
-from gql.store.records import ProgressRecord
+from gql.store.models import AuditEvent, CourseProgress, Enrollment
+from gql.store.records import ENROLLMENT_COLUMNS, EnrollmentRecord, ProgressRecord
 
 # The columns a progress report changes.
 PROGRESS_FIELDS = (
@@ -103,3 +103,17 @@ async def write_progress(
             fields=list(PROGRESS_FIELDS),
             batch_size=batch_size,
         )
+
+
+async def insert_enrollment(draft: EnrollmentRecord) -> EnrollmentRecord:
+    """Write a new enrollment (`draft.id` is ignored); the record as stored. One statement."""
+    model = await Enrollment.create(
+        **{column: getattr(draft, column) for column in ENROLLMENT_COLUMNS if column != "id"}
+    )
+    return replace(draft, id=model.id)
+
+
+async def update_enrollment(enrollment: EnrollmentRecord, **values: Any) -> EnrollmentRecord:
+    """Set these columns of an enrollment; the record as stored. One statement."""
+    await Enrollment.filter(id=enrollment.id).update(**values)
+    return replace(enrollment, **values)

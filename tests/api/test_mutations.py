@@ -92,10 +92,13 @@ async def test_start_refuses_drafts_and_retired(
 async def test_player_queue_after_start_and_progress(
     graphql_client: GraphQLClient, frozen_now: datetime, world: World
 ) -> None:
-    """pendingCourses: the latest active started course first, then other started ones by
-    recent activity, then the not-started ones in order, mandatory before optional."""
+    """pendingCourses (here every course counts: all-required): the latest active started
+    course first, then other started ones by recent activity, then the not-started ones in
+    order, mandatory before optional."""
     course_ids = world.course_ids
-    cert = await make_certification("Player", course_ids, mandatory=[False, True, False, True])
+    cert = await make_certification(
+        "Player", course_ids, mandatory=[False, True, False, True], policy="all-required"
+    )
     started = await start(graphql_client, world.learner.token, cert)
     queue = [c["course"]["name"] for c in started["enrollment"]["pendingCourses"]]
     assert queue == ["Course 1", "Course 3", "Course 0", "Course 2"]
@@ -146,7 +149,8 @@ async def test_recording_progress_until_completed(
     assert enrollment["awards"] == [
         {"cycle": 1, "awardedAt": enrollment["completedAt"], "expiresAt": None}
     ]
-    assert [c["course"]["name"] for c in enrollment["pendingCourses"]] == ["Course 2"]
+    # complete: the policy requires nothing more (the optional Course 2 is not pending)
+    assert enrollment["pendingCourses"] == []
     assert await models.Award.all().count() == 1
 
 

@@ -17,19 +17,19 @@ from gql.domain import certifications, courses, enrollments, users
 from gql.domain.access import Actor
 from gql.domain.errors import DomainError
 from gql.domain.pages import Page
+from gql.domain.records import CertificationRecord, CourseRecord
 from gql.domain.status import EnrollmentView, describe_enrollments
+from gql.store import reads
 from gql.store.models import (
-    Certification,
     CertificationKind,
     CertificationType,
-    Course,
     Enrollment,
     Evidence,
     EvidenceStatus,
     Role,
 )
 
-CourseSpec = Course | tuple[Course, bool]
+CourseSpec = CourseRecord | tuple[CourseRecord, bool]
 
 
 def field_of(error: DomainError) -> str | None:
@@ -88,7 +88,7 @@ class Factory:
 
     async def course(
         self, name: str | None = None, *, duration_minutes: int | None = None
-    ) -> Course:
+    ) -> CourseRecord:
         return await courses.create_course(
             await self.admin(),
             name=name or f"Course {self._next():03d}",
@@ -108,7 +108,7 @@ class Factory:
         policy_config: dict[str, Any] | None = None,
         issuer: str | None = None,
         publish: bool = True,
-    ) -> Certification:
+    ) -> CertificationRecord:
         """A certification over `links` (a bare course is mandatory), published unless told."""
         admin = await self.admin()
         cert = await certifications.create_certification(
@@ -134,7 +134,7 @@ class Factory:
         return cert
 
     async def assign(
-        self, cert: Certification, learner: Actor, due_at: datetime | None = None
+        self, cert: CertificationRecord, learner: Actor, due_at: datetime | None = None
     ) -> Enrollment:
         assert learner.user_id is not None
         rows = await enrollments.assign_certification(
@@ -144,14 +144,14 @@ class Factory:
         return rows[0]
 
     async def progress(
-        self, learner: Actor, course: Course, percent: int
+        self, learner: Actor, course: CourseRecord, percent: int
     ) -> enrollments.ProgressRecorded:
         return await enrollments.record_course_progress(
             learner, course_id=course.id, percent=percent
         )
 
     async def complete(
-        self, learner: Actor, course: Course, *, at: datetime | None = None
+        self, learner: Actor, course: CourseRecord, *, at: datetime | None = None
     ) -> enrollments.ProgressRecorded:
         """The learner completes a course now; with `at`, an admin records it back-dated."""
         if at is None:
@@ -169,8 +169,9 @@ class Factory:
     async def view(self, enrollment: Enrollment | int) -> EnrollmentView:
         """The read model of one enrollment, read afresh from the database."""
         enrollment_id = enrollment if isinstance(enrollment, int) else enrollment.id
-        row = await Enrollment.get(id=enrollment_id)
-        return (await describe_enrollments([row]))[enrollment_id]
+        return (await describe_enrollments(await reads.enrollments(id=enrollment_id)))[
+            enrollment_id
+        ]
 
     async def evidence(
         self,
@@ -209,7 +210,7 @@ class Factory:
         )
         return row
 
-    async def enrollment_of(self, learner: Actor, cert: Certification) -> Enrollment:
+    async def enrollment_of(self, learner: Actor, cert: CertificationRecord) -> Enrollment:
         return await Enrollment.get(learner_id=learner.user_id, certification_id=cert.id)
 
 

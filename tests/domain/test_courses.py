@@ -10,6 +10,7 @@ from gql import clock
 from gql.domain import courses
 from gql.domain.errors import Forbidden, InvalidInput, NotFound
 from gql.domain.pages import CourseSort, Page
+from gql.domain.records import CourseRecord
 from gql.store.models import Course
 
 from .factories import Factory, collect_ids, field_of
@@ -130,7 +131,7 @@ async def test_pages_of_two_reassemble_the_full_list(
     learner = await make.learner()
     full = await courses.list_courses(learner, sort=sort, search=None, first=20, after=None)
 
-    async def fetch(after: str | None) -> Page[Course]:
+    async def fetch(after: str | None) -> Page[CourseRecord]:
         return await courses.list_courses(learner, sort=sort, search=None, first=2, after=after)
 
     assert await collect_ids(fetch) == [c.id for c in full.items]

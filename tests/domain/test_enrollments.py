@@ -235,9 +235,9 @@ async def test_an_assigned_due_date_in_the_past_is_overdue_at_once(
 
 async def test_start_returns_the_player_queue(make: Factory, frozen_now: datetime) -> None:
     c1, c2, c3, c4, c5, c6 = [await make.course(f"C{i}") for i in range(1, 7)]
-    cert = await make.certification(
-        (c1, True), (c2, False), (c3, True), (c4, True), (c5, False), (c6, True)
-    )
+    links = ((c1, True), (c2, False), (c3, True), (c4, True), (c5, False), (c6, True))
+    every_course = await make.certification(*links, policy="all-required")
+    mandatory_only = await make.certification(*links)  # mandatory-subset
     learner = await make.learner()
     await make.progress(learner, c3, 20)
     clock.advance(timedelta(minutes=5))
@@ -246,13 +246,21 @@ async def test_start_returns_the_player_queue(make: Factory, frozen_now: datetim
     await make.complete(learner, c6)  # completed: not in the queue at all
     clock.advance(timedelta(minutes=5))
 
-    enrollment = await enrollments.start_certification(learner, cert.id)
+    enrollment = await enrollments.start_certification(learner, every_course.id)
     view = await make.view(enrollment)
 
-    # started-not-completed by recent activity, then not started in certification order,
-    # mandatory before optional
+    # what the policy still requires, in player order: started-not-completed by recent
+    # activity, then not started in certification order, mandatory before optional
     assert [c.course.id for c in view.pending_courses] == [c5.id, c3.id, c1.id, c4.id, c2.id]
     assert [c.course.id for c in view.courses] == [c1.id, c2.id, c3.id, c4.id, c5.id, c6.id]
+    assert [c.mandatory for c in view.pending_courses] == [False, True, True, True, False]
+    # the optional courses are not pending where the policy does not require them
+    other = await enrollments.start_certification(learner, mandatory_only.id)
+    assert [c.course.id for c in (await make.view(other)).pending_courses] == [
+        c3.id,
+        c1.id,
+        c4.id,
+    ]
 
     clock.advance(timedelta(minutes=5))
     await make.progress(learner, c3, 40)  # c3 becomes the latest pending course

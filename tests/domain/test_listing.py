@@ -12,6 +12,7 @@ from gql.domain import certifications, enrollments
 from gql.domain.access import Actor
 from gql.domain.pages import CertificationSort, Page
 from gql.domain.status import EnrollmentStatus, describe_enrollments
+from gql.store import reads
 from gql.store.models import (
     Certification,
     CertificationKind,
@@ -146,7 +147,9 @@ async def listing(
 
 async def test_the_world_has_the_statuses_it_claims(make: Factory, frozen_now: datetime) -> None:
     world = await build_world(make)
-    views = await describe_enrollments(list(world.enrollment.values()))
+    views = await describe_enrollments(
+        await reads.enrollments(id__in=[e.id for e in world.enrollment.values()])
+    )
     status = {label: views[e.id].status for label, e in world.enrollment.items()}
     overdue = {label for label, e in world.enrollment.items() if views[e.id].overdue}
 
@@ -295,7 +298,9 @@ async def test_pending_keeps_completed_ones_whose_window_is_open(
     )
 
     assert [e.id for e in page.items] == [open_e.id]
-    views = await describe_enrollments([open_e, closed_e, perpetual_e])
+    views = await describe_enrollments(
+        await reads.enrollments(id__in=[open_e.id, closed_e.id, perpetual_e.id])
+    )
     assert {v.status for v in views.values()} == {EnrollmentStatus.COMPLETED}
 
 
@@ -446,6 +451,6 @@ async def test_pending_follows_a_changed_recertification_window(
         ),
     )
 
-    view = (await describe_enrollments([await Enrollment.get(id=enrollment.id)]))[enrollment.id]
+    view = (await describe_enrollments(await reads.enrollments(id=enrollment.id)))[enrollment.id]
     assert view.cycle == 2  # the read model sees the window open...
     assert await pending_ids() == [enrollment.id]  # ...and so must the pending list

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from gql import clock
 from gql.domain.access import Actor
 from gql.domain.expiry import sweep_expired
+from gql.domain.records import CourseRecord
 from gql.domain.status import EnrollmentStatus
-from gql.store.models import Award, CertificationType, Course, Enrollment, ProgressStatus
+from gql.store.models import Award, CertificationType, Enrollment, ProgressStatus
 from tests.conftest import EventLog, QueryCounter
 
 from .factories import Factory
@@ -18,7 +19,7 @@ EXPIRES = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # + 12 months
 WINDOW_OPENS = EXPIRES - timedelta(days=30)
 
 
-async def _completed_recurring(make: Factory) -> tuple[Enrollment, Course, Actor]:
+async def _completed_recurring(make: Factory) -> tuple[Enrollment, CourseRecord, Actor]:
     course = await make.course()
     cert = await make.certification(course, type=CertificationType.RECURRING, validity_months=12)
     learner = await make.learner()

@@ -23,6 +23,7 @@ from gql.domain.errors import (
 )
 from gql.domain.evidence import ReviewDecision, list_review_queue, review_evidence, submit_evidence
 from gql.domain.status import EnrollmentStatus, describe_enrollments
+from gql.store import reads
 from gql.store.models import (
     AuditEvent,
     Award,
@@ -61,7 +62,9 @@ async def submit(
 
 async def status_of(actor: Actor, cert: Certification) -> EnrollmentStatus:
     enrollment = await Enrollment.get(learner_id=actor.user_id, certification_id=cert.id)
-    return (await describe_enrollments([enrollment]))[enrollment.id].status
+    return (await describe_enrollments(await reads.enrollments(id=enrollment.id)))[
+        enrollment.id
+    ].status
 
 
 # -- submitting ---------------------------------------------------------------------------
@@ -188,7 +191,7 @@ async def test_racing_reviews_decide_once(world: World, events: EventLog) -> Non
         return_exceptions=True,
     )
 
-    assert sorted(type(r).__name__ for r in results) == ["Evidence", "NotAllowed"]
+    assert sorted(type(r).__name__ for r in results) == ["EvidenceRecord", "NotAllowed"]
     assert await Award.all().count() == 1
     assert len(events.named("evidence_reviewed")) == 1
     assert len(events.named("certification_completed")) == 1
@@ -277,6 +280,31 @@ async def test_expired_certifications_take_new_proof(world: World, frozen_now: d
     assert await status_of(world.learner, cert) == EnrollmentStatus.EXPIRED
     again = await submit(world.learner, cert)
     assert again.status == EvidenceStatus.PENDING
+
+
+async def test_proof_of_a_lapsed_completion_is_no_renewal(
+    world: World, frozen_now: datetime
+) -> None:
+    """Proof stating a completion from before a cycle began counts for the first cycle only:
+    the award it earns has already lapsed, and the next cycle needs new proof."""
+    cert = await world.external(
+        type=CertificationType.RECURRING,
+        validity_months=24,
+        policy_config={"completionDate": "learner"},
+    )
+    earned = (frozen_now - timedelta(days=800)).date()
+    proof = await submit(world.learner, cert, completed_on=earned)
+    await review_evidence(world.manager, proof.id, ReviewDecision.APPROVE)
+
+    enrollment = await Enrollment.get(learner_id=world.learner.user_id, certification_id=cert.id)
+    [view] = (await describe_enrollments(await reads.enrollments(id=enrollment.id))).values()
+    assert (view.status, view.cycle) == (EnrollmentStatus.EXPIRED, 2)
+    assert [a.cycle for a in view.awards] == [1]
+    assert view.explanation.endswith("; cycle 2: no proof submitted yet"), view.explanation
+
+    renewal = await submit(world.learner, cert, completed_on=frozen_now.date())
+    await review_evidence(world.manager, renewal.id, ReviewDecision.APPROVE)
+    assert await status_of(world.learner, cert) == EnrollmentStatus.COMPLETED
 
 
 async def test_refused_files_leave_no_enrollment_evidence_or_file(

@@ -22,6 +22,7 @@ from gql.domain.imports import (
     import_course_progress,
 )
 from gql.domain.status import EnrollmentStatus, describe_enrollments
+from gql.store import reads
 from gql.store.models import (
     AuditEvent,
     Award,
@@ -116,7 +117,7 @@ async def test_rows_record_progress_and_completions(
         40,
     )
     enrollment = await Enrollment.get(learner_id=world.learner.user_id)
-    view = (await describe_enrollments([enrollment]))[enrollment.id]
+    view = (await describe_enrollments(await reads.enrollments(id=enrollment.id)))[enrollment.id]
     assert view.status == EnrollmentStatus.COMPLETED
     award = await Award.get()
     assert award.awarded_at == datetime(2026, 2, 1, tzinfo=UTC)  # the completion that did it

@@ -234,8 +234,8 @@ async def test_progress_left_unfinished_before_the_window_restarts_with_the_next
     ]
 
     assert statuses(enrollment) == [(mandatory, "NOT_STARTED", 0), (optional, "IN_PROGRESS", 25)]
-    # the player opens the course the learner is working on first
-    assert pending_ids(enrollment) == [optional, mandatory]
+    # pendingCourses is what the policy still requires: the optional course is not
+    assert pending_ids(enrollment) == [mandatory]
 
 
 async def test_pending_lists_expired_ones_and_open_windows_but_not_completed_ones(

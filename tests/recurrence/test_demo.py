@@ -43,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, dict[str, str]]
     """The demo loaded, then loaded again; the tokens of the second run."""
     cli = Cli(tmp_path_factory.mktemp("demo"))
     first = cli.ok("demo")
-    assert "Demo data loaded: 4 people, 7 courses, 3 certifications, 5 enrollments." in first
+    assert "Demo data loaded: 4 people, 7 courses, 3 certifications, 6 enrollments." in first
     second = cli.ok("demo")
     assert "already loaded; nothing was created" in second
     # exactly one award has expired, and nobody has looked yet: the sweep emits its event
@@ -121,7 +121,7 @@ async def test_leo_still_has_the_readme_tour(
     mine = await pending_of(api, demo, LEO)
     assert {name: node["status"] for name, node in mine.items()} == {
         "Security Champion": "STARTED",
-        "Certified Cloud Architect": "ENROLLED",
+        "Certified Cloud Architect": "PENDING_APPROVAL",
     }
     first = mine["Security Champion"]["pendingCourses"][0]
     assert (first["course"]["name"], first["percent"]) == ("Secure Coding Basics", 40)
@@ -146,7 +146,10 @@ async def test_the_admin_report_shows_both_states(
         return counts, data["certificationReport"]["expiring"]
 
     assert await report("Security Champion") == ({"STARTED": 1, "COMPLETED": 1}, 1)
-    assert await report("Certified Cloud Architect") == ({"ENROLLED": 1, "EXPIRED": 1}, 0)
+    assert await report("Certified Cloud Architect") == (
+        {"PENDING_APPROVAL": 1, "REJECTED": 1, "EXPIRED": 1},
+        0,
+    )
 
 
 def test_the_demo_proof_file_is_stored(demo: tuple[Cli, dict[str, str]]) -> None:
