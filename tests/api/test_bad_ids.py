@@ -20,7 +20,14 @@ from gql.store import models
 from gql.store.models import AuditEvent, CertificationKind, EvidenceStatus
 from tests.files.samples import pdf, png
 
-from .conftest import SYSTEM, GraphQLClient, World, add_evidence, make_certification
+from .conftest import (
+    SYSTEM,
+    GraphQLClient,
+    World,
+    add_evidence,
+    make_certification,
+    table_counts,
+)
 from .uploads_support import FilePart, UploadClient
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -141,19 +148,7 @@ NOT_IDS = {
 
 async def counts() -> dict[str, int]:
     """How many rows each table holds, and the names a refused update would change."""
-    tables = (
-        models.User,
-        models.ApiToken,
-        models.Course,
-        models.Certification,
-        models.CertificationCourse,
-        models.Enrollment,
-        models.CourseProgress,
-        models.Evidence,
-        models.Award,
-        AuditEvent,
-    )
-    found = {table.__name__: await table.all().count() for table in tables}
+    found = await table_counts(audit=True)
     names = await models.Course.all().values_list("name", flat=True)
     names += await models.Certification.all().values_list("name", flat=True)
     found["renamed"] = sum(name == "Renamed" for name in names)

@@ -14,26 +14,11 @@ from gql.app import create_app
 from gql.domain import courses, users
 from gql.settings import Settings
 from gql.store import models
-from tests.api.conftest import SYSTEM, GraphQLClient, World, make_certification
+from tests.api.conftest import SYSTEM, GraphQLClient, World, make_certification, table_counts
 
 CREATE_COURSE = (
     'mutation { createCourse(input: {name: "Refused"}) { course { id } errors { code } } }'
 )
-
-
-async def table_counts() -> dict[str, int]:
-    tables: list[Any] = [
-        models.User,
-        models.ApiToken,
-        models.Course,
-        models.Certification,
-        models.CertificationCourse,
-        models.Enrollment,
-        models.CourseProgress,
-        models.Evidence,
-        models.Award,
-    ]
-    return {table.__name__: await table.all().count() for table in tables}
 
 
 class Spy:
