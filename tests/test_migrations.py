@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest_asyncio
 from tortoise import Tortoise
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.connection import get_connection
@@ -41,24 +43,44 @@ async def _columns(table: str) -> set[str]:
     return {r["column_name"] for r in rows}
 
 
-async def _fresh_database_url(tmp_path: Path, suffix: str = "migrations") -> str:
-    if not ON_POSTGRES:
-        return f"sqlite://{tmp_path}/{suffix}.sqlite3"
+FreshDatabase = Callable[[str], Awaitable[str]]
+
+
+async def _admin_execute(statement: str) -> None:
     import asyncpg
 
-    server, name = TEST_DATABASE_URL.rsplit("/", 1)
-    name = name.split("?")[0] + "_" + suffix
+    server = TEST_DATABASE_URL.rsplit("/", 1)[0]
     admin = await asyncpg.connect(server.replace("postgres://", "postgresql://") + "/postgres")
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
-    return f"{server}/{name}"
 
 
-async def test_migrations_create_every_column(tmp_path: Path) -> None:
-    url = await _fresh_database_url(tmp_path)
+@pytest_asyncio.fixture
+async def fresh_database(tmp_path: Path) -> AsyncIterator[FreshDatabase]:
+    """Makes empty databases (a file on SQLite; on PostgreSQL the test database's name with a
+    suffix) and drops the PostgreSQL ones when the test ends."""
+    made: list[str] = []
+
+    async def make(suffix: str) -> str:
+        if not ON_POSTGRES:
+            return f"sqlite://{tmp_path}/{suffix}.sqlite3"
+        server, name = TEST_DATABASE_URL.rsplit("/", 1)
+        name = name.split("?")[0] + "_" + suffix
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await _admin_execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"{server}/{name}"
+
+    yield make
+    await close_database()
+    for name in made:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+async def test_migrations_create_every_column(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("migrations")
     applied = await migrate_database(url)
     assert applied[0] == "models.0001_initial"
     await close_database()
@@ -104,16 +126,14 @@ async def _indexes(url: str) -> set[tuple[str, tuple[str, ...], bool]]:
         await raw.close()
 
 
-async def test_migrations_create_every_index_the_models_declare(tmp_path: Path) -> None:
+async def test_migrations_create_every_index_the_models_declare(
+    fresh_database: FreshDatabase,
+) -> None:
     """Some Tortoise operations rebuild SQLite tables; the indexes (the unique ones above all)
     must survive every migration."""
-    migrated = await _fresh_database_url(tmp_path)
+    migrated = await fresh_database("migrations")
     await migrate_database(migrated)
-    generated = (
-        f"sqlite://{tmp_path}/generated.sqlite3"
-        if not ON_POSTGRES
-        else await _fresh_database_url(tmp_path, "generated")
-    )
+    generated = await fresh_database("generated")
     await Tortoise.init(config=tortoise_config(generated))
     try:
         await Tortoise.generate_schemas()
