@@ -21,7 +21,7 @@ from gql import downloads
 from gql.api.context import REQUEST_ID_HEADER, AppServices
 from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
-from gql.api.view import graphql_endpoint
+from gql.api.view import finish_detached_flushes, graphql_endpoint
 from gql.domain.access import authenticate
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         try:
             yield
         finally:
+            await finish_detached_flushes()
             await close_database()
 
     # GET serves GraphiQL in debug mode only; queries always travel by POST.

@@ -4,8 +4,11 @@ before a byte of the body is read (docs/api.md, "Limits and production defaults"
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
@@ -24,11 +27,28 @@ from gql.api.errors import shape_error
 from gql.api.graphiql import graphiql_page
 from gql.api.schema import CertgraphSchema
 from gql.domain.errors import Unauthenticated
-from gql.domain.unit import collecting_denied_reads, flush_denied_reads
+from gql.domain.unit import DeniedReads, collecting_denied_reads, flush_denied_reads
 from gql.http.errors import BEARER_CHALLENGE, error_response
 from gql.settings import Settings
 
 log = logging.getLogger("certgraph.api")
+
+# Flushes of requests that were cancelled: held here so they finish although their request
+# task is gone.
+_detached: set[asyncio.Task[int]] = set()
+
+
+def _keep_running(flush: Coroutine[Any, Any, int]) -> None:
+    task = asyncio.get_running_loop().create_task(flush)
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+
+
+async def finish_detached_flushes() -> None:
+    """Wait for the audit flushes of cut-short requests (before the database closes)."""
+    while _detached:
+        await asyncio.gather(*list(_detached), return_exceptions=True)
+
 
 # A GraphQL request is a small JSON document; anything bigger is refused (413) unread.
 MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -125,10 +145,11 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         # strawberry's HTTP branch, plus an early refusal and closing the parsed form: its
         # spooled file parts are released as soon as the answer is sent.
         request = Request(scope=scope, receive=receive)
+        denied = DeniedReads()
         try:
             # Reads of hidden objects are audited in one batch once the answer is sent, so a
             # hidden object answers as fast as a missing one (gql.domain.unit).
-            with collecting_denied_reads() as denied:
+            with collecting_denied_reads(denied):
                 try:
                     response = await self.run(request)
                 except HTTPException as exc:
@@ -139,6 +160,8 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             await flush_denied_reads(denied)
         finally:
             await request.close()
+            if denied.rows:  # cut short (a timeout, a client gone): still audit what it read
+                _keep_running(flush_denied_reads(denied))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # certgraph's own page: its assets come from this server, not a CDN (graphiql.py).

@@ -90,10 +90,10 @@ _denied: ContextVar[DeniedReads | None] = ContextVar("certgraph_denied_reads", d
 
 
 @contextmanager
-def collecting_denied_reads() -> Iterator[DeniedReads]:
-    """Collect the denied reads of the code run inside (a request) instead of writing each
-    at once; write them with flush_denied_reads once the answer is sent."""
-    buffer = DeniedReads()
+def collecting_denied_reads(buffer: DeniedReads | None = None) -> Iterator[DeniedReads]:
+    """Collect the denied reads of the code run inside (a request) into `buffer` instead of
+    writing each at once; write them with flush_denied_reads once the answer is sent."""
+    buffer = DeniedReads() if buffer is None else buffer
     token = _denied.set(buffer)
     try:
         yield buffer

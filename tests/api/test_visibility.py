@@ -4,12 +4,16 @@ are audited. Malformed IDs and IDs of another type read as null, never as an err
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gql.api.ids import decode_id, encode_id
+from gql.api.view import finish_detached_flushes
 from gql.domain import enrollments
 from gql.store.models import AuditEvent, EvidenceStatus
 from tests.api.conftest import GraphQLClient, World, add_evidence, make_certification
@@ -249,3 +253,49 @@ async def test_mutations_answer_not_found_for_malformed_ids(
     assert wrong_type["recordCourseProgress"]["errors"] == [
         {"code": "NOT_FOUND", "field": ["input", "courseId"]}
     ]
+
+
+async def test_a_hidden_read_is_audited_even_when_the_answer_never_reaches_the_client(
+    http: httpx.AsyncClient, app: Starlette, world: World
+) -> None:
+    """The batch of denied reads is written after the answer is sent; a request cut short
+    while sending (a client gone, a timeout) still writes it."""
+    ids = await enrolled(world)
+    before = await denials()
+    body = json.dumps({"query": NODE, "variables": {"id": ids["theirs"]}}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", f"Bearer {world.learner.token}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise OSError("the client went away")
+
+    with pytest.raises(OSError):
+        await app(scope, receive, send)
+    await finish_detached_flushes()  # the flush runs detached from the cut-short request
+    assert await denials() == [*before, "denied:enrollment"]
