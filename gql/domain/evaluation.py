@@ -95,14 +95,15 @@ async def evaluate_enrollments(
         # Denormalised from the newest award for SQL sorting; refreshed on every evaluation so
         # a changed recertification window moves window_opens_at too.
         latest = view.awards[-1] if view.awards else None
-        view.enrollment = await update_enrollment(
-            enrollment,
+        columns = {
             **verdict_columns,
-            last_awarded_at=latest.awarded_at if latest else None,
-            last_expires_at=latest.expires_at if latest else None,
-            last_award_cycle=latest.cycle if latest else None,
-            window_opens_at=window_opens_at(view.certification, latest) if latest else None,
-            updated_at=unit.now,
-        )
+            "last_awarded_at": latest.awarded_at if latest else None,
+            "last_expires_at": latest.expires_at if latest else None,
+            "last_award_cycle": latest.cycle if latest else None,
+            "window_opens_at": window_opens_at(view.certification, latest) if latest else None,
+        }
+        # an evaluation that changes nothing writes nothing (updated_at means a change)
+        if any(getattr(enrollment, name) != value for name, value in columns.items()):
+            view.enrollment = await update_enrollment(enrollment, **columns, updated_at=unit.now)
         views.append(view)
     return views

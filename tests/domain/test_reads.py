@@ -239,3 +239,26 @@ async def test_awards_are_read_only_for_enrollments_once_awarded(
     assert len(award_reads) == 1
     assert [a.cycle for a in views[awarded.id].awards] == [1]
     assert views[awarded.id].status == EnrollmentStatus.COMPLETED
+
+
+async def test_an_evaluation_that_changes_nothing_writes_nothing(
+    make: Factory, sql_queries: QueryCounter
+) -> None:
+    a, b = await make.course(), await make.course()
+    cert = await make.certification(a, b)
+    learner = await make.learner()
+    enrollment = await make.assign(cert, learner)
+    await make.complete(learner, a)
+    [before] = await reads.enrollments(id=enrollment.id)
+
+    sql_queries.reset()
+    await make.progress(learner, a, 10)  # a late, lower report: ignored, nothing changes
+
+    assert not [s for s in sql_queries.statements if s.startswith('UPDATE "enrollment"')]
+    assert await reads.enrollments(id=enrollment.id) == [before]
+
+    sql_queries.reset()
+    await make.complete(learner, b)  # the verdict changes: written
+    assert len([s for s in sql_queries.statements if s.startswith('UPDATE "enrollment"')]) == 1
+    [after] = await reads.enrollments(id=enrollment.id)
+    assert after.verdict_status == "COMPLETE" and after.updated_at > before.updated_at
