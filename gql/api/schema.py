@@ -28,6 +28,7 @@ from gql.api.limits import document_limits_rule
 from gql.api.mutations import Mutation as CoreMutation
 from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
+from gql.api.text import NulRefusal
 from gql.api.uploads import FileMutations
 from gql.settings import Settings
 
@@ -74,6 +75,7 @@ def schema_extensions(
     extensions += [
         ValidationCache,
         AuthenticationGate,
+        NulRefusal,
         lambda: CostLimit(
             max_cost=settings.max_query_cost,
             cost_unit=settings.rate_limit_cost_unit,

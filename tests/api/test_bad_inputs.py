@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from gql.api.ids import encode_id
 from gql.domain import enrollments
-from gql.store.models import AuditEvent, User
+from gql.store.models import AuditEvent, Certification, Course, User
 from tests.api.conftest import GraphQLClient, World, make_certification
 from tests.conftest import ON_POSTGRES, QueryCounter
 
@@ -210,3 +210,50 @@ async def test_hidden_reads_are_audited_in_one_batch_after_the_same_path_as_a_mi
     assert [(r.actor_id, r.object_id) for r in rows] == [
         (world.learner.user.id, str(world.other.user.id))
     ] * 5
+
+
+NUL_CASES = {
+    "literal": (
+        'mutation { createCourse(input: {name: "A\\u0000B"}) { course { id } } }',
+        None,
+        "a string at offset",
+    ),
+    "variable": (
+        "mutation C($name: String!) { createCourse(input: {name: $name}) { course { id } } }",
+        {"name": "A\x00B"},
+        "the variable $name",
+    ),
+    "nested in JSON": (
+        "mutation C($input: CertificationInput!) {"
+        " createCertification(input: $input) { certification { id } } }",
+        {
+            "input": {
+                "name": "Cert",
+                "kind": "INTERNAL",
+                "type": "PERPETUAL",
+                "policyConfig": {"notes": ["ok", "bad\x00"]},
+            }
+        },
+        "the variable $input.policyConfig.notes[1]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUL_CASES))
+async def test_text_holding_nul_is_refused_before_anything_runs(
+    graphql_client: GraphQLClient, world: World, case: str
+) -> None:
+    """PostgreSQL cannot store U+0000 in text or JSON: refused alike on both databases, never
+    an internal error, nothing written."""
+    document, variables, where = NUL_CASES[case]
+    courses_before = await Course.all().count()
+    certifications_before = await Certification.all().count()
+
+    body = await graphql_client.run(document, variables, token=world.admin.token)
+
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "NUL character (U+0000)" in error["message"] and where in error["message"]
+    assert await Course.all().count() == courses_before
+    assert await Certification.all().count() == certifications_before
