@@ -18,7 +18,6 @@ from gql.store.models import (
 )
 from gql.store.records import (
     CERTIFICATION_COLUMNS,
-    ENROLLMENT_COLUMNS,
     EVIDENCE_COLUMNS,
     AwardRecord,
     CertificationRecord,
@@ -28,6 +27,7 @@ from gql.store.records import (
     EvidenceRecord,
     LearnerRecord,
     ProgressRecord,
+    enrollment_record_of,
 )
 
 _LINK_COLUMNS = (
@@ -163,26 +163,14 @@ async def evidence_of(enrollment_ids: list[int]) -> list[EvidenceRecord]:
     return [evidence_record(r) for r in rows]
 
 
-_ENROLLMENT_WITH_CERTIFICATION = (
-    *ENROLLMENT_COLUMNS,
-    *(f"certification__{column}" for column in CERTIFICATION_COLUMNS),
-)
-_ENROLLMENT_WIDTH = len(ENROLLMENT_COLUMNS)
-
-
 async def enrollments(*where: Q, **filters: Any) -> list[EnrollmentRecord]:
-    """The enrollments matching these filters, each with its certification (joined), by id."""
-    rows = (
-        await Enrollment.filter(*where, **filters)
-        .order_by("id")
-        .values_list(*_ENROLLMENT_WITH_CERTIFICATION)
+    """The enrollments matching these filters, each with its certification (joined), by id.
+    Read as models: for a few rows with a joined table Tortoise builds them faster than it
+    converts the same columns through values_list."""
+    found = (
+        await Enrollment.filter(*where, **filters).select_related("certification").order_by("id")
     )
-    width = _ENROLLMENT_WIDTH
-    # positional: the record's fields are ENROLLMENT_COLUMNS, then the certification
-    return [
-        EnrollmentRecord(*r[:width], CertificationRecord(*r[width:]))  # type: ignore[call-arg]
-        for r in rows
-    ]
+    return [enrollment_record_of(e, e.certification) for e in found]
 
 
 async def certifications(ids: list[int]) -> dict[int, CertificationRecord]:

@@ -251,12 +251,21 @@ AUDIT_COLUMNS = (
 )
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in fields(cls))
+    return names
+
+
 def record_of(cls: type[R], model: Model, **nested: Any) -> R:
     """The record of a model a write saved (or read whole): its columns by the record's field
     names; `nested` gives the related records (an enrollment's certification)."""
     values = {
-        field.name: nested[field.name] if field.name in nested else getattr(model, field.name)
-        for field in fields(cls)  # type: ignore[arg-type]
+        name: nested[name] if name in nested else getattr(model, name) for name in _field_names(cls)
     }
     return cls(**values)
 
