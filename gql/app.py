@@ -21,7 +21,7 @@ from gql import downloads
 from gql.api.context import REQUEST_ID_HEADER, AppServices
 from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
-from gql.api.view import finish_detached_flushes, graphql_endpoint
+from gql.api.view import graphql_endpoint
 from gql.domain.access import authenticate
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         try:
             yield
         finally:
-            await finish_detached_flushes()
+            await services.detached.finish()
             await close_database()
 
     # GET serves GraphiQL in debug mode only; queries always travel by POST.
@@ -108,4 +108,5 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
     )
     # A trailing-slash redirect would be built from the client's Host header.
     app.router.redirect_slashes = False
+    app.state.services = services  # what the app was built with, for tools and tests
     return app

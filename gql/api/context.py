@@ -3,9 +3,12 @@ the app's settings and services (handed down by the app factory, never fetched g
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 from starlette.requests import Request
@@ -27,6 +30,23 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+class DetachedTasks:
+    """Work a request started that must finish although the request is gone (the audit of a
+    cut-short request's hidden reads); the app's shutdown waits for it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
 @dataclass(frozen=True, slots=True)
 class AppServices:
     """What the app factory builds once from its Settings and every request shares."""
@@ -35,6 +55,7 @@ class AppServices:
     plugins: PluginHost
     blobs: BlobStore
     signer: UrlSigner
+    detached: DetachedTasks = field(default_factory=DetachedTasks)
 
 
 @dataclass

@@ -4,11 +4,8 @@ before a byte of the body is read (docs/api.md, "Limits and production defaults"
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
@@ -32,22 +29,6 @@ from gql.http.errors import BEARER_CHALLENGE, error_response
 from gql.settings import Settings
 
 log = logging.getLogger("certgraph.api")
-
-# Flushes of requests that were cancelled: held here so they finish although their request
-# task is gone.
-_detached: set[asyncio.Task[int]] = set()
-
-
-def _keep_running(flush: Coroutine[Any, Any, int]) -> None:
-    task = asyncio.get_running_loop().create_task(flush)
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-
-
-async def finish_detached_flushes() -> None:
-    """Wait for the audit flushes of cut-short requests (before the database closes)."""
-    while _detached:
-        await asyncio.gather(*list(_detached), return_exceptions=True)
 
 
 # A GraphQL request is a small JSON document; anything bigger is refused (413) unread.
@@ -161,7 +142,7 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         finally:
             await request.close()
             if denied.rows:  # cut short (a timeout, a client gone): still audit what it read
-                _keep_running(flush_denied_reads(denied))
+                self.services.detached.start(flush_denied_reads(denied))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # certgraph's own page: its assets come from this server, not a CDN (graphiql.py).

@@ -13,7 +13,6 @@ import pytest
 from starlette.applications import Starlette
 
 from gql.api.ids import decode_id, encode_id
-from gql.api.view import finish_detached_flushes
 from gql.domain import enrollments
 from gql.store.models import AuditEvent, EvidenceStatus
 from tests.api.conftest import GraphQLClient, World, add_evidence, make_certification
@@ -297,5 +296,5 @@ async def test_a_hidden_read_is_audited_even_when_the_answer_never_reaches_the_c
 
     with pytest.raises(OSError):
         await app(scope, receive, send)
-    await finish_detached_flushes()  # the flush runs detached from the cut-short request
+    await app.state.services.detached.finish()  # the flush outlives the cut-short request
     assert await denials() == [*before, "denied:enrollment"]
