@@ -1,6 +1,6 @@
 """The read model: one immutable record per concept, what the store hands the domain and the
-domain hands the API. Reads fill them from Tortoise's `.values_list()` (converted by the ORM,
-no model built per row); a write turns the model it saved into one with `record_of`."""
+domain hands the API. Bulk reads fill them from Tortoise's `.values_list()` (no model per
+row); a few-row read with a joined table, and a write, turn models into them (`record_of`)."""
 
 from __future__ import annotations
 
