@@ -3,11 +3,27 @@
 This module is the public plugin API; everything a plugin needs is importable from here.
 """
 
+from gql.events import (
+    CertificationCompleted,
+    CertificationDueSoon,
+    CertificationExpired,
+    CertificationExpiring,
+    CertificationOverdue,
+    CertificationRef,
+    CourseRef,
+    Enrolled,
+    Event,
+    EventData,
+    EvidenceReviewed,
+    EvidenceSubmitted,
+    Person,
+    ProgressRecorded,
+    Started,
+)
 from gql.hookspecs import hookimpl
 from gql.policy import (
     CompletionPolicy,
     CourseFacts,
-    Event,
     EvidenceFacts,
     PolicyFacts,
     UploadInfo,
@@ -18,11 +34,25 @@ from gql.policy import (
 )
 
 __all__ = [
+    "CertificationCompleted",
+    "CertificationDueSoon",
+    "CertificationExpired",
+    "CertificationExpiring",
+    "CertificationOverdue",
+    "CertificationRef",
     "CompletionPolicy",
     "CourseFacts",
+    "CourseRef",
+    "Enrolled",
     "Event",
+    "EventData",
     "EvidenceFacts",
+    "EvidenceReviewed",
+    "EvidenceSubmitted",
+    "Person",
     "PolicyFacts",
+    "ProgressRecorded",
+    "Started",
     "UploadInfo",
     "UploadRefusal",
     "Verdict",

@@ -23,6 +23,7 @@ from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
 from gql.domain.access import authenticate
+from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
 from gql.http.logs import redact_access_log
@@ -66,12 +67,24 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         signer=UrlSigner.from_settings(settings),
     )
 
+    # Delivers the outbox's events off the request path (CERTGRAPH_DISPATCHER=false leaves
+    # that to `certgraph worker`).
+    dispatcher = (
+        Dispatcher(plugins, DispatchConfig.from_settings(settings))
+        if settings.dispatcher_enabled
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
             await services.detached.finish()
             await close_database()
 
@@ -109,4 +122,5 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
     # A trailing-slash redirect would be built from the client's Host header.
     app.router.redirect_slashes = False
     app.state.services = services  # what the app was built with, for tools and tests
+    app.state.dispatcher = dispatcher
     return app

@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -306,6 +307,45 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     print(f"{emitted} certification_expired event(s) emitted")
 
 
+# -- worker ---------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Deliver events (and run the periodic sweep) without serving: for deployments that
+    run `certgraph serve` with CERTGRAPH_DISPATCHER=false, or beside it."""
+    from gql.domain.dispatcher import DispatchConfig, Dispatcher
+    from gql.plugins import create_plugin_host
+
+    settings = get_settings()
+    dispatcher = Dispatcher(create_plugin_host(), DispatchConfig.from_settings(settings))
+
+    async def once() -> int:
+        async with database():
+            try:
+                return await dispatcher.run_until_idle()
+            finally:
+                await dispatcher.stop()
+
+    async def forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with database():
+            dispatcher.start()
+            print("certgraph worker: delivering events (SIGTERM or Ctrl-C stops)", flush=True)
+            try:
+                await stop.wait()
+            finally:
+                await dispatcher.stop()
+
+    if args.once:
+        made = asyncio.run(once())
+        print(f"{made} deliveries made")
+    else:
+        asyncio.run(forever())
+
+
 # -- plugins and schema -----------------------------------------------------------------
 
 
@@ -434,6 +474,18 @@ def build_parser() -> ArgumentParser:
         "(idempotent; safe to cron on several hosts at once)",
     )
     sweep.set_defaults(handler=cmd_sweep)
+
+    worker = commands.add_parser(
+        "worker",
+        help="deliver events to plugins and webhooks (what each server process also does "
+        "unless CERTGRAPH_DISPATCHER=false)",
+    )
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="deliver what is due now, then exit (deliveries backing off are left)",
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     plugins = commands.add_parser(
         "plugins",

@@ -10,7 +10,8 @@ from typing import Any
 
 import pluggy
 
-from gql.policy import Event, UploadInfo
+from gql.events import Event
+from gql.policy import UploadInfo
 
 hookspec = pluggy.HookspecMarker("certgraph")
 hookimpl = pluggy.HookimplMarker("certgraph")
@@ -47,14 +48,21 @@ class CertgraphSpec:
 
     @hookspec
     def certgraph_event(self, event: Event) -> Any:
-        """Be told that something happened; called after the change committed.
+        """Be told that something happened: called by the dispatcher, never by a request.
 
-        ``event`` is a ``gql.Event`` with ``name`` (``enrolled``, ``started``,
-        ``progress_recorded``, ``evidence_submitted``, ``evidence_reviewed``,
-        ``certification_completed``, ``certification_expired``), ``at``, ``actor_id`` and
-        a JSON-safe ``payload``. Each event is delivered once per process that made the
-        change. May be ``async def`` (the host awaits it). The return value is ignored. An
-        exception is logged and does not affect the request or other plugins.
+        ``event`` is a ``gql.Event``: ``id`` (a UUID, the same on every attempt), ``type``
+        (``enrolled``, ``started``, ``progress_recorded``, ``evidence_submitted``,
+        ``evidence_reviewed``, ``certification_completed``, ``certification_expired``,
+        ``certification_due_soon``, ``certification_overdue``, ``certification_expiring``),
+        ``occurred_at``, ``actor_id`` (a global ID or None) and ``data``, the typed body
+        (``gql.Enrolled``, ``gql.CertificationCompleted``, ...; docs/events.md has each
+        one's JSON Schema). Every event reaches each plugin at least once, in the order
+        written per learner. An implementation that raises (or passes
+        CERTGRAPH_EVENT_HOOK_TIMEOUT) is called again later with the same event, with
+        exponential back-off, until CERTGRAPH_EVENT_MAX_ATTEMPTS; so act idempotently,
+        keyed on ``event.id``. A plain ``def`` runs on a thread pool of its own (blocking
+        I/O is fine there); an ``async def`` runs on the server's event loop and must not
+        block it. The return value is ignored.
         """
 
     @hookspec

@@ -6,10 +6,13 @@ one plugin at a time, in pluggy's order, so one failing plugin never silences an
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -19,7 +22,8 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from gql import hookspecs
-from gql.policy import Event, PolicyFacts, UploadInfo, UploadRefusal, Verdict
+from gql.events import Event
+from gql.policy import PolicyFacts, UploadInfo, UploadRefusal, Verdict
 
 log = logging.getLogger("certgraph.plugins")
 
@@ -100,6 +104,9 @@ class PluginHost:
         self.failures: list[PluginFailure] = []
         self._registered: list[str] = []  # labels, in registration order
         self._callers: dict[str, list[tuple[str, pluggy.HookCaller]]] = {}
+        # Told when a transaction wrote events, so the local dispatcher sends them now
+        # rather than at its next poll (set by the dispatcher while it runs).
+        self.events_written: Callable[[], None] = lambda: None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -317,11 +324,44 @@ class PluginHost:
             return None, exc
         return value, None
 
-    async def emit(self, event: Event) -> None:
+    def event_targets(self) -> list[str]:
+        """The delivery targets of the plugins implementing certgraph_event ("plugin:<label>")."""
+        return [f"plugin:{label}" for label, _ in self._hook_callers("certgraph_event")]
+
+    async def deliver(
+        self,
+        target: str,
+        event: Event,
+        *,
+        threads: Executor,
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
+        """Hand `event` to one plugin's certgraph_event; raise what it raised (or
+        TimeoutError, or LookupError when this process has no such plugin).
+
+        An ``async def`` hook runs on the loop; a plain ``def`` hook on `threads`, so a
+        blocking one never holds the loop (a hook past `timeout` counts as failed; its thread
+        runs on until it returns).
+        """
         for label, caller in self._hook_callers("certgraph_event"):
-            _, exc = await self._call(caller, event=event)
-            if exc is not None:
-                log.error("plugin %s failed on event %s: %s", label, event.name, _describe(exc))
+            if f"plugin:{label}" != target:
+                continue
+            impl = caller.get_hookimpls()[0]
+            call = functools.partial(caller, event=event)
+            async with asyncio.timeout(timeout):
+                if inspect.iscoroutinefunction(impl.function):
+                    results: list[Any] = call()
+                    value = results[0] if results else None
+                    if inspect.isawaitable(value):
+                        await value
+                else:
+                    loop = asyncio.get_running_loop()
+                    value = await loop.run_in_executor(threads, call)
+                    for item in value or ():  # a sync hook that returned a coroutine anyway
+                        if inspect.iscoroutine(item):
+                            await item
+            return
+        raise LookupError(f"no plugin {target!r} implements certgraph_event in this process")
 
     async def check_upload(self, upload: UploadInfo) -> UploadRefusal | None:
         for label, caller in self._hook_callers("certgraph_check_upload"):

@@ -8,7 +8,7 @@ whenever they change.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -109,16 +109,6 @@ class CompletionPolicy(Protocol):
     def check_submission(self, facts: PolicyFacts, config: Any) -> str | None:
         """Why a learner's new submission of proof must be refused now, or None to accept."""
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened, handed to `certgraph_event` after the change committed."""
-
-    name: str  # enrolled, started, progress_recorded, evidence_submitted, ...
-    at: datetime
-    actor_id: int | None
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,24 @@ class Settings(BaseModel):
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
     # forwarded_allow_ips); none by default, so a client cannot choose its rate-limit address.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Events (docs/events.md): the dispatcher in each server process, or only in
+    # `certgraph worker` when false.
+    dispatcher_enabled: bool = True
+    event_max_attempts: int = Field(default=15, ge=1)
+    event_retry_base_seconds: float = Field(default=5.0, gt=0)
+    event_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    event_hook_timeout_seconds: float = Field(default=30.0, gt=0)
+    event_hook_threads: int = Field(default=4, ge=1)
+    event_poll_seconds: float = Field(default=1.0, gt=0)
+    event_concurrency: int = Field(default=16, ge=1)
+    event_retention_days: int = Field(default=30, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Webhook destinations on private, loopback or link-local addresses (refused unless true).
+    webhook_allow_private: bool = False
+    # Reminders: certification_due_soon this many days before dueAt; the sweep's period in
+    # the dispatcher (0: only `certgraph sweep` runs it).
+    due_soon_days: int = Field(default=7, ge=1)
+    sweep_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -82,6 +100,19 @@ _ENV = {
     "rate_limit_max_keys": "CERTGRAPH_RATE_LIMIT_MAX_KEYS",
     "rate_limit_cost_unit": "CERTGRAPH_RATE_LIMIT_COST_UNIT",
     "trusted_proxies": "CERTGRAPH_TRUSTED_PROXIES",
+    "dispatcher_enabled": "CERTGRAPH_DISPATCHER",
+    "event_max_attempts": "CERTGRAPH_EVENT_MAX_ATTEMPTS",
+    "event_retry_base_seconds": "CERTGRAPH_EVENT_RETRY_BASE_SECONDS",
+    "event_retry_max_seconds": "CERTGRAPH_EVENT_RETRY_MAX_SECONDS",
+    "event_hook_timeout_seconds": "CERTGRAPH_EVENT_HOOK_TIMEOUT",
+    "event_hook_threads": "CERTGRAPH_EVENT_HOOK_THREADS",
+    "event_poll_seconds": "CERTGRAPH_EVENT_POLL_SECONDS",
+    "event_concurrency": "CERTGRAPH_EVENT_CONCURRENCY",
+    "event_retention_days": "CERTGRAPH_EVENT_RETENTION_DAYS",
+    "webhook_timeout_seconds": "CERTGRAPH_WEBHOOK_TIMEOUT",
+    "webhook_allow_private": "CERTGRAPH_WEBHOOK_ALLOW_PRIVATE",
+    "due_soon_days": "CERTGRAPH_DUE_SOON_DAYS",
+    "sweep_interval_seconds": "CERTGRAPH_SWEEP_INTERVAL_SECONDS",
 }
 _LISTS = {"cors_origins", "trusted_proxies"}
 

@@ -4,6 +4,7 @@ module imports nothing of certgraph."""
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
 
 
@@ -44,3 +45,16 @@ class EvidenceStatus(StrEnum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+
+
+class DeliveryState(StrEnum):
+    """Where one event stands with one destination (a plugin or a webhook endpoint)."""
+
+    PENDING = "PENDING"  # not yet delivered: due now, leased by a dispatcher, or backing off
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"  # every attempt failed; only redeliverEvent sends it again
+
+
+def encode_id(type_name: str, pk: int) -> str:
+    """A Relay global object ID: base64 of "Type:pk" (gql.api.ids decodes them)."""
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")

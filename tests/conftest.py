@@ -25,6 +25,7 @@ from tortoise.context import TortoiseContext, tortoise_test_context
 from tortoise.warnings import TortoiseLoopSwitchWarning
 
 from gql import Event, clock, hookimpl
+from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.plugins import create_plugin_host, set_plugin_host
 from gql.settings import get_settings
 from gql.store.db import MODELS_MODULE, normalise_url
@@ -197,25 +198,41 @@ def plugin_host():  # type: ignore[no-untyped-def]
 
 
 class EventLog:
-    """A certgraph_event plugin that keeps every event it is handed."""
+    """A certgraph_event plugin that keeps every event it is handed. Reading it first runs a
+    dispatcher until nothing is due, so what the test's use cases wrote to the outbox has
+    been delivered (as the server's dispatcher would, moments later)."""
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
+    def __init__(self, host: Any) -> None:
+        self.delivered: list[Event] = []
+        self.dispatcher = Dispatcher(host, DispatchConfig(hook_threads=1, sweep_interval_seconds=0))
 
     @hookimpl
     def certgraph_event(self, event: Event) -> None:
-        self.events.append(event)
+        self.delivered.append(event)
 
-    def named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
+    async def all(self) -> list[Event]:
+        await self.dispatcher.run_until_idle()
+        return list(self.delivered)
+
+    async def named(self, event_type: str) -> list[Event]:
+        return [e for e in await self.all() if e.type == event_type]
+
+    async def types(self) -> list[str]:
+        return [e.type for e in await self.all()]
+
+    async def clear(self) -> None:
+        """Deliver what is pending, then forget it."""
+        await self.all()
+        self.delivered.clear()
 
 
 @pytest.fixture
-def events(plugin_host: Any) -> EventLog:
+def events(plugin_host: Any) -> Iterator[EventLog]:
     """The events emitted during the test, from a plugin registered on the test's host."""
-    log = EventLog()
+    log = EventLog(plugin_host)
     plugin_host.register(log, "test-events")
-    return log
+    yield log
+    log.dispatcher.threads.shutdown(wait=True)
 
 
 class QueryCounter(logging.Handler):

@@ -11,7 +11,7 @@ from typing import Any
 import gql
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_API = {"gql.policy", "gql.hookspecs"}  # and gql itself, which re-exports them
+PUBLIC_API = {"gql.policy", "gql.hookspecs", "gql.events"}  # and gql itself, which re-exports them
 
 
 def contracts() -> dict[str, dict[str, Any]]:

@@ -11,17 +11,22 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from gql import (
+    CertificationRef,
     CompletionPolicy,
     CourseFacts,
     Event,
+    Person,
     PolicyFacts,
+    Started,
     UploadInfo,
     UploadRefusal,
     Verdict,
@@ -262,7 +267,7 @@ class SyncEvents:
 
     @hookimpl
     def certgraph_event(self, event: Event) -> None:
-        self.seen.append(event.name)
+        self.seen.append(event.type)
 
 
 class AsyncEvents:
@@ -271,7 +276,7 @@ class AsyncEvents:
 
     @hookimpl
     async def certgraph_event(self, event: Event) -> None:
-        self.seen.append(event.name)
+        self.seen.append(event.type)
 
 
 class RaisingEvents:
@@ -281,28 +286,50 @@ class RaisingEvents:
 
 
 def event(name: str) -> Event:
-    return Event(name=name, at=NOW, actor_id=1, payload={"enrollment_id": 3})
+    person = Person(id="VXNlcjox", name="Ada", email="ada@example.com")
+    return Event(
+        id=uuid4(),
+        type=name,
+        occurred_at=NOW,
+        actor_id="VXNlcjox",
+        data=Started(
+            learner=person,
+            enrollment_id="RW5yb2xsbWVudDoz",
+            certification=CertificationRef(id="Q2VydGlmaWNhdGlvbjox", name="Fire safety"),
+            due_at=None,
+        ),
+    )
 
 
-async def test_every_event_reaches_sync_and_async_plugins_past_one_that_raises(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def deliver_to_all(host: PluginHost, sent: Event) -> dict[str, str | None]:
+    """Each event plugin's outcome, as the dispatcher would see it: None or what it raised."""
+    outcomes: dict[str, str | None] = {}
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        for target in host.event_targets():
+            try:
+                await host.deliver(target, sent, threads=threads, timeout=5)
+                outcomes[target] = None
+            except Exception as exc:
+                outcomes[target] = f"{type(exc).__name__}: {exc}"
+    return outcomes
+
+
+async def test_every_event_reaches_sync_and_async_plugins_past_one_that_raises() -> None:
     host = create_plugin_host(load_entry_points=False)
     sync, async_ = SyncEvents(), AsyncEvents()
     host.register(sync, "sync-events")
     host.register(RaisingEvents(), "raising-events")
     host.register(async_, "async-events")
-    with caplog.at_level(logging.ERROR, logger="certgraph.plugins"):
-        await host.emit(event("enrolled"))
-        await host.emit(event("certification_completed"))
+    for name in ("enrolled", "certification_completed"):
+        assert await deliver_to_all(host, event(name)) == {
+            "plugin:async-events": None,
+            "plugin:raising-events": "ConnectionError: webhook endpoint unreachable",
+            "plugin:sync-events": None,
+        }
     assert sync.seen == ["enrolled", "certification_completed"]
     assert async_.seen == ["enrolled", "certification_completed"]
-    assert [r.getMessage() for r in caplog.records] == [
-        "plugin raising-events failed on event enrolled: "
-        "ConnectionError: webhook endpoint unreachable",
-        "plugin raising-events failed on event certification_completed: "
-        "ConnectionError: webhook endpoint unreachable",
-    ]
+    with ThreadPoolExecutor(max_workers=1) as threads, pytest.raises(LookupError):
+        await host.deliver("plugin:not-installed", event("enrolled"), threads=threads, timeout=5)
 
 
 def upload(filename: str = "proof.pdf") -> UploadInfo:
@@ -448,8 +475,16 @@ async def test_hooks_are_called_in_pluggys_order() -> None:
     ]:
         assert host.register(Recorder(name, calls, **order), name)
 
-    await host.emit(event("enrolled"))
-    # last registered first; tryfirst before everyone, trylast after
+    # Each plugin is its own destination (one failing never holds back another); the
+    # dispatcher fans out, and so first tries, them in pluggy's order: last registered
+    # first, tryfirst before everyone, trylast after.
+    assert host.event_targets() == [
+        "plugin:wants-first",
+        "plugin:last-registered",
+        "plugin:first-registered",
+        "plugin:wants-last",
+    ]
+    await deliver_to_all(host, event("enrolled"))
     assert calls == ["wants-first", "last-registered", "first-registered", "wants-last"]
 
     # and exactly the order pluggy itself calls them in
@@ -541,7 +576,8 @@ async def test_hook_wrappers_are_refused_at_load_never_called_as_plain_functions
     assert host.pm.get_plugin("wrapper-check") is None
     assert [p.name for p in host.loaded_plugins()] == list(BUILTINS.values())
     assert await host.check_upload(upload()) is None
-    await host.emit(event("enrolled"))
+    assert host.event_targets() == []
+    await deliver_to_all(host, event("enrolled"))
     assert not wrapper.ran
 
 

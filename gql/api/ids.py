@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from gql.domain.errors import DomainError, NotFound
+from gql.vocabulary import encode_id as encode_id  # re-exported: the API names it here
 
 # The type names IDs may carry; anything else is not one of ours.
 NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence"})
@@ -25,10 +26,6 @@ MAX_PK = 2**31 - 1
 # What an undecodable ID becomes when it is handed to the domain: no row has pk 0, so the
 # domain answers after its access checks exactly as for a deleted object (NOT_FOUND / null).
 UNKNOWN_PK = 0
-
-
-def encode_id(type_name: str, pk: int) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
 
 
 def decode_any(global_id: str) -> tuple[str, int] | None:

@@ -47,7 +47,7 @@ async def upload_certification_badge(
 async def _set_badge(
     actor: Actor, certification_id: int, staged: StagedUpload
 ) -> CertificationRecord:
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         cert = await Certification.get_or_none(id=certification_id)
         if cert is None:
             raise NotFound("no such certification", field=["certificationId"])

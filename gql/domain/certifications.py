@@ -181,7 +181,7 @@ async def create_certification(
     """A DRAFT certification; `organisation` issues an INTERNAL one that names no issuer."""
     await require_admin(actor, "createCertification", "Certification")
     values = _validated(data, organisation, plugins)
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         cert = await Certification.create(
             **values, state=CertificationState.DRAFT, created_at=unit.now, updated_at=unit.now
         )
@@ -206,7 +206,7 @@ async def update_certification(
 ) -> CertificationRecord:
     await require_admin(actor, "updateCertification", "Certification", certification_id)
     values = _validated(data, organisation, plugins)
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
         before = _snapshot(cert)
         rules_changed = any(
@@ -247,7 +247,7 @@ async def set_certification_courses(
             raise InvalidInput(
                 "position must be between 0 and 10000", field=["courses", str(i), "position"]
             )
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
         existing = set(
             cast(list[int], await Course.filter(id__in=list(seen)).values_list("id", flat=True))
@@ -300,7 +300,7 @@ async def publish_certification(
     actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
 ) -> CertificationRecord:
     await require_admin(actor, "publishCertification", "Certification", certification_id)
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
         if cert.state != CertificationState.DRAFT:
             raise NotAllowed(
@@ -331,7 +331,7 @@ async def retire_certification(
     actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
 ) -> CertificationRecord:
     await require_admin(actor, "retireCertification", "Certification", certification_id)
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
         if cert.state != CertificationState.PUBLISHED:
             raise NotAllowed(

@@ -40,7 +40,7 @@ async def create_course(
 ) -> CourseRecord:
     await require_admin(actor, "createCourse", "Course")
     values = _validated(name, description, duration_minutes)
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         course = await Course.create(**values, published_at=unit.now, updated_at=unit.now)
         await unit.audit("createCourse", "Course", course.id, after={"name": values["name"]})
     return record_of(CourseRecord, course)
@@ -56,7 +56,7 @@ async def update_course(
 ) -> CourseRecord:
     await require_admin(actor, "updateCourse", "Course", course_id)
     values = _validated(name, description, duration_minutes)
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         course = await Course.get_or_none(id=course_id)
         if course is None:
             raise NotFound("no such course", field=["id"])

@@ -29,10 +29,12 @@ from gql.domain.pages import (
 from gql.domain.rules import open_cycle_starts, progress_after
 from gql.domain.status import EnrollmentView, load_context
 from gql.domain.unit import Unit, unit_of_work
+from gql.events import Enrolled, Started
+from gql.events import ProgressRecorded as ProgressRecordedEvent
 from gql.plugins import PluginHost
 from gql.store import reads, sql, writes
 from gql.store.db import retrying
-from gql.store.models import Course, Enrollment, User
+from gql.store.models import Enrollment, User
 from gql.store.records import CertificationRecord, EnrollmentRecord, ProgressRecord
 from gql.vocabulary import (
     CertificationKind,
@@ -100,11 +102,13 @@ async def enrol(
         new_enrollment(learner_id, cert, origin, unit.now, assigned_by, due_at)
     )
     unit.emit(
-        "enrolled",
-        enrollment_id=enrollment.id,
+        Enrolled,
         learner_id=learner_id,
-        certification_id=cert.id,
-        origin=str(origin),
+        certification=cert,
+        enrollment_id=enrollment.id,
+        due_at=enrollment.due_at,
+        origin=origin.value,
+        people={"assigned_by": assigned_by},
     )
     return enrollment
 
@@ -128,7 +132,7 @@ async def assign_certification(
         raise InvalidInput("dueAt needs a UTC offset", field=["dueAt"])
 
     async def run() -> list[EnrollmentRecord]:
-        async with unit_of_work(actor.user_id, plugins) as unit:
+        async with unit_of_work(actor, plugins) as unit:
             cert = (await reads.certifications([certification_id])).get(certification_id)
             if cert is None:
                 raise NotFound("no such certification", field=["certificationId"])
@@ -197,7 +201,7 @@ async def start_certification(
     learner_id = actor.user_id
 
     async def run() -> EnrollmentRecord:
-        async with unit_of_work(learner_id, plugins) as unit:
+        async with unit_of_work(actor, plugins) as unit:
             await lock_learners([learner_id])
             cert, enrollment = await enrollment_of(learner_id, certification_id)
             if cert is None or not open_to_learner(cert.state, enrollment is not None):
@@ -228,7 +232,11 @@ async def enrol_and_start(
     if enrollment.started_at is None:
         enrollment = await writes.update_enrollment(enrollment, started_at=unit.now)
         unit.emit(
-            "started", enrollment_id=enrollment.id, learner_id=learner_id, certification_id=cert.id
+            Started,
+            learner_id=learner_id,
+            certification=cert,
+            enrollment_id=enrollment.id,
+            due_at=enrollment.due_at,
         )
     return enrollment
 
@@ -281,13 +289,14 @@ async def record_course_progress(
     completing = bool(completed) or completed_at is not None or percent == 100
 
     async def run() -> ProgressRecorded:
-        async with unit_of_work(actor.user_id, plugins) as unit:
+        async with unit_of_work(actor, plugins) as unit:
             if target not in await lock_learners([target]):
                 raise NotFound("no such learner", field=["input", "learnerId"])
             enrollments = await reads.enrollments_counting(target, course_id)
             # An enrollment found through the course's link proves the course exists (the
             # link's foreign key), so only a course no enrollment counts needs a look.
-            if not enrollments and not await Course.filter(id=course_id).exists():
+            course = None if enrollments else await reads.course(course_id)
+            if not enrollments and course is None:
                 raise NotFound("no such course", field=["input", "courseId"])
             # The evaluation's reads, made before the write: the open cycles need the awards,
             # and the learner's progress on the course is among the progress they read. Only
@@ -320,12 +329,20 @@ async def record_course_progress(
             )
             if context is not None:
                 context.progress[(target, course_id)] = row
+            if context is not None:  # the links carry the course (and its name)
+                course = next(
+                    link.course
+                    for links in context.links.values()
+                    for link in links
+                    if link.course_id == course_id
+                )
             unit.emit(
-                "progress_recorded",
+                ProgressRecordedEvent,
                 learner_id=target,
-                course_id=course_id,
+                course=course or course_id,
                 percent=row.percent,
                 completed=row.status == ProgressStatus.COMPLETED,
+                completed_at=row.completed_at,
             )
             if actor.user_id != target:
                 await unit.audit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gql.domain.rules import award_expiry, window_opens_at
 from gql.domain.status import EnrollmentContext, EnrollmentView, load_context, stored_status
 from gql.domain.unit import Unit
+from gql.events import CertificationCompleted
 from gql.policy import VerdictStatus
 from gql.store.records import AwardRecord, EnrollmentRecord
 from gql.store.sql import insert_award_once, lock_users
@@ -75,12 +76,14 @@ async def evaluate_enrollments(
                         },
                     )
                     unit.emit(
-                        "certification_completed",
-                        enrollment_id=enrollment.id,
+                        CertificationCompleted,
                         learner_id=enrollment.learner_id,
-                        certification_id=view.certification.id,
+                        certification=view.certification,
+                        enrollment_id=enrollment.id,
+                        due_at=enrollment.due_at,
                         cycle=award.cycle,
-                        awarded_at=award.awarded_at.isoformat(),
+                        awarded_at=award.awarded_at,
+                        expires_at=award.expires_at,
                     )
                     context.awards.setdefault(enrollment.id, []).append(award)
                     view = context.view(enrollment, unit.now)

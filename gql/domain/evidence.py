@@ -32,6 +32,7 @@ from gql.domain.status import (
 )
 from gql.domain.unit import audit_refusal, unit_of_work
 from gql.domain.uploads import received_upload
+from gql.events import EvidenceReviewed, EvidenceSubmitted
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
 from gql.policy import VerdictStatus
@@ -237,12 +238,13 @@ async def submit_evidence(
     ) as staged:
         return await retrying(
             lambda: _record_submission(
-                learner_id, certification_id, staged, completed_on, note, host
+                actor, learner_id, certification_id, staged, completed_on, note, host
             )
         )
 
 
 async def _record_submission(
+    actor: Actor,
     learner_id: int,
     certification_id: int,
     staged: StagedUpload,
@@ -250,7 +252,7 @@ async def _record_submission(
     note: str | None,
     plugins: PluginHost,
 ) -> EvidenceRecord:
-    async with unit_of_work(learner_id, plugins) as unit:
+    async with unit_of_work(actor, plugins) as unit:
         await lock_learners([learner_id])
         cert, enrollment = await _submission_target(
             learner_id, certification_id, completed_on, plugins
@@ -270,11 +272,13 @@ async def _record_submission(
         )
         await unit.audit("submitEvidence", "Evidence", evidence.id, after=_snapshot(evidence))
         unit.emit(
-            "evidence_submitted",
-            evidence_id=evidence.id,
-            enrollment_id=enrollment.id,
+            EvidenceSubmitted,
             learner_id=learner_id,
-            certification_id=cert.id,
+            certification=cert,
+            enrollment_id=enrollment.id,
+            evidence_id=evidence.id,
+            due_at=enrollment.due_at,
+            completed_on=completed_on,
         )
         await evaluate_enrollments([enrollment], unit)
         return record_of(EvidenceRecord, evidence)
@@ -337,7 +341,7 @@ async def review_evidence(
     )
 
     async def run() -> EvidenceRecord:
-        async with unit_of_work(actor.user_id, plugins) as unit:
+        async with unit_of_work(actor, plugins) as unit:
             found = await reads.evidence_with_learner(evidence_id)
             if found is None:
                 raise NotFound("no such evidence", field=["evidenceId"])
@@ -368,14 +372,19 @@ async def review_evidence(
                 before={"status": EvidenceStatus.PENDING.value},
                 after={"status": new_status.value, "comment": comment},
             )
+            enrollments = await reads.enrollments(id=evidence.enrollment_id)
             unit.emit(
-                "evidence_reviewed",
-                evidence_id=evidence_id,
-                enrollment_id=evidence.enrollment_id,
+                EvidenceReviewed,
                 learner_id=learner.id,
+                certification=enrollments[0].certification,
+                enrollment_id=evidence.enrollment_id,
+                evidence_id=evidence_id,
+                due_at=enrollments[0].due_at,
                 decision=decision.value,
+                comment=comment,
+                people={"reviewer": actor.user_id},
             )
-            await evaluate_enrollments(await reads.enrollments(id=evidence.enrollment_id), unit)
+            await evaluate_enrollments(enrollments, unit)
             return reviewed
 
     return await retrying(run)

@@ -7,16 +7,19 @@ it, so sweepers on several hosts and retries agree on one event.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gql import clock
 from gql.domain.unit import unit_of_work
+from gql.events import CertificationExpired
 from gql.store import reads
 from gql.store.db import retrying
 from gql.store.models import Award
 from gql.store.records import AwardRecord
 
 SWEEP_BATCH = 500
-# An expired award with its enrollment's learner and certification ids.
-ExpiredAward = tuple[AwardRecord, int, int]
+# An expired award with its enrollment's learner and certification ids and due date.
+ExpiredAward = tuple[AwardRecord, int, int, datetime | None]
 
 
 async def note_expired(expired: list[ExpiredAward]) -> int:
@@ -37,19 +40,20 @@ async def note_expired(expired: list[ExpiredAward]) -> int:
 async def _note_once(expired: list[ExpiredAward]) -> int:
     won = 0
     async with unit_of_work(None) as unit:
-        for award, learner_id, certification_id in expired:
+        for award, learner_id, certification_id, due_at in expired:
             changed = await Award.filter(id=award.id, expiry_noted_at=None).update(
                 expiry_noted_at=unit.now
             )
             if changed:
                 won += 1
                 unit.emit(
-                    "certification_expired",
-                    enrollment_id=award.enrollment_id,
+                    CertificationExpired,
                     learner_id=learner_id,
-                    certification_id=certification_id,
+                    certification=certification_id,
+                    enrollment_id=award.enrollment_id,
+                    due_at=due_at,
                     cycle=award.cycle,
-                    expired_at=award.expires_at.isoformat() if award.expires_at else None,
+                    expired_at=award.expires_at,
                 )
     return won
 

@@ -1,5 +1,5 @@
-"""One use case, one transaction: audit rows inside it, events after it commits; and the
-per-request buffer of denied reads, written as one batch when the request is over."""
+"""One use case, one transaction: audit rows and outbox events inside it; and the per-request
+buffer of denied reads, written as one batch when the request is over."""
 
 from __future__ import annotations
 
@@ -9,15 +9,42 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+from uuid import uuid4
 
 from gql import clock
+from gql.events import CertificationRef, CourseRef, EventData, Person
 from gql.plugins import PluginHost, get_plugin_host
-from gql.policy import Event
-from gql.store.db import retrying, write_transaction
+from gql.store import outbox
+from gql.store.db import note_commit, retrying, write_transaction
+from gql.store.records import CertificationRecord, CourseRecord
 from gql.store.writes import audit_row, insert_audit_event, insert_audit_events
+from gql.vocabulary import encode_id
 
 log = logging.getLogger(__name__)
+
+
+class Someone(Protocol):
+    """Who acts (gql.domain.access.Actor): the unit takes their name for the events."""
+
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """An event before its names are known: ids to resolve, and the rest of its fields."""
+
+    kind: type[EventData]
+    learner_id: int
+    certification_id: int | None
+    course_id: int | None
+    people: dict[str, int | None]  # field -> user pk (assigned_by, reviewer)
+    fields: dict[str, Any]
 
 
 @dataclass
@@ -26,11 +53,95 @@ class Unit:
 
     actor_id: int | None
     now: datetime
-    events: list[Event] = field(default_factory=list)
     plugins: PluginHost | None = None
+    drafts: list[_Draft] = field(default_factory=list)
+    # Names already in hand, so writing the events reads only what is missing.
+    people: dict[int, Person] = field(default_factory=dict)
+    courses: dict[int, CourseRef] = field(default_factory=dict)
+    certifications: dict[int, CertificationRef] = field(default_factory=dict)
 
-    def emit(self, name: str, **payload: Any) -> None:
-        self.events.append(Event(name=name, at=self.now, actor_id=self.actor_id, payload=payload))
+    def emit(
+        self,
+        kind: type[EventData],
+        *,
+        learner_id: int,
+        certification: int | CertificationRecord | None = None,
+        course: int | CourseRecord | None = None,
+        enrollment_id: int | None = None,
+        evidence_id: int | None = None,
+        people: dict[str, int | None] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Queue an event; it is written to the outbox when the use case's body is done,
+        inside its transaction. Records passed in spare a read of their names."""
+        if isinstance(certification, CertificationRecord):
+            self.certifications[certification.id] = CertificationRef(
+                id=encode_id("Certification", certification.id), name=certification.name
+            )
+            certification = certification.id
+        if isinstance(course, CourseRecord):
+            self.courses[course.id] = CourseRef(id=encode_id("Course", course.id), name=course.name)
+            course = course.id
+        if enrollment_id is not None:
+            fields["enrollment_id"] = encode_id("Enrollment", enrollment_id)
+        if evidence_id is not None:
+            fields["evidence_id"] = encode_id("Evidence", evidence_id)
+        self.drafts.append(
+            _Draft(kind, learner_id, certification, course, dict(people or {}), fields)
+        )
+
+    def know(self, actor: Someone) -> None:
+        if actor.user_id is not None:
+            self.people[actor.user_id] = Person(
+                id=encode_id("User", actor.user_id), name=actor.name, email=actor.email
+            )
+
+    async def write_events(self) -> int:
+        """Write the queued events to the outbox (one statement, plus one read per kind of
+        name not yet in hand); returns how many."""
+        drafts, self.drafts = self.drafts, []
+        if not drafts:
+            return 0
+        await self._resolve_names(drafts)
+        rows = []
+        for draft in drafts:
+            values: dict[str, Any] = dict(draft.fields)
+            values["learner"] = self.people[draft.learner_id]
+            if draft.certification_id is not None:
+                values["certification"] = self.certifications[draft.certification_id]
+            if draft.course_id is not None:
+                values["course"] = self.courses[draft.course_id]
+            for name, pk in draft.people.items():
+                values[name] = None if pk is None else self.people[pk]
+            data = draft.kind.model_validate(values)
+            rows.append(
+                outbox.OutboxRow(
+                    event_id=uuid4(),
+                    type=draft.kind.TYPE,
+                    occurred_at=self.now,
+                    actor_id=self.actor_id,
+                    ordering_key=f"learner:{draft.learner_id}",
+                    data=data.model_dump(mode="json", by_alias=True),
+                )
+            )
+        await outbox.insert_events(rows)
+        return len(rows)
+
+    async def _resolve_names(self, drafts: list[_Draft]) -> None:
+        users = {d.learner_id for d in drafts} | {
+            pk for d in drafts for pk in d.people.values() if pk is not None
+        }
+        missing_users = users - self.people.keys()
+        for pk, name, email in await outbox.user_names(missing_users):
+            self.people[pk] = Person(id=encode_id("User", pk), name=name, email=email)
+        missing_courses = {d.course_id for d in drafts if d.course_id is not None}
+        for pk, name in await outbox.course_names(missing_courses - self.courses.keys()):
+            self.courses[pk] = CourseRef(id=encode_id("Course", pk), name=name)
+        missing_certs = {d.certification_id for d in drafts if d.certification_id is not None}
+        for pk, name in await outbox.certification_names(
+            missing_certs - self.certifications.keys()
+        ):
+            self.certifications[pk] = CertificationRef(id=encode_id("Certification", pk), name=name)
 
     async def audit(
         self,
@@ -56,15 +167,22 @@ class Unit:
 
 @asynccontextmanager
 async def unit_of_work(
-    actor_id: int | None, plugins: PluginHost | None = None
+    actor: Someone | int | None, plugins: PluginHost | None = None
 ) -> AsyncIterator[Unit]:
-    """Open a write transaction; after it commits, hand the collected events to plugins."""
+    """Open a write transaction; the events the body emits are written to the outbox in it,
+    and once it commits the local dispatcher is woken (it delivers them; nothing waits)."""
     host = plugins or get_plugin_host()
-    unit = Unit(actor_id=actor_id, now=clock.now(), plugins=host)
+    if actor is None or isinstance(actor, int):
+        unit = Unit(actor_id=actor, now=clock.now(), plugins=host)
+    else:
+        unit = Unit(actor_id=actor.user_id, now=clock.now(), plugins=host)
+        unit.know(actor)
     async with write_transaction():
         yield unit
-    for event in unit.events:
-        await host.emit(event)
+        written = await unit.write_events()
+    note_commit()
+    if written:
+        host.events_written()
 
 
 async def audit_refusal(

@@ -44,7 +44,7 @@ async def create_user(
 ) -> UserRecord:
     await require_admin(actor, "createUser", "User")
     name, email = _clean_name(name), _clean_email(email)
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         if manager_id is not None:
             manager = await _user_where(id=manager_id)
             if manager is None or not may_manage(Role(manager.role)):
@@ -72,7 +72,7 @@ async def _user_where(**filters: object) -> UserRecord | None:
 
 async def _issue_token(actor: Actor, user: UserRecord) -> str:
     token = new_token()
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         row = await ApiToken.create(
             user_id=user.id, token_hash=hash_token(token), created_at=unit.now
         )
@@ -103,7 +103,7 @@ async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
     user = await _user_where(email=email.strip().lower())
     if user is None:
         raise NotFound(f"no user with email {email}", field=["email"])
-    async with unit_of_work(actor.user_id) as unit:
+    async with unit_of_work(actor) as unit:
         count = await ApiToken.filter(user_id=user.id, revoked_at=None).update(revoked_at=unit.now)
         await unit.audit("revokeApiTokens", "User", user.id, after={"revoked": count})
     return int(count)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql.http.errors import send_error
 from gql.http.scope import is_guarded
+from gql.store.db import logging_commits
 
 log = logging.getLogger("certgraph.guards")
 
@@ -45,8 +46,9 @@ class RequestTimeoutMiddleware:
             return
         tracker = ResponseTracker(send)
         try:
-            async with asyncio.timeout(self.seconds) as deadline:
-                await self.app(scope, receive, tracker)
+            with logging_commits() as commits:
+                async with asyncio.timeout(self.seconds) as deadline:
+                    await self.app(scope, receive, tracker)
         except TimeoutError:
             if not deadline.expired():
                 raise  # a TimeoutError of the request's own, not ours
@@ -58,11 +60,22 @@ class RequestTimeoutMiddleware:
             )
             if tracker.started:
                 return  # too late for an error response; the server closes the connection
+            if commits.committed:
+                # Its change was saved before the cut: a client that repeated it would do
+                # it twice. It should read the current state instead.
+                message = (
+                    f"the request took longer than {self.seconds:g} s and was cancelled after "
+                    "its change was saved; do not repeat it, read the current state instead"
+                )
+            else:
+                message = (
+                    f"the request took longer than {self.seconds:g} s and was cancelled; "
+                    "nothing it was doing was kept"
+                )
             await send_error(
                 send,
                 504,
                 REQUEST_TIMEOUT_CODE,
-                f"the request took longer than {self.seconds:g} s and was cancelled; "
-                "nothing it was doing was kept",
-                extensions={"timeoutSeconds": self.seconds},
+                message,
+                extensions={"timeoutSeconds": self.seconds, "changesKept": commits.committed},
             )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -102,6 +103,35 @@ async def migrate_database(
         # migrate() opens its own connections; leaving them open keeps the process alive
         await Tortoise.close_connections()
     return applied
+
+
+class CommitLog:
+    """Whether a use case run for one request has committed: a request cut short after that
+    must not claim that nothing was kept."""
+
+    def __init__(self) -> None:
+        self.committed = False
+
+
+_commits: ContextVar[CommitLog | None] = ContextVar("certgraph_commits", default=None)
+
+
+@contextmanager
+def logging_commits() -> Iterator[CommitLog]:
+    """Record in the returned log whether a use case run inside commits (see note_commit)."""
+    log = CommitLog()
+    token = _commits.set(log)
+    try:
+        yield log
+    finally:
+        _commits.reset(token)
+
+
+def note_commit() -> None:
+    """A use case's transaction committed (called by gql.domain.unit after it does)."""
+    log = _commits.get()
+    if log is not None:
+        log.committed = True
 
 
 def _is_transient(exc: BaseException) -> bool:

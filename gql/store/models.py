@@ -12,6 +12,7 @@ from gql.vocabulary import (
     CertificationKind,
     CertificationState,
     CertificationType,
+    DeliveryState,
     EnrollmentOrigin,
     EvidenceStatus,
     ProgressStatus,
@@ -29,13 +30,18 @@ __all__ = [
     "CertificationType",
     "Course",
     "CourseProgress",
+    "DeliveryState",
     "Enrollment",
+    "EnrollmentNotice",
     "EnrollmentOrigin",
+    "EventDelivery",
     "Evidence",
     "EvidenceStatus",
+    "OutboxEvent",
     "ProgressStatus",
     "Role",
     "User",
+    "Webhook",
 ]
 
 
@@ -263,3 +269,91 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_event"
         indexes = (("object_type", "object_id"),)
+
+
+class OutboxEvent(Model):
+    """An event, written in the transaction of the change that caused it (docs/events.md)."""
+
+    seq = fields.BigIntField(primary_key=True)  # the order events were written in
+    event_id = fields.UUIDField(unique=True)  # the same on every delivery attempt
+    type = fields.CharField(max_length=64)
+    occurred_at = fields.DatetimeField()
+    actor_id = fields.IntField(null=True)
+    # Events with the same key reach each destination in the order they were written:
+    # "learner:<pk>", since every event concerns one learner.
+    ordering_key = fields.CharField(max_length=64)
+    data: fields.Field[dict[str, Any]] = fields.JSONField()
+    # Set when a dispatcher has written this event's deliveries (one per destination).
+    fanned_out_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_event"
+        indexes = (("fanned_out_at", "seq"), ("occurred_at",))  # fan-out, pruning
+
+
+class Webhook(Model):
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2000)
+    # The event types sent there; empty: every type.
+    event_types: fields.Field[list[str]] = fields.JSONField()
+    description = fields.TextField()
+    # Standard Webhooks signing secret ("whsec_" + base64); shown once, never logged.
+    secret = fields.CharField(max_length=100)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook"
+
+
+class EventDelivery(Model):
+    """One event on its way to one destination: a plugin ("plugin:<label>") or a webhook."""
+
+    # foreign-key columns, declared for the type checker
+    event_id: int
+    webhook_id: int | None
+    id = fields.BigIntField(primary_key=True)
+    event: fields.ForeignKeyRelation[OutboxEvent] = fields.ForeignKeyField(
+        "models.OutboxEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    target = fields.CharField(max_length=200)
+    webhook: fields.ForeignKeyNullableRelation[Webhook] = fields.ForeignKeyField(
+        "models.Webhook", related_name="deliveries", null=True, on_delete=fields.CASCADE
+    )
+    ordering_key = fields.CharField(max_length=64)  # the event's, for the order check
+    state = fields.CharEnumField(DeliveryState, max_length=16)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    locked_until = fields.DatetimeField(null=True)  # a dispatcher's lease while it sends
+    last_attempt_at = fields.DatetimeField(null=True)
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "event_delivery"
+        unique_together = (("event", "target"),)
+        indexes = (
+            ("state", "next_attempt_at"),  # what is due
+            ("target", "ordering_key", "state"),  # is an earlier one still pending?
+            ("webhook_id", "id"),  # an endpoint's recent deliveries
+        )
+
+
+class EnrollmentNotice(Model):
+    """A reminder already emitted (due soon, overdue, expiring): once per enrollment and cycle."""
+
+    # foreign-key columns, declared for the type checker
+    enrollment_id: int
+    id = fields.IntField(primary_key=True)
+    enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
+        "models.Enrollment", related_name="notices", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    cycle = fields.IntField()
+    noted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "enrollment_notice"
+        unique_together = (("enrollment", "kind", "cycle"),)

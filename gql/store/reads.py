@@ -11,6 +11,7 @@ from gql.store.models import (
     Award,
     Certification,
     CertificationCourse,
+    Course,
     CourseProgress,
     Enrollment,
     Evidence,
@@ -98,6 +99,11 @@ async def progress_on_certifications(
 def progress_record(r: tuple[Any, ...]) -> ProgressRecord:
     # values_list has converted each column already (the status to ProgressStatus)
     return ProgressRecord(*r)
+
+
+async def course(course_id: int) -> CourseRecord | None:
+    found = await Course.filter(id=course_id).first()
+    return None if found is None else record_of(CourseRecord, found)
 
 
 async def progress_of(learner_id: int, course_id: int) -> ProgressRecord | None:
@@ -203,9 +209,9 @@ async def evidence_with_learner(evidence_id: int) -> tuple[EvidenceRecord, Learn
 
 async def unnoted_expired_awards(
     now: datetime, after_id: int, limit: int
-) -> list[tuple[AwardRecord, int, int]]:
+) -> list[tuple[AwardRecord, int, int, datetime | None]]:
     """Expired newest awards whose expiry nobody has noted, after `after_id` in id order: each
-    with its enrollment's learner and certification ids."""
+    with its enrollment's learner and certification ids and due date."""
     rows = (
         await Award.filter(
             expiry_noted_at=None,
@@ -224,9 +230,10 @@ async def unnoted_expired_awards(
             "expires_at",
             "enrollment__learner_id",
             "enrollment__certification_id",
+            "enrollment__due_at",
         )
     )
-    return [(AwardRecord(*r[:5]), r[5], r[6]) for r in rows]
+    return [(AwardRecord(*r[:5]), r[5], r[6], r[7]) for r in rows]
 
 
 async def enrollments_counting(learner_id: int, course_id: int) -> list[EnrollmentRecord]:

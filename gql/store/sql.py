@@ -1,6 +1,7 @@
 """The only hand-written SQL, where its semantics are the point: the computed sorts and keysets
-(RELEVANCE), report counts, the award's INSERT ... ON CONFLICT DO NOTHING and the learners'
-FOR UPDATE locks. Placeholders and datetimes follow the default connection's dialect."""
+(RELEVANCE), report counts, the award's INSERT ... ON CONFLICT DO NOTHING, the learners'
+FOR UPDATE locks and the event deliveries' claim (NOT EXISTS, SKIP LOCKED). Placeholders
+and datetimes follow the default connection's dialect."""
 
 from __future__ import annotations
 
@@ -444,3 +445,26 @@ async def lock_users(user_ids: list[int]) -> set[int]:
     text = f'SELECT "id" FROM "user" WHERE "id" IN ({ids}) ORDER BY "id" ASC{lock}'
     _, rows = await get_connection("default").execute_query(text, sql.params)
     return {int(row[0]) for row in rows}
+
+
+async def claimable_deliveries(
+    plugin_targets: Sequence[str], now: datetime, limit: int
+) -> list[int]:
+    """Ids of due, unleased deliveries with no earlier pending event for the same
+    destination and learner (the order guarantee), oldest event first. On PostgreSQL the
+    rows are locked FOR UPDATE and rows another dispatcher is claiming are skipped."""
+    q = Sql()
+    mine = f"d.target IN ({q.ps(plugin_targets)})" if plugin_targets else "1=0"
+    text = (
+        "SELECT d.id FROM event_delivery d"
+        f" WHERE d.state = 'PENDING' AND d.next_attempt_at <= {q.p(now)}"
+        f" AND (d.locked_until IS NULL OR d.locked_until <= {q.p(now)})"
+        f" AND (d.webhook_id IS NOT NULL OR {mine})"
+        " AND NOT EXISTS (SELECT 1 FROM event_delivery e WHERE e.target = d.target"
+        " AND e.ordering_key = d.ordering_key AND e.state = 'PENDING'"
+        " AND e.event_id < d.event_id)"
+        f" ORDER BY d.event_id, d.id LIMIT {int(limit)}"
+    )
+    if q.dialect != "sqlite":
+        text += " FOR UPDATE OF d SKIP LOCKED"
+    return [int(row["id"]) for row in await fetch(text, q)]

@@ -27,8 +27,9 @@ from tests.conftest import QueryCounter
 MAX_STATEMENTS = 6
 # recordCourseProgress completing a certification: the token, the learner lock, the
 # evaluation's four reads (no awards to read: the enrollment has none yet), the progress,
-# award and audit inserts, the enrollment update
-RECORD_STATEMENTS = 10
+# award and audit inserts, the enrollment update, and one insert of its two events into the
+# outbox (the learner's and the course's names are already in hand: the viewer, the links)
+RECORD_STATEMENTS = 11
 
 LEARNER_LIST = """
 query Mine($first: Int!) {

@@ -75,7 +75,7 @@ async def test_assigning_to_an_unknown_learner_writes_nothing(
         await enrollments.assign_certification(admin, cert.id, [learner.user_id, 888888], None)
 
     assert await Enrollment.all().count() == 0
-    assert events.named("enrolled") == []
+    assert await events.named("enrolled") == []
 
 
 async def test_reassigning_updates_the_due_date_instead_of_duplicating(
@@ -166,8 +166,8 @@ async def test_start_self_enrols_once_and_sets_started_at_once(
     assert rows[0].assigned_by_id is None  # type: ignore[attr-defined]
     assert rows[0].enrolled_at == rows[0].started_at == frozen_now
     assert (await make.view(rows[0])).status == EnrollmentStatus.STARTED
-    assert len(events.named("enrolled")) == 1
-    assert len(events.named("started")) == 1
+    assert len(await events.named("enrolled")) == 1
+    assert len(await events.named("started")) == 1
 
 
 async def test_starting_an_assigned_enrollment_keeps_its_origin(

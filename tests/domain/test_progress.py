@@ -11,6 +11,7 @@ from gql.domain import enrollments
 from gql.domain.errors import Forbidden, InvalidInput, NotFound
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import AuditEvent, Award, CourseProgress, ProgressStatus, Role
+from gql.vocabulary import encode_id
 from tests.conftest import EventLog
 
 from .factories import Factory, field_of
@@ -28,7 +29,7 @@ async def test_percent_outside_0_to_100_is_invalid(
 
     assert field_of(raised.value) == "percent"
     assert await CourseProgress.all().count() == 0
-    assert events.events == []
+    assert await events.all() == []
 
 
 @pytest.mark.parametrize("percent", [0, 100])
@@ -251,5 +252,7 @@ async def test_progress_recorded_event_is_emitted(make: Factory, events: EventLo
 
     await make.progress(learner, course, 25)
 
-    assert len(events.named("progress_recorded")) == 1
-    assert events.named("progress_recorded")[0].actor_id == learner.user_id
+    assert len(await events.named("progress_recorded")) == 1
+    assert (await events.named("progress_recorded"))[0].actor_id == encode_id(
+        "User", learner.user_id
+    )

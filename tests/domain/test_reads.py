@@ -133,7 +133,9 @@ async def test_recording_progress_reads_the_learner_once(
     assert sum('FROM "user"' in s for s in sent) == 1, sent  # the lock finds the learner
     assert not any('FROM "course" WHERE' in s for s in sent), sent  # its links prove it
     assert sum('FROM "course_progress"' in s for s in sent) == 1, sent
-    assert len(sent) == 10, sent
+    # both events (progress_recorded, certification_completed) in one outbox insert
+    assert sum('INSERT INTO "outbox_event"' in s for s in sent) == 1, sent
+    assert len(sent) == 11, sent
 
 
 async def test_recording_updates_the_progress_the_evaluation_read(

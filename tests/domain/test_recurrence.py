@@ -10,6 +10,7 @@ from gql.domain.expiry import sweep_expired
 from gql.domain.records import CourseRecord
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import Award, CertificationType, Enrollment, ProgressStatus
+from gql.vocabulary import encode_id
 from tests.conftest import EventLog, QueryCounter
 
 from .factories import Factory
@@ -130,13 +131,13 @@ async def test_a_read_shows_expired_and_writes_nothing_the_sweep_emits_it(
         s.lstrip().upper().startswith(("UPDATE", "INSERT", "BEGIN", "SAVEPOINT"))
         for s in sql_queries.statements
     ), sql_queries.statements
-    assert events.named("certification_expired") == []
+    assert await events.named("certification_expired") == []
     assert (await Award.get(enrollment_id=enrollment.id)).expiry_noted_at is None
 
     assert await sweep_expired() == 1
     assert await sweep_expired() == 0
-    [event] = events.named("certification_expired")
-    assert event.payload["enrollment_id"] == enrollment.id
+    [event] = await events.named("certification_expired")
+    assert event.data.enrollment_id == encode_id("Enrollment", enrollment.id)
 
 
 async def test_a_sweep_emits_certification_expired_once(
@@ -154,8 +155,10 @@ async def test_a_sweep_emits_certification_expired_once(
     assert await sweep_expired() == 0
     await make.view(first)
 
-    expired = events.named("certification_expired")
-    assert sorted(e.payload["enrollment_id"] for e in expired) == sorted([first.id, second.id])
+    expired = await events.named("certification_expired")
+    assert sorted(e.data.enrollment_id for e in expired) == sorted(
+        encode_id("Enrollment", e.id) for e in (first, second)
+    )
 
 
 async def test_a_report_in_the_new_cycle_starts_a_new_attempt(

@@ -33,6 +33,7 @@ from gql.store.models import (
     Evidence,
     EvidenceStatus,
 )
+from gql.vocabulary import encode_id
 from tests.conftest import EventLog, stored_files
 
 from .conftest import World, blob_path, blob_store, collect_garbage
@@ -90,8 +91,10 @@ async def test_submitting_self_enrols_and_waits_for_review(
     assert await status_of(world.learner, cert) == EnrollmentStatus.PENDING_APPROVAL
     enrollment = await Enrollment.get(learner_id=world.learner.user_id, certification_id=cert.id)
     assert enrollment.origin == "SELF" and enrollment.started_at is not None
-    assert [e.name for e in events.events] == ["enrolled", "started", "evidence_submitted"]
-    assert events.named("evidence_submitted")[0].payload["evidence_id"] == evidence.id
+    assert await events.types() == ["enrolled", "started", "evidence_submitted"]
+    assert (await events.named("evidence_submitted"))[0].data.evidence_id == encode_id(
+        "Evidence", evidence.id
+    )
     assert await AuditEvent.filter(action="submitEvidence", object_id=str(evidence.id)).exists()
     assert stored_files(data_dir) == [f"blobs/{evidence.sha256[:2]}/{evidence.sha256}"]
 
@@ -148,7 +151,7 @@ async def test_rejection_lets_the_learner_submit_again(world: World, events: Eve
     assert (rejected.reviewed_by_id, rejected.review_comment) == (world.manager.user_id, "blurry")
     assert rejected.reviewed_at is not None
     assert await status_of(world.learner, cert) == EnrollmentStatus.REJECTED
-    assert events.named("evidence_reviewed")[0].payload["decision"] == "REJECT"
+    assert (await events.named("evidence_reviewed"))[0].data.decision == "REJECT"
 
     second = await submit(world.learner, cert, png(), filename="sharp.png")
 
@@ -165,14 +168,14 @@ async def test_approval_completes_and_awards_exactly_once(world: World, events: 
     assert approved.status == EvidenceStatus.APPROVED
     assert await status_of(world.learner, cert) == EnrollmentStatus.COMPLETED
     assert await Award.all().count() == 1
-    assert len(events.named("certification_completed")) == 1
+    assert len(await events.named("certification_completed")) == 1
     with pytest.raises(NotAllowed) as raised:
         await review_evidence(world.admin, evidence.id, ReviewDecision.REJECT)
     assert "already reviewed" in raised.value.message
     with pytest.raises(NotAllowed):  # completed: nothing more to submit
         await submit(world.learner, cert)
     assert await Award.all().count() == 1
-    assert len(events.named("certification_completed")) == 1
+    assert len(await events.named("certification_completed")) == 1
     audit = await AuditEvent.get(action="reviewEvidence", object_id=str(evidence.id))
     assert (audit.actor_id, audit.before, audit.after) == (
         world.admin.user_id,
@@ -193,8 +196,8 @@ async def test_racing_reviews_decide_once(world: World, events: EventLog) -> Non
 
     assert sorted(type(r).__name__ for r in results) == ["EvidenceRecord", "NotAllowed"]
     assert await Award.all().count() == 1
-    assert len(events.named("evidence_reviewed")) == 1
-    assert len(events.named("certification_completed")) == 1
+    assert len(await events.named("evidence_reviewed")) == 1
+    assert len(await events.named("certification_completed")) == 1
 
 
 async def test_without_approval_a_submission_completes_at_once(
@@ -205,7 +208,7 @@ async def test_without_approval_a_submission_completes_at_once(
     await submit(world.learner, cert)
 
     assert await status_of(world.learner, cert) == EnrollmentStatus.COMPLETED
-    assert len(events.named("certification_completed")) == 1
+    assert len(await events.named("certification_completed")) == 1
 
 
 async def test_mandatory_courses_first_when_the_policy_says_so(world: World) -> None:

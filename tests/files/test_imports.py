@@ -121,7 +121,7 @@ async def test_rows_record_progress_and_completions(
     assert view.status == EnrollmentStatus.COMPLETED
     award = await Award.get()
     assert award.awarded_at == datetime(2026, 2, 1, tzinfo=UTC)  # the completion that did it
-    assert len(events.named("certification_completed")) == 1
+    assert len(await events.named("certification_completed")) == 1
     audit = await AuditEvent.get(action="importCourseProgress")
     assert audit.after is not None
     assert (audit.after["rows"], audit.after["learners"], audit.after["filename"]) == (
@@ -207,7 +207,7 @@ async def test_import_follows_the_same_rules_as_recording_progress(
 async def test_one_bad_row_imports_nothing(world: World, events: EventLog) -> None:
     cert_id = await internal_cert(world, world.course)
     await enrollments.assign_certification(world.admin, cert_id, [world.learner.user_id], None)
-    events.events.clear()
+    await events.clear()
 
     result = await run_import(
         world.admin,
@@ -226,7 +226,7 @@ async def test_one_bad_row_imports_nothing(world: World, events: EventLog) -> No
     assert not await CourseProgress.exists()
     assert not await Award.exists()
     assert not await AuditEvent.filter(action="importCourseProgress").exists()
-    assert events.events == []
+    assert await events.all() == []
 
 
 async def test_each_error_names_its_line_and_reason(world: World, frozen_now: datetime) -> None:

@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 
 from gql.app import create_app
+from gql.domain import courses as courses_module
 from gql.domain import unit as unit_module
 from gql.http.multipart import MultipartRefused, MultipartScanner, multipart_boundary
 from gql.http.ratelimit import TokenBucketLimiter
@@ -254,6 +255,7 @@ async def test_a_slow_request_times_out_rolls_back_and_frees_the_database(
     assert response.json()["errors"][0]["extensions"] == {
         "code": "REQUEST_TIMEOUT",
         "timeoutSeconds": 0.5,
+        "changesKept": False,
     }
     assert elapsed < 5
     # Rolled back: neither the course nor its audit row was kept ...
@@ -268,6 +270,36 @@ async def test_a_slow_request_times_out_rolls_back_and_frees_the_database(
     )
     assert ok.status_code == 200 and ok.json()["data"]["createCourse"]["errors"] == []
     assert time.monotonic() - started < 2
+
+
+async def test_a_request_cut_short_after_its_commit_says_its_change_was_kept(
+    world: World, client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client told "nothing was kept" would repeat a write that happened: when the use case
+    committed before the timeout, the answer says the change was saved."""
+    http = client_for(request_timeout="0.5", rate_limit_per_minute="0")
+    real_create = courses_module.create_course
+
+    async def create_then_stall(*args: Any, **kwargs: Any) -> Any:
+        created = await real_create(*args, **kwargs)  # committed
+        await asyncio.sleep(30)
+        return created
+
+    monkeypatch.setattr(courses_module, "create_course", create_then_stall)
+    response = await http.post(
+        "/graphql",
+        json={"query": CREATE_COURSE, "variables": {"name": "Kept before the cut"}},
+        headers=bearer(world.admin.token),
+    )
+    assert response.status_code == 504
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {
+        "code": "REQUEST_TIMEOUT",
+        "timeoutSeconds": 0.5,
+        "changesKept": True,
+    }
+    assert "after its change was saved; do not repeat it" in error["message"]
+    assert await models.Course.filter(name="Kept before the cut").count() == 1
 
 
 MULTIPART_ABUSE = {

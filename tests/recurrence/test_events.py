@@ -39,21 +39,24 @@ async def test_reads_show_the_expiry_and_the_sweep_emits_it_once(
 
     clock.freeze(EXPIRES - timedelta(microseconds=1))
     assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "COMPLETED"
-    assert events.named("certification_expired") == []
+    assert await events.named("certification_expired") == []
 
     clock.freeze(EXPIRES)
     assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "EXPIRED"
-    assert events.named("certification_expired") == []  # a read writes nothing
+    assert await events.named("certification_expired") == []  # a read writes nothing
     assert await sweep_expired() == 1
-    [event] = events.named("certification_expired")
-    assert event.at == EXPIRES
-    assert event.payload == {
-        "enrollment_id": enrollment.id,
-        "learner_id": world.learner.user.id,
-        "certification_id": cert,
-        "cycle": 1,
-        "expired_at": iso(EXPIRES),
+    [event] = await events.named("certification_expired")
+    assert event.occurred_at == EXPIRES
+    assert event.actor_id is None  # the sweep, not a person
+    body = event.body()["data"]
+    assert body["enrollmentId"] == encode_id("Enrollment", enrollment.id)
+    assert body["learner"] == {
+        "id": encode_id("User", world.learner.user.id),
+        "name": world.learner.user.name,
+        "email": world.learner.user.email,
     }
+    assert body["certification"] == {"id": encode_id("Certification", cert), "name": "Yearly"}
+    assert (body["cycle"], body["expiredAt"]) == (1, iso(EXPIRES))
 
     # other readers (the list, the manager, the admin's node) and later sweeps add nothing
     clock.advance(timedelta(days=3))
@@ -62,7 +65,7 @@ async def test_reads_show_the_expiry_and_the_sweep_emits_it_once(
     node = await enrollment_node(graphql_client, world.manager, gid)
     assert node is not None and node["status"] == "EXPIRED"
     assert await sweep_expired() == 0
-    assert len(events.named("certification_expired")) == 1
+    assert len(await events.named("certification_expired")) == 1
     assert (await Award.get(enrollment_id=enrollment.id)).expiry_noted_at == EXPIRES
 
 
@@ -93,16 +96,16 @@ async def test_a_sweep_emits_for_each_newest_expired_award_once(
     clock.freeze(EXPIRES + timedelta(hours=1))
     assert await sweep_expired() == 4
     assert await sweep_expired() == 0  # idempotent
-    expired = events.named("certification_expired")
+    expired = await events.named("certification_expired")
     enrollments = {e.learner_id: e.id for e in await Enrollment.filter(certification_id=cert)}
-    assert sorted(e.payload["enrollment_id"] for e in expired) == sorted(
-        enrollments[p.user.id] for p in learners[1:]
+    assert sorted(e.data.enrollment_id for e in expired) == sorted(
+        encode_id("Enrollment", enrollments[p.user.id]) for p in learners[1:]
     )
-    assert {e.payload["cycle"] for e in expired} == {1}
+    assert {e.data.cycle for e in expired} == {1}
     # reading them afterwards emits nothing more
     for person in learners[1:]:
         assert (await my_enrollment(graphql_client, person, cert))["status"] == "EXPIRED"
-    assert len(events.named("certification_expired")) == 4
+    assert len(await events.named("certification_expired")) == 4
     assert (await report(graphql_client, world.admin, cert))["byStatus"] == {
         "COMPLETED": 1,
         "EXPIRED": 4,
@@ -111,7 +114,7 @@ async def test_a_sweep_emits_for_each_newest_expired_award_once(
     # the renewed award expires a year later, and is swept then
     clock.freeze(datetime(2028, 3, 10, 9, 0, tzinfo=UTC))
     assert await sweep_expired() == 1
-    assert events.named("certification_expired")[-1].payload["cycle"] == 2
+    assert (await events.named("certification_expired"))[-1].data.cycle == 2
 
 
 async def test_an_expiry_noticed_before_a_late_renewal_stays_noted_once(
@@ -124,7 +127,7 @@ async def test_an_expiry_noticed_before_a_late_renewal_stays_noted_once(
     await complete(graphql_client, world.learner, world.course_gid(0))  # renewed after expiry
     assert (await my_enrollment(graphql_client, world.learner, cert))["status"] == "COMPLETED"
     assert await sweep_expired() == 0
-    assert [e.payload["cycle"] for e in events.named("certification_expired")] == [1]
+    assert [e.data.cycle for e in await events.named("certification_expired")] == [1]
 
 
 async def test_racing_sweeps_beside_readers_emit_one_event_per_award(
@@ -150,8 +153,8 @@ async def test_racing_sweeps_beside_readers_emit_one_event_per_award(
 
     swept = sum(results[:3])
     assert all(view["status"] == "EXPIRED" for view in results[3:])
-    expired = events.named("certification_expired")
+    expired = await events.named("certification_expired")
     assert len(expired) == len(learners)
-    assert len({e.payload["enrollment_id"] for e in expired}) == len(learners)
+    assert len({e.data.enrollment_id for e in expired}) == len(learners)
     assert swept == len(learners)  # readers note nothing
     assert await Award.filter(expiry_noted_at=None).count() == 0
