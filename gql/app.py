@@ -31,6 +31,7 @@ from gql.plugins import PluginHost, create_plugin_host
 from gql.settings import Settings, load_settings
 from gql.signing import UrlSigner
 from gql.store.db import close_database, open_database
+from gql.webhooks.sender import HttpWebhookSender
 
 log = logging.getLogger("certgraph.app")
 
@@ -69,8 +70,12 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
 
     # Delivers the outbox's events off the request path (CERTGRAPH_DISPATCHER=false leaves
     # that to `certgraph worker`).
+    sender = HttpWebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+    )
     dispatcher = (
-        Dispatcher(plugins, DispatchConfig.from_settings(settings))
+        Dispatcher(plugins, DispatchConfig.from_settings(settings), sender=sender)
         if settings.dispatcher_enabled
         else None
     )
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         finally:
             if dispatcher is not None:
                 await dispatcher.stop()
+            await sender.aclose()
             await services.detached.finish()
             await close_database()
 

@@ -315,9 +315,16 @@ def cmd_worker(args: argparse.Namespace) -> None:
     run `certgraph serve` with CERTGRAPH_DISPATCHER=false, or beside it."""
     from gql.domain.dispatcher import DispatchConfig, Dispatcher
     from gql.plugins import create_plugin_host
+    from gql.webhooks.sender import HttpWebhookSender
 
     settings = get_settings()
-    dispatcher = Dispatcher(create_plugin_host(), DispatchConfig.from_settings(settings))
+    sender = HttpWebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+    )
+    dispatcher = Dispatcher(
+        create_plugin_host(), DispatchConfig.from_settings(settings), sender=sender
+    )
 
     async def once() -> int:
         async with database():
@@ -325,6 +332,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
                 return await dispatcher.run_until_idle()
             finally:
                 await dispatcher.stop()
+                await sender.aclose()
 
     async def forever() -> None:
         stop = asyncio.Event()
@@ -338,6 +346,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
                 await stop.wait()
             finally:
                 await dispatcher.stop()
+                await sender.aclose()
 
     if args.once:
         made = asyncio.run(once())

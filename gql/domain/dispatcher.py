@@ -137,6 +137,8 @@ class Dispatcher:
                 await outbox.write_deliveries(events, targets, keys, clock.now())
                 return len(events)
 
+        if not await outbox.any_to_fan_out():
+            return 0
         total = 0
         while True:
             done = await retrying(once)
@@ -148,6 +150,8 @@ class Dispatcher:
         now = clock.now()
         lease = now + timedelta(seconds=self.config.lease_seconds)
         targets = self.plugins.event_targets()
+        if not await outbox.any_due(targets, now):
+            return []
 
         async def once() -> list[outbox.DeliveryJob]:
             async with write_transaction():

@@ -127,6 +127,22 @@ async def take_fan_out_turn() -> bool:
     return bool(rows[0]["taken"])
 
 
+async def any_to_fan_out() -> bool:
+    """Is any event waiting for its deliveries? (A plain read, so an idle dispatcher never
+    takes SQLite's write lock.)"""
+    return await OutboxEvent.filter(fanned_out_at=None).exists()
+
+
+async def any_due(plugin_targets: Sequence[str], now: datetime) -> bool:
+    """Is any delivery this process could make due and unleased? (A plain read.)"""
+    return (
+        await EventDelivery.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until=None) | Q(locked_until__lte=now))
+        .filter(Q(webhook_id__not_isnull=True) | Q(target__in=list(plugin_targets) or [""]))
+        .exists()
+    )
+
+
 async def events_to_fan_out(limit: int) -> list[StoredEvent]:
     """The oldest events without deliveries yet, in the order they were written."""
     events = await OutboxEvent.filter(fanned_out_at=None).order_by("seq").limit(limit)
@@ -229,18 +245,6 @@ async def settle_failed(
         last_status_code=status_code,
         last_error=error[:2000],
     )
-
-
-async def next_due_at(plugin_targets: Sequence[str]) -> datetime | None:
-    """When the earliest pending delivery this process could make falls due (None: none)."""
-    row = (
-        await EventDelivery.filter(state=DeliveryState.PENDING)
-        .filter(Q(webhook_id__not_isnull=True) | Q(target__in=list(plugin_targets) or [""]))
-        .order_by("next_attempt_at")
-        .first()
-        .values_list("next_attempt_at", flat=True)
-    )
-    return row  # type: ignore[return-value]
 
 
 async def prune_settled(before: datetime, limit: int) -> int:
