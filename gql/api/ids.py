@@ -19,7 +19,7 @@ from gql.domain.errors import DomainError, NotFound
 from gql.vocabulary import encode_id as encode_id  # re-exported: the API names it here
 
 # The type names IDs may carry; anything else is not one of ours.
-NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence"})
+NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence", "Webhook"})
 # The ID columns are 32-bit: a larger pk can name no row, and PostgreSQL would refuse to
 # compare it with one, so it reads as not found.
 MAX_PK = 2**31 - 1
@@ -75,6 +75,7 @@ ID_SOURCES = {
     "Course": "{ courses { edges { node { id name } } } }",
     "Enrollment": "{ viewer { certifications { edges { node { id } } } } }",
     "Evidence": "{ evidenceReviewQueue { edges { node { id } } } }",
+    "Webhook": "{ webhooks { edges { node { id url } } } }",
 }
 SHOWN_CHARS = 60
 

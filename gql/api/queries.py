@@ -22,6 +22,7 @@ from gql.api.types import (
     User,
     evidence_connection,
 )
+from gql.api.webhooks import webhook_node
 from gql.domain import certifications, courses, enrollments, evidence, pages, users
 
 
@@ -89,6 +90,8 @@ class Query:
             return await _course(info, pk)
         if type_name == "Enrollment":
             return await _enrollment(info, pk)
+        if type_name == "Webhook":
+            return await webhook_node(info, pk)
         return await _evidence(info, pk)
 
     @strawberry.field

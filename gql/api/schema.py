@@ -30,12 +30,13 @@ from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
 from gql.api.text import NulRefusal
 from gql.api.uploads import FileMutations
+from gql.api.webhooks import WebhookMutations, WebhookQuery
 from gql.settings import Settings
 
-# The Mutation root: the use cases of gql.api.mutations plus the file mutations.
-Mutation = merge_types("Mutation", (CoreMutation, FileMutations))
-# The Query root: the reads of gql.api.queries plus the audit log (admins).
-Query = merge_types("Query", (CoreQuery, AuditQuery))
+# The Mutation root: the use cases of gql.api.mutations plus the file and webhook mutations.
+Mutation = merge_types("Mutation", (CoreMutation, FileMutations, WebhookMutations))
+# The Query root: the reads of gql.api.queries plus the audit log and webhooks (admins).
+Query = merge_types("Query", (CoreQuery, AuditQuery, WebhookQuery))
 
 
 # A backstop: validation is linear (gql/api/limits.py), so no document within the token limit

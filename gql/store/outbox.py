@@ -138,7 +138,7 @@ async def any_due(plugin_targets: Sequence[str], now: datetime) -> bool:
     return (
         await EventDelivery.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(locked_until=None) | Q(locked_until__lte=now))
-        .filter(Q(webhook_id__not_isnull=True) | Q(target__in=list(plugin_targets) or [""]))
+        .filter(Q(webhook__enabled=True) | Q(target__in=list(plugin_targets) or [""]))
         .exists()
     )
 

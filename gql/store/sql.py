@@ -459,7 +459,9 @@ async def claimable_deliveries(
         "SELECT d.id FROM event_delivery d"
         f" WHERE d.state = 'PENDING' AND d.next_attempt_at <= {q.p(now)}"
         f" AND (d.locked_until IS NULL OR d.locked_until <= {q.p(now)})"
-        f" AND (d.webhook_id IS NOT NULL OR {mine})"
+        # a disabled endpoint's deliveries wait (re-enabling it sends them)
+        " AND (EXISTS (SELECT 1 FROM webhook w WHERE w.id = d.webhook_id AND w.enabled)"
+        f" OR {mine})"
         " AND NOT EXISTS (SELECT 1 FROM event_delivery e WHERE e.target = d.target"
         " AND e.ordering_key = d.ordering_key AND e.state = 'PENDING'"
         " AND e.event_id < d.event_id)"

@@ -13,8 +13,9 @@ import pytest
 from gql import Event, clock, hookimpl
 from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.plugins import PluginHost
-from gql.store.models import EventDelivery, OutboxEvent
+from gql.store.models import EventDelivery, OutboxEvent, Webhook
 from gql.vocabulary import DeliveryState, encode_id
+from gql.webhooks import SendResult
 
 from .factories import Factory
 
@@ -280,3 +281,45 @@ def test_the_back_off_doubles_up_to_its_cap_with_jitter_below_it(attempts: int) 
     delays = [CONFIG.retry_delay(attempts) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 100  # jittered, not one value
+
+
+class RecordingSender:
+    """Stands in for the HTTP sender (tests/webhooks sends for real): notes what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, url: str, secret: str, event: Event) -> SendResult:
+        self.sent.append((url, event.type))
+        return SendResult(status_code=204, error=None)
+
+
+async def test_a_disabled_endpoint_waits_and_gets_its_events_in_order_once_enabled(
+    make: Factory, plugin_host: PluginHost
+) -> None:
+    now = clock.now()
+    hook = await Webhook.create(
+        url="https://hooks.example.com/in",
+        event_types=[],
+        description="chat",
+        secret="whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+        enabled=True,
+        created_at=now,
+        updated_at=now,
+    )
+    sender = RecordingSender()
+    dispatcher = Dispatcher(plugin_host, CONFIG, sender=sender)
+    learner = await make.learner()
+    await make.progress(learner, await make.course("First"), 10)
+    await dispatcher.fan_out()
+    await Webhook.filter(id=hook.id).update(enabled=False)
+    await make.progress(learner, await make.course("Second"), 10)  # written while disabled
+
+    assert await dispatcher.run_until_idle() == 0
+    assert sender.sent == []
+    await Webhook.filter(id=hook.id).update(enabled=True)
+    assert await dispatcher.run_until_idle() == 1
+    assert sender.sent == [("https://hooks.example.com/in", "progress_recorded")]
+    delivery = await EventDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.last_status_code) == (DeliveryState.DELIVERED, 204)
+    await dispatcher.stop()
