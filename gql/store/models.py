@@ -41,6 +41,7 @@ __all__ = [
     "ProgressStatus",
     "Role",
     "User",
+    "UserIdentity",
     "Webhook",
 ]
 
@@ -71,13 +72,35 @@ class ApiToken(Model):
     )
     # SHA-256 of the token; the token itself is shown once and never stored.
     token_hash = fields.CharField(max_length=64, unique=True)
+    # What its owner calls it ("CI script"); empty for tokens made before names existed.
+    name = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)  # None: until revoked
 
     class Meta:
         table = "api_token"
         indexes = (("user_id",),)  # revoking a user's tokens
+
+
+class UserIdentity(Model):
+    """A person as an OpenID provider knows them: issuer + subject, linked to one user."""
+
+    # foreign-key columns, declared for the type checker
+    user_id: int
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="identities", on_delete=fields.CASCADE
+    )
+    issuer = fields.CharField(max_length=500)
+    subject = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "user_identity"
+        unique_together = (("issuer", "subject"),)  # the sign-in lookup
+        indexes = (("user_id",),)
 
 
 class Course(Model):
