@@ -110,7 +110,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
-        self._last_sweep: float | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -230,23 +230,24 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _maybe_sweep(self) -> None:
+    async def sweep_periodically(self) -> None:
+        """Run the sweep (reminders, expiry, pruning) now and then every interval, on a task of
+        its own so a long sweep never delays deliveries. Sweeps on several processes agree:
+        each event of theirs is emitted once."""
         if self.sweep is None or not self.config.sweep_interval_seconds:
             return
-        loop_now = asyncio.get_running_loop().time()
-        if self._last_sweep is not None and (
-            loop_now - self._last_sweep < self.config.sweep_interval_seconds
-        ):
-            return
-        self._last_sweep = loop_now
-        await self.sweep()
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("the periodic sweep failed; trying again next period")
+            await asyncio.sleep(self.config.sweep_interval_seconds)
 
     async def run(self) -> None:
         """Deliver until cancelled: woken by local commits, polling for the others'."""
         while True:
             self._wake.clear()
             try:
-                await self._maybe_sweep()
                 await self.fan_out()
                 free = self.config.concurrency - len(self._inflight)
                 jobs = await self.claim(free) if free > 0 else []
@@ -275,15 +276,17 @@ class Dispatcher:
     def start(self) -> None:
         self.plugins.events_written = self.wake
         self._loop_task = asyncio.create_task(self.run(), name="certgraph-dispatcher")
+        self._sweep_task = asyncio.create_task(self.sweep_periodically(), name="certgraph-sweep")
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; give deliveries in flight `grace_seconds`, then cancel them (their
         leases lapse and another pass makes them again)."""
         self.plugins.events_written = lambda: None
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-            self._loop_task = None
+        for task in (self._loop_task, self._sweep_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._loop_task = self._sweep_task = None
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
             for task in pending:

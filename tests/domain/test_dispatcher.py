@@ -323,3 +323,27 @@ async def test_a_disabled_endpoint_waits_and_gets_its_events_in_order_once_enabl
     delivery = await EventDelivery.get(webhook_id=hook.id)
     assert (delivery.state, delivery.last_status_code) == (DeliveryState.DELIVERED, 204)
     await dispatcher.stop()
+
+
+async def test_the_dispatcher_sweeps_on_its_own_schedule_and_survives_a_failing_sweep(
+    db: None, plugin_host: PluginHost
+) -> None:
+    runs: list[int] = []
+    twice = asyncio.Event()
+
+    async def sweep() -> None:
+        runs.append(len(runs))
+        if len(runs) >= 3:
+            twice.set()
+        if len(runs) == 1:
+            raise ConnectionError("database away")
+
+    config = DispatchConfig(sweep_interval_seconds=0.05, poll_seconds=0.05)
+    dispatcher = Dispatcher(plugin_host, config, sweep=sweep)
+    dispatcher.start()
+    await asyncio.wait_for(twice.wait(), timeout=10)
+    await dispatcher.stop()
+    assert runs[:3] == [0, 1, 2]  # the first failed, the schedule went on
+    stopped_at = len(runs)
+    await asyncio.sleep(0.2)
+    assert len(runs) == stopped_at  # stopped means stopped
