@@ -22,11 +22,12 @@ from gql.api.context import REQUEST_ID_HEADER, AppServices
 from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
-from gql.domain.access import authenticate
 from gql.domain.dispatcher import DispatchConfig, Dispatcher
+from gql.domain.sign_in import bearer_authenticator
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
 from gql.http.logs import redact_access_log
+from gql.oidc import OidcVerifier
 from gql.plugins import PluginHost, create_plugin_host
 from gql.settings import Settings, load_settings
 from gql.signing import UrlSigner
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         if settings.dispatcher_enabled
         else None
     )
+    # OpenID provider tokens beside API tokens when CERTGRAPH_OIDC_ISSUER is set (docs/auth.md);
+    # its keys are cached per app, so per worker.
+    verifier = OidcVerifier.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -121,7 +125,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
                 max_age=600,
             ),
             # Inside CORS, so the guards' refusals carry CORS headers.
-            *guard_middleware(settings, authenticate),
+            *guard_middleware(settings, bearer_authenticator(verifier)),
         ],
         lifespan=lifespan,
     )
@@ -129,4 +133,5 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
     app.router.redirect_slashes = False
     app.state.services = services  # what the app was built with, for tools and tests
     app.state.dispatcher = dispatcher
+    app.state.oidc = verifier
     return app

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 DEFAULT_DATABASE_URL = "sqlite://./var/certgraph.sqlite3"
+MAX_ISSUER_CHARS = 500  # user_identity.issuer
+# The signature algorithms an OpenID provider's tokens may use: asymmetric ones only, so no
+# token can be signed with what the provider publishes (no `none`, no HMAC).
+OIDC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 
 
 class SettingsError(ValueError):
@@ -64,6 +81,51 @@ class Settings(BaseModel):
     # the dispatcher (0: only `certgraph sweep` runs it).
     due_soon_days: int = Field(default=7, ge=1)
     sweep_interval_seconds: float = Field(default=3600.0, ge=0)
+    # Sign-in with an OpenID provider (docs/auth.md): its bearer tokens are accepted beside
+    # API tokens when the issuer is set; unset, only API tokens are.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = Field(default=None, validate_default=True)
+    oidc_roles_claim: str = Field(default="roles", min_length=1)
+    oidc_admin_role: str = Field(default="certgraph-admin", min_length=1)
+    oidc_manager_role: str = Field(default="certgraph-manager", min_length=1)
+    oidc_leeway_seconds: int = Field(default=60, ge=0, le=600)
+    oidc_algorithms: list[str] = Field(default_factory=lambda: list(OIDC_ALGORITHMS), min_length=1)
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be the provider's https:// issuer URL")
+        if len(value) > MAX_ISSUER_CHARS:
+            raise ValueError(f"must be at most {MAX_ISSUER_CHARS} characters")
+        if parts.query or parts.fragment:
+            raise ValueError("must be an issuer URL without a query or fragment")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("http:// is accepted only on a loopback host; use https://")
+        return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in OIDC_ALGORITHMS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} not allowed; choose from {', '.join(OIDC_ALGORITHMS)}"
+            )
+        return value
+
+    @field_validator("oidc_audience")
+    @classmethod
+    def _audience_with_issuer(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("oidc_issuer") is not None and not value:
+            raise ValueError(
+                "must be set with CERTGRAPH_OIDC_ISSUER (the audience the provider puts in "
+                "certgraph's tokens: see docs/auth.md)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -113,8 +175,24 @@ _ENV = {
     "webhook_allow_private": "CERTGRAPH_WEBHOOK_ALLOW_PRIVATE",
     "due_soon_days": "CERTGRAPH_DUE_SOON_DAYS",
     "sweep_interval_seconds": "CERTGRAPH_SWEEP_INTERVAL_SECONDS",
+    "oidc_issuer": "CERTGRAPH_OIDC_ISSUER",
+    "oidc_audience": "CERTGRAPH_OIDC_AUDIENCE",
+    "oidc_roles_claim": "CERTGRAPH_OIDC_ROLES_CLAIM",
+    "oidc_admin_role": "CERTGRAPH_OIDC_ADMIN_ROLE",
+    "oidc_manager_role": "CERTGRAPH_OIDC_MANAGER_ROLE",
+    "oidc_leeway_seconds": "CERTGRAPH_OIDC_LEEWAY_SECONDS",
+    "oidc_algorithms": "CERTGRAPH_OIDC_ALGORITHMS",
 }
-_LISTS = {"cors_origins", "trusted_proxies"}
+_LISTS = {"cors_origins", "trusted_proxies", "oidc_algorithms"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -21,7 +21,7 @@ from gql.domain.unit import audit_refusal, note_denied_read
 from gql.store import reads
 from gql.store.models import User
 from gql.store.records import UserRecord
-from gql.store.tokens import active_token, touch_token
+from gql.store.tokens import ExpiredToken, token_by_hash, touch_token
 from gql.vocabulary import CertificationState, Role
 
 TOKEN_PREFIX = "cg_"
@@ -75,10 +75,12 @@ async def authenticate(token: str | None) -> Actor:
     """Resolve a bearer token to its user; UNAUTHENTICATED when missing, unknown or revoked."""
     if not token:
         raise Unauthenticated("an Authorization: Bearer <token> header is required")
-    row = await active_token(hash_token(token))
+    now = clock.now()
+    row = await token_by_hash(hash_token(token), now)
     if row is None:
         raise Unauthenticated("the token is unknown or revoked")
-    now = clock.now()
+    if isinstance(row, ExpiredToken):
+        raise Unauthenticated(f"the token expired at {row.expires_at.isoformat()}")
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
         await touch_token(row.id, now)
     return Actor.of(row.user)
