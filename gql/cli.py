@@ -20,8 +20,8 @@ from typing import Any, NoReturn
 
 from tortoise.exceptions import BaseORMException
 
-from gql.api.ids import encode_id
-from gql.domain import users
+from gql.api.ids import decode_id, encode_id
+from gql.domain import tokens, users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
 from gql.domain.records import UserRecord
@@ -222,15 +222,55 @@ def cmd_user_create(args: argparse.Namespace) -> None:
 
 def cmd_token_create(args: argparse.Namespace) -> None:
     async def action() -> None:
+        expires_at = None
+        if args.expires_in is not None:
+            expires_at = tokens.expiry_in_days(args.expires_in)
         async with database():
-            user, token = await users.create_token_for_email(SYSTEM, args.email)
-        print_user_token(user, token, args.json, "new token for")
+            user, issued = await tokens.create_token_for_email(
+                SYSTEM, args.email, name=args.name, expires_at=expires_at
+            )
+        row = issued.token
+        token_id = encode_id("ApiToken", row.id)
+        expires = None if row.expires_at is None else row.expires_at.isoformat()
+        if args.json:
+            record = {
+                "id": user_global_id(user.id),
+                "email": user.email,
+                "role": str(user.role),
+                "token": issued.secret,
+                "tokenId": token_id,
+                "name": row.name,
+                "expiresAt": expires,
+            }
+            print(json.dumps(record))
+            return
+        print_user_token(user, issued.secret, False, "new token for")
+        named = f'named "{row.name}", ' if row.name else ""
+        print(f"token id {token_id}, {named}{f'expires {expires}' if expires else 'no expiry'}")
 
     asyncio.run(action())
 
 
+def _token_pk(text: str) -> int:
+    """--id: an ApiToken's global ID (from `apiTokens`) or its number."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    pk = decode_id(text, "ApiToken")
+    if pk is None:
+        raise NotFound(f"no such API token: {text!r} is not an ApiToken ID")
+    return pk
+
+
 def cmd_token_revoke(args: argparse.Namespace) -> None:
     async def action() -> None:
+        if args.id is not None:
+            pk = _token_pk(args.id)
+            async with database():
+                row = await tokens.revoke_api_token(SYSTEM, pk)
+            revoked_at = row.revoked_at.isoformat() if row.revoked_at else "now"
+            print(f"token {encode_id('ApiToken', row.id)} revoked at {revoked_at}")
+            return
         async with database():
             count = await users.revoke_tokens_for_email(SYSTEM, args.email)
         print(f"revoked {count} token(s) of {args.email.strip().lower()}")
@@ -456,10 +496,21 @@ def build_parser() -> ArgumentParser:
     )
     token_create = token.add_parser("create", help="issue a new API token for a user")
     token_create.add_argument("--email", required=True)
+    token_create.add_argument(
+        "--expires-in",
+        type=int,
+        metavar="DAYS",
+        help="the token is refused from DAYS days from now on (1..3650; default: until revoked)",
+    )
+    token_create.add_argument("--name", help="what the token is for, e.g. 'CI script'")
     token_create.add_argument("--json", action="store_true", help="print one JSON object")
     token_create.set_defaults(handler=cmd_token_create)
-    token_revoke = token.add_parser("revoke", help="revoke every API token of a user")
-    token_revoke.add_argument("--email", required=True)
+    token_revoke = token.add_parser(
+        "revoke", help="revoke every API token of a user (--email), or one token (--id)"
+    )
+    which = token_revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--email", help="revoke every token of this user")
+    which.add_argument("--id", help="revoke this token: its ID (apiTokens' id) or number")
     token_revoke.set_defaults(handler=cmd_token_revoke)
 
     gc = commands.add_parser(

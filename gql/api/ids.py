@@ -19,7 +19,9 @@ from gql.domain.errors import DomainError, NotFound
 from gql.vocabulary import encode_id as encode_id  # re-exported: the API names it here
 
 # The type names IDs may carry; anything else is not one of ours.
-NODE_TYPES = frozenset({"User", "Certification", "Course", "Enrollment", "Evidence", "Webhook"})
+NODE_TYPES = frozenset(
+    {"User", "Certification", "Course", "Enrollment", "Evidence", "Webhook", "ApiToken"}
+)
 # The ID columns are 32-bit: a larger pk can name no row, and PostgreSQL would refuse to
 # compare it with one, so it reads as not found.
 MAX_PK = 2**31 - 1
@@ -76,6 +78,7 @@ ID_SOURCES = {
     "Enrollment": "{ viewer { certifications { edges { node { id } } } } }",
     "Evidence": "{ evidenceReviewQueue { edges { node { id } } } }",
     "Webhook": "{ webhooks { edges { node { id url } } } }",
+    "ApiToken": "{ viewer { apiTokens { edges { node { id name } } } } }",
 }
 SHOWN_CHARS = 60
 
@@ -105,7 +108,7 @@ class UndecodedId:
 
 
 def _article(type_name: str) -> str:
-    return "an" if type_name in ("Enrollment", "Evidence") else "a"
+    return "an" if type_name in ("Enrollment", "Evidence", "ApiToken") else "a"
 
 
 _undecoded: ContextVar[list[UndecodedId] | None] = ContextVar("undecoded_ids", default=None)

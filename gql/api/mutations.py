@@ -113,14 +113,6 @@ class UserPayload:
 
 
 @strawberry.type
-class ApiTokenPayload:
-    token: str | None = strawberry.field(
-        default=None, description="The plain token: shown once, never stored."
-    )
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
 class CoursePayload:
     course: Course | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
@@ -323,17 +315,6 @@ class Mutation:
                 manager_id=_optional_pk(input.manager_id, "User", ["managerId"]),
             ),
             lambda row: UserPayload(user=User.of(row)),
-        )
-
-    @strawberry.mutation
-    async def create_api_token(self, info: Info, user_id: strawberry.ID) -> ApiTokenPayload:
-        return await run_use_case(
-            info,
-            ApiTokenPayload,
-            lambda viewer: users.create_api_token(
-                viewer, pk_or_unknown(user_id, "User", ["userId"])
-            ),
-            lambda token: ApiTokenPayload(token=token),
         )
 
     @strawberry.mutation

@@ -11,6 +11,7 @@ from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationSort, CertificationState, CourseSort, Role
 from gql.api.fields import described
 from gql.api.ids import decode_any, decode_id, encode_id, pk_or_unknown
+from gql.api.tokens import api_token_node
 from gql.api.types import (
     Certification,
     CertificationReport,
@@ -92,6 +93,8 @@ class Query:
             return await _enrollment(info, pk)
         if type_name == "Webhook":
             return await webhook_node(info, pk)
+        if type_name == "ApiToken":
+            return await api_token_node(info, pk)
         return await _evidence(info, pk)
 
     @strawberry.field

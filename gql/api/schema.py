@@ -29,12 +29,14 @@ from gql.api.mutations import Mutation as CoreMutation
 from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
 from gql.api.text import NulRefusal
+from gql.api.tokens import TokenMutations
 from gql.api.uploads import FileMutations
 from gql.api.webhooks import WebhookMutations, WebhookQuery
 from gql.settings import Settings
 
-# The Mutation root: the use cases of gql.api.mutations plus the file and webhook mutations.
-Mutation = merge_types("Mutation", (CoreMutation, FileMutations, WebhookMutations))
+# The Mutation root: the use cases of gql.api.mutations plus the file, webhook and API token
+# mutations.
+Mutation = merge_types("Mutation", (CoreMutation, FileMutations, WebhookMutations, TokenMutations))
 # The Query root: the reads of gql.api.queries plus the audit log and webhooks (admins).
 Query = merge_types("Query", (CoreQuery, AuditQuery, WebhookQuery))
 

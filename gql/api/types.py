@@ -5,7 +5,7 @@ and the few computed fields (signed URLs, a report's expiring count) are resolve
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -37,6 +37,9 @@ from gql.domain.records import (
 )
 from gql.domain.status import CourseProgressView, EnrollmentView
 from gql.plugins import InstalledPolicy
+
+if TYPE_CHECKING:
+    from gql.api.tokens import ApiToken
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -88,6 +91,23 @@ class User(Node):
             EnrollmentList(self.pk, sort, pending, kind, first, after)
         )
         return await enrollment_connection(page, loaders)
+
+    @described(
+        "This user's API tokens, newest first, never their secrets: the viewer's own, or "
+        "anyone's for an admin (empty for anyone else). Revoked ones only with includeRevoked."
+    )
+    async def api_tokens(
+        self,
+        info: Info,
+        include_revoked: bool = False,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Annotated[ApiToken, strawberry.lazy("gql.api.tokens")]]:
+        from gql.api.tokens import api_token_connection  # it imports this module
+
+        return await api_token_connection(
+            info, self.pk, include_revoked=include_revoked, first=first, after=after
+        )
 
 
 @strawberry.type

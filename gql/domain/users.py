@@ -1,22 +1,16 @@
-"""Users and their API tokens."""
+"""Users; and the token calls of before gql.domain.tokens, which answer only the secret."""
 
 from __future__ import annotations
 
 import re
 
-from gql.domain.access import (
-    Actor,
-    hash_token,
-    may_manage,
-    new_token,
-    note_hidden,
-    require_admin,
-    user_scope,
-)
-from gql.domain.errors import Conflict, InvalidInput, NotFound
+from gql.domain import tokens
+from gql.domain.access import Actor, may_manage, note_hidden, require_admin, user_scope
+from gql.domain.errors import Conflict, InvalidInput
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_search, orm_page
+from gql.domain.tokens import revoke_tokens_for_email as revoke_tokens_for_email
 from gql.domain.unit import unit_of_work
-from gql.store.models import ApiToken, User
+from gql.store.models import User
 from gql.store.records import USER_COLUMNS, UserRecord, record_of
 from gql.vocabulary import Role
 
@@ -70,43 +64,15 @@ async def _user_where(**filters: object) -> UserRecord | None:
     return UserRecord(*rows[0]) if rows else None
 
 
-async def _issue_token(actor: Actor, user: UserRecord) -> str:
-    token = new_token()
-    async with unit_of_work(actor) as unit:
-        row = await ApiToken.create(
-            user_id=user.id, token_hash=hash_token(token), created_at=unit.now
-        )
-        # the token itself never reaches the log: only which token row was issued
-        await unit.audit("createApiToken", "ApiToken", row.id, after={"userId": user.id})
-    return token
-
-
 async def create_api_token(actor: Actor, user_id: int) -> str:
-    await require_admin(actor, "createApiToken", "User", user_id)
-    user = await _user_where(id=user_id)
-    if user is None:
-        raise NotFound("no such user", field=["userId"])
-    return await _issue_token(actor, user)
+    """A new token for the user (gql.domain.tokens.create_api_token), answered as its secret."""
+    return (await tokens.create_api_token(actor, user_id)).secret
 
 
 async def create_token_for_email(actor: Actor, email: str) -> tuple[UserRecord, str]:
-    await require_admin(actor, "createApiToken", "User")
-    user = await _user_where(email=email.strip().lower())
-    if user is None:
-        raise NotFound(f"no user with email {email}", field=["email"])
-    return user, await _issue_token(actor, user)
-
-
-async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
-    """Revoke every live token of a user; returns how many were revoked."""
-    await require_admin(actor, "revokeApiTokens", "User")
-    user = await _user_where(email=email.strip().lower())
-    if user is None:
-        raise NotFound(f"no user with email {email}", field=["email"])
-    async with unit_of_work(actor) as unit:
-        count = await ApiToken.filter(user_id=user.id, revoked_at=None).update(revoked_at=unit.now)
-        await unit.audit("revokeApiTokens", "User", user.id, after={"revoked": count})
-    return int(count)
+    """A new token for the user with this email (admins), answered with its secret."""
+    user, issued = await tokens.create_token_for_email(actor, email)
+    return user, issued.secret
 
 
 async def get_user(actor: Actor, user_id: int) -> UserRecord | None:

@@ -10,7 +10,8 @@ import pytest
 
 from gql import clock
 from gql.api.ids import encode_id
-from gql.api.mutations import ApiTokenPayload, CoursePayload, ImportPayload, run_use_case
+from gql.api.mutations import CoursePayload, ImportPayload, run_use_case
+from gql.api.tokens import ApiTokenPayload
 from gql.domain import certifications, enrollments
 from gql.domain.access import Actor
 from gql.domain.errors import ErrorCode, Forbidden, InvalidInput, NotFound

@@ -101,7 +101,8 @@ ADMIN_MUTATIONS: dict[str, str] = {
     "createUser": (
         'createUser(input: {name: "Eve", email: "eve@example.com", role: ADMIN}) { user { id } }'
     ),
-    "createApiToken": "createApiToken(userId: $user) { token }",
+    # (a token of one's own is anyone's to make: another's is for admins)
+    "createApiToken": "createApiToken(userId: $other) { token }",
     "createCourse": 'createCourse(input: {name: "New"}) { course { id } }',
     "updateCourse": 'updateCourse(id: $course, input: {name: "Renamed"}) { course { id } }',
     "createCertification": (
@@ -133,6 +134,7 @@ async def test_learner_calling_an_admin_mutation_is_forbidden_and_writes_nothing
     selection = ADMIN_MUTATIONS[mutation]
     values = {
         "user": world.learner.id,
+        "other": world.other.id,
         "course": world.course_gid(0),
         "cert": encode_id("Certification", cert),
         "draft": encode_id("Certification", draft),

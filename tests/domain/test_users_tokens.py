@@ -203,12 +203,15 @@ async def test_missing_or_unknown_token_is_unauthenticated(
         await authenticate(token)
 
 
-async def test_only_admins_issue_and_revoke_tokens(make: Factory) -> None:
-    learner = await make.learner()
-    assert learner.user_id is not None
+async def test_only_admins_issue_tokens_for_others_and_by_email_and_revoke_by_email(
+    make: Factory,
+) -> None:
+    learner, other = await make.learner(), await make.learner()
+    assert other.user_id is not None
 
+    # (a token of one's own is anyone's to make: tests/tokens)
     with pytest.raises(Forbidden):
-        await users.create_api_token(learner, learner.user_id)
+        await users.create_api_token(learner, other.user_id)
     with pytest.raises(Forbidden):
         await users.create_token_for_email(learner, learner.email)
     with pytest.raises(Forbidden):

@@ -101,7 +101,7 @@ ROWS: dict[str, Row] = {
     ),
     "createApiToken": Row(
         "mutation($id: ID!) { createApiToken(userId: $id) { errors { code } } }",
-        lambda s: {"id": s.world.learner.id},
+        lambda s: {"id": s.world.other.id},  # one's own is anyone's to make: another's is not
         "createApiToken",
         "ApiToken",
     ),
