@@ -57,6 +57,10 @@ class User(Model):
         "models.User", related_name="reports", null=True, on_delete=fields.RESTRICT
     )
     created_at = fields.DatetimeField()
+    # The HR system's key, so a sync script finds what it made before (unique when set).
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
+    # Deactivated people keep their history; their credentials are refused.
+    deactivated_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "user"
@@ -110,6 +114,9 @@ class Course(Model):
     duration_minutes = fields.IntField(null=True)
     published_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
+    # A retired course takes no new links; certifications that have it keep it.
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "course"
@@ -135,6 +142,7 @@ class Certification(Model):
     badge_content_type = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
 
     class Meta:
         table = "certification"
@@ -196,6 +204,9 @@ class Enrollment(Model):
     # then on the enrollment is pending again and the next cycle counts.
     window_opens_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
+    # Unassigned: the enrollment ended (its history and awards stay); assigning again
+    # reopens it.
+    ended_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "enrollment"
