@@ -126,5 +126,6 @@ proof: $(DEV_STAMP)
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,proof]'
+	$(BIN)/python -m tests.proof.oidc_live
 	CERTGRAPH_PROOF=1 $(BIN)/pytest tests/proof $(PROOF_ARGS)
 	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest tests/proof $(PROOF_ARGS)

@@ -154,6 +154,7 @@ class Deployment:
                 "CERTGRAPH_DATABASE_URL": self.database.url,
                 "CERTGRAPH_DATA_DIR": str(self.data_dir),
                 "CERTGRAPH_PROOF_EVENT_LOG": str(self.event_log),
+                "CERTGRAPH_PROOF_HOOK_STARTED_LOG": str(self.started_log),
                 # The proof fires bursts from one token; the limiter has its own test.
                 "CERTGRAPH_RATE_LIMIT_PER_MINUTE": "0",
             }
@@ -182,11 +183,49 @@ class Deployment:
             )
         return completed
 
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        if not self.event_log.exists():
-            return []
-        lines = [json.loads(line) for line in self.event_log.read_text().splitlines() if line]
-        return [e for e in lines if name is None or e["name"] == name]
+    @property
+    def started_log(self) -> Path:
+        """Where the probe notes each hook call as it starts (with CERTGRAPH_PROOF_HOOK_STARTED_LOG
+        pointing here: see `env`)."""
+        return self.directory / "hooks-started.jsonl"
+
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        """The events the probe plugin was handed so far, in the order delivered: each
+        {"pid" (the delivering process), "id", "type", "data" (camelCase, global IDs)}."""
+        return _read_jsonl(self.event_log, type)
+
+    def hooks_started(self, type: str | None = None) -> list[dict[str, Any]]:
+        return _read_jsonl(self.started_log, type)
+
+    async def wait_for_events(
+        self,
+        count: int,
+        type: str | None = None,
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
+        """The probe's events (of `type`) once there are at least `count`, or what is there
+        when `timeout` runs out: delivery is asynchronous, the caller's assertion says which."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(type)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+    async def outbox(self, type: str | None = None) -> list[tuple[str, str]]:
+        """(event id, type) of every event committed to the outbox, in the order written."""
+        rows = await self.database.rows("SELECT event_id, type FROM outbox_event ORDER BY seq")
+        return [(str(event_id), kind) for event_id, kind in rows if type in (None, kind)]
+
+    async def deliveries(self) -> list[tuple[str, str, str, int, int | None]]:
+        """(event id, target, state, attempts, last status code) of every delivery: one per
+        event and destination ("plugin:<name>" or "webhook:<pk>")."""
+        rows = await self.database.rows(
+            "SELECT e.event_id, d.target, d.state, d.attempts, d.last_status_code"
+            " FROM event_delivery d JOIN outbox_event e ON e.seq = d.event_id ORDER BY d.id"
+        )
+        return [(str(row[0]), row[1], row[2], row[3], row[4]) for row in rows]
 
     def create_admin(self) -> str:
         """An admin made at the command line, as an operator would; returns its token."""
@@ -257,6 +296,43 @@ class Server:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def processes(self) -> list[int]:
+        """The pids of the server's process group (uvicorn's master and its workers)."""
+        if self.process is None:
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[2]) == self.process.pid:  # field 5 of stat: the process group
+                found.append(int(stat.parent.name))
+        return sorted(found)
+
+    def connections_by_process(self) -> dict[int, int]:
+        """How many established TCP connections to the server's port each of its processes
+        holds (Linux /proc): which worker accepted which client connection."""
+        inodes: dict[str, None] = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                for row in Path(table).read_text().splitlines()[1:]:
+                    columns = row.split()
+                    local_port = int(columns[1].rsplit(":", 1)[1], 16)
+                    if local_port == self.port and columns[3] == "01":  # ESTABLISHED
+                        inodes[columns[9]] = None
+        counts: dict[int, int] = {}
+        for pid in self.processes():
+            held = 0
+            for fd in Path(f"/proc/{pid}/fd").glob("*"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        held += 1
+            if held:
+                counts[pid] = held
+        return counts
+
     def kill(self) -> None:
         """kill -9 of every process of the server at once: no shutdown, no cleanup."""
         if self.process is None:
@@ -283,6 +359,14 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.wait(timeout=30)
+
+
+def _read_jsonl(path: Path, type: str | None) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    # Each line is one O_APPEND write; a last line without its newline is still being written.
+    lines = [json.loads(line) for line in path.read_text().split("\n")[:-1] if line]
+    return [line for line in lines if type is None or line["type"] == type]
 
 
 # -- GraphQL over HTTP -----------------------------------------------------------------------
@@ -405,6 +489,12 @@ mutation($input: RecordCourseProgressInput!) {
 }
 """
 
+CREATE_WEBHOOK = """
+mutation($input: CreateWebhookInput!) {
+  createWebhook(input: $input) { webhook { id url events } secret errors { code message } }
+}
+"""
+
 
 @dataclass
 class Person:
@@ -452,3 +542,13 @@ def db_pk(global_id: str) -> int:
     import base64
 
     return int(base64.b64decode(global_id).decode().split(":", 1)[1])
+
+
+async def create_webhook(
+    admin: Client, url: str, events: list[str] | None = None
+) -> tuple[str, str]:
+    """A webhook endpoint made through the API: (its global ID, its signing secret)."""
+    variables = {"input": {"url": url, "events": events, "description": "proof receiver"}}
+    created = payload(await admin.data(CREATE_WEBHOOK, variables), "createWebhook")
+    assert created["secret"].startswith("whsec_"), created
+    return created["webhook"]["id"], created["secret"]

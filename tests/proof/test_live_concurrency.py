@@ -1,5 +1,9 @@
 """Reliability under concurrency, against `certgraph serve --workers 2` over real HTTP:
-exactly one award per completion across worker processes, and no lost progress update."""
+exactly one award per completion across worker processes, and no lost progress update.
+
+Events are delivered by the workers' dispatchers after the answers (the outbox): the tests
+count what was committed to the outbox, then wait for the probe plugin to have been handed
+each of them, once."""
 
 from __future__ import annotations
 
@@ -29,8 +33,10 @@ COURSES = 8
 
 
 def http_client(url: str) -> httpx.AsyncClient:
-    # A connection per request in flight: the requests really are concurrent.
-    limits = httpx.Limits(max_connections=LEARNERS * CONCURRENT_COMPLETIONS + 10)
+    # A connection per request in flight: the requests really are concurrent. All of them
+    # kept open afterwards, so the test can see which worker accepted each.
+    most = LEARNERS * CONCURRENT_COMPLETIONS + 10
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     return httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits)
 
 
@@ -54,18 +60,24 @@ async def test_concurrent_completions_award_exactly_once_across_processes(
             )
             done = {"input": {"courseId": first, "completed": True}}
             payload(await admin.data(RECORD, done, token=learner.token), "recordCourseProgress")
-        assert deployment.events("certification_completed") == []
+        assert await deployment.outbox("certification_completed") == []
 
-        # Each request completes the last mandatory course: any of them could be the one.
-        burst = [
-            (learner, {"input": {"courseId": last, "completed": True}})
-            for learner in learners
-            for _ in range(CONCURRENT_COMPLETIONS)
-        ]
-        random.Random(6).shuffle(burst)
+    # Each request completes the last mandatory course: any of them could be the one.
+    burst = [
+        (learner, {"input": {"courseId": last, "completed": True}})
+        for learner in learners
+        for _ in range(CONCURRENT_COMPLETIONS)
+    ]
+    random.Random(6).shuffle(burst)
+    # A client of its own: every connection it opens carries burst requests only.
+    async with http_client(server.url) as http:
+        admin = Client(http, admin_token)
         responses = await asyncio.gather(
             *(fire(admin, variables, learner.token) for learner, variables in burst)
         )
+        # Which worker process accepted each of the client's connections, read while the
+        # client still holds them all open (see http_client).
+        connections = server.connections_by_process()
 
     statuses = [r.status_code for r in responses]
     bodies = [r.json() for r in responses]
@@ -95,20 +107,28 @@ async def test_concurrent_completions_award_exactly_once_across_processes(
         )
         for i in enrollment_ids
     }
-    completed = deployment.events("certification_completed")
-    events = {
-        i: sum(1 for e in completed if e["payload"]["enrollment_id"] == i) for i in enrollment_ids
-    }
     assert awards == dict.fromkeys(enrollment_ids, 1)
     assert audit_awards == dict.fromkeys(enrollment_ids, 1)
+    # One certification_completed event committed per award, and each handed to the plugin
+    # once (by whichever worker's dispatcher took it).
+    committed = await deployment.outbox("certification_completed")
+    completed = await deployment.wait_for_events(len(committed), "certification_completed")
+    events = Counter(db_pk(e["data"]["enrollmentId"]) for e in completed)
+    assert len(committed) == LEARNERS
+    assert sorted(e["id"] for e in completed) == sorted(event_id for event_id, _ in committed)
     assert events == dict.fromkeys(enrollment_ids, 1)
-    # The burst really was served by both worker processes. (asyncio accepts up to 100
-    # waiting connections at a time, so a burst of 150 cannot all land on one worker.)
-    recorded = deployment.events("progress_recorded")
-    burst_events = [e for e in recorded if e["payload"]["course_id"] == db_pk(last)]
+    # A progress_recorded event per report: the first course's, then one per burst request.
+    committed_progress = await deployment.outbox("progress_recorded")
+    assert len(committed_progress) == LEARNERS + len(burst)
+    recorded = await deployment.wait_for_events(len(committed_progress), "progress_recorded")
+    assert sorted(e["id"] for e in recorded) == sorted(i for i, _ in committed_progress)
+    burst_events = [e for e in recorded if e["data"]["course"]["id"] == last]
     assert len(burst_events) == len(burst)
-    worker_pids = {e["pid"] for e in burst_events}
-    assert len(worker_pids) == 2, worker_pids
+    # The burst really was served by both worker processes: each holds some of the burst
+    # client's connections, and each of those carried at least one burst request. (asyncio
+    # accepts up to 100 waiting connections at a time, so a burst of 150 cannot all land on
+    # one worker.) The events say nothing here: their pid is the delivering dispatcher's.
+    assert len(connections) == 2, connections
     record_figures(
         "exactly once (2 workers)",
         requests=len(burst),
@@ -117,8 +137,9 @@ async def test_concurrent_completions_award_exactly_once_across_processes(
         award_audit_rows=sum(audit_awards.values()),
         completed_events=len(completed),
         progress_events=len(recorded),
-        worker_processes=len(worker_pids),
-        burst_per_worker=sorted(Counter(e["pid"] for e in burst_events).values()),
+        worker_processes=len(connections),
+        connections_per_worker=sorted(connections.values()),
+        delivering_processes=len({e["pid"] for e in recorded}),
         http_5xx=server_errors,
     )
 
@@ -162,7 +183,7 @@ async def test_concurrent_progress_on_different_courses_is_never_lost(
         assert landed == {
             db_pk(c): (100, "COMPLETED") if c in completed else (90, "IN_PROGRESS") for c in courses
         }
-        assert deployment.events("certification_completed") == []
+        assert await deployment.outbox("certification_completed") == []
 
         # The rest complete together: the certification completes once, on the last one.
         rest = [{"input": {"courseId": c, "completed": True}} for c in courses[COURSES // 2 :]]
@@ -185,6 +206,12 @@ async def test_concurrent_progress_on_different_courses_is_never_lost(
         "SELECT count(*) FROM award WHERE enrollment_id = $1", enrollment_ids[0]
     )
     assert awards == 1
+    committed = await deployment.outbox()
+    assert [kind for _, kind in committed].count("certification_completed") == 1
+    assert [kind for _, kind in committed].count("progress_recorded") == len(reports) + len(rest)
+    # Every committed event reaches the plugin, once.
+    delivered = await deployment.wait_for_events(len(committed))
+    assert sorted(e["id"] for e in delivered) == sorted(event_id for event_id, _ in committed)
     assert len(deployment.events("certification_completed")) == 1
     progress_events = deployment.events("progress_recorded")
     assert len(progress_events) == len(reports) + len(rest)
