@@ -211,7 +211,11 @@ class Enrollment(Model):
     class Meta:
         table = "enrollment"
         unique_together = (("learner", "certification"),)  # one enrollment per learner
-        indexes = (("certification_id", "due_at"),)  # the report's overdue count
+        indexes = (
+            ("certification_id", "due_at"),  # the report's overdue count
+            ("due_at", "id"),  # the sweep's due-soon and overdue reminders, keyset
+            ("last_award_cycle", "due_at", "id"),  # overdue after an expired award
+        )
 
 
 class CourseProgress(Model):

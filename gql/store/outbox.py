@@ -260,4 +260,6 @@ async def prune_settled(before: datetime, limit: int) -> int:
     )
     if not seqs:
         return 0
-    return await OutboxEvent.filter(seq__in=list(seqs)).delete()
+    # the events deleted (SQLite's count would include the cascaded deliveries)
+    await OutboxEvent.filter(seq__in=list(seqs)).delete()
+    return len(seqs)
