@@ -59,10 +59,18 @@ class ImmediateSqliteClient(SqliteClient):
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
         self._certgraph_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
 
     async def create_connection(self, with_db: bool) -> None:
-        make_private(self.filename)
-        await super().create_connection(with_db)
+        # Tortoise checks for a connection, then awaits opening one: two tasks making their
+        # first query at once (the dispatcher's loop and its sweep, at start-up) would each
+        # open one, and the one left behind kept a read snapshot: that process no longer saw
+        # other processes' writes. One opening at a time.
+        async with self._connect_lock:
+            if self._connection:
+                return
+            make_private(self.filename)
+            await super().create_connection(with_db)
 
     def acquire_connection(self) -> ConnectionWrapper[Any]:
         return ConnectionWrapper(self._certgraph_lock, self)
