@@ -19,6 +19,7 @@ from gql.events import (
     Person,
     ProgressRecorded,
     Started,
+    Unassigned,
 )
 from gql.hookspecs import hookimpl
 from gql.policy import (
@@ -53,6 +54,7 @@ __all__ = [
     "PolicyFacts",
     "ProgressRecorded",
     "Started",
+    "Unassigned",
     "UploadInfo",
     "UploadRefusal",
     "Verdict",

@@ -5,6 +5,7 @@ nothing below the factory reads the environment."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,12 +19,14 @@ from starlette.routing import Route
 from tortoise.connection import get_connection
 
 from gql import downloads
+from gql.api import export_route
 from gql.api.context import REQUEST_ID_HEADER, AppServices
 from gql.api.graphiql import graphiql_routes
 from gql.api.schema import build_schema
 from gql.api.view import graphql_endpoint
 from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.domain.sign_in import bearer_authenticator
+from gql.domain.sweep import sweep
 from gql.files import LocalBlobStore
 from gql.http.guards import GRAPHQL_PATH, guard_middleware
 from gql.http.logs import redact_access_log
@@ -76,7 +79,17 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
         allow_private=settings.webhook_allow_private,
     )
     dispatcher = (
-        Dispatcher(plugins, DispatchConfig.from_settings(settings), sender=sender)
+        Dispatcher(
+            plugins,
+            DispatchConfig.from_settings(settings),
+            sender=sender,
+            sweep=functools.partial(
+                sweep,
+                due_soon_days=settings.due_soon_days,
+                retention_days=settings.event_retention_days,
+                plugins=plugins,
+            ),
+        )
         if settings.dispatcher_enabled
         else None
     )
@@ -114,6 +127,7 @@ def create_app(settings: Settings | None = None, plugins: PluginHost | None = No
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *downloads.routes(services.blobs, services.signer),
+            *export_route.routes(services.signer, services.plugins),
         ],
         middleware=[
             Middleware(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import functools
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
@@ -220,6 +222,73 @@ def cmd_user_create(args: argparse.Namespace) -> None:
     asyncio.run(action())
 
 
+def print_user(user: UserRecord, as_json: bool, verb: str) -> None:
+    """One line (or one JSON object) saying who the user is now: `user update`, `deactivate`
+    and `reactivate`."""
+    deactivated = None if user.deactivated_at is None else user.deactivated_at.isoformat()
+    if as_json:
+        record = {
+            "id": user_global_id(user.id),
+            "name": user.name,
+            "email": user.email,
+            "role": str(user.role),
+            "managerId": None if user.manager_id is None else user_global_id(user.manager_id),
+            "active": deactivated is None,
+            "deactivatedAt": deactivated,
+        }
+        print(json.dumps(record))
+        return
+    state = "active" if deactivated is None else f"deactivated at {deactivated}"
+    print(f"{verb} {user.role} {user.name} <{user.email}> (id {user_global_id(user.id)}), {state}")
+
+
+def cmd_user_update(args: argparse.Namespace) -> None:
+    from gql.domain import people
+
+    given = (args.name, args.new_email, args.role, args.manager)
+    if all(value is None for value in given) and not args.no_manager:
+        raise CommandError(
+            "nothing to change: give --name, --new-email, --role, --manager or --no-manager"
+        )
+
+    async def action() -> None:
+        async with database():
+            user = await people.user_by_email(SYSTEM, args.email)
+            manager_id: int | people.Keep | None = None if args.no_manager else people.KEEP
+            if args.manager is not None:
+                try:
+                    manager_id = (await people.user_by_email(SYSTEM, args.manager)).id
+                except NotFound:
+                    raise NotFound(f"no user with email {args.manager} (--manager)") from None
+            updated = await people.update_user(
+                SYSTEM,
+                user.id,
+                name=people.KEEP if args.name is None else args.name,
+                email=people.KEEP if args.new_email is None else args.new_email,
+                role=people.KEEP if args.role is None else Role(args.role.upper()),
+                manager_id=manager_id,
+            )
+        print_user(updated, args.json, "updated")
+
+    asyncio.run(action())
+
+
+def cmd_user_set_active(args: argparse.Namespace) -> None:
+    """`user deactivate` and `user reactivate`."""
+    from gql.domain import people
+
+    async def action() -> None:
+        async with database():
+            user = await people.user_by_email(SYSTEM, args.email)
+            if args.user_command == "deactivate":
+                changed = await people.deactivate_user(SYSTEM, user.id)
+            else:
+                changed = await people.reactivate_user(SYSTEM, user.id)
+        print_user(changed, args.json, f"{args.user_command}d")
+
+    asyncio.run(action())
+
+
 def cmd_token_create(args: argparse.Namespace) -> None:
     async def action() -> None:
         expires_at = None
@@ -337,14 +406,24 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from gql.domain.expiry import sweep_expired
+    from gql.domain.sweep import SweepReport, sweep
 
-    async def action() -> int:
+    settings = get_settings()
+
+    async def action() -> SweepReport:
         async with database():
-            return await sweep_expired()
+            return await sweep(
+                due_soon_days=settings.due_soon_days,
+                retention_days=settings.event_retention_days,
+            )
 
-    emitted = asyncio.run(action())
-    print(f"{emitted} certification_expired event(s) emitted")
+    report = asyncio.run(action())
+    print(f"{report.expired} certification_expired event(s) emitted")
+    print(
+        f"{report.due_soon + report.overdue + report.expiring} reminder(s) emitted "
+        f"(due soon {report.due_soon}, overdue {report.overdue}, expiring {report.expiring}); "
+        f"{report.pruned} settled event(s) pruned"
+    )
 
 
 # -- worker ---------------------------------------------------------------------------
@@ -354,6 +433,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     """Deliver events (and run the periodic sweep) without serving: for deployments that
     run `certgraph serve` with CERTGRAPH_DISPATCHER=false, or beside it."""
     from gql.domain.dispatcher import DispatchConfig, Dispatcher
+    from gql.domain.sweep import sweep
     from gql.plugins import create_plugin_host
     from gql.webhooks.sender import HttpWebhookSender
 
@@ -362,8 +442,17 @@ def cmd_worker(args: argparse.Namespace) -> None:
         timeout_seconds=settings.webhook_timeout_seconds,
         allow_private=settings.webhook_allow_private,
     )
+    host = create_plugin_host()
     dispatcher = Dispatcher(
-        create_plugin_host(), DispatchConfig.from_settings(settings), sender=sender
+        host,
+        DispatchConfig.from_settings(settings),
+        sender=sender,
+        sweep=functools.partial(
+            sweep,
+            due_soon_days=settings.due_soon_days,
+            retention_days=settings.event_retention_days,
+            plugins=host,
+        ),
     )
 
     async def once() -> int:
@@ -393,6 +482,61 @@ def cmd_worker(args: argparse.Namespace) -> None:
         print(f"{made} deliveries made")
     else:
         asyncio.run(forever())
+
+
+# -- export ---------------------------------------------------------------------------
+
+
+def _certification_pk(text: str) -> int:
+    """--certification-id: a Certification's global ID or its number."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    pk = decode_id(text, "Certification")
+    if pk is None:
+        raise NotFound(f"no such certification: {text!r} is not a Certification ID")
+    return pk
+
+
+def _moment(text: str) -> datetime:
+    """--due-before/--due-after: an ISO date (midnight UTC) or date and time (UTC if no zone)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(f"{text!r} is not an ISO date or date and time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def cmd_export_enrollments(args: argparse.Namespace) -> None:
+    """The CSV of docs/admin.md ("Exports") on stdout, written batch by batch as read."""
+    from gql.domain import exports
+    from gql.domain.enrollment_search import EnrollmentFilter
+    from gql.domain.status import EnrollmentStatus
+
+    async def action() -> None:
+        async with database():
+            manager_id: int | None = None
+            if args.manager_email is not None:
+                manager = await find_user_by_email(args.manager_email)
+                if manager is None:
+                    raise NotFound(f"no user with email {args.manager_email} (--manager-email)")
+                manager_id = manager.id
+            cert = args.certification_id
+            wanted = EnrollmentFilter(
+                certification_id=None if cert is None else _certification_pk(cert),
+                manager_id=manager_id,
+                status=tuple(EnrollmentStatus(s) for s in args.status) if args.status else None,
+                overdue=True if args.overdue else None,
+                due_before=None if args.due_before is None else _moment(args.due_before),
+                due_after=None if args.due_after is None else _moment(args.due_after),
+            )
+            request = await exports.request_export(SYSTEM, wanted)
+            out = sys.stdout.buffer
+            async for chunk in exports.enrollment_csv(request.actor, request.filter):
+                out.write(chunk)
+                out.flush()
+
+    asyncio.run(action())
 
 
 # -- plugins and schema -----------------------------------------------------------------
@@ -490,6 +634,28 @@ def build_parser() -> ArgumentParser:
     user_create.add_argument("--manager", metavar="EMAIL", help="the email of their manager")
     user_create.add_argument("--json", action="store_true", help="print one JSON object")
     user_create.set_defaults(handler=cmd_user_create)
+    user_update = user.add_parser(
+        "update", help="change a user's name, e-mail, role or manager (only what is given)"
+    )
+    user_update.add_argument("--email", required=True, help="the user's e-mail now")
+    user_update.add_argument("--name")
+    user_update.add_argument("--new-email", metavar="EMAIL", help="their new e-mail")
+    user_update.add_argument(
+        "--role", type=str.lower, choices=[role.value.lower() for role in Role]
+    )
+    new_manager = user_update.add_mutually_exclusive_group()
+    new_manager.add_argument("--manager", metavar="EMAIL", help="the email of their new manager")
+    new_manager.add_argument("--no-manager", action="store_true", help="they have no manager")
+    user_update.add_argument("--json", action="store_true", help="print one JSON object")
+    user_update.set_defaults(handler=cmd_user_update)
+    for verb, what in (
+        ("deactivate", "refuse a user's API tokens and sign-ins; their history stays"),
+        ("reactivate", "let a deactivated user's tokens and sign-ins work again"),
+    ):
+        set_active = user.add_parser(verb, help=what)
+        set_active.add_argument("--email", required=True)
+        set_active.add_argument("--json", action="store_true", help="print one JSON object")
+        set_active.set_defaults(handler=cmd_user_set_active)
 
     token = commands.add_parser("token", help="issue or revoke API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -547,6 +713,38 @@ def build_parser() -> ArgumentParser:
     )
     worker.set_defaults(handler=cmd_worker)
 
+    export = commands.add_parser(
+        "export", help="write data as CSV to stdout (docs/admin.md, Exports)"
+    ).add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    export_enrollments = export.add_parser(
+        "enrollments",
+        help="every enrollment the filters select (all of them without any), as the operator; "
+        "streamed: certgraph export enrollments --overdue > overdue.csv",
+    )
+    export_enrollments.add_argument("--certification-id", metavar="ID", help="ID or number")
+    export_enrollments.add_argument(
+        "--status",
+        nargs="+",
+        action="extend",
+        type=str.upper,
+        choices=["ENROLLED", "STARTED", "PENDING_APPROVAL", "REJECTED", "COMPLETED", "EXPIRED"],
+        metavar="STATUS",
+        help="any of ENROLLED STARTED PENDING_APPROVAL REJECTED COMPLETED EXPIRED",
+    )
+    export_enrollments.add_argument(
+        "--overdue", action="store_true", help="only enrollments past their due date"
+    )
+    export_enrollments.add_argument(
+        "--due-before", metavar="WHEN", help="due before this ISO date or time (UTC)"
+    )
+    export_enrollments.add_argument(
+        "--due-after", metavar="WHEN", help="due at or after this ISO date or time (UTC)"
+    )
+    export_enrollments.add_argument(
+        "--manager-email", metavar="EMAIL", help="only the direct reports of this manager"
+    )
+    export_enrollments.set_defaults(handler=cmd_export_enrollments)
+
     plugins = commands.add_parser(
         "plugins",
         help="list completion policies, every plugin with its hooks, and plugins that failed "
@@ -567,7 +765,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], Any] = args.handler
-    action = getattr(args, "user_command", None) or getattr(args, "token_command", None)
+    action = (
+        getattr(args, "user_command", None)
+        or getattr(args, "token_command", None)
+        or getattr(args, "export_command", None)
+    )
     command = f"{args.command} {action}" if action else args.command
     try:
         handler(args)

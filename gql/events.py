@@ -71,6 +71,13 @@ class Enrolled(EnrollmentEventData):
     assigned_by: Person | None = Field(description="Who assigned it; null when self-enrolled")
 
 
+class Unassigned(EnrollmentEventData):
+    """A learner was unassigned: their enrollment ended (its history and awards stay)."""
+
+    TYPE = "unassigned"
+    unassigned_by: Person | None = Field(description="Who unassigned it; null for the command line")
+
+
 class Started(EnrollmentEventData):
     """A learner started an enrollment (pressed Start, recorded progress or submitted proof)."""
 
@@ -150,6 +157,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     cls.TYPE: cls
     for cls in (
         Enrolled,
+        Unassigned,
         Started,
         ProgressRecorded,
         EvidenceSubmitted,

@@ -51,7 +51,7 @@ class CertgraphSpec:
         """Be told that something happened: called by the dispatcher, never by a request.
 
         ``event`` is a ``gql.Event``: ``id`` (a UUID, the same on every attempt), ``type``
-        (``enrolled``, ``started``, ``progress_recorded``, ``evidence_submitted``,
+        (``enrolled``, ``unassigned``, ``started``, ``progress_recorded``, ``evidence_submitted``,
         ``evidence_reviewed``, ``certification_completed``, ``certification_expired``,
         ``certification_due_soon``, ``certification_overdue``, ``certification_expiring``),
         ``occurred_at``, ``actor_id`` (a global ID or None) and ``data``, the typed body

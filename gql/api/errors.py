@@ -14,7 +14,8 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
 from gql.api.enums import ErrorCode
-from gql.domain.errors import AccessError, DomainError
+from gql.domain.errors import AccessError, Conflict, DomainError, DomainErrors
+from gql.vocabulary import encode_id
 
 log = logging.getLogger("certgraph.api")
 
@@ -35,17 +36,29 @@ class UserError:
     field: list[str] | None = strawberry.field(
         default=None, description="Path of the offending input field, when there is one."
     )
+    existing_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "CONFLICT over a unique value (an externalId, a user's email): the ID of the "
+            "object that holds it already, so a re-run can use it instead of creating again."
+        ),
+    )
 
     @classmethod
     def of(cls, error: DomainError) -> UserError:
+        existing = error.existing if isinstance(error, Conflict) else None
         return cls(
             code=error.code,
             message=error.message,
             field=list(error.field) if error.field else None,
+            existing_id=None if existing is None else strawberry.ID(encode_id(*existing)),
         )
 
 
 def user_errors(error: DomainError) -> list[UserError]:
+    """The UserErrors of a refusal: one, or one per error of a DomainErrors (a bulk call's)."""
+    if isinstance(error, DomainErrors):
+        return [UserError.of(each) for each in error.errors]
     return [UserError.of(error)]
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from gql.domain.errors import DomainError, NotFound
+from gql.domain.errors import DomainError, DomainErrors, NotFound
 from gql.vocabulary import encode_id as encode_id  # re-exported: the API names it here
 
 # The type names IDs may carry; anything else is not one of ours.
@@ -132,8 +132,16 @@ def explain_undecoded(error: DomainError, noted: Sequence[UndecodedId]) -> Domai
     as for a missing object. The hint replaces an error naming that argument, or any
     NOT_FOUND (the first undecodable ID is named). It depends only on what the client sent
     and on the error's code, which is the same for a hidden object as for a missing one: a
-    well-formed ID is never hinted at.
+    well-formed ID is never hinted at. Each error of a DomainErrors is explained by the
+    undecodable ID at its own field only.
     """
+    if isinstance(error, DomainErrors):
+        return DomainErrors(
+            [
+                explain_undecoded(each, [n for n in noted if n.field == each.field])
+                for each in error.errors
+            ]
+        )
     culprit = next((n for n in noted if n.field is not None and n.field == error.field), None)
     if culprit is None and isinstance(error, NotFound) and noted:
         culprit = noted[0]

@@ -10,9 +10,10 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from gql.domain import courses, enrollments, status, users
+from gql.domain import courses, enrollments, status, teams, users
 from gql.domain.access import Actor
 from gql.domain.enums import CertificationKind
+from gql.domain.external_ids import Kind, external_ids_for
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
 from gql.domain.records import (
     CourseLinkRecord,
@@ -21,7 +22,7 @@ from gql.domain.records import (
     ProgressRecord,
     UserRecord,
 )
-from gql.domain.status import EnrollmentView
+from gql.domain.status import EnrollmentStatus, EnrollmentView
 from gql.plugins import PluginHost
 
 K = TypeVar("K", bound=Hashable)
@@ -50,9 +51,19 @@ class EnrollmentList:
     kind: CertificationKind | None = None
     first: int | None = 20
     after: str | None = None
+    status: tuple[EnrollmentStatus, ...] | None = None
+    overdue: bool | None = None
 
     def arguments(self) -> tuple[object, ...]:
-        return (self.sort, self.pending, self.kind, self.first, self.after)
+        return (
+            self.sort,
+            self.pending,
+            self.kind,
+            self.first,
+            self.after,
+            self.status,
+            self.overdue,
+        )
 
 
 class Loaders:
@@ -72,6 +83,8 @@ class Loaders:
         self.courses: DataLoader[int, CourseRecord | None] = DataLoader(
             _by_key(lambda ids: courses.courses_by_ids(actor, ids))
         )
+        # (type name, pk) of an object already shown -> its externalId (docs/api.md)
+        self.external_ids: DataLoader[tuple[Kind, int], str | None] = DataLoader(external_ids_for)
         self.enrollments: DataLoader[int, EnrollmentRecord | None] = DataLoader(
             _by_key(lambda ids: enrollments.enrollments_by_ids(actor, ids))
         )
@@ -87,6 +100,9 @@ class Loaders:
         self.enrollment_views: DataLoader[int, EnrollmentView] = DataLoader(self._enrollment_views)
         self.learner_enrollments: DataLoader[EnrollmentList, Page[EnrollmentRecord]] = DataLoader(
             self._learner_enrollments
+        )
+        self.reports: DataLoader[teams.ReportList, Page[UserRecord]] = DataLoader(
+            lambda lists: teams.load_report_lists(actor, lists, max_page_size)
         )
 
     async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRecord]]:
@@ -123,6 +139,8 @@ class Loaders:
                     sort=sample.sort,
                     pending=sample.pending,
                     kind=sample.kind,
+                    status=sample.status,
+                    overdue=sample.overdue,
                     first=sample.first,
                     after=sample.after,
                     max_page_size=self.max_page_size,

@@ -12,6 +12,8 @@ from typing import Protocol, TypeVar, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from gql.api import admin_inputs
+from gql.api.admin_inputs import changed, or_none
 from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationType, Role
 from gql.api.errors import UserError, user_errors
@@ -27,7 +29,7 @@ from gql.api.types import (
 )
 from gql.domain import certifications, courses, enrollments, users
 from gql.domain.access import Actor
-from gql.domain.errors import DomainError, PolicyConfigInvalid
+from gql.domain.errors import DomainError
 from gql.domain.records import CertificationRecord, CourseRecord, EnrollmentRecord
 
 
@@ -46,48 +48,89 @@ class RecordCourseProgressInput:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A course. In updateCourse the fields left out stay as they are (null clears one); "
+        "see also updateCourse's changes."
+    )
+)
 class CourseInput:
     name: str
-    description: str | None = None
-    duration_minutes: int | None = None
+    description: str | None = strawberry.UNSET
+    duration_minutes: int | None = strawberry.UNSET
+    external_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The key another system knows it by, unique among courses (exact match, at most "
+            "200 characters); one another course has is CONFLICT with its ID in existingId. "
+            "null clears it in updateCourse."
+        ),
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "A certification. In updateCertification the optional fields left out stay as they "
+        "are (null clears one; the policy changes only when named); see also "
+        "updateCertification's changes."
+    )
+)
 class CertificationInput:
     name: str
-    overview: str | None = None
+    overview: str | None = strawberry.UNSET
     kind: CertificationKind
     type_: CertificationType = strawberry.field(name="type")
-    issuer: str | None = None
-    validity_months: int | None = None
-    recertification_window_days: int | None = None
-    days_to_complete: int | None = None
+    issuer: str | None = strawberry.UNSET
+    validity_months: int | None = strawberry.UNSET
+    recertification_window_days: int | None = strawberry.UNSET
+    days_to_complete: int | None = strawberry.UNSET
     policy: str | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="Default: mandatory-subset for INTERNAL, external-evidence for EXTERNAL.",
     )
-    policy_config: JSON | None = None
-    badge_name: str | None = None
+    policy_config: JSON | None = strawberry.UNSET
+    badge_name: str | None = strawberry.UNSET
+    external_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The key another system knows it by, unique among certifications (exact match, at "
+            "most 200 characters); one another certification has is CONFLICT with its ID in "
+            "existingId. null clears it in updateCertification."
+        ),
+    )
 
     def to_data(self) -> certifications.CertificationData:
-        config = self.policy_config
-        if config is not None and not isinstance(config, dict):
-            raise PolicyConfigInvalid(
-                "policyConfig must be a JSON object", field=["input", "policyConfig"]
-            )
+        config = admin_inputs.policy_config(or_none(self.policy_config))
         return certifications.CertificationData(
             name=self.name,
             kind=self.kind,
             type=self.type_,
-            overview=self.overview,
-            issuer=self.issuer,
-            validity_months=self.validity_months,
-            recertification_window_days=self.recertification_window_days,
-            days_to_complete=self.days_to_complete,
-            policy=self.policy,
-            policy_config=config,
-            badge_name=self.badge_name,
+            overview=or_none(self.overview),
+            issuer=or_none(self.issuer),
+            validity_months=or_none(self.validity_months),
+            recertification_window_days=or_none(self.recertification_window_days),
+            days_to_complete=or_none(self.days_to_complete),
+            policy=or_none(self.policy),
+            policy_config=config if isinstance(config, dict) else None,
+            badge_name=or_none(self.badge_name),
+            external_id=or_none(self.external_id),
+        )
+
+    def to_changes(self) -> certifications.CertificationChanges:
+        """The update this input names: its required fields, and the optional ones given."""
+        return certifications.CertificationChanges(
+            name=self.name,
+            kind=self.kind,
+            type=self.type_,
+            overview=changed(self.overview),
+            issuer=changed(self.issuer),
+            validity_months=changed(self.validity_months),
+            recertification_window_days=changed(self.recertification_window_days),
+            days_to_complete=changed(self.days_to_complete),
+            policy=changed(self.policy),
+            policy_config=admin_inputs.policy_config(changed(self.policy_config)),
+            badge_name=changed(self.badge_name),
+            external_id=changed(self.external_id),
         )
 
 
@@ -104,6 +147,13 @@ class UserInput:
     email: str
     role: Role
     manager_id: strawberry.ID | None = None
+    external_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The HR system's key, unique among users (exact match, at most 200 characters); "
+            "one a user has already is CONFLICT with that user's ID in existingId."
+        ),
+    )
 
 
 @strawberry.type
@@ -313,6 +363,7 @@ class Mutation:
                 email=input.email,
                 role=input.role,
                 manager_id=_optional_pk(input.manager_id, "User", ["managerId"]),
+                external_id=input.external_id,
             ),
             lambda row: UserPayload(user=User.of(row)),
         )
@@ -325,28 +376,40 @@ class Mutation:
             lambda viewer: courses.create_course(
                 viewer,
                 name=input.name,
-                description=input.description,
-                duration_minutes=input.duration_minutes,
+                description=or_none(input.description),
+                duration_minutes=or_none(input.duration_minutes),
+                external_id=or_none(input.external_id),
             ),
             _course_payload,
         )
 
-    @strawberry.mutation
+    @described_mutation(
+        "Change a course: only the fields given change (null clears one). Give `input` (name "
+        "required) or `changes` (every field optional), not both."
+    )
     async def update_course(
-        self, info: Info, id: strawberry.ID, input: CourseInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: CourseInput | None = None,
+        changes: admin_inputs.CourseChanges | None = None,
     ) -> CoursePayload:
-        return await run_use_case(
-            info,
-            CoursePayload,
-            lambda viewer: courses.update_course(
-                viewer,
-                pk_or_unknown(id, "Course", ["id"]),
-                name=input.name,
-                description=input.description,
-                duration_minutes=input.duration_minutes,
-            ),
-            _course_payload,
-        )
+
+        async def update(viewer: Actor) -> CourseRecord:
+            given = admin_inputs.one_of(input, changes)
+            return await admin_inputs.under(
+                "input" if input is not None else "changes",
+                courses.update_course(
+                    viewer,
+                    pk_or_unknown(id, "Course", ["id"]),
+                    name=changed(given.name),
+                    description=changed(given.description),
+                    duration_minutes=changed(given.duration_minutes),
+                    external_id=changed(given.external_id),
+                ),
+            )
+
+        return await run_use_case(info, CoursePayload, update, _course_payload)
 
     @strawberry.mutation
     async def create_certification(
@@ -364,22 +427,34 @@ class Mutation:
             _certification_payload,
         )
 
-    @strawberry.mutation
+    @described_mutation(
+        "Change a certification: only the fields given change (null clears one); the policy "
+        "changes only when named. Give `input` (name, kind and type required) or `changes` "
+        "(every field optional), not both. A change of its rules re-evaluates its enrollments."
+    )
     async def update_certification(
-        self, info: Info, id: strawberry.ID, input: CertificationInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: CertificationInput | None = None,
+        changes: admin_inputs.CertificationChanges | None = None,
     ) -> CertificationPayload:
-        return await run_use_case(
-            info,
-            CertificationPayload,
-            lambda viewer: certifications.update_certification(
-                viewer,
-                pk_or_unknown(id, "Certification", ["id"]),
-                input.to_data(),
-                organisation=info.context.settings.organisation_name,
-                plugins=info.context.plugins,
-            ),
-            _certification_payload,
-        )
+
+        async def update(viewer: Actor) -> CertificationRecord:
+            given = admin_inputs.one_of(input, changes)
+            root = "input" if input is not None else "changes"
+            return await admin_inputs.under(
+                root,
+                certifications.update_certification(
+                    viewer,
+                    pk_or_unknown(id, "Certification", ["id"]),
+                    given.to_changes(),
+                    organisation=info.context.settings.organisation_name,
+                    plugins=info.context.plugins,
+                ),
+            )
+
+        return await run_use_case(info, CertificationPayload, update, _certification_payload)
 
     @strawberry.mutation
     async def set_certification_courses(
@@ -432,13 +507,20 @@ class Mutation:
             _certification_payload,
         )
 
-    @strawberry.mutation
+    @described_mutation(
+        "Assign a PUBLISHED certification (admins): enrol learners, reopen ended enrollments, "
+        "or change due dates. dueAt applies to learnerIds and to each assignment without a "
+        "dueAt of its own; null or left out keeps an enrolled learner's due date (a new one "
+        "gets the certification's daysToComplete). An assignment's explicit null dueAt clears "
+        "it. Every bad ID is reported at its index as sent, and then nothing is written."
+    )
     async def assign_certification(
         self,
         info: Info,
         certification_id: strawberry.ID,
-        learner_ids: list[strawberry.ID],
+        learner_ids: list[strawberry.ID] | None = None,
         due_at: datetime | None = None,
+        assignments: list[admin_inputs.AssignmentInput] | None = None,
     ) -> AssignPayload:
         return await run_use_case(
             info,
@@ -448,9 +530,10 @@ class Mutation:
                 pk_or_unknown(certification_id, "Certification", ["certificationId"]),
                 [
                     pk_or_unknown(learner_id, "User", ["learnerIds", str(i)])
-                    for i, learner_id in enumerate(learner_ids)
+                    for i, learner_id in enumerate(learner_ids or [])
                 ],
                 due_at,
+                assignments=admin_inputs.assignments_of(assignments),
                 plugins=info.context.plugins,
             ),
             lambda rows: _assign_payload(info, rows),

@@ -4,8 +4,11 @@ exist, and so does a malformed ID or an ID of another type."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
+from gql.api.admin_queries import filter_pk
 from gql.api.connections import Connection
 from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationSort, CertificationState, CourseSort, Role
@@ -73,6 +76,8 @@ class Query:
             name=actor.name,
             email=actor.email,
             role=actor.role,
+            active=True,  # a deactivated person's credentials are refused
+            deactivated_at=None,
             pk=actor.user_id,
             manager_pk=actor.manager_id,
         )
@@ -110,11 +115,25 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
+        manager_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this manager's direct reports."),
+        ] = None,
+        active: Annotated[
+            bool | None,
+            strawberry.argument(
+                description=(
+                    "true (default): active people only; false: only deactivated ones; null: both."
+                )
+            ),
+        ] = True,
     ) -> Connection[User]:
         page = await users.list_users(
             info.context.viewer,
             role=role,
             search=search,
+            manager_id=filter_pk(manager_id, "User", ["managerId"]),
+            active=active,
             first=first,
             after=after,
             max_page_size=info.context.settings.max_page_size,
@@ -162,11 +181,15 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
+        include_retired: Annotated[
+            bool, strawberry.argument(description="List retired courses too (retireCourse).")
+        ] = False,
     ) -> Connection[Course]:
         page = await courses.list_courses(
             info.context.viewer,
             sort=sort,
             search=search,
+            include_retired=include_retired,
             first=first,
             after=after,
             max_page_size=info.context.settings.max_page_size,
@@ -178,11 +201,26 @@ class Query:
         "admin. Oldest first."
     )
     async def evidence_review_queue(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        certification_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only evidence for this certification."),
+        ] = None,
+        learner_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this learner's evidence.")
+        ] = None,
     ) -> Connection[Evidence]:
         ctx = info.context
         page = await evidence.list_review_queue(
-            ctx.viewer, first=first, after=after, max_page_size=ctx.settings.max_page_size
+            ctx.viewer,
+            certification_id=filter_pk(certification_id, "Certification", ["certificationId"]),
+            learner_id=filter_pk(learner_id, "User", ["learnerId"]),
+            first=first,
+            after=after,
+            max_page_size=ctx.settings.max_page_size,
         )
         return await evidence_connection(page, ctx.loaders)
 

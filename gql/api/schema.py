@@ -19,6 +19,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql.api.admin_assignments import AssignmentMutations
+from gql.api.admin_bulk import BulkMutations, ExternalIdQuery
+from gql.api.admin_exports import ExportMutations
+from gql.api.admin_people import PeopleMutations
+from gql.api.admin_queries import AdminQuery
 from gql.api.audit import AuditQuery
 from gql.api.cost import CostLimit
 from gql.api.errors import ShapeErrors, log_errors
@@ -36,9 +41,16 @@ from gql.settings import Settings
 
 # The Mutation root: the use cases of gql.api.mutations plus the file, webhook and API token
 # mutations.
-Mutation = merge_types("Mutation", (CoreMutation, FileMutations, WebhookMutations, TokenMutations))
+Mutation = merge_types(
+    "Mutation",
+    (CoreMutation, FileMutations, WebhookMutations, TokenMutations, PeopleMutations),
+)
+Mutation = merge_types("Mutation", (Mutation, BulkMutations))  # createUsers, reviewEvidenceBatch
+Mutation = merge_types("Mutation", (Mutation, ExportMutations))  # exportEnrollments
+Mutation = merge_types("Mutation", (Mutation, AssignmentMutations))  # unassign, retire/deleteCourse
 # The Query root: the reads of gql.api.queries plus the audit log and webhooks (admins).
-Query = merge_types("Query", (CoreQuery, AuditQuery, WebhookQuery))
+Query = merge_types("Query", (CoreQuery, AuditQuery, WebhookQuery, AdminQuery))
+Query = merge_types("Query", (Query, ExternalIdQuery))  # userByExternalId, ...
 
 
 # A backstop: validation is linear (gql/api/limits.py), so no document within the token limit

@@ -25,7 +25,7 @@ from gql.api.enums import (
 from gql.api.fields import described
 from gql.api.ids import encode_id
 from gql.api.loaders import EnrollmentList, Loaders
-from gql.domain import certifications, pages
+from gql.domain import certifications, enrollment_search, pages
 from gql.domain.pages import Page
 from gql.domain.records import (
     CertificationRecord,
@@ -36,6 +36,7 @@ from gql.domain.records import (
     UserRecord,
 )
 from gql.domain.status import CourseProgressView, EnrollmentView
+from gql.domain.teams import ReportList
 from gql.plugins import InstalledPolicy
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ class User(Node):
     name: str
     email: str
     role: Role
+    active: bool = strawberry.field(
+        description="false once deactivated (deactivateUser): their credentials are refused."
+    )
+    deactivated_at: datetime | None = strawberry.field(
+        description="When they were deactivated; null while active."
+    )
     pk: strawberry.Private[int]
     manager_pk: strawberry.Private[int | None]
 
@@ -62,9 +69,18 @@ class User(Node):
             name=row.name,
             email=row.email,
             role=Role(row.role),
+            active=row.deactivated_at is None,
+            deactivated_at=row.deactivated_at,
             pk=row.id,
             manager_pk=row.manager_id,
         )
+
+    @described(
+        "The HR system's key (createUser, updateUser), null when none; unique among users. "
+        "Not secret: whoever sees the user sees it."
+    )
+    async def external_id(self, info: Info) -> str | None:
+        return await info.context.loaders.external_ids.load(("User", self.pk))
 
     @strawberry.field
     async def manager(self, info: Info) -> User | None:
@@ -85,12 +101,44 @@ class User(Node):
         kind: CertificationKind | None = None,
         first: int | None = 20,
         after: str | None = None,
+        status: Annotated[
+            list[EnrollmentStatus] | None,
+            strawberry.argument(description="Only these statuses (any of them); not empty."),
+        ] = None,
+        overdue: Annotated[
+            bool | None,
+            strawberry.argument(description="true: only overdue ones; false: only the others."),
+        ] = None,
     ) -> Connection[Enrollment]:
         loaders = info.context.loaders
         page = await loaders.learner_enrollments.load(
-            EnrollmentList(self.pk, sort, pending, kind, first, after)
+            EnrollmentList(
+                self.pk,
+                sort,
+                pending,
+                kind,
+                first,
+                after,
+                status=None if status is None else tuple(status),
+                overdue=overdue,
+            )
         )
         return await enrollment_connection(page, loaders)
+
+    @described(
+        "This user's direct reports, by name: those the viewer may see (all for an admin, "
+        "a manager's own). Deactivated people only when asked: active true (default) leaves "
+        "them out, false lists only them, null both."
+    )
+    async def reports(
+        self,
+        info: Info,
+        active: bool | None = True,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[User]:
+        page = await info.context.loaders.reports.load(ReportList(self.pk, active, first, after))
+        return Connection.of(page, [User.of(row) for row in page.items])
 
     @described(
         "This user's API tokens, newest first, never their secrets: the viewer's own, or "
@@ -178,6 +226,13 @@ class Certification(Node):
             for link in links
         ]
 
+    @described(
+        "The key another system knows it by (createCertification, updateCertification), "
+        "null when none; unique among certifications."
+    )
+    async def external_id(self, info: Info) -> str | None:
+        return await info.context.loaders.external_ids.load(("Certification", self.pk))
+
     @described("The viewer's own enrollment, null when the viewer is not enrolled.")
     async def viewer_enrollment(self, info: Info) -> Enrollment | None:
         loaders = info.context.loaders
@@ -200,6 +255,9 @@ class Course(Node):
     description: str
     duration_minutes: int | None
     published_at: datetime | None
+    retired_at: datetime | None = strawberry.field(
+        description="When it was retired (retireCourse): no new certifications take it. Null: not."
+    )
     pk: strawberry.Private[int]
 
     @classmethod
@@ -210,8 +268,16 @@ class Course(Node):
             description=row.description,
             duration_minutes=row.duration_minutes,
             published_at=row.published_at,
+            retired_at=row.retired_at,
             pk=row.id,
         )
+
+    @described(
+        "The key another system knows it by (createCourse, updateCourse), null when none; "
+        "unique among courses."
+    )
+    async def external_id(self, info: Info) -> str | None:
+        return await info.context.loaders.external_ids.load(("Course", self.pk))
 
     @described("The viewer's own progress on this course, null before any.")
     async def viewer_progress(self, info: Info) -> CourseProgress | None:
@@ -305,6 +371,12 @@ class Enrollment(Node):
     expires_at: datetime | None = strawberry.field(
         description="Of the award in force; null = never (or no award in force)."
     )
+    ended_at: datetime | None = strawberry.field(
+        description=(
+            "When it was unassigned (unassignCertification): it is kept with its history but "
+            "left out of lists and reports; assigning again reopens it. Null: not ended."
+        )
+    )
     pending_courses: list[CourseProgress] = strawberry.field(
         resolver=_pending_courses_of,
         description="Courses not yet done in this cycle, in the order the player offers them.",
@@ -338,11 +410,20 @@ class Enrollment(Node):
             overdue=view.overdue,
             completed_at=view.completed_at,
             expires_at=view.expires_at,
+            ended_at=row.ended_at,
             pk=row.id,
             learner_pk=row.learner_id,
             view=view,
             course_objects={},
         )
+
+    @described(
+        "Whether the award in force was earned after its deadline: dueAt for a first award, "
+        "the previous award's expiresAt (or a later dueAt) for a renewal. Null when not "
+        "COMPLETED; false without a deadline."
+    )
+    def completed_late(self) -> bool | None:
+        return enrollment_search.completed_late(self.view)
 
     def evidence_objects(self) -> list[Evidence]:
         if self.evidence_list is None:

@@ -21,13 +21,16 @@ from gql.domain.unit import audit_refusal, note_denied_read
 from gql.store import reads
 from gql.store.models import User
 from gql.store.records import UserRecord
-from gql.store.tokens import ExpiredToken, token_by_hash, touch_token
+from gql.store.search import PersonScope
+from gql.store.tokens import DeactivatedAccount, ExpiredToken, token_by_hash, touch_token
 from gql.vocabulary import CertificationState, Role
 
 TOKEN_PREFIX = "cg_"
 # last_used_at is bookkeeping, not an audit trail: refreshing it at most once a minute keeps
 # reads from turning into writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# The refusal of a deactivated person's API token or provider token (docs/auth.md).
+DEACTIVATED_ACCOUNT = "this account is deactivated; an admin can reactivate it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ async def authenticate(token: str | None) -> Actor:
     row = await token_by_hash(hash_token(token), now)
     if row is None:
         raise Unauthenticated("the token is unknown or revoked")
+    if isinstance(row, DeactivatedAccount):
+        raise Unauthenticated(DEACTIVATED_ACCOUNT)
     if isinstance(row, ExpiredToken):
         raise Unauthenticated(f"the token expired at {row.expires_at.isoformat()}")
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
@@ -161,6 +166,22 @@ def user_scope(actor: Actor) -> Q:
     if actor.is_admin or actor.manager_id is None:
         return scope
     return scope | Q(id=actor.manager_id)
+
+
+def learner_scope_sql(actor: Actor) -> PersonScope | None:
+    """learner_scope for hand-written SQL (gql.store.search): None for everyone."""
+    if actor.is_admin:
+        return None
+    own = () if actor.user_id is None else (actor.user_id,)
+    return PersonScope(own, actor.user_id if actor.is_manager else None)
+
+
+def user_scope_sql(actor: Actor) -> PersonScope | None:
+    """user_scope for hand-written SQL (gql.store.search): None for everyone."""
+    scope = learner_scope_sql(actor)
+    if scope is None or actor.manager_id is None:
+        return scope
+    return PersonScope((*scope.ids, actor.manager_id), scope.team_of)
 
 
 async def check_progress_recorder(

@@ -15,7 +15,10 @@ from gql.domain.access import (
     report_team,
     require_admin,
 )
+from gql.domain.changes import UNCHANGED, Unchanged, given, or_current
 from gql.domain.errors import (
+    DomainError,
+    DomainErrors,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -23,6 +26,13 @@ from gql.domain.errors import (
     PolicyUnknown,
 )
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
+from gql.domain.external_ids import (
+    check_free,
+    clean_external_id,
+    conflicts_named,
+    external_id_change,
+    external_id_key,
+)
 from gql.domain.pages import (
     DEFAULT_MAX_PAGE_SIZE,
     CertificationSort,
@@ -66,6 +76,7 @@ class CertificationData:
     policy: str | None = None
     policy_config: dict[str, Any] | None = None
     badge_name: str | None = None
+    external_id: str | None = None  # create only (gql.domain.external_ids)
 
 
 @dataclass(slots=True)
@@ -164,8 +175,9 @@ def _snapshot(cert: Certification) -> dict[str, Any]:
 
 
 async def _reevaluate_all(certification_id: int, unit: Unit) -> None:
-    """A change of rules or courses can complete (or reopen) every enrollment of it."""
-    enrollments = await reads.enrollments(certification_id=certification_id)
+    """A change of rules or courses can complete (or reopen) every enrollment of it (not an
+    ended one: it is re-evaluated when assigned again)."""
+    enrollments = await reads.enrollments(certification_id=certification_id, ended_at=None)
     await lock_learners([e.learner_id for e in enrollments])
     for start in range(0, len(enrollments), 500):
         await evaluate_enrollments(enrollments[start : start + 500], unit)
@@ -181,11 +193,21 @@ async def create_certification(
     """A DRAFT certification; `organisation` issues an INTERNAL one that names no issuer."""
     await require_admin(actor, "createCertification", "Certification")
     values = _validated(data, organisation, plugins)
-    async with unit_of_work(actor, plugins) as unit:
+    external_id = clean_external_id(data.external_id, ["input", "externalId"])
+    keys = external_id_key("Certification", external_id, ["input", "externalId"])
+    async with conflicts_named(keys), unit_of_work(actor, plugins) as unit:
+        await check_free(keys)
         cert = await Certification.create(
-            **values, state=CertificationState.DRAFT, created_at=unit.now, updated_at=unit.now
+            **values,
+            state=CertificationState.DRAFT,
+            created_at=unit.now,
+            updated_at=unit.now,
+            external_id=external_id,
         )
-        await unit.audit("createCertification", "Certification", cert.id, after=_snapshot(cert))
+        after = _snapshot(cert)
+        if external_id is not None:
+            after["externalId"] = external_id
+        await unit.audit("createCertification", "Certification", cert.id, after=after)
     return record_of(CertificationRecord, cert)
 
 
@@ -196,36 +218,131 @@ async def _get_for_update(certification_id: int) -> Certification:
     return cert
 
 
+@dataclass(slots=True)
+class CertificationChanges:
+    """What an update names (docs/domain.md, "Partial updates"): an UNCHANGED field stays as it
+    is; None clears a nullable one (to its default where it has one: the kind's policy, the
+    policy's default config, a 30-day window, the organisation as an INTERNAL issuer)."""
+
+    name: str | Unchanged | None = UNCHANGED
+    kind: CertificationKind | Unchanged | None = UNCHANGED
+    type: CertificationType | Unchanged | None = UNCHANGED
+    overview: str | Unchanged | None = UNCHANGED
+    issuer: str | Unchanged | None = UNCHANGED
+    validity_months: int | Unchanged | None = UNCHANGED
+    recertification_window_days: int | Unchanged | None = UNCHANGED
+    days_to_complete: int | Unchanged | None = UNCHANGED
+    policy: str | Unchanged | None = UNCHANGED
+    policy_config: dict[str, Any] | Unchanged | None = UNCHANGED
+    badge_name: str | Unchanged | None = UNCHANGED
+    external_id: str | Unchanged | None = UNCHANGED  # gql.domain.external_ids
+
+    @classmethod
+    def replacing(cls, data: CertificationData) -> CertificationChanges:
+        """Every field named: the definition becomes `data` (None: the default); the
+        externalId stays (CertificationData's is for creating)."""
+        return cls(
+            name=data.name,
+            kind=data.kind,
+            type=data.type,
+            overview=data.overview,
+            issuer=data.issuer,
+            validity_months=data.validity_months,
+            recertification_window_days=data.recertification_window_days,
+            days_to_complete=data.days_to_complete,
+            policy=data.policy,
+            policy_config=data.policy_config,
+            badge_name=data.badge_name,
+        )
+
+
+def _merged(cert: Certification, changes: CertificationChanges) -> CertificationData:
+    """The definition after the changes, for _validated. The policy changes only when named;
+    its config is kept unless named, or unless the policy named is another one."""
+    for name in ("name", "kind", "type"):
+        if getattr(changes, name) is None:
+            raise InvalidInput(f"{_camel(name)} cannot be cleared", field=["input", _camel(name)])
+    policy = cert.policy_name if not given(changes.policy) else changes.policy
+    kind = CertificationKind(cast(str, or_current(changes.kind, cert.kind)))
+    same_policy = (policy or DEFAULT_POLICY[kind]) == cert.policy_name
+    if given(changes.policy_config):
+        config = changes.policy_config
+    else:
+        config = cert.policy_config if same_policy else None
+    return CertificationData(
+        name=cast(str, or_current(changes.name, cert.name)),
+        kind=kind,
+        type=CertificationType(cast(str, or_current(changes.type, cert.type))),
+        overview=or_current(changes.overview, cert.overview),
+        issuer=or_current(changes.issuer, cert.issuer),
+        validity_months=or_current(changes.validity_months, cert.validity_months),
+        recertification_window_days=or_current(
+            changes.recertification_window_days, cert.recertification_window_days
+        ),
+        days_to_complete=or_current(changes.days_to_complete, cert.days_to_complete),
+        policy=cast(str | None, policy),
+        policy_config=cast(dict[str, Any] | None, config),
+        badge_name=or_current(changes.badge_name, cert.badge_name),
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_RULES = (
+    "kind",
+    "type",
+    "validity_months",
+    "recertification_window_days",
+    "policy_name",
+    "policy_config",
+)
+
+
 async def update_certification(
     actor: Actor,
     certification_id: int,
-    data: CertificationData,
+    changes: CertificationChanges | CertificationData,
     *,
     organisation: str = DEFAULT_ORGANISATION,
     plugins: PluginHost | None = None,
 ) -> CertificationRecord:
+    """Change only the fields `changes` names (a CertificationData names every one). A change
+    of the rules re-evaluates every enrollment; an update that changes nothing writes
+    nothing (no audit row)."""
     await require_admin(actor, "updateCertification", "Certification", certification_id)
-    values = _validated(data, organisation, plugins)
-    async with unit_of_work(actor, plugins) as unit:
-        cert = await _get_for_update(certification_id)
-        before = _snapshot(cert)
-        rules_changed = any(
-            getattr(cert, key) != values[key]
-            for key in (
-                "kind",
-                "type",
-                "validity_months",
-                "recertification_window_days",
-                "policy_name",
-                "policy_config",
-            )
+    if isinstance(changes, CertificationData):
+        changes = CertificationChanges.replacing(changes)
+    external_id, keys = changes.external_id, []
+    if not isinstance(external_id, Unchanged):
+        external_id = clean_external_id(external_id, ["input", "externalId"])
+        keys = external_id_key(
+            "Certification", external_id, ["input", "externalId"], own_id=certification_id
         )
+    async with conflicts_named(keys), unit_of_work(actor, plugins) as unit:
+        cert = await _get_for_update(certification_id)
+        values = _validated(_merged(cert, changes), organisation, plugins)
+        changed = {key for key, value in values.items() if getattr(cert, key) != value}
+        moved = None
+        if not isinstance(external_id, Unchanged):
+            moved = await external_id_change(
+                "Certification", cert.id, cert.external_id, external_id, ["input", "externalId"]
+            )
+        if not changed and moved is None:
+            return record_of(CertificationRecord, cert)
+        before = _snapshot(cert)
         cert.update_from_dict({**values, "updated_at": unit.now})
+        after = _snapshot(cert)
+        if moved is not None:
+            cert.external_id = moved[1]
+            before["externalId"], after["externalId"] = moved
         await cert.save()
         await unit.audit(
-            "updateCertification", "Certification", cert.id, before=before, after=_snapshot(cert)
+            "updateCertification", "Certification", cert.id, before=before, after=after
         )
-        if rules_changed:
+        if changed & set(_RULES):
             await _reevaluate_all(cert.id, unit)
     return record_of(CertificationRecord, cert)
 
@@ -249,15 +366,33 @@ async def set_certification_courses(
             )
     async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
-        existing = set(
-            cast(list[int], await Course.filter(id__in=list(seen)).values_list("id", flat=True))
-        )
+        # locked (PostgreSQL), in id order: a course being deleted is then gone or stays
+        existing = {
+            c.id: c
+            for c in await Course.filter(id__in=list(seen))
+            .order_by("id")
+            .select_for_update(no_key=True)
+        }
+        linked = await CertificationCourse.filter(certification_id=cert.id).order_by("position")
+        had = {c.course_id for c in linked}
+        problems: list[DomainError] = []
         for i, link in enumerate(links):
-            if link.course_id not in existing:
-                raise NotFound("no such course", field=["courses", str(i), "courseId"])
+            course = existing.get(link.course_id)
+            if course is None:
+                problems.append(NotFound("no such course", field=["courses", str(i), "courseId"]))
+            elif course.retired_at is not None and link.course_id not in had:
+                problems.append(
+                    NotAllowed(
+                        f"{course.name!r} is retired: it takes no new certifications (those "
+                        "that have it keep it)",
+                        field=["courses", str(i), "courseId"],
+                    )
+                )
+        if problems:
+            raise problems[0] if len(problems) == 1 else DomainErrors(problems)
         before = [
             {"courseId": c.course_id, "mandatory": c.mandatory, "position": c.position}
-            for c in await CertificationCourse.filter(certification_id=cert.id).order_by("position")
+            for c in linked
         ]
         await CertificationCourse.filter(certification_id=cert.id).delete()
         # positions: as given, else the list order; ties keep the list order

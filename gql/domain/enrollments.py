@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -16,7 +17,8 @@ from gql.domain.access import (
     require_admin,
     visible_learners,
 )
-from gql.domain.errors import InvalidInput, NotAllowed, NotFound
+from gql.domain.changes import UNCHANGED, Unchanged, given, or_current
+from gql.domain.errors import DomainError, DomainErrors, InvalidInput, NotAllowed, NotFound
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.pages import (
     DEFAULT_MAX_PAGE_SIZE,
@@ -27,9 +29,9 @@ from gql.domain.pages import (
     encode_cursor,
 )
 from gql.domain.rules import open_cycle_starts, progress_after
-from gql.domain.status import EnrollmentView, load_context
+from gql.domain.status import EnrollmentStatus, EnrollmentView, load_context
 from gql.domain.unit import Unit, unit_of_work
-from gql.events import Enrolled, Started
+from gql.events import Enrolled, Started, Unassigned
 from gql.events import ProgressRecorded as ProgressRecordedEvent
 from gql.plugins import PluginHost
 from gql.store import reads, sql, writes
@@ -63,9 +65,12 @@ def new_enrollment(
     now: datetime,
     assigned_by: int | None,
     due_at: datetime | None,
+    *,
+    default_due: bool = True,
 ) -> EnrollmentRecord:
-    """An enrollment not yet written (id 0)."""
-    if due_at is None and cert.days_to_complete:
+    """An enrollment not yet written (id 0); with no `due_at`, due after the certification's
+    daysToComplete unless `default_due` is False."""
+    if due_at is None and default_due and cert.days_to_complete:
         due_at = now + timedelta(days=cert.days_to_complete)
     return EnrollmentRecord(
         id=0,
@@ -96,10 +101,14 @@ async def enrol(
     unit: Unit,
     assigned_by: int | None,
     due_at: datetime | None,
+    *,
+    default_due: bool = True,
 ) -> EnrollmentRecord:
     """Write a new enrollment and emit its `enrolled` event (after the unit commits)."""
     enrollment = await writes.insert_enrollment(
-        new_enrollment(learner_id, cert, origin, unit.now, assigned_by, due_at)
+        new_enrollment(
+            learner_id, cert, origin, unit.now, assigned_by, due_at, default_due=default_due
+        )
     )
     unit.emit(
         Enrolled,
@@ -113,79 +122,326 @@ async def enrol(
     return enrollment
 
 
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One learner to assign. `due_at`: UNCHANGED keeps an active enrollment's due date (a new
+    or reopened one gets the certification's default); None means no due date (it clears
+    one); a datetime sets it."""
+
+    learner_id: int
+    due_at: datetime | Unchanged | None = UNCHANGED
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """A learner as the request names them: where (its field path) and with what due date."""
+
+    learner_id: int
+    due_at: datetime | Unchanged | None
+    field: tuple[str, ...]
+
+
+def _named_learners(
+    learner_ids: Sequence[int], due_at: datetime | None, assignments: Sequence[Assignment]
+) -> tuple[list[_Named], list[DomainError]]:
+    """Every learner the request names, at the index it was sent at; the due dates' errors."""
+    problems: list[DomainError] = []
+    if due_at is not None and due_at.tzinfo is None:
+        problems.append(InvalidInput("dueAt needs a UTC offset", field=["dueAt"]))
+    default: datetime | Unchanged | None = UNCHANGED if due_at is None else due_at
+    named = [_Named(pk, default, ("learnerIds", str(i))) for i, pk in enumerate(learner_ids)]
+    for i, assignment in enumerate(assignments):
+        due = assignment.due_at if given(assignment.due_at) else default
+        if isinstance(due, datetime) and due.tzinfo is None:
+            problems.append(
+                InvalidInput("dueAt needs a UTC offset", field=["assignments", str(i), "dueAt"])
+            )
+        named.append(_Named(assignment.learner_id, due, ("assignments", str(i), "learnerId")))
+    return named, problems
+
+
+def _check_count(pks: Sequence[int], field: str) -> None:
+    if not pks:
+        raise InvalidInput("name at least one learner", field=[field])
+    if len(set(pks)) > MAX_ASSIGN:
+        raise InvalidInput(f"at most {MAX_ASSIGN} learners at once", field=[field])
+
+
+def _raise_all(problems: Sequence[DomainError], named: Sequence[_Named]) -> None:
+    """Raise the problems found, each at its own field, in the order of the request (those
+    about no learner first, then by the position of the learner they are about); nothing
+    when there are none."""
+    position = {n.field[:2]: i for i, n in enumerate(named)}
+    ordered = sorted(problems, key=lambda p: position.get((p.field or ())[:2], -1))
+    if len(ordered) == 1:
+        raise ordered[0]
+    if ordered:
+        raise DomainErrors(ordered)
+
+
+async def _learner_problems(named: Sequence[_Named], verb: str) -> list[DomainError]:
+    """NOT_FOUND for each position naming a user that does not exist (an ID that does not
+    decode names none), NOT_ALLOWED for a deactivated one: each at its index as sent."""
+    rows = await User.filter(id__in=sorted({n.learner_id for n in named})).values_list(
+        "id", "deactivated_at"
+    )
+    deactivated = {pk: at for pk, at in cast(list[tuple[int, datetime | None]], rows)}
+    problems: list[DomainError] = []
+    for n in named:
+        if n.learner_id not in deactivated:
+            problems.append(NotFound("no such user", field=n.field))
+        elif deactivated[n.learner_id] is not None and verb == "assign":
+            problems.append(
+                NotAllowed("this user is deactivated: reactivate them first", field=n.field)
+            )
+    return problems
+
+
+def _first_of_each(named: Sequence[_Named]) -> tuple[list[_Named], list[DomainError]]:
+    """Each learner once, where first named. A learner named again in `assignments` is
+    INVALID_INPUT there (its due date would be ambiguous); again in `learnerIds`, ignored."""
+    first: dict[int, _Named] = {}
+    problems: list[DomainError] = []
+    for n in named:
+        earlier = first.get(n.learner_id)
+        if earlier is None:
+            first[n.learner_id] = n
+        elif n.field[0] == "assignments":
+            problems.append(
+                InvalidInput(
+                    f"this learner is already named at {'.'.join(earlier.field[:2])}",
+                    field=n.field,
+                )
+            )
+    return list(first.values()), problems
+
+
+def _due(
+    spec: datetime | Unchanged | None, cert: CertificationRecord, now: datetime
+) -> datetime | None:
+    """A new (or reopened) enrollment's due date: as given, else the certification's default."""
+    if isinstance(spec, Unchanged):
+        return now + timedelta(days=cert.days_to_complete) if cert.days_to_complete else None
+    return spec
+
+
 async def assign_certification(
     actor: Actor,
     certification_id: int,
-    learner_ids: list[int],
+    learner_ids: Sequence[int],
     due_at: datetime | None,
+    *,
+    assignments: Sequence[Assignment] = (),
+    plugins: PluginHost | None = None,
+) -> list[EnrollmentRecord]:
+    """Enrol learners, reopen their ended enrollments, or change the due dates of existing
+    ones; admins only. `due_at` applies to `learner_ids` and to each assignment that names
+    no due date of its own. Every bad ID is reported at its index as sent; nothing is
+    written unless every learner can be assigned (docs/domain.md, "Assignments")."""
+    await require_admin(actor, "assignCertification", "Certification", certification_id)
+    named, problems = _named_learners(learner_ids, due_at, assignments)
+    _check_count([n.learner_id for n in named], "learnerIds")
+
+    async def run() -> list[EnrollmentRecord]:
+        async with unit_of_work(actor, plugins) as unit:
+            cert = (await reads.certifications([certification_id])).get(certification_id)
+            found = list(problems)
+            if cert is None:
+                found.insert(0, NotFound("no such certification", field=["certificationId"]))
+            elif cert.state != CertificationState.PUBLISHED:
+                found.insert(
+                    0,
+                    NotAllowed(
+                        f"only a PUBLISHED certification can be assigned; this one is {cert.state}"
+                    ),
+                )
+            learner_problems = await _learner_problems(named, "assign")
+            found += learner_problems
+            bad = {p.field for p in learner_problems}
+            learners, duplicates = _first_of_each([n for n in named if n.field not in bad])
+            _raise_all(found + duplicates, named)
+            assert cert is not None
+            ids = [n.learner_id for n in learners]
+            await lock_learners(ids)
+            existing = {
+                e.learner_id: e
+                for e in await reads.enrollments(certification_id=cert.id, learner_id__in=ids)
+            }
+            result = [
+                await _assign_one(unit, actor, cert, n, existing.get(n.learner_id))
+                for n in learners
+            ]
+            return [view.enrollment for view in await evaluate_enrollments(result, unit)]
+
+    return await retrying(run)
+
+
+async def _assign_one(
+    unit: Unit,
+    actor: Actor,
+    cert: CertificationRecord,
+    named: _Named,
+    enrollment: EnrollmentRecord | None,
+) -> EnrollmentRecord:
+    if enrollment is None:
+        enrollment = await enrol(
+            named.learner_id,
+            cert,
+            EnrollmentOrigin.ASSIGNED,
+            unit,
+            actor.user_id,
+            _due(named.due_at, cert, unit.now),
+            default_due=False,
+        )
+        await unit.audit(
+            "assignCertification",
+            "Enrollment",
+            enrollment.id,
+            after={
+                "learnerId": named.learner_id,
+                "certificationId": cert.id,
+                "dueAt": _iso(enrollment.due_at),
+            },
+        )
+        return enrollment
+    if enrollment.ended_at is not None:
+        return await _reopen(
+            enrollment, cert, EnrollmentOrigin.ASSIGNED, unit, actor.user_id, named.due_at
+        )
+    before = {"origin": str(enrollment.origin), "dueAt": _iso(enrollment.due_at)}
+    enrollment = await writes.update_enrollment(
+        enrollment,
+        origin=EnrollmentOrigin.ASSIGNED,
+        assigned_by_id=actor.user_id,
+        due_at=or_current(named.due_at, enrollment.due_at),
+        updated_at=unit.now,
+    )
+    await unit.audit(
+        "assignCertification",
+        "Enrollment",
+        enrollment.id,
+        before=before,
+        after={"origin": "ASSIGNED", "dueAt": _iso(enrollment.due_at)},
+    )
+    return enrollment
+
+
+async def _reopen(
+    enrollment: EnrollmentRecord,
+    cert: CertificationRecord,
+    origin: EnrollmentOrigin,
+    unit: Unit,
+    assigned_by: int | None,
+    due_at: datetime | Unchanged | None,
+) -> EnrollmentRecord:
+    """Reopen an ended enrollment as a new one of `origin` would start (its history, progress
+    and awards were kept): audited, and an `enrolled` event again."""
+    before = {
+        "endedAt": _iso(enrollment.ended_at),
+        "origin": str(enrollment.origin),
+        "dueAt": _iso(enrollment.due_at),
+    }
+    enrollment = await writes.update_enrollment(
+        enrollment,
+        ended_at=None,
+        origin=origin,
+        assigned_by_id=assigned_by,
+        due_at=_due(due_at, cert, unit.now),
+        updated_at=unit.now,
+    )
+    action = "assignCertification" if origin == EnrollmentOrigin.ASSIGNED else "startCertification"
+    await unit.audit(
+        action,
+        "Enrollment",
+        enrollment.id,
+        before=before,
+        after={"endedAt": None, "origin": str(origin), "dueAt": _iso(enrollment.due_at)},
+    )
+    unit.emit(
+        Enrolled,
+        learner_id=enrollment.learner_id,
+        certification=cert,
+        enrollment_id=enrollment.id,
+        due_at=enrollment.due_at,
+        origin=origin.value,
+        people={"assigned_by": assigned_by},
+    )
+    return enrollment
+
+
+async def unassign_certification(
+    actor: Actor,
+    certification_id: int,
+    learner_ids: Sequence[int],
     *,
     plugins: PluginHost | None = None,
 ) -> list[EnrollmentRecord]:
-    """Enrol learners (or update the due date of existing enrollments); admins only."""
-    await require_admin(actor, "assignCertification", "Certification", certification_id)
-    ids = list(dict.fromkeys(learner_ids))
-    if not ids:
-        raise InvalidInput("name at least one learner", field=["learnerIds"])
-    if len(ids) > MAX_ASSIGN:
-        raise InvalidInput(f"at most {MAX_ASSIGN} learners at once", field=["learnerIds"])
-    if due_at is not None and due_at.tzinfo is None:
-        raise InvalidInput("dueAt needs a UTC offset", field=["dueAt"])
+    """End these learners' enrollments in a certification; admins only (as assigning).
+
+    The enrollment stays, with its history, progress and awards, but leaves the learner's
+    list and the reports, and is no longer evaluated; assigning again reopens it. Each is
+    audited and emits `unassigned`; one already ended is answered as it is. Every bad ID
+    (no such user, not enrolled) is reported at its index as sent, and then nothing ends.
+    """
+    await require_admin(actor, "unassignCertification", "Certification", certification_id)
+    named = [_Named(pk, UNCHANGED, ("learnerIds", str(i))) for i, pk in enumerate(learner_ids)]
+    _check_count(learner_ids, "learnerIds")
 
     async def run() -> list[EnrollmentRecord]:
         async with unit_of_work(actor, plugins) as unit:
             cert = (await reads.certifications([certification_id])).get(certification_id)
             if cert is None:
                 raise NotFound("no such certification", field=["certificationId"])
-            if cert.state != CertificationState.PUBLISHED:
-                raise NotAllowed(
-                    f"only a PUBLISHED certification can be assigned; this one is {cert.state}"
-                )
-            found = set(cast(list[int], await User.filter(id__in=ids).values_list("id", flat=True)))
-            for i, learner_id in enumerate(ids):
-                if learner_id not in found:
-                    raise NotFound("no such user", field=["learnerIds", str(i)])
+            problems = await _learner_problems(named, "unassign")
+            bad = {p.field for p in problems}
+            learners, _ = _first_of_each([n for n in named if n.field not in bad])
+            ids = [n.learner_id for n in learners]
             await lock_learners(ids)
             existing = {
                 e.learner_id: e
                 for e in await reads.enrollments(certification_id=cert.id, learner_id__in=ids)
             }
-            result: list[EnrollmentRecord] = []
-            for learner_id in ids:
-                enrollment = existing.get(learner_id)
-                if enrollment is None:
-                    enrollment = await enrol(
-                        learner_id, cert, EnrollmentOrigin.ASSIGNED, unit, actor.user_id, due_at
-                    )
-                    await unit.audit(
-                        "assignCertification",
-                        "Enrollment",
-                        enrollment.id,
-                        after={
-                            "learnerId": learner_id,
-                            "certificationId": cert.id,
-                            "dueAt": _iso(enrollment.due_at),
-                        },
-                    )
-                else:
-                    before = {"origin": str(enrollment.origin), "dueAt": _iso(enrollment.due_at)}
-                    enrollment = await writes.update_enrollment(
-                        enrollment,
-                        origin=EnrollmentOrigin.ASSIGNED,
-                        assigned_by_id=actor.user_id,
-                        due_at=enrollment.due_at if due_at is None else due_at,
-                        updated_at=unit.now,
-                    )
-                    await unit.audit(
-                        "assignCertification",
-                        "Enrollment",
-                        enrollment.id,
-                        before=before,
-                        after={"origin": "ASSIGNED", "dueAt": _iso(enrollment.due_at)},
-                    )
+            problems += [
+                NotFound("this learner is not enrolled in this certification", field=n.field)
+                for n in named
+                if n.field not in bad and n.learner_id not in existing
+            ]
+            _raise_all(problems, named)
+            result = []
+            for n in learners:
+                enrollment = existing[n.learner_id]
+                if enrollment.ended_at is None:
+                    enrollment = await _end(enrollment, cert, unit, actor)
                 result.append(enrollment)
-            return [view.enrollment for view in await evaluate_enrollments(result, unit)]
+            return result
 
     return await retrying(run)
+
+
+async def _end(
+    enrollment: EnrollmentRecord, cert: CertificationRecord, unit: Unit, actor: Actor
+) -> EnrollmentRecord:
+    ended = await writes.update_enrollment(enrollment, ended_at=unit.now, updated_at=unit.now)
+    await unit.audit(
+        "unassignCertification",
+        "Enrollment",
+        enrollment.id,
+        before={
+            "endedAt": None,
+            "origin": str(enrollment.origin),
+            "dueAt": _iso(enrollment.due_at),
+        },
+        after={"endedAt": unit.now.isoformat()},
+    )
+    unit.emit(
+        Unassigned,
+        learner_id=enrollment.learner_id,
+        certification=cert,
+        enrollment_id=enrollment.id,
+        due_at=enrollment.due_at,
+        people={"unassigned_by": actor.user_id},
+    )
+    return ended
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -226,9 +482,19 @@ async def enrollment_of(
 async def enrol_and_start(
     learner_id: int, cert: CertificationRecord, enrollment: EnrollmentRecord | None, unit: Unit
 ) -> EnrollmentRecord:
-    """Self-enrol the learner if `enrollment` is None, and mark it started once."""
+    """Self-enrol the learner if `enrollment` is None, and mark it started once. An ended
+    (unassigned) enrollment is reopened as a self-enrolment, in a PUBLISHED certification
+    only."""
     if enrollment is None:
         enrollment = await enrol(learner_id, cert, EnrollmentOrigin.SELF, unit, None, None)
+    elif enrollment.ended_at is not None:
+        if cert.state != CertificationState.PUBLISHED:
+            raise NotAllowed(
+                f"your enrollment in {cert.name!r} was ended, and a {cert.state} certification "
+                "takes no new enrollments",
+                field=["certificationId"],
+            )
+        enrollment = await _reopen(enrollment, cert, EnrollmentOrigin.SELF, unit, None, UNCHANGED)
     if enrollment.started_at is None:
         enrollment = await writes.update_enrollment(enrollment, started_at=unit.now)
         unit.emit(
@@ -381,7 +647,9 @@ async def viewer_enrollments(
 ) -> dict[int, EnrollmentRecord]:
     if actor.user_id is None or not certification_ids:
         return {}
-    rows = await reads.enrollments(learner_id=actor.user_id, certification_id__in=certification_ids)
+    rows = await reads.enrollments(
+        learner_id=actor.user_id, certification_id__in=certification_ids, ended_at=None
+    )
     return {row.certification_id: row for row in rows}
 
 
@@ -392,6 +660,8 @@ async def list_learner_enrollments(
     sort: CertificationSort = CertificationSort.RELEVANCE,
     pending: bool = False,
     kind: CertificationKind | None = None,
+    status: Sequence[EnrollmentStatus] | None = None,
+    overdue: bool | None = None,
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
@@ -403,6 +673,8 @@ async def list_learner_enrollments(
         sort=sort,
         pending=pending,
         kind=kind,
+        status=status,
+        overdue=overdue,
         first=first,
         after=after,
         max_page_size=max_page_size,
@@ -417,13 +689,21 @@ async def list_learners_enrollments(
     sort: CertificationSort = CertificationSort.RELEVANCE,
     pending: bool = False,
     kind: CertificationKind | None = None,
+    status: Sequence[EnrollmentStatus] | None = None,
+    overdue: bool | None = None,
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> dict[int, Page[EnrollmentRecord]]:
     """list_learner_enrollments for several learners at once, in a fixed number of queries
-    (a page per learner: `after` applies to each)."""
+    (a page per learner: `after` applies to each). `status`: only these derived statuses;
+    `overdue`: only overdue ones (True) or only the others (False)."""
     size = check_first(first, max_page_size)
+    if status is not None and not status:
+        raise InvalidInput(
+            "status must name at least one EnrollmentStatus (leave it out for any status)",
+            field=["status"],
+        )
     sort = CertificationSort(sort)
     keys = sql.enrollment_keys(sort)
     kind_key = f"enrollments:{sort}"
@@ -439,6 +719,8 @@ async def list_learners_enrollments(
             now=clock.now(),
             after=cursor,
             limit=size + 1,
+            statuses=None if status is None else [str(s) for s in status],
+            overdue=overdue,
         )
         if visible and size >= 0
         else ({}, {})

@@ -42,7 +42,20 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
+    """`existing`: (type name, pk) of the object that already holds the value, when the
+    caller may learn it (a re-run then converges on it: docs/api.md, "External IDs")."""
+
     code = ErrorCode.CONFLICT
+
+    def __init__(
+        self,
+        message: str,
+        field: Sequence[str] | None = None,
+        *,
+        existing: tuple[str, int] | None = None,
+    ) -> None:
+        super().__init__(message, field)
+        self.existing = existing
 
 
 class NotAllowed(DomainError):
@@ -67,6 +80,18 @@ class PolicyConfigInvalid(DomainError):
 
 class UploadRefused(DomainError):
     code = ErrorCode.UPLOAD_REFUSED
+
+
+class DomainErrors(DomainError):
+    """Several refusals at once, each at its own field (a bulk call's rows, in input order);
+    the API answers each as its own UserError. Its code is the first one's."""
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        if not errors:
+            raise ValueError("DomainErrors needs at least one error")
+        super().__init__(f"{len(errors)} error(s): {errors[0].message}", errors[0].field)
+        self.errors: tuple[DomainError, ...] = tuple(errors)
+        self.code = errors[0].code
 
 
 class AccessError(Exception):

@@ -50,8 +50,10 @@ async def evaluate_enrollments(
 
     Callers hold the learners' lock (lock_learners) inside the unit's transaction. `context`:
     these enrollments' load_context, when the caller read it in this transaction and kept it
-    up to date with what it wrote since; read here otherwise.
+    up to date with what it wrote since; read here otherwise. An ended (unassigned)
+    enrollment is left as it was (no view): assigning it again re-evaluates it.
     """
+    enrollments = [e for e in enrollments if e.ended_at is None]
     if not enrollments:
         return []
     if context is None:

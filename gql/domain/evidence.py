@@ -72,13 +72,21 @@ class ReviewDecision(StrEnum):
 async def list_review_queue(
     actor: Actor,
     *,
+    certification_id: int | None = None,
+    learner_id: int | None = None,
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[EvidenceRecord]:
+    """PENDING evidence the actor may review, oldest first; only that of one certification
+    and/or one learner when given."""
     scope = review_scope(actor)
     queryset = Evidence.filter(status=EvidenceStatus.PENDING)
     queryset = queryset.filter(scope) if scope is not None else queryset.filter(id=-1)
+    if certification_id is not None:
+        queryset = queryset.filter(enrollment__certification_id=certification_id)
+    if learner_id is not None:
+        queryset = queryset.filter(enrollment__learner_id=learner_id)
     return await orm_page(
         queryset,
         [OrmKey("submitted_at", type="datetime"), OrmKey("id")],

@@ -1,6 +1,8 @@
 """CSV import of course progress (admins): streamed, validated row by row, all rows or none;
 each row is an admin's recordCourseProgress for that learner and course, under the rules of
-gql.domain.rules (the format and the two passes: docs/files.md, "CSV progress import")."""
+gql.domain.rules (the format and the two passes: docs/files.md, "CSV progress import"). It
+emits the events that recording the rows one by one would: a progress_recorded per row
+written, a certification_completed per award, in the import's transaction."""
 
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.rules import awards_by_enrollment, open_cycle_starts, progress_after
 from gql.domain.unit import Unit, unit_of_work
 from gql.domain.uploads import received_upload
+from gql.events import ProgressRecorded
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
 from gql.plugins import PluginHost
 from gql.store import reads, writes
 from gql.store.db import retrying
 from gql.store.models import CertificationCourse, Course, User
 from gql.store.records import EnrollmentRecord, ProgressRecord
+from gql.vocabulary import ProgressStatus
 
 # Reads a row's course_id: the pk, or None when the text names no course.
 CourseIdDecoder = Callable[[str], int | None]
@@ -67,11 +71,15 @@ class ProgressReport:
 
 @dataclass(frozen=True, slots=True)
 class _ParsedRow:
+    """A row's fields; with `problems` (column, message) it is refused, its email and
+    course still looked up so that their problems are reported with the others."""
+
     line: int
     email: str
-    course_id: int
+    course_id: int | None
     percent: int | None
     completed_at: datetime | None
+    problems: tuple[tuple[int, str], ...] = ()
 
 
 class _ErrorLog:
@@ -167,48 +175,61 @@ def _parse_time(text: str, now: datetime) -> datetime | str:
 def _parse_row(
     line: int, fields: list[str], now: datetime, course_id_of: CourseIdDecoder
 ) -> _ParsedRow | str:
+    """The row's fields and every problem each has (docs/files.md: a row's problems are
+    reported together); a row without the four fields is only that problem."""
     if len(fields) != len(HEADER):
         return f"expected {len(HEADER)} fields ({','.join(HEADER)}), found {len(fields)}"
     email, course_text, percent_text, completed_text = (f.strip() for f in fields)
+    problems: list[tuple[int, str]] = []
     if not email:
-        return "learner_email is empty"
+        problems.append((0, "learner_email is empty"))
     course_id = course_id_of(course_text)
     if course_id is None:
-        return f"course_id {_show(course_text)} is not a Course ID"
+        problems.append((1, f"course_id {_show(course_text)} is not a Course ID"))
     percent: int | None = None
     if percent_text:
         if not (percent_text.isascii() and percent_text.isdigit()) or int(percent_text) > 100:
-            return f"percent {_show(percent_text)} is not a whole number from 0 to 100"
-        percent = int(percent_text)
+            problems.append(
+                (2, f"percent {_show(percent_text)} is not a whole number from 0 to 100")
+            )
+        else:
+            percent = int(percent_text)
     completed_at: datetime | None = None
     if completed_text:
         parsed = _parse_time(completed_text, now)
         if isinstance(parsed, str):
-            return parsed
-        completed_at = parsed
-    if percent is None and completed_at is None:
-        return "give percent, completed_at or both"
+            problems.append((3, parsed))
+        else:
+            completed_at = parsed
+    if not percent_text and not completed_text:
+        problems.append((2, "give percent, completed_at or both"))
     if completed_at is not None and percent not in (None, 100):
-        return "a row with completed_at records a completion: leave percent empty or make it 100"
-    return _ParsedRow(line, email.lower(), course_id, percent, completed_at)
+        problems.append(
+            (4, "a row with completed_at records a completion: leave percent empty or make it 100")
+        )
+    return _ParsedRow(line, email.lower(), course_id, percent, completed_at, tuple(problems))
 
 
 async def _resolve(parsed: list[_ParsedRow], errors: list[RowError]) -> list[ProgressReport]:
     """Turn emails and course IDs into rows' keys, a fixed number of queries per batch."""
     if not parsed:
         return []
-    emails = sorted({p.email for p in parsed})
+    emails = sorted({p.email for p in parsed if p.email})
     learners: dict[str, int] = dict(await User.filter(email__in=emails).values_list("email", "id"))
-    wanted = sorted({p.course_id for p in parsed})
+    wanted = sorted({p.course_id for p in parsed if p.course_id is not None})
     courses = set(cast(list[int], await Course.filter(id__in=wanted).values_list("id", flat=True)))
     rows: list[ProgressReport] = []
     for p in parsed:
+        problems = list(p.problems)
         learner_id = learners.get(p.email)
-        if learner_id is None:
-            errors.append(RowError(p.line, f"no user with email {_show(p.email)}"))
-        elif p.course_id not in courses:
-            errors.append(RowError(p.line, f"no course with ID {p.course_id}"))
-        else:
+        if p.email and learner_id is None:
+            problems.append((0, f"no user with email {_show(p.email)}"))
+        if p.course_id is not None and p.course_id not in courses:
+            problems.append((1, f"no course with ID {p.course_id}"))
+        if problems:
+            # every problem of the row, in column order, in one message
+            errors.append(RowError(p.line, "; ".join(m for _, m in sorted(problems))))
+        elif learner_id is not None and p.course_id is not None:
             rows.append(ProgressReport(p.line, learner_id, p.course_id, p.percent, p.completed_at))
     return rows
 
@@ -340,14 +361,39 @@ async def _apply_batch(rows: list[ProgressReport], unit: Unit) -> set[int]:
             created[pair] = after
         else:
             changed[pair] = after
+        # the row as this report left it, as recordCourseProgress reports one report
+        unit.emit(
+            ProgressRecorded,
+            learner_id=r.learner_id,
+            course=r.course_id,
+            percent=after.percent,
+            completed=after.status == ProgressStatus.COMPLETED,
+            completed_at=after.completed_at,
+        )
     await writes.write_progress(list(created.values()), list(changed.values()), WRITE_BATCH)
     return {e for pair in pairs for e in scope.enrollments.get(pair, [])}
 
 
-async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> None:
+async def _write_events(unit: Unit) -> int:
+    """Write the events queued so far to the outbox (still inside the import's transaction),
+    so memory holds one batch's events, not the file's; how many."""
+    written = await unit.write_events()
+    # The names the unit read for them are read again per batch rather than kept for every
+    # learner of a large file.
+    unit.people.clear()
+    unit.courses.clear()
+    unit.certifications.clear()
+    return written
+
+
+async def _reevaluate(enrollment_ids: list[int], unit: Unit) -> int:
+    """Re-evaluate these enrollments a batch at a time; how many events were written."""
+    written = 0
     for start in range(0, len(enrollment_ids), EVALUATE_BATCH):
         chunk = enrollment_ids[start : start + EVALUATE_BATCH]
         await evaluate_enrollments(await reads.enrollments(id__in=chunk), unit)
+        written += await _write_events(unit)
+    return written
 
 
 async def _write(
@@ -356,7 +402,8 @@ async def _write(
     course_id_of: CourseIdDecoder,
     plugins: PluginHost | None,
 ) -> int:
-    async with unit_of_work(actor.user_id, plugins) as unit:
+    written = 0
+    async with unit_of_work(actor, plugins) as unit:
         errors = _ErrorLog()
         imported = 0
         learners: set[int] = set()
@@ -368,11 +415,12 @@ async def _write(
                 if errors.count:
                     break
                 affected |= await _apply_batch(rows, unit)
+                written += await _write_events(unit)
                 learners.update(r.learner_id for r in rows)
                 imported += len(rows)
         if errors.count:
-            raise _RowsRejected(errors)  # rolls back every batch written so far
-        await _reevaluate(sorted(affected), unit)
+            raise _RowsRejected(errors)  # rolls back every batch (and event) written so far
+        written += await _reevaluate(sorted(affected), unit)
         await unit.audit(
             "importCourseProgress",
             "CourseProgress",
@@ -385,7 +433,11 @@ async def _write(
                 "sha256": staged.file.sha256,
             },
         )
-        return imported
+    if written and unit.plugins is not None:
+        # committed: wake the local dispatcher (unit_of_work does so only for the events
+        # still queued when the body ended, and these were written batch by batch)
+        unit.plugins.events_written()
+    return imported
 
 
 async def import_course_progress(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from tortoise.exceptions import IntegrityError
 
-from gql.domain.access import TOKEN_PREFIX, Actor, authenticate
+from gql.domain.access import DEACTIVATED_ACCOUNT, TOKEN_PREFIX, Actor, authenticate
 from gql.domain.errors import Unauthenticated
 from gql.domain.unit import Unit, unit_of_work
 from gql.domain.users import EMAIL
@@ -72,6 +73,8 @@ async def sign_in(identity: Identity) -> Actor:
             f"(1 to {MAX_SUBJECT_CHARS} characters)"
         )
     user = await identities.user_of_identity(identity.issuer, identity.subject)
+    if user is not None and user.deactivated_at is not None:
+        raise Unauthenticated(DEACTIVATED_ACCOUNT)
     if user is not None and identity.role in (None, user.role):
         return Actor.of(user)
     if user is None:
@@ -94,6 +97,8 @@ async def _record_sign_in(identity: Identity) -> Actor:
         user = await identities.user_of_identity(identity.issuer, identity.subject)
         if user is None:
             user = await _first_sign_in(unit, identity)
+        if user.deactivated_at is not None:  # linked by e-mail, or deactivated meanwhile
+            raise Unauthenticated(DEACTIVATED_ACCOUNT)  # the transaction writes nothing
         unit.actor_id = user.id  # the person signing in is who acts
         if identity.role is not None and identity.role != user.role:
             if await identities.change_role(user.id, user.role, identity.role):
@@ -105,7 +110,7 @@ async def _record_sign_in(identity: Identity) -> Actor:
                     after={"role": str(identity.role)},
                     detail=f"the roles claim of {identity.issuer}",
                 )
-            user = UserRecord(user.id, user.name, user.email, identity.role, user.manager_id)
+            user = replace(user, role=identity.role)
     return Actor.of(user)
 
 

@@ -6,7 +6,14 @@ import re
 
 from gql.domain import tokens
 from gql.domain.access import Actor, may_manage, note_hidden, require_admin, user_scope
-from gql.domain.errors import Conflict, InvalidInput
+from gql.domain.errors import InvalidInput
+from gql.domain.external_ids import (
+    UniqueKey,
+    check_free,
+    clean_external_id,
+    conflicts_named,
+    external_id_key,
+)
 from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_search, orm_page
 from gql.domain.tokens import revoke_tokens_for_email as revoke_tokens_for_email
 from gql.domain.unit import unit_of_work
@@ -34,28 +41,41 @@ def _clean_email(email: str) -> str:
 
 
 async def create_user(
-    actor: Actor, *, name: str, email: str, role: Role, manager_id: int | None = None
+    actor: Actor,
+    *,
+    name: str,
+    email: str,
+    role: Role,
+    manager_id: int | None = None,
+    external_id: str | None = None,
 ) -> UserRecord:
+    """A new user; an email or externalId another user holds is CONFLICT naming that user
+    (gql.domain.external_ids)."""
     await require_admin(actor, "createUser", "User")
     name, email = _clean_name(name), _clean_email(email)
-    async with unit_of_work(actor) as unit:
+    external_id = clean_external_id(external_id, ["externalId"])
+    keys = [UniqueKey("User", "email", email, ("email",))]
+    keys += external_id_key("User", external_id, ["externalId"])
+    async with conflicts_named(keys), unit_of_work(actor) as unit:
         if manager_id is not None:
             manager = await _user_where(id=manager_id)
             if manager is None or not may_manage(Role(manager.role)):
                 raise InvalidInput(
                     "manager must be an existing manager or admin", field=["managerId"]
                 )
-        if await User.filter(email=email).exists():
-            raise Conflict(f"a user with email {email} already exists", field=["email"])
+        await check_free(keys)
         user = await User.create(
-            name=name, email=email, role=role, manager_id=manager_id, created_at=unit.now
+            name=name,
+            email=email,
+            role=role,
+            manager_id=manager_id,
+            created_at=unit.now,
+            external_id=external_id,
         )
-        await unit.audit(
-            "createUser",
-            "User",
-            user.id,
-            after={"name": name, "email": email, "role": str(role), "managerId": manager_id},
-        )
+        after = {"name": name, "email": email, "role": str(role), "managerId": manager_id}
+        if external_id is not None:
+            after["externalId"] = external_id
+        await unit.audit("createUser", "User", user.id, after=after)
     return record_of(UserRecord, user)
 
 
@@ -94,14 +114,23 @@ async def list_users(
     *,
     role: Role | None = None,
     search: str | None = None,
+    manager_id: int | None = None,
+    active: bool | None = True,
     first: int | None = 20,
     after: str | None = None,
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page[UserRecord]:
+    """The users the actor may see, by name then id. `manager_id`: that manager's direct
+    reports. `active`: True (the default) leaves deactivated people out, False lists only
+    them, None everyone."""
     search = check_search(search)
     queryset = User.filter(user_scope(actor))
     if role is not None:
         queryset = queryset.filter(role=role)
+    if manager_id is not None:
+        queryset = queryset.filter(manager_id=manager_id)
+    if active is not None:
+        queryset = queryset.filter(deactivated_at__isnull=active)
     if search:
         from tortoise.expressions import Q
 

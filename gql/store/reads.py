@@ -43,6 +43,7 @@ _LINK_COLUMNS = (
     "course__description",
     "course__duration_minutes",
     "course__published_at",
+    "course__retired_at",
 )
 _PROGRESS_COLUMNS = (
     "id",
@@ -67,7 +68,7 @@ async def course_links(certification_ids: list[int]) -> list[CourseLinkRecord]:
         .order_by("certification_id", "position", "id")
         .values_list(*_LINK_COLUMNS)
     )
-    return [CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:10])) for r in rows]
+    return [CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:11])) for r in rows]
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRecord]:
@@ -219,6 +220,8 @@ async def unnoted_expired_awards(
             id__gt=after_id,
             # the enrollment's newest award: one superseded by a renewal never "expired"
             enrollment__last_award_cycle=F("cycle"),
+            # an ended (unassigned) enrollment is not followed up; reopening it is
+            enrollment__ended_at=None,
         )
         .order_by("id")
         .limit(limit)
@@ -237,6 +240,9 @@ async def unnoted_expired_awards(
 
 
 async def enrollments_counting(learner_id: int, course_id: int) -> list[EnrollmentRecord]:
-    """The learner's enrollments in certifications that include this course."""
+    """The learner's enrollments in certifications that include this course (not ended ones:
+    progress does not count toward an enrollment that was unassigned)."""
     including = CertificationCourse.filter(course_id=course_id).values("certification_id")
-    return await enrollments(learner_id=learner_id, certification_id__in=Subquery(including))
+    return await enrollments(
+        learner_id=learner_id, certification_id__in=Subquery(including), ended_at=None
+    )

@@ -30,9 +30,10 @@ class UserRecord:
     email: str
     role: Role
     manager_id: int | None
+    deactivated_at: datetime | None = None  # set: deactivated, credentials refused
 
 
-USER_COLUMNS = ("id", "name", "email", "role", "manager_id")
+USER_COLUMNS = ("id", "name", "email", "role", "manager_id", "deactivated_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +43,10 @@ class CourseRecord:
     description: str
     duration_minutes: int | None
     published_at: datetime
+    retired_at: datetime | None = None  # set: retired, takes no new links
 
 
-COURSE_COLUMNS = ("id", "name", "description", "duration_minutes", "published_at")
+COURSE_COLUMNS = ("id", "name", "description", "duration_minutes", "published_at", "retired_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class EnrollmentRecord:
     window_opens_at: datetime | None
     updated_at: datetime
     certification: CertificationRecord
+    ended_at: datetime | None = None  # set: unassigned (ended); assigning again reopens it
 
 
 ENROLLMENT_COLUMNS = (
@@ -141,6 +144,7 @@ ENROLLMENT_COLUMNS = (
     "last_award_cycle",
     "window_opens_at",
     "updated_at",
+    "ended_at",
 )
 
 

@@ -1,7 +1,8 @@
-"""The only hand-written SQL, where its semantics are the point: the computed sorts and keysets
+"""Hand-written SQL, where its semantics are the point: the computed sorts and keysets
 (RELEVANCE), report counts, the award's INSERT ... ON CONFLICT DO NOTHING, the learners'
 FOR UPDATE locks and the event deliveries' claim (NOT EXISTS, SKIP LOCKED). Placeholders
-and datetimes follow the default connection's dialect."""
+and datetimes follow the default connection's dialect. The admin lists' filters
+(gql.store.search) are built on its status and overdue conditions."""
 
 from __future__ import annotations
 
@@ -136,6 +137,28 @@ def _status(now: str) -> str:
     )
 
 
+def overdue_condition(sql: Sql, now: datetime) -> str:
+    """Past its due date and not COMPLETED (the enrollment view's and the report's rule)."""
+    return (
+        f"(e.due_at IS NOT NULL AND e.due_at < {sql.p(now)}"
+        f" AND NOT ({_COMPLETED.format(now=sql.p(now))}))"
+    )
+
+
+def status_conditions(
+    sql: Sql, statuses: Sequence[str] | None, overdue: bool | None, now: datetime
+) -> list[str]:
+    """Enrollments (alias `e`) of these derived statuses (None: any), overdue or not (None:
+    either); the statuses as `_status` derives them, so lists agree with the report."""
+    where = []
+    if statuses is not None:
+        where.append(f"{_status(sql.p(now))} IN ({sql.ps(sorted(set(statuses)))})")
+    if overdue is not None:
+        condition = overdue_condition(sql, now)
+        where.append(condition if overdue else f"NOT {condition}")
+    return where
+
+
 def _keys(sort: str, row_id: str, bucket: str, origin: str) -> list[SortKey]:
     """The keys of a certification sort, named as gql.domain.pages.CertificationSort names it."""
     due_null = SortKey("CASE WHEN e.due_at IS NULL THEN 1 ELSE 0 END", "k_due_null")
@@ -249,7 +272,7 @@ _ENROLLMENT_SELECT = "".join(
 )
 _DATETIMES = frozenset(
     {"enrolled_at", "started_at", "due_at", "last_awarded_at", "last_expires_at"}
-    | {"window_opens_at", "updated_at", "published_at"}
+    | {"window_opens_at", "updated_at", "published_at", "ended_at"}
 )
 
 
@@ -280,14 +303,21 @@ async def enrollment_pages(
     now: datetime,
     after: list[Any] | None,
     limit: int,
+    include_ended: bool = False,
+    statuses: Sequence[str] | None = None,
+    overdue: bool | None = None,
 ) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
     """Each learner's first `limit` enrollments after `after` in the order of `keys`, and
     each learner's total; two statements for any number of learners (one page per learner:
-    ROW_NUMBER() OVER (PARTITION BY learner), on SQLite and PostgreSQL alike)."""
+    ROW_NUMBER() OVER (PARTITION BY learner), on SQLite and PostgreSQL alike). Ended
+    (unassigned) enrollments only when `include_ended`."""
     sql = Sql()
     where = [f"e.learner_id IN ({sql.ps(learner_ids)})"]
+    if not include_ended:
+        where.append("e.ended_at IS NULL")
     if kind is not None:
         where.append(f"c.kind = {sql.p(str(kind))}")
+    where += status_conditions(sql, statuses, overdue, now)
     if pending:
         # not COMPLETED, or COMPLETED with its recertification window open
         where.append(
@@ -341,7 +371,7 @@ async def catalog_page(
     viewer = sql.p(viewer_id if viewer_id is not None else -1)
     base = (
         "certification c LEFT JOIN enrollment e"
-        f" ON e.certification_id = c.id AND e.learner_id = {viewer}"
+        f" ON e.certification_id = c.id AND e.learner_id = {viewer} AND e.ended_at IS NULL"
     )
     where: list[str] = []
     if states:
@@ -366,20 +396,21 @@ def _team_condition(sql: Sql, team_of: int | None) -> str:
 async def status_counts(
     certification_id: int, team_of: int | None, now: datetime
 ) -> tuple[dict[str, int], int]:
-    """Enrollments by derived status, and how many are overdue; `team_of` scopes to a manager."""
+    """Enrollments by derived status, and how many are overdue; `team_of` scopes to a manager.
+    Ended (unassigned) enrollments are not counted."""
     sql = Sql()
     status = _status(sql.p(now))
     rows = await fetch(
         f"SELECT {status} AS status, COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
-        f" GROUP BY 1",
+        " AND e.ended_at IS NULL GROUP BY 1",
         sql,
     )
     over = Sql()
     overdue = await fetch(
         "SELECT COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {over.p(certification_id)}"
-        f" AND {_team_condition(over, team_of)}"
+        f" AND {_team_condition(over, team_of)} AND e.ended_at IS NULL"
         f" AND e.due_at IS NOT NULL AND e.due_at < {over.p(now)}"
         f" AND NOT ({_COMPLETED.format(now=over.p(now))})",
         over,
@@ -390,11 +421,12 @@ async def status_counts(
 async def count_expiring(
     certification_id: int, team_of: int | None, now: datetime, until: datetime
 ) -> int:
-    """Awards in force now that expire by `until`."""
+    """Awards in force now that expire by `until` (of enrollments not ended)."""
     sql = Sql()
     rows = await fetch(
         "SELECT COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
+        " AND e.ended_at IS NULL"
         f" AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
         f" AND e.last_expires_at > {sql.p(now)} AND e.last_expires_at <= {sql.p(until)}",
         sql,

@@ -24,9 +24,20 @@ class ExpiredToken:
     expires_at: datetime
 
 
-async def token_by_hash(token_hash: str, now: datetime) -> TokenRecord | ExpiredToken | None:
-    """The unrevoked token with this hash and its user; an ExpiredToken when its expires_at
-    is not after `now`; None when there is none. One statement.
+@dataclass(frozen=True, slots=True)
+class DeactivatedAccount:
+    """An unrevoked token of a deactivated user: refused while the user is, and said so."""
+
+    id: int
+    deactivated_at: datetime
+
+
+async def token_by_hash(
+    token_hash: str, now: datetime
+) -> TokenRecord | ExpiredToken | DeactivatedAccount | None:
+    """The unrevoked token with this hash and its user; a DeactivatedAccount when its user is
+    deactivated; an ExpiredToken when its expires_at is not after `now`; None when there is
+    none. One statement.
 
     Expiry is compared here rather than in SQL so that the refusal can say the token expired
     without a second statement. Read from the user's side: a token whose user row is gone
@@ -37,11 +48,14 @@ async def token_by_hash(token_hash: str, now: datetime) -> TokenRecord | Expired
     )
     if not rows:
         return None
-    r = rows[0]
-    expires_at: datetime | None = r[7]
+    r, n = rows[0], len(USER_COLUMNS)
+    user = UserRecord(*r[:n])
+    if user.deactivated_at is not None:
+        return DeactivatedAccount(r[n], user.deactivated_at)
+    expires_at: datetime | None = r[n + 2]
     if expires_at is not None and expires_at <= now:
-        return ExpiredToken(r[5], expires_at)
-    return TokenRecord(r[5], r[6], UserRecord(*r[:5]))
+        return ExpiredToken(r[n], expires_at)
+    return TokenRecord(r[n], r[n + 1], user)
 
 
 async def active_token(token_hash: str, now: datetime | None = None) -> TokenRecord | None:

@@ -349,7 +349,7 @@ async def test_create_and_update_course(graphql_client: GraphQLClient, world: Wo
         "id": course["id"],
         "name": "K8s",
         "description": "pods",
-        "durationMinutes": None,
+        "durationMinutes": 90,  # not given: unchanged (partial update)
     }
     bad = await graphql_client.data(
         'mutation { createCourse(input: {name: "X", durationMinutes: 0}) { '

@@ -24,7 +24,10 @@ from tests.domain.factories import Factory
 from tests.test_cli import CERTGRAPH, Cli
 
 AWARDS = 120
-SWEEP_OUTPUT = re.compile(r"^(\d+) certification_expired event\(s\) emitted\n$")
+SWEEP_OUTPUT = re.compile(
+    r"^(\d+) certification_expired event\(s\) emitted\n\d+ reminder\(s\) emitted \(.*\); "
+    r"\d+ settled event\(s\) pruned\n$"
+)
 
 
 async def make_expired_awards(count: int) -> None:
