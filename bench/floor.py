@@ -6,8 +6,10 @@
 It takes the same POST /graphql bodies as certgraph (chosen by `operationName`: Q0, Q1, Q2,
 M1 as JSON; M2 as a GraphQL multipart request) and returns the same JSON, sending the SQL a
 hand-written service would through the raw driver (aiosqlite, one connection per process as
-Tortoise's; an asyncpg pool of 1-5), with the three built-in policies' rules written out. No
-GraphQL, no ORM, no plugin host: its figures are the floor certgraph's are divided by.
+Tortoise's; an asyncpg pool of 1-5), with the three built-in policies' rules written out. Its
+writes put the same events in the outbox as certgraph's, in their transaction (Outbox); it
+runs no dispatcher. No GraphQL, no ORM, no plugin host: its figures are the floor
+certgraph's are divided by.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -561,6 +564,56 @@ def course_json(state: CourseState) -> dict[str, Any]:
     }
 
 
+# --- the outbox: a write's events, in its transaction ------------------------------------------
+
+
+@dataclass(slots=True)
+class Outbox:
+    """The events one write emits, written as gql.domain.unit writes them: a row each in
+    outbox_event (a fresh UUID, the type, the transaction's "now", the actor, the ordering key
+    `learner:<pk>`, the data as gql/events.py shapes it: global IDs, people with name and
+    e-mail, certifications and courses with their names), all in one INSERT just before the
+    commit. The names come from rows the write has read anyway (the token's user, the
+    enrollment's certification, the course links)."""
+
+    actor: Viewer
+    now: datetime
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+
+    def learner(self) -> dict[str, Any]:
+        # the workload's writers are the learners themselves
+        viewer = self.actor
+        return {"id": global_id("User", viewer.id), "name": viewer.name, "email": viewer.email}
+
+    def about(self, e: Enrollment) -> dict[str, Any]:
+        """The fields every enrollment event starts with."""
+        return {
+            "learner": self.learner(),
+            "enrollmentId": global_id("Enrollment", e.id),
+            "certification": {"id": global_id("Certification", e.cert.id), "name": e.cert.name},
+            "dueAt": iso(e.due_at),
+        }
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        self.events.append((kind, self.actor.id, data))
+
+    async def write(self, db: Db, tx: Any) -> None:
+        if not self.events:
+            return
+        rows: list[str] = []
+        args: list[Any] = []
+        for kind, learner_id, data in self.events:
+            rows.append(f"({marks(len(args) + 1, 6)})")
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            args += [str(uuid.uuid4()), kind, db.time_out(self.now), self.actor.id,
+                     f"learner:{learner_id}", body]  # fmt: skip
+        await tx.execute(
+            "INSERT INTO outbox_event (event_id, type, occurred_at, actor_id, ordering_key, data)"
+            " VALUES " + ", ".join(rows),
+            *args,
+        )
+
+
 # --- the operations ---------------------------------------------------------------------------
 
 
@@ -568,6 +621,8 @@ def course_json(state: CourseState) -> dict[str, Any]:
 class Viewer:
     id: int
     role: str
+    name: str  # for the events a write puts in the outbox
+    email: str
 
 
 class Floor:
@@ -581,21 +636,25 @@ class Floor:
             return None
         db = self.db
         rows = await db.fetch(
-            "SELECT t.id, t.last_used_at, u.id, u.role FROM api_token t"
+            "SELECT t.id, t.last_used_at, t.expires_at, u.id, u.role, u.name, u.email,"
+            " u.deactivated_at FROM api_token t"
             ' LEFT OUTER JOIN "user" u ON u.id = t.user_id'
             " WHERE t.token_hash = $1 AND t.revoked_at IS NULL LIMIT 1",
             hashlib.sha256(token.strip().encode()).hexdigest(),
         )
         if not rows:
             return None
-        token_id, last_used, user_id, role = rows[0]
+        token_id, last_used, expires_at, user_id, role, name, email, deactivated = rows[0]
         now = datetime.now(UTC)
+        expires = db.time_in(expires_at)
+        if (expires is not None and expires <= now) or deactivated is not None:
+            return None  # expired, or a deactivated account's: refused as a revoked token is
         last = db.time_in(last_used)
         if last is None or now - last > LAST_USED_GRANULARITY:
             await db.fetch(
                 "UPDATE api_token SET last_used_at = $1 WHERE id = $2", db.time_out(now), token_id
             )
-        return Viewer(user_id, role)
+        return Viewer(user_id, role, name, email)
 
     async def q0(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         return {"viewer": {"id": global_id("User", viewer.id)}}
@@ -608,7 +667,7 @@ class Floor:
         total = (
             await db.fetch(
                 "SELECT COUNT(*) FROM enrollment e JOIN certification c"
-                " ON c.id = e.certification_id WHERE e.learner_id = $1",
+                " ON c.id = e.certification_id WHERE e.learner_id = $1 AND e.ended_at IS NULL",
                 viewer.id,
             )
         )[0][0]
@@ -712,6 +771,7 @@ class Floor:
         async with db.transaction() as tx:
             now = datetime.now(UTC)
             at = db.time_out(now)
+            outbox = Outbox(viewer, now)
             # One learner's evaluations one at a time; on SQLite BEGIN IMMEDIATE already
             # serialises every writer. The viewer is the learner, so the row exists.
             if for_update:
@@ -722,15 +782,21 @@ class Floor:
                 f" {CERT_COLUMNS} FROM enrollment e"
                 " LEFT OUTER JOIN certification c ON c.id = e.certification_id"
                 " LEFT OUTER JOIN certification_course cc ON cc.certification_id = c.id"
-                " WHERE e.learner_id = $1 AND cc.course_id = $2 ORDER BY e.id",
+                " WHERE e.learner_id = $1 AND cc.course_id = $2 AND e.ended_at IS NULL"
+                " ORDER BY e.id",
                 learner,
                 course_id,
             )
-            # an enrollment found through the course's link proves the course exists
-            if not rows and not await tx.fetch(
-                "SELECT 1 FROM course WHERE id = $1 LIMIT 1", course_id
-            ):
-                return _progress_error("NOT_FOUND", "no such course")
+            # an enrollment found through the course's link proves the course exists (and
+            # its links carry the course's name for the event); else the course is read
+            course_name = None
+            if not rows:
+                found_course = await tx.fetch(
+                    "SELECT name FROM course WHERE id = $1 LIMIT 1", course_id
+                )
+                if not found_course:
+                    return _progress_error("NOT_FOUND", "no such course")
+                course_name = found_course[0][0]
             cert_ids = sorted({r[6] for r in rows})
             certs: dict[int, Cert] = {}
             for r in rows:
@@ -766,9 +832,28 @@ class Floor:
                     )  # fmt: skip
             row = await self._complete(tx, existing, learner, course_id, now, at)
             progress[course_id] = row
+            if course_name is None:
+                course_name = next(
+                    link.course_name
+                    for group in links.values()
+                    for link in group
+                    if link.course_id == course_id
+                )
+            outbox.emit(
+                "progress_recorded",
+                {
+                    "learner": outbox.learner(),
+                    "course": {"id": global_id("Course", course_id), "name": course_name},
+                    "percent": row.percent,
+                    "completed": row.status == "COMPLETED",
+                    "completedAt": iso(row.completed_at),
+                },
+            )
             views = [
-                await self._evaluate(tx, e, links, progress, learner, now) for e in enrollments
+                await self._evaluate(tx, e, links, progress, learner, now, outbox)
+                for e in enrollments
             ]
+            await outbox.write(db, tx)
         # certgraph's payload takes the course from the links it read (since 2e87c5b): no
         # statement after commit.
         return {
@@ -794,7 +879,7 @@ class Floor:
 
     async def _evaluate(
         self, tx: Any, e: Enrollment, links: dict[int, list[Link]], progress: dict[int, Progress],
-        learner: int, now: datetime,
+        learner: int, now: datetime, outbox: Outbox,
     ) -> tuple[Enrollment, View]:  # fmt: skip
         """evaluate_enrollments for one enrollment whose rows are loaded: award, store."""
         db = self.db
@@ -802,7 +887,9 @@ class Floor:
         verdict = view.verdict
         evaluated: tuple[Enrollment, View] = (e, view)
         if verdict.complete and not any(a.cycle == view.cycle for a in e.awards):
-            evaluated = await self._award(tx, e, view, verdict, links, progress, learner, now)
+            evaluated = await self._award(
+                tx, e, view, verdict, links, progress, learner, now, outbox
+            )
             view = evaluated[1]
         latest = e.awards[-1] if e.awards else None
         await tx.execute(
@@ -852,7 +939,7 @@ class Floor:
 
     async def _award(
         self, tx: Any, e: Enrollment, view: View, verdict: Verdict, links: dict[int, list[Link]],
-        progress: dict[int, Progress], learner: int, now: datetime,
+        progress: dict[int, Progress], learner: int, now: datetime, outbox: Outbox,
     ) -> tuple[Enrollment, View]:  # fmt: skip
         db = self.db
         assert verdict.completed_at is not None
@@ -879,6 +966,15 @@ class Floor:
             db.time_out(now), learner, "award", "Enrollment", str(e.id), None,
             json.dumps(after, separators=(",", ":")), None,
         )  # fmt: skip
+        outbox.emit(
+            "certification_completed",
+            {
+                **outbox.about(e),
+                "cycle": view.cycle,
+                "awardedAt": iso(verdict.completed_at),
+                "expiresAt": iso(expires),
+            },
+        )
         e.awards.append(Award(view.cycle, verdict.completed_at, expires))
         return e, view_of(e, links.get(e.cert.id, []), progress, now)
 
@@ -907,6 +1003,7 @@ class Floor:
         async with db.transaction() as tx:
             now = datetime.now(UTC)
             at = db.time_out(now)
+            outbox = Outbox(viewer, now)
             await tx.fetch(f'SELECT id FROM "user" WHERE id = $1{for_update}', learner)
             target = await self._submission_target(tx, learner, cert_id, now)
             if isinstance(target, dict):
@@ -934,8 +1031,17 @@ class Floor:
                 at, learner, "submitEvidence", "Evidence", str(evidence_id), None,
                 json.dumps(after, separators=(",", ":")), None,
             )  # fmt: skip
+            outbox.emit(
+                "evidence_submitted",
+                {
+                    **outbox.about(enrollment),
+                    "evidenceId": global_id("Evidence", evidence_id),
+                    "completedOn": None,
+                },
+            )
             enrollment.evidence.append(Evidence("PENDING", now, None, None))
-            _, view = await self._evaluate(tx, enrollment, links, progress, learner, now)
+            _, view = await self._evaluate(tx, enrollment, links, progress, learner, now, outbox)
+            await outbox.write(db, tx)
         return {
             "submitEvidence": {
                 "evidence": {
@@ -965,7 +1071,7 @@ class Floor:
         db = self.db
         rows = await tx.fetch(
             f"SELECT {CERT_COLUMNS}, c.state, e.id, e.started_at, e.due_at, e.verdict_status,"
-            " e.verdict_progress, e.verdict_explanation FROM certification c"
+            " e.verdict_progress, e.verdict_explanation, e.ended_at FROM certification c"
             " LEFT OUTER JOIN enrollment e ON e.certification_id = c.id AND e.learner_id = $2"
             " WHERE c.id = $1",
             cert_id,
@@ -980,8 +1086,8 @@ class Floor:
                 "proof is submitted for EXTERNAL certifications only; this one is earned by "
                 "completing its courses",
             )
-        if r[9] is None:
-            raise FloorUnsupported("the floor's M2 serves learners already enrolled")
+        if r[9] is None or r[15] is not None:
+            raise FloorUnsupported("the floor's M2 serves learners enrolled (and not unassigned)")
         enrollment = Enrollment(
             r[9], learner, cert_of(db, r), db.time_in(r[10]), db.time_in(r[11]), r[12], r[13],
             r[14],
@@ -1111,7 +1217,7 @@ RELEVANCE_PAGE = (
     " c.published_at AS k_pub,"
     " e.id AS k_id"
     " FROM enrollment e JOIN certification c ON c.id = e.certification_id"
-    " WHERE e.learner_id = $1"
+    " WHERE e.learner_id = $1 AND e.ended_at IS NULL"
     " ORDER BY k_bucket ASC, k_due_null ASC, k_due ASC, k_origin ASC, k_pub_null ASC,"
     " k_pub DESC, k_id ASC"
 )
@@ -1129,17 +1235,20 @@ STATUS_COUNTS = (
     " WHEN e.last_awarded_at IS NOT NULL THEN 'EXPIRED'"
     " WHEN e.verdict_status = 'COMPLETE' THEN 'STARTED'"
     " ELSE e.verdict_status END AS status, COUNT(*) AS n"
-    " FROM enrollment e WHERE e.certification_id = $1 AND 1=1 GROUP BY 1"
+    " FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
+    " AND e.ended_at IS NULL GROUP BY 1"
 )
 
 OVERDUE_COUNT = (
     "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
+    " AND e.ended_at IS NULL"
     " AND e.due_at IS NOT NULL AND e.due_at < $2"
     f" AND NOT ({_COMPLETED})"
 )
 
 EXPIRING_COUNT = (
     "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
+    " AND e.ended_at IS NULL"
     " AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
     " AND e.last_expires_at > $2 AND e.last_expires_at <= $3"
 )

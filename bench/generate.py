@@ -206,7 +206,10 @@ class EnrollmentRow:
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "user": ("id", "name", "email", "role", "manager_id", "created_at"),
-    "api_token": ("id", "user_id", "token_hash", "created_at", "revoked_at", "last_used_at"),
+    "api_token": (
+        "id", "user_id", "token_hash", "name", "created_at", "expires_at", "revoked_at",
+        "last_used_at",
+    ),
     "course": ("id", "name", "description", "duration_minutes", "published_at", "updated_at"),
     "certification": (
         "id", "name", "overview", "kind", "type", "issuer", "validity_months",
@@ -391,9 +394,10 @@ class Dataset:
         heavy_count = max(1, round(sizes.learners * sizes.heavy_share))
         self.heavy = set(self.rng.sample(self.learner_ids, heavy_count))
         for uid, *_rest in self.rows["user"]:
+            # a token without expiry, as `certgraph token` makes by default
             self.rows["api_token"].append(
-                (self._id("api_token"), uid, hash_token(plain_token(self.seed, uid)), start, None,
-                 now)
+                (self._id("api_token"), uid, hash_token(plain_token(self.seed, uid)), "bench",
+                 start, None, None, now)
             )  # fmt: skip
 
     def build_catalogue(self) -> None:
@@ -1008,14 +1012,23 @@ def baseline_sql() -> str:
     return f"CREATE TABLE {BASELINE_TABLE} AS SELECT id, {cols} FROM enrollment"
 
 
+# Tables the generator leaves empty and runs fill: emptied by restore_sql (children first).
+RUN_ONLY_TABLES = ("event_delivery", "outbox_event", "webhook", "enrollment_notice")
+
+
 def restore_sql(max_ids: dict[str, int]) -> list[str]:
     """Statements that put the database back to the generated state after write runs.
 
     Rows added after generation have ids above the recorded maxima; enrollments a write
-    re-evaluated get their generated columns back. Valid on SQLite (3.33+) and PostgreSQL.
+    re-evaluated get their generated columns back. The tables the generator leaves empty
+    are emptied: the writes' events (outbox_event), their deliveries (event_delivery), the
+    webhook endpoints bench.run configures (webhook) and reminders a sweep noted
+    (enrollment_notice); children first, as SQLite runs these without foreign keys. Valid on
+    SQLite (3.33+) and PostgreSQL.
     """
     sets = ", ".join(f"{c} = b.{c}" for c in _BASELINE_COLUMNS)
-    statements = [
+    statements = [f'DELETE FROM "{table}"' for table in RUN_ONLY_TABLES]
+    statements += [
         f'DELETE FROM "{table}" WHERE id > {int(max_ids[table])}'
         for table in ("award", "audit_event", "course_progress", "evidence", "enrollment")
     ]

@@ -9,18 +9,26 @@ operation by operation, alternating certgraph and floor runs so that drift of a 
 falls on both:
 
 1. checks that both answer the same JSON (and, for M1 and M2, that the rows the floor writes
-   pass bench.verify; for M2 also that both wrote the same evidence, audit and enrollment rows
-   and the same blob);
+   pass bench.verify and that both wrote the same audit rows and outbox events; for M2 also
+   the same evidence and enrollment rows and the same blob);
 2. measures peak throughput closed-loop with wrk (-t1, --connections at once);
 3. measures p50/p99 open-loop at half of each one's peak (bench/openloop.py: constant
-   arrival rate, latency from the intended send time, so queueing is not hidden);
+   arrival rate, latency from the intended send time, so queueing is not hidden), and the
+   server processes' CPU time per request (/proc);
+4. for M1 and M2 (--slow-webhook-ops), runs certgraph a third time, alternated with the
+   other two, with a webhook endpoint configured whose receiver (in this process, SlowWebhook)
+   answers after 10 s: open loop at the plain runs' rate, so that the p50s compare one load.
+   certgraph's dispatcher sends to it off the request path; the ratio of the p50s (and of
+   the CPU per request) says whether a slow receiver reaches the writes.
 
 and separately runs every operation in process (bench.inprocess: the app called without a
 network), for its p50 and the SQL statements certgraph sends, reported beside each ratio.
 Write operations (M1, M2) start from the generated state every time: the rows a run added
-are removed, the enrollments it re-evaluated restored (bench.generate.restore_sql) and the
-files M2 stored deleted. M2 (a 1 MB evidence upload, sent as a GraphQL multipart
-request) runs with 1 worker unless --upload-workers says otherwise.
+are removed (outbox events, deliveries and webhook endpoints included), the enrollments it
+re-evaluated restored (bench.generate.restore_sql) and the files M2 stored deleted. M2 (a
+1 MB evidence upload, sent as a GraphQL multipart request) runs with 1 worker unless
+--upload-workers says otherwise. certgraph runs without its reminder sweep (periodic work,
+left to `certgraph sweep`) and with CERTGRAPH_WEBHOOK_ALLOW_PRIVATE=true (for the receiver).
 
 Results go to bench/results/latest.json and bench/results/latest.md.
 """
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -36,16 +45,20 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
@@ -102,8 +115,6 @@ DATA_DIRS = {"cg": DATA / "certgraph", "floor": DATA / "floor", "in-process": DA
 
 
 def global_id(type_name: str, pk: int) -> str:
-    import base64
-
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
 
 
@@ -470,6 +481,13 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     # The per-token rate limit (gql/http/ratelimit.py) would turn a benchmark's load into 429s;
     # the floor has none. Off for the measurement, as a deployment behind its own limiter.
     env["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
+    # The slow-webhook runs' receiver listens on 127.0.0.1 (SlowWebhook), a destination
+    # certgraph refuses unless told otherwise; without a webhook row it changes nothing.
+    env["CERTGRAPH_WEBHOOK_ALLOW_PRIVATE"] = "true"
+    # The reminder sweep is periodic work (hourly by default, and once at start-up), not a
+    # request's: left to `certgraph sweep`, so that it does not write reminders for the
+    # whole dataset while a run is measured.
+    env["CERTGRAPH_SWEEP_INTERVAL_SECONDS"] = "0"
     certgraph = start_server(
         f"certgraph-{data.dialect}-{workers}w",
         [*pin(server_cpus), str(VENV_BIN / "certgraph"), "serve", "--port", str(CERTGRAPH_PORT),
@@ -506,6 +524,145 @@ def post(
             return response.status, json.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) so far of a process and its live descendants (a multi-worker
+    server's workers), from /proc; None where there is no /proc."""
+    try:
+        entries = os.listdir("/proc")
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    children: dict[int, list[int]] = {}
+    used: dict[int, int] = {}
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # after "(comm)": state, ppid, ..., utime and stime (fields 14 and 15 of proc(5))
+        fields = stat.rsplit(")", 1)[1].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        used[int(entry)] = int(fields[11]) + int(fields[12])
+    if pid not in used:
+        return None
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += used.get(current, 0)
+        stack += children.get(current, [])
+    return total / ticks
+
+
+# --- the slow webhook receiver ----------------------------------------------------------------
+
+
+class SlowWebhook:
+    """A webhook receiver in this process that answers each request after `delay` seconds
+    (its signature checked with the `standardwebhooks` package first), and the endpoint row
+    that points certgraph at it: `install` adds it after a reset (which removes it again).
+
+    certgraph's dispatcher sends to it off the request path; the runs with it configured
+    show whether a slow receiver reaches a write's latency or its server's CPU. `release`
+    answers the requests it holds at once: called once a run's rows are gone, so that no
+    send from one run is still open in the next (or holds a server's shutdown).
+    """
+
+    def __init__(self, delay: float) -> None:
+        from standardwebhooks import Webhook, WebhookVerificationError
+
+        self.delay = delay
+        self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+        self.received = 0
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        self.released = threading.Condition(self.lock)
+        self.generation = 0
+        verifier = Webhook(self.secret)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    verifier.verify(payload, dict(self.headers.items()))
+                    good = True
+                except (WebhookVerificationError, ValueError):
+                    good = False
+                with receiver.lock:
+                    receiver.received += 1
+                    receiver.bad_signatures += 0 if good else 1
+                    arrived = receiver.generation
+                    receiver.released.wait_for(
+                        lambda: receiver.generation != arrived, timeout=receiver.delay
+                    )
+                with contextlib.suppress(OSError):  # the sender may have given up by now
+                    self.send_response(204)
+                    self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128  # a dispatcher opens up to 16 connections at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def install(self, data: Dataset) -> None:
+        """The endpoint, as createWebhook stores one: every event type, enabled."""
+        at = str(datetime.now(UTC))
+        description = f"bench.run: a receiver that answers after {self.delay:g} s"
+        db_execute(
+            data.url,
+            [
+                "INSERT INTO webhook (url, event_types, description, secret, enabled,"
+                f" created_at, updated_at) VALUES ('{self.url}', '[]', '{description}',"
+                f" '{self.secret}', TRUE, '{at}', '{at}')"
+            ],
+        )
+
+    def counts(self) -> tuple[int, int]:
+        with self.lock:
+            return self.received, self.bad_signatures
+
+    def release(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.released.notify_all()
+
+    def stop(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def hook_outcome(data: Dataset, limit: float = 5.0) -> dict[str, Any]:
+    """After a run with the slow webhook: the events the run wrote and the deliveries the
+    dispatchers made of them for the endpoint, once every event is fanned out (or `limit`
+    seconds have passed)."""
+    unfanned = "SELECT COUNT(*) FROM outbox_event WHERE fanned_out_at IS NULL"
+    deadline = time.monotonic() + limit
+    while db_query(data.url, unfanned)[0][0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    events = int(db_query(data.url, "SELECT COUNT(*) FROM outbox_event")[0][0])
+    deliveries = db_query(
+        data.url,
+        "SELECT COUNT(*), COALESCE(SUM(attempts), 0) FROM event_delivery"
+        " WHERE webhook_id IS NOT NULL",
+    )[0]
+    return {
+        "events": events,
+        "deliveries": int(deliveries[0]),
+        "attempts": int(deliveries[1]),
+        "not_fanned_out": int(db_query(data.url, unfanned)[0][0]),
+    }
 
 
 # --- load generators --------------------------------------------------------------------------
@@ -773,7 +930,9 @@ class Check:
     difference: str | None
     floor_sql: int | None
     rows_match_domain: bool | None = None
-    same_rows: bool | None = None  # uploads: the rows and the blob certgraph wrote, the floor's
+    # writes: the rows certgraph wrote (audit, outbox events; uploads: evidence, enrollment,
+    # blob), the floor's
+    same_rows: bool | None = None
 
 
 def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> Check:
@@ -785,7 +944,7 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
         if op.writes:
             data.reset()
         status_a, answer_a, _ = post(cg.port, payload, token, op.upload)
-        rows_a = upload_rows(data, "cg") if op.upload is not None else None
+        rows_a = written_rows(data, "cg", op) if op.writes else None
         if op.writes:
             data.reset()
         status_b, answer_b, headers = post(floor.port, payload, token, op.upload)
@@ -805,13 +964,13 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
         difference = first_difference(normalise(answer_a, now), normalise(answer_b, now))
         if difference:
             return Check(False, compared, difference, floor_sql)
-        if op.upload is not None:
-            rows_b = upload_rows(data, "floor")
+        if op.writes:
+            rows_b = written_rows(data, "floor", op)
             difference = first_difference(normalise(rows_a, now), normalise(rows_b, now))
             if difference:
                 return Check(False, compared, f"rows: {difference}", floor_sql, same_rows=False)
     check = Check(True, compared, None, floor_sql)
-    if op.upload is not None:
+    if op.writes:
         check.same_rows = True
     if op.writes:
         # The rows the floor wrote (still in place): what certgraph answers from them.
@@ -821,17 +980,33 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
     return check
 
 
-def upload_rows(data: Dataset, side: str) -> dict[str, Any]:
-    """What one submitEvidence wrote: the evidence and audit rows, the enrollment's stored
-    columns and the blob (its size and digest), with row ids replaced by references."""
+def plain_time(value: Any) -> Any:
+    """A stored instant as ISO 8601 in UTC, whichever driver read it; anything else as is."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == " ":
+        return datetime.fromisoformat(value).astimezone(UTC).isoformat()  # SQLite's text
+    return value
+
+
+def stored_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def written_rows(data: Dataset, side: str, op: Operation) -> dict[str, Any]:
+    """What one write wrote beyond the answer, with row ids replaced by references: the
+    audit rows and the outbox events; for an upload also the evidence row, the enrollment's
+    stored columns and the blob (its size and digest)."""
     max_ids = data.meta["max_ids"]
-    evidence = db_query(
-        data.url,
-        "SELECT id, enrollment_id, sha256, filename, content_type, size_bytes, status,"
-        " submitted_at, completed_on, note, reviewed_by_id, reviewed_at, review_comment"
-        " FROM evidence WHERE id > $1 ORDER BY id",
-        max_ids["evidence"],
-    )
+    evidence = []
+    if op.upload is not None:
+        evidence = db_query(
+            data.url,
+            "SELECT id, enrollment_id, sha256, filename, content_type, size_bytes, status,"
+            " submitted_at, completed_on, note, reviewed_by_id, reviewed_at, review_comment"
+            " FROM evidence WHERE id > $1 ORDER BY id",
+            max_ids["evidence"],
+        )
     audit = db_query(
         data.url,
         "SELECT at, actor_id, action, object_type, object_id, before, after, detail"
@@ -839,6 +1014,16 @@ def upload_rows(data: Dataset, side: str) -> dict[str, Any]:
         max_ids["audit_event"],
     )
     ids = {str(row[0]): f"<evidence {i}>" for i, row in enumerate(evidence)}
+    global_ids = {global_id("Evidence", int(pk)): ref for pk, ref in ids.items()}
+    written: dict[str, Any] = {
+        "audit": [
+            [plain_time(r[0]), *r[1:4], ids.get(str(r[4]), r[4]), r[5], stored_json(r[6]), r[7]]
+            for r in audit
+        ],
+        "events": event_rows(data, global_ids),
+    }
+    if op.upload is None:
+        return written
     enrollment_ids = sorted({row[1] for row in evidence})
     enrollments = [
         db_query(
@@ -857,26 +1042,33 @@ def upload_rows(data: Dataset, side: str) -> dict[str, Any]:
         blobs.append(
             None if content is None else [len(content), hashlib.sha256(content).hexdigest()]
         )
+    written["evidence"] = [[ids[str(r[0])], *[plain_time(v) for v in r[1:]]] for r in evidence]
+    written["enrollments"] = [[plain_time(v) for v in r] for r in enrollments]
+    written["blobs"] = blobs
+    return written
 
-    def plain(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat()
-        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == " ":
-            return datetime.fromisoformat(value).astimezone(UTC).isoformat()  # SQLite's text
-        return value
 
-    def after(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
-    return {
-        "evidence": [[ids[str(r[0])], *[plain(v) for v in r[1:]]] for r in evidence],
-        "audit": [
-            [plain(r[0]), r[1], r[2], r[3], ids.get(str(r[4]), r[4]), r[5], after(r[6]), r[7]]
-            for r in audit
-        ],
-        "enrollments": [[plain(v) for v in r] for r in enrollments],
-        "blobs": blobs,
-    }
+def event_rows(data: Dataset, evidence_refs: dict[str, str]) -> list[list[Any]]:
+    """The outbox's events (the generated dataset has none), in the order written: each id
+    masked by its UUID version (each side makes its own; uuid4), an evidence's global ID
+    replaced by its reference. fanned_out_at is left out: certgraph's dispatcher sets it
+    moments after the commit; the floor has no dispatcher."""
+    rows = db_query(
+        data.url,
+        "SELECT event_id, type, occurred_at, actor_id, ordering_key, data FROM outbox_event"
+        " ORDER BY seq",
+    )
+    events = []
+    for event_id, kind, occurred_at, actor_id, key, body in rows:
+        try:
+            masked = f"<uuid {uuid.UUID(str(event_id)).version}>"
+        except ValueError:
+            masked = f"<not a UUID: {event_id!r}>"
+        payload = stored_json(body)
+        if "evidenceId" in payload:
+            payload["evidenceId"] = evidence_refs.get(payload["evidenceId"], "<other evidence>")
+        events.append([masked, kind, plain_time(occurred_at), actor_id, key, payload])
+    return events
 
 
 def domain_agrees(url: str, learner_ids: list[int]) -> bool:
@@ -887,7 +1079,9 @@ def domain_agrees(url: str, learner_ids: list[int]) -> bool:
          "--learner-ids", ",".join(str(i) for i in learner_ids)],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
-    for line in done.stderr.splitlines()[:10]:
+    lines = done.stderr.splitlines()
+    # the differences it lists come first; a traceback's error comes last
+    for line in lines if len(lines) <= 12 else [*lines[:6], "...", *lines[-6:]]:
         print("   floor rows:", line, file=sys.stderr)
     return done.returncode == 0
 
@@ -907,6 +1101,9 @@ class Settings:
     upload_workers: list[int]
     profile: bool
     pin: bool
+    # write operations also measured with a slow webhook receiver configured (cg+hook runs)
+    hook_ops: list[str] = field(default_factory=list)
+    hook_delay: float = 10.0
 
 
 @dataclass
@@ -919,6 +1116,9 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+HOOKED = "cg+hook"  # certgraph with the slow webhook configured: the same server, another run
+
+
 def measure(
     op: Operation,
     data: Dataset,
@@ -926,26 +1126,75 @@ def measure(
     cfg: Settings,
     server_cpus: str | None,
     load_cpus: str | None,
+    hook: SlowWebhook | None = None,
 ) -> Measured:
+    """Warm-up, closed-loop and open-loop runs of each target, alternated (a, b, c, then c,
+    b, a). With `hook`, certgraph runs a third time with the slow webhook configured
+    (HOOKED), open-loop at the plain runs' rate, so that the two p50s compare one load."""
     script = (
         upload_lua_script(op, WORK / f"{op.name}.lua")
         if op.upload is not None
         else lua_script(op.requests, WORK / f"{op.name}.lua")
     )
     targets = ["cg", "floor"] if op.floor else ["cg"]
+    if hook is not None:
+        targets.append(HOOKED)
+    server_of = {"cg": servers["cg"], "floor": servers.get("floor"), HOOKED: servers["cg"]}
     out = Measured()
     for target in targets:  # warm-up: JIT-free Python still fills caches, pools and pages
+        if target == HOOKED:
+            continue  # the server is certgraph's, warm already
         if op.writes:
             data.reset()
         wrk(servers[target].port, script, 1, cfg.connections, load_cpus)
         if op.adds is not None:
             data.settle(op.adds)
+
+    def prepare(target: str) -> tuple[float | None, tuple[int, int] | None]:
+        if op.writes:
+            data.reset()
+        if target == HOOKED and hook is not None:
+            hook.install(data)
+            return cpu_seconds(servers["cg"].process.pid), hook.counts()
+        server = server_of[target]
+        return (cpu_seconds(server.process.pid) if server else None), None
+
+    def account(
+        target: str, result: dict[str, Any], cpu_before: float | None,
+        received_before: tuple[int, int] | None, count: int,
+    ) -> None:  # fmt: skip
+        server = server_of[target]
+        cpu_after = cpu_seconds(server.process.pid) if server else None
+        if cpu_before is not None and cpu_after is not None:
+            result["server_cpu_ms_per_request"] = round(
+                (cpu_after - cpu_before) * 1000 / max(1, count), 3
+            )
+        if op.adds is not None:
+            # rows of requests still in flight at the end count too: up to a connection's
+            # worth above 1.00
+            data.settle(op.adds)
+            result[f"{op.adds}_per_request"] = round(data.added_rows(op.adds) / max(1, count), 3)
+        if target == HOOKED and hook is not None and received_before is not None:
+            received, bad = hook.counts()
+            outcome = hook_outcome(data)
+            result["hook"] = {
+                **outcome,
+                "events_per_request": round(outcome["events"] / max(1, count), 3),
+                "received": received - received_before[0],
+                "bad_signatures": bad - received_before[1],
+            }
+            # the run's rows gone, the sends it left open are answered, and the dispatchers
+            # settle them (on rows no longer there) now, between runs, not in the next one
+            data.reset()
+            hook.release()
+            time.sleep(0.3)
+
     for rep in range(cfg.repeats):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for target in order:
-            if op.writes:
-                data.reset()
-            result = wrk(servers[target].port, script, cfg.duration, cfg.connections, load_cpus)
+            cpu_before, received_before = prepare(target)
+            port = server_of[target].port  # type: ignore[union-attr]
+            result = wrk(port, script, cfg.duration, cfg.connections, load_cpus)
             if op.upload is not None and result["requests"] + cfg.connections >= len(op.requests):
                 result["pool_exhausted"] = True
                 print(
@@ -954,28 +1203,19 @@ def measure(
                     file=sys.stderr,
                     flush=True,
                 )
-            if op.adds is not None:
-                # rows of requests still in flight at the end count too: up to a connection's
-                # worth above 1.00
-                data.settle(op.adds)
-                result[f"{op.adds}_per_request"] = round(
-                    data.added_rows(op.adds) / max(1, result["requests"]), 3
-                )
-            out.closed[target].append(result)
+            account(target, result, cpu_before, received_before, result["requests"])
+            out.closed.setdefault(target, []).append(result)
     peaks = {t: statistics.median(r["rps"] for r in out.closed[t]) for t in targets}
+    # the slow-webhook runs at the plain runs' rate: the same load, with and without it
+    rates = {t: peaks["cg" if t == HOOKED else t] / 2 for t in targets}
     for rep in range(cfg.repeats):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for target in order:
-            if op.writes:
-                data.reset()
-            result = open_loop(
-                servers[target].port, op, peaks[target] / 2, cfg.open_duration, load_cpus
-            )
-            if op.adds is not None:
-                result[f"{op.adds}_per_request"] = round(
-                    data.added_rows(op.adds) / max(1, result["sent"]), 3
-                )
-            out.opened[target].append(result)
+            cpu_before, received_before = prepare(target)
+            port = server_of[target].port  # type: ignore[union-attr]
+            result = open_loop(port, op, rates[target], cfg.open_duration, load_cpus)
+            account(target, result, cpu_before, received_before, result["sent"])
+            out.opened.setdefault(target, []).append(result)
     if op.writes:
         data.reset()
     return out
@@ -1026,6 +1266,9 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
         "sql_queries": inproc["sql_queries"] if inproc else None,
         "floor_sql_queries": check.floor_sql if check else None,
         "in_process_p50_ms": inproc["p50_ms"] if inproc else None,
+        # the server processes' CPU time per request in the open-loop runs (/proc)
+        "cpu_ms": stat("cg", "open", "server_cpu_ms_per_request"),
+        "floor_cpu_ms": stat("floor", "open", "server_cpu_ms_per_request"),
         "open_loop_rate": {t: round(m.opened[t][0]["rate"], 1) for t in m.opened if m.opened[t]},
         "errors": sum(r["errors"] for t in m.closed for r in m.closed[t])
         + sum(r["errors"] for t in m.opened for r in m.opened[t]),
@@ -1052,7 +1295,47 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
             row["floor_same_rows"] = check.same_rows
     if check is not None and not check.same_json:
         row["difference"] = check.difference
+    if m.closed.get(HOOKED):
+        row["slow_webhook"] = slow_webhook_summary(row, m, stat)
     return row
+
+
+def slow_webhook_summary(
+    row: dict[str, Any], m: Measured, stat: Callable[[str, str, str], float | None]
+) -> dict[str, Any]:
+    """certgraph with the slow webhook configured against certgraph without (same server,
+    alternated runs; open loop at the same rate): ratios above 1 are what the webhook cost."""
+    runs = m.closed[HOOKED] + m.opened[HOOKED]
+    outcomes = [r["hook"] for r in runs]
+    found: dict[str, Any] = {
+        "rps": stat(HOOKED, "closed", "rps"),
+        "p50_ms": stat(HOOKED, "open", "p50_ms"),
+        "p99_ms": stat(HOOKED, "open", "p99_ms"),
+        "cpu_ms": stat(HOOKED, "open", "server_cpu_ms_per_request"),
+        "ratio_p50": None,
+        "ratio_rps": None,
+        "ratio_cpu": None,
+        "events_per_request": _median([o["events_per_request"] for o in outcomes]),
+        "events": sum(o["events"] for o in outcomes),
+        "deliveries": sum(o["deliveries"] for o in outcomes),
+        "not_fanned_out": sum(o["not_fanned_out"] for o in outcomes),
+        "received": sum(o["received"] for o in outcomes),
+        "bad_signatures": sum(o["bad_signatures"] for o in outcomes),
+        "errors": sum(r["errors"] for r in runs),
+    }
+    for key, plain in (("p50", row["p50_ms"]), ("rps", row["rps"]), ("cpu", row["cpu_ms"])):
+        hooked = found["rps" if key == "rps" else f"{key}_ms"]
+        if plain and hooked:
+            found[f"ratio_{key}"] = round(hooked / plain, 2)
+    problems = []
+    if found["deliveries"] != found["events"]:
+        problems.append(f"{found['events']} events, {found['deliveries']} webhook deliveries")
+    if not found["received"]:
+        problems.append("the receiver got no request")
+    if found["bad_signatures"]:
+        problems.append(f"{found['bad_signatures']} requests failed signature verification")
+    found["problems"] = problems
+    return found
 
 
 def profile_server(server: Server, script: Path, seconds: float, connections: int, out: Path,
@@ -1077,7 +1360,7 @@ def profile_server(server: Server, script: Path, seconds: float, connections: in
 
 
 def run_database(
-    url: str, cfg: Settings
+    url: str, cfg: Settings, hook: SlowWebhook | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     data = load_dataset(url)
     data.reset()
@@ -1116,7 +1399,8 @@ def run_database(
                         paged = measure_pages(pages, cg, cfg, load_cpus)
                     measured = paged[op.name]
                 else:
-                    measured = measure(op, data, servers, cfg, server_cpus, load_cpus)
+                    hooked = hook if op.writes and op.name in cfg.hook_ops else None
+                    measured = measure(op, data, servers, cfg, server_cpus, load_cpus, hooked)
                 row = summarise(op, data, workers, measured, check, inproc.get(op.name))
                 rows.append(row)
                 print(
@@ -1125,6 +1409,15 @@ def run_database(
                     f" {time.perf_counter() - started:.0f}s",
                     flush=True,
                 )
+                if "slow_webhook" in row:
+                    slow = row["slow_webhook"]
+                    print(
+                        f"   {workers}w {op.name:8s} with a slow webhook: p50 {slow['p50_ms']} ms"
+                        f" (x{slow['ratio_p50']} of {row['p50_ms']}), CPU/request"
+                        f" x{slow['ratio_cpu']}; {slow['events']} events, {slow['received']}"
+                        " sent to the receiver" + "".join(f"; {p}" for p in slow["problems"]),
+                        flush=True,
+                    )
                 if cfg.profile and workers == 1 and op.name in ("Q1", "M1", "PAGE500"):
                     if op.writes:
                         data.reset()
@@ -1210,18 +1503,47 @@ def markdown(result: dict[str, Any]) -> str:
         f" {result['machine']['loadavg_start']}, at end {result['machine']['loadavg_end']}.",
         "",
         "| op | db | workers | rps | p50 ms | p99 ms | floor rps | floor p50 ms | floor p99 ms"
-        " | p50 ratio | SQL (certgraph / floor) | in-process p50 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | p50 ratio | SQL (certgraph / floor) | server CPU ms/request (certgraph / floor)"
+        " | in-process p50 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["runs"]:
         sql = f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
+        cpu = f"{cell(row.get('cpu_ms'))} / {cell(row.get('floor_cpu_ms'))}"
         lines.append(
             f"| {row['op']} | {row['db']} | {row['workers']} | {cell(row['rps'])}"
             f" | {cell(row['p50_ms'])}"
             f" | {cell(row['p99_ms'])} | {cell(row['floor_rps'])} | {cell(row['floor_p50_ms'])}"
-            f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {sql}"
+            f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {sql} | {cpu}"
             f" | {cell(row['in_process_p50_ms'])} | {cell(row['errors'])} |"
         )
+    hooked = [row for row in result["runs"] if "slow_webhook" in row]
+    if hooked:
+        delay = result["settings"]["hook_delay"]
+        lines += [
+            "",
+            f"With a webhook whose receiver answers after {delay:g} s (certgraph alone, runs"
+            " alternated with the plain ones above, open loop at their rate):",
+            "",
+            "| op | db | workers | p50 ms plain / with webhook | p50 ratio"
+            " | p99 ms plain / with | rps plain / with | server CPU ms/request plain / with"
+            " | CPU ratio | events / request | events, webhook deliveries, sent | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in hooked:
+            slow = row["slow_webhook"]
+            lines.append(
+                f"| {row['op']} | {row['db']} | {row['workers']}"
+                f" | {cell(row['p50_ms'])} / {cell(slow['p50_ms'])} | {cell(slow['ratio_p50'])}"
+                f" | {cell(row['p99_ms'])} / {cell(slow['p99_ms'])}"
+                f" | {cell(row['rps'])} / {cell(slow['rps'])}"
+                f" | {cell(row['cpu_ms'])} / {cell(slow['cpu_ms'])} | {cell(slow['ratio_cpu'])}"
+                f" | {cell(slow['events_per_request'])}"
+                f" | {slow['events']}, {slow['deliveries']}, {slow['received']}"
+                f" | {cell(slow['errors'])}"
+                + "".join(f"; **{p}**" for p in slow["problems"])
+                + " |"
+            )
     if result["pages"]:
         lines += [
             "",
@@ -1274,6 +1596,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--open-duration", type=float, help="seconds per open-loop run (default: --duration)"
     )
+    parser.add_argument(
+        "--slow-webhook-ops",
+        default="M1,M2",
+        help="write operations also run with a slow webhook configured ('' for none)",
+    )
+    parser.add_argument(
+        "--slow-webhook-delay", type=float, default=10.0, help="seconds its receiver takes"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install -y wrk; `make bench` does it)")
@@ -1290,10 +1620,14 @@ def main(argv: list[str] | None = None) -> int:
         upload_workers=[int(w) for w in args.upload_workers.split(",")],
         profile=args.profile,
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
+        hook_ops=[o.strip() for o in args.slow_webhook_ops.split(",") if o.strip()],
+        hook_delay=args.slow_webhook_delay,
     )
     unknown = set(cfg.ops) - set(ALL_OPS)
     if unknown:
         parser.error(f"unknown --ops: {', '.join(sorted(unknown))}")
+    if set(cfg.hook_ops) - {"M1", "M2"}:
+        parser.error("--slow-webhook-ops takes write operations: M1, M2")
     started = time.time()
     load_start = os.getloadavg()
     rows: list[dict[str, Any]] = []
@@ -1301,8 +1635,13 @@ def main(argv: list[str] | None = None) -> int:
     extras: dict[str, Any] = {}
     scales = set()
     page_size = None
-    for url in args.db:
-        data_rows, data_checks, extra = run_database(url, cfg)
+    hook = SlowWebhook(cfg.hook_delay) if set(cfg.hook_ops) & set(cfg.ops) else None
+    try:
+        measured = [run_database(url, cfg, hook) for url in args.db]
+    finally:
+        if hook is not None:
+            hook.stop()
+    for url, (data_rows, data_checks, extra) in zip(args.db, measured, strict=True):
         rows += data_rows
         checks += data_checks
         dataset = load_dataset(url)
@@ -1339,8 +1678,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['op']} {row['db']} {row['workers']}w: {row['errors']} failed requests",
             file=sys.stderr,
         )
+    hook_problems = [r for r in rows if r.get("slow_webhook", {}).get("problems")]
+    for row in hook_problems:
+        print(
+            f"{row['op']} {row['db']} {row['workers']}w with the slow webhook:"
+            f" {'; '.join(row['slow_webhook']['problems'])}",
+            file=sys.stderr,
+        )
     agree = all(c["same_json"] for c in checks)
-    return 0 if agree and not failed else 1
+    return 0 if agree and not failed and not hook_problems else 1
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ async def answers(url: str, seed: int, learner_ids: list[int]) -> dict[int, dict
     os.environ["CERTGRAPH_DATABASE_URL"] = url
     os.environ["CERTGRAPH_DATA_DIR"] = str(DATA_DIR)
     os.environ["CERTGRAPH_RATE_LIMIT_PER_MINUTE"] = "0"
+    # read only: no reminder sweep from the app's dispatcher (it would write reminders)
+    os.environ["CERTGRAPH_SWEEP_INTERVAL_SECONDS"] = "0"
     import base64
 
     from gql.app import create_app
