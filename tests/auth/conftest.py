@@ -5,7 +5,6 @@ client with the provider configured (CERTGRAPH_OIDC_ISSUER and AUDIENCE)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -18,7 +17,6 @@ from typing import Any
 import jwt
 import pytest
 import pytest_asyncio
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
@@ -35,6 +33,7 @@ from tests.api.conftest import (  # noqa: F401 (fixtures)
     http,
     world,
 )
+from tests.local_server import serving
 
 AUDIENCE = "certgraph-api"
 REALM_PATH = "/realms/certgraph"  # an issuer with a path, as Keycloak's
@@ -176,29 +175,9 @@ async def provider() -> AsyncIterator[Provider]:
         Route(f"{REALM_PATH}/.well-known/openid-configuration", found.discovery),
         Route(f"{REALM_PATH}/protocol/openid-connect/certs", found.jwks),
     ]
-    config = uvicorn.Config(
-        Starlette(routes=routes),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the provider did not start"
-    found.port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(Starlette(routes=routes), "the provider") as port:
+        found.port = port
         yield found
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 class FakeMonotonic:

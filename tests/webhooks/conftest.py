@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest_asyncio
-import uvicorn
 from standardwebhooks import Webhook as Verifier
 from standardwebhooks import WebhookVerificationError
 from starlette.applications import Starlette
@@ -29,6 +28,7 @@ from tests.api.conftest import (  # noqa: F401 (fixtures)
     settings,
     world,
 )
+from tests.local_server import serving
 
 
 @dataclass
@@ -81,29 +81,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
     paths = ["/hook", "/fail", "/moved", "/slow"]
     receiver_app = Starlette(routes=[Route(p, found.endpoint, methods=["POST"]) for p in paths])
-    config = uvicorn.Config(
-        receiver_app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the receiver did not start"
-    found.port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(receiver_app, "the receiver") as port:
+        found.port = port
         yield found
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 def an_event(name: str = "Léa Lærner ✓", event_id: UUID | None = None) -> Event:
