@@ -393,24 +393,32 @@ def _team_condition(sql: Sql, team_of: int | None) -> str:
     return f"(e.learner_id = {manager} OR e.learner_id IN ({reports}))"
 
 
+# The enrollment's learner is not deactivated (alias `e`).
+_ACTIVE_LEARNER = (
+    'NOT EXISTS (SELECT 1 FROM "user" du WHERE du.id = e.learner_id'
+    " AND du.deactivated_at IS NOT NULL)"
+)
+
+
 async def status_counts(
     certification_id: int, team_of: int | None, now: datetime
 ) -> tuple[dict[str, int], int]:
     """Enrollments by derived status, and how many are overdue; `team_of` scopes to a manager.
-    Ended (unassigned) enrollments are not counted."""
+    Ended (unassigned) enrollments and deactivated people are not counted, as the lists
+    leave them out by default."""
     sql = Sql()
     status = _status(sql.p(now))
     rows = await fetch(
         f"SELECT {status} AS status, COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
-        " AND e.ended_at IS NULL GROUP BY 1",
+        f" AND e.ended_at IS NULL AND {_ACTIVE_LEARNER} GROUP BY 1",
         sql,
     )
     over = Sql()
     overdue = await fetch(
         "SELECT COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {over.p(certification_id)}"
-        f" AND {_team_condition(over, team_of)} AND e.ended_at IS NULL"
+        f" AND {_team_condition(over, team_of)} AND e.ended_at IS NULL AND {_ACTIVE_LEARNER}"
         f" AND e.due_at IS NOT NULL AND e.due_at < {over.p(now)}"
         f" AND NOT ({_COMPLETED.format(now=over.p(now))})",
         over,
@@ -421,12 +429,13 @@ async def status_counts(
 async def count_expiring(
     certification_id: int, team_of: int | None, now: datetime, until: datetime
 ) -> int:
-    """Awards in force now that expire by `until` (of enrollments not ended)."""
+    """Awards in force now that expire by `until` (of enrollments not ended, of people not
+    deactivated)."""
     sql = Sql()
     rows = await fetch(
         "SELECT COUNT(*) AS n FROM enrollment e"
         f" WHERE e.certification_id = {sql.p(certification_id)} AND {_team_condition(sql, team_of)}"
-        " AND e.ended_at IS NULL"
+        f" AND e.ended_at IS NULL AND {_ACTIVE_LEARNER}"
         f" AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
         f" AND e.last_expires_at > {sql.p(now)} AND e.last_expires_at <= {sql.p(until)}",
         sql,

@@ -223,20 +223,30 @@ async def test_by_status_as_the_report_counts(
         ("Max", "Alpha"),
     }
     assert await who(graphql_client, token, {"status": ["PENDING_APPROVAL", "REJECTED"]}) == set()
-    # the list and certificationReport agree, status by status
-    report = await graphql_client.data(
-        "query($id: ID!) { certificationReport(certificationId: $id) "
-        "{ byStatus { status count } } }",
-        {"id": seeded.gid(seeded.beta)},
-        token=token,
-    )
-    for row in report["certificationReport"]["byStatus"]:
-        found = await listing(
-            graphql_client,
-            token,
-            {"certificationId": seeded.gid(seeded.beta), "status": [row["status"]]},
+    # the list and certificationReport agree, status by status (Alpha has Dee, deactivated,
+    # and Ned's ended enrollment: neither is counted by either)
+    for cert in (seeded.alpha, seeded.beta):
+        report = await graphql_client.data(
+            "query($id: ID!) { certificationReport(certificationId: $id) "
+            "{ enrolled byStatus { status count } overdue } }",
+            {"id": seeded.gid(cert)},
+            token=token,
         )
-        assert found["totalCount"] == row["count"], row
+        counted = report["certificationReport"]
+        for row in counted["byStatus"]:
+            found = await listing(
+                graphql_client,
+                token,
+                {"certificationId": seeded.gid(cert), "status": [row["status"]]},
+            )
+            assert found["totalCount"] == row["count"], row
+        everyone = await listing(graphql_client, token, {"certificationId": seeded.gid(cert)})
+        assert counted["enrolled"] == everyone["totalCount"]
+        assert sum(r["count"] for r in counted["byStatus"]) == everyone["totalCount"]
+        late = await listing(
+            graphql_client, token, {"certificationId": seeded.gid(cert), "overdue": True}
+        )
+        assert counted["overdue"] == late["totalCount"]
 
 
 async def test_overdue_and_not(graphql_client: GraphQLClient, seeded: Seeded) -> None:
