@@ -4,7 +4,7 @@
         uvicorn --factory bench.floor:create_app --port 8001
 
 It takes the same POST /graphql bodies as certgraph (chosen by `operationName`: Q0, Q1, Q2,
-M1 as JSON; M2 as a GraphQL multipart request) and returns the same JSON, sending the SQL a
+Q3, M1 as JSON; M2 as a GraphQL multipart request) and returns the same JSON, sending the SQL a
 hand-written service would through the raw driver (aiosqlite, one connection per process as
 Tortoise's; an asyncpg pool of 1-5), with the three built-in policies' rules written out. Its
 writes put the same events in the outbox as certgraph's, in their transaction (Outbox); it
@@ -761,6 +761,61 @@ class Floor:
             }
         }
 
+    async def q3(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+        """enrollments(filter: {certificationId, status: [COMPLETED, EXPIRED]}, first: 50) for
+        an admin: the count and one keyset page in enrollment id order, each row with its
+        learner, its derived status and the previous award's expiry (for completedLate)
+        computed in the statement; ended enrollments and deactivated learners left out."""
+        db = self.db
+        if viewer.role != "ADMIN":
+            raise PermissionError("the floor's Q3 serves admins (who see everyone)")
+        cert_id = decode_global_id(str(variables.get("cert", "")), "Certification")
+        size = int(variables.get("first") or Q3_PAGE_SIZE)
+        now = datetime.now(UTC)
+        at = db.time_out(now)
+        total = (await db.fetch(SEARCH_COUNT, cert_id, at, *Q3_STATUSES))[0][0]
+        rows = await db.fetch(SEARCH_PAGE + f" LIMIT {size + 1}", cert_id, at, *Q3_STATUSES)
+        shown = rows[:size]
+        t = db.time_in
+        edges = []
+        for row in shown:
+            pk, status, due_raw, awarded_raw, expires_raw, previous_raw = row[:6]
+            due, awarded = t(due_raw), t(awarded_raw)
+            in_force = status == "COMPLETED"
+            late = None
+            if in_force and awarded is not None:
+                # completedLate: after dueAt for a first award; for a renewal after the later
+                # of the previous award's expiry and dueAt (none: never late)
+                deadlines = [d for d in (t(previous_raw), due) if d is not None]
+                late = bool(deadlines) and awarded > max(deadlines)
+            edges.append(
+                {
+                    "node": {
+                        "id": global_id("Enrollment", pk),
+                        "status": status,
+                        "dueAt": iso(due),
+                        "overdue": due is not None and now > due and not in_force,
+                        "completedAt": iso(awarded) if in_force else None,
+                        "expiresAt": iso(t(expires_raw)) if in_force else None,
+                        "completedLate": late,
+                        "learner": {
+                            "id": global_id("User", row[6]),
+                            "name": row[7],
+                            "email": row[8],
+                        },
+                    }
+                }
+            )
+        # the cursor certgraph gives a row of this list: its kind and the enrollment id
+        end_cursor = encode_cursor("enrollment-search", [shown[-1][0]]) if shown else None
+        return {
+            "enrollments": {
+                "totalCount": total,
+                "pageInfo": {"hasNextPage": len(rows) > size, "endCursor": end_cursor},
+                "edges": edges,
+            }
+        }
+
     async def m1(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         """recordCourseProgress(completed: true) by a learner: one transaction reads the
         enrollments counting the course and what their evaluation needs, then writes."""
@@ -1229,6 +1284,12 @@ RELEVANCE_PAGE_FULL = RELEVANCE_PAGE.replace(
     f" e.verdict_explanation, {CERT_COLUMNS} FROM enrollment e JOIN",
 )
 
+# The report leaves out deactivated people, as certgraph's does.
+_ACTIVE_LEARNER = (
+    'NOT EXISTS (SELECT 1 FROM "user" du WHERE du.id = e.learner_id'
+    " AND du.deactivated_at IS NOT NULL)"
+)
+
 STATUS_COUNTS = (
     "SELECT CASE"
     f" WHEN {_COMPLETED} THEN 'COMPLETED'"
@@ -1236,21 +1297,47 @@ STATUS_COUNTS = (
     " WHEN e.verdict_status = 'COMPLETE' THEN 'STARTED'"
     " ELSE e.verdict_status END AS status, COUNT(*) AS n"
     " FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
-    " AND e.ended_at IS NULL GROUP BY 1"
+    f" AND e.ended_at IS NULL AND {_ACTIVE_LEARNER} GROUP BY 1"
 )
 
 OVERDUE_COUNT = (
     "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
-    " AND e.ended_at IS NULL"
+    f" AND e.ended_at IS NULL AND {_ACTIVE_LEARNER}"
     " AND e.due_at IS NOT NULL AND e.due_at < $2"
     f" AND NOT ({_COMPLETED})"
 )
 
 EXPIRING_COUNT = (
     "SELECT COUNT(*) AS n FROM enrollment e WHERE e.certification_id = $1 AND 1=1"
-    " AND e.ended_at IS NULL"
+    f" AND e.ended_at IS NULL AND {_ACTIVE_LEARNER}"
     " AND e.last_awarded_at IS NOT NULL AND e.last_expires_at IS NOT NULL"
     " AND e.last_expires_at > $2 AND e.last_expires_at <= $3"
+)
+
+
+# Q3: the derived status as the report counts it; the statuses the workload's filter names.
+STATUS_OF = (
+    "CASE"
+    f" WHEN {_COMPLETED} THEN 'COMPLETED'"
+    " WHEN e.last_awarded_at IS NOT NULL THEN 'EXPIRED'"
+    " WHEN e.verdict_status = 'COMPLETE' THEN 'STARTED'"
+    " ELSE e.verdict_status END"
+)
+Q3_STATUSES = ("COMPLETED", "EXPIRED")
+Q3_PAGE_SIZE = 50
+# $1 the certification, $2 now, $3 and $4 the statuses; admins see everyone, ended
+# enrollments and deactivated learners are left out (the filter's defaults).
+SEARCH_WHERE = (
+    ' FROM enrollment e JOIN "user" u ON u.id = e.learner_id'
+    f" WHERE e.certification_id = $1 AND {STATUS_OF} IN ($3, $4)"
+    " AND e.ended_at IS NULL AND u.deactivated_at IS NULL"
+)
+SEARCH_COUNT = "SELECT COUNT(*)" + SEARCH_WHERE
+SEARCH_PAGE = (
+    f"SELECT e.id, {STATUS_OF}, e.due_at, e.last_awarded_at, e.last_expires_at,"
+    " (SELECT a.expires_at FROM award a WHERE a.enrollment_id = e.id"
+    " AND a.cycle < e.last_award_cycle ORDER BY a.cycle DESC LIMIT 1),"
+    " u.id, u.name, u.email" + SEARCH_WHERE + " ORDER BY e.id"
 )
 
 
@@ -1261,7 +1348,7 @@ def create_app() -> Starlette:
     url = os.environ.get("BENCH_FLOOR_DB") or os.environ.get("CERTGRAPH_DATABASE_URL", "")
     db = open_db(url)
     floor = Floor(db)
-    operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "M1": floor.m1}
+    operations = {"Q0": floor.q0, "Q1": floor.q1, "Q2": floor.q2, "Q3": floor.q3, "M1": floor.m1}
 
     async def graphql(request: Request) -> Response:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -1269,7 +1356,7 @@ def create_app() -> Starlette:
         body = json.loads(await request.body())
         operation = operations.get(body.get("operationName") or "")
         if operation is None:
-            message = "the floor serves Q0, Q1, Q2 and M1 as JSON, M2 as multipart"
+            message = "the floor serves Q0, Q1, Q2, Q3 and M1 as JSON, M2 as multipart"
             return _json({"errors": [{"message": message}]}, 400)
         before = db.count
         viewer = await floor.authenticate(request)

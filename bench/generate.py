@@ -5,6 +5,8 @@
 
 Scale 1 is 10k learners, 500 certifications, 5k courses, about 20 enrollments per learner and
 about 1M course progress rows (1% of learners are heavy users with about 1,000 rows each).
+2% of the (other) learners have been deactivated and 2% of the enrollments ended
+(unassigned) after their history, so that the lists' defaults, which leave both out, select.
 
 The rows are what certgraph would have written, not just plausible-looking: every
 enrollment's stored verdict, cycle and award columns come from the rules as the floor writes
@@ -46,6 +48,10 @@ TOKENS_PATH = Path(__file__).parent / "results" / "tokens.json"
 # Workload sizes written to bench_meta for bench.run (tokens are derived from the seed).
 SAMPLE_LEARNERS = 50
 REPORT_CERTIFICATIONS = 10
+# The lifecycle (deactivateUser, unassignCertification) after the history: shares of the
+# learners (heavy ones excepted) deactivated and of the enrollments ended.
+DEACTIVATED_SHARE = 0.02
+ENDED_SHARE = 0.02
 
 _WORDS = [
     "Applied",
@@ -205,7 +211,7 @@ class EnrollmentRow:
 # --- columns of each table, in the order rows are built ----------------------------------
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "user": ("id", "name", "email", "role", "manager_id", "created_at"),
+    "user": ("id", "name", "email", "role", "manager_id", "created_at", "deactivated_at"),
     "api_token": (
         "id", "user_id", "token_hash", "name", "created_at", "expires_at", "revoked_at",
         "last_used_at",
@@ -222,7 +228,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "learner_id", "certification_id", "origin", "assigned_by_id", "enrolled_at",
         "started_at", "due_at", "verdict_status", "verdict_progress", "verdict_explanation",
         "evaluated_cycle", "last_awarded_at", "last_expires_at", "last_award_cycle",
-        "window_opens_at", "updated_at",
+        "window_opens_at", "updated_at", "ended_at",
     ),
     "course_progress": (
         "id", "learner_id", "course_id", "percent", "status", "started_at", "completed_at",
@@ -259,6 +265,14 @@ POLICY_CONFIG: dict[str, dict[str, Any]] = {
         "requireMandatoryCourses": False,
     },
 }
+
+
+def between(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    """A whole second in [start, end) drawn from `rng` (start when the range is empty)."""
+    if end <= start:
+        return start
+    seconds = (end - start).total_seconds()
+    return (start + timedelta(seconds=int(rng.random() * seconds))).replace(microsecond=0)
 
 
 def hash_token(token: str) -> str:
@@ -335,6 +349,8 @@ class Dataset:
         self.enrollment_count: dict[int, int] = {}
         self.m1_pool: list[dict[str, int]] = []
         self.status_tally: dict[str, int] = {}
+        self.deactivated: set[int] = set()
+        self.ended: set[tuple[int, int]] = set()  # (learner, certification) of ended enrollments
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -344,10 +360,7 @@ class Dataset:
         return value
 
     def _between(self, start: datetime, end: datetime) -> datetime:
-        if end <= start:
-            return start
-        seconds = (end - start).total_seconds()
-        return (start + timedelta(seconds=int(self.rng.random() * seconds))).replace(microsecond=0)
+        return between(self.rng, start, end)
 
     def _weighted_sample(self, items: Sequence[Any], weights: Sequence[float], k: int) -> list[Any]:
         """k distinct items, each drawn in proportion to its weight (Efraimidis-Spirakis)."""
@@ -878,6 +891,52 @@ class Dataset:
                 )  # fmt: skip
             del cert
 
+    # -- the lifecycle: deactivated learners, ended enrollments -------------------------------
+
+    def build_lifecycle(self) -> None:
+        """Deactivate some learners (deactivateUser) and end some enrollments
+        (unassignCertification), each after its last activity, with the audit rows those
+        mutations write (actor: the admin). Drawn from a generator of its own, after the
+        history: every other row is as it would be without them. Heavy learners stay active.
+
+        An ended enrollment keeps its columns, awards and evidence (only `ended_at` and
+        `updated_at` change, as unassigning does); a deactivated learner keeps every row and
+        token (certgraph refuses the token, not the row)."""
+        rng, now = random.Random(self.seed + 3), self.now
+        candidates = [uid for uid in self.learner_ids if uid not in self.heavy]
+        self.deactivated = set(rng.sample(candidates, round(len(candidates) * DEACTIVATED_SHARE)))
+        last: dict[int, datetime] = {}
+        for table, learner_at, updated_at in (("enrollment", 1, 16), ("course_progress", 1, 8)):
+            for row in self.rows[table]:
+                if row[learner_at] in self.deactivated:
+                    last[row[learner_at]] = max(last.get(row[learner_at], row[updated_at]),
+                                                row[updated_at])  # fmt: skip
+        users = []
+        for row in self.rows["user"]:
+            at = None
+            if row[0] in self.deactivated:
+                at = between(rng, max(row[5], last.get(row[0], row[5])), now)
+                self.rows["audit_event"].append(
+                    (self._id("audit_event"), at, 1, "deactivateUser", "User", str(row[0]),
+                     {"deactivatedAt": None}, {"deactivatedAt": _iso(at)}, None)
+                )  # fmt: skip
+            users.append((*row, at))
+        self.rows["user"] = users
+        enrollments = []
+        for row in self.rows["enrollment"]:
+            if rng.random() >= ENDED_SHARE:
+                enrollments.append((*row, None))
+                continue
+            ended = between(rng, row[16], now)
+            self.ended.add((row[1], row[2]))
+            self.rows["audit_event"].append(
+                (self._id("audit_event"), ended, 1, "unassignCertification", "Enrollment",
+                 str(row[0]), {"endedAt": None, "origin": row[3], "dueAt": _iso(row[7])},
+                 {"endedAt": _iso(ended)}, None)
+            )  # fmt: skip
+            enrollments.append((*row[:16], ended, ended))
+        self.rows["enrollment"] = enrollments
+
     # -- what bench.run needs ----------------------------------------------------------------
 
     def workload(self) -> dict[str, Any]:
@@ -885,7 +944,9 @@ class Dataset:
         typical = [
             uid
             for uid in self.learner_ids
-            if uid not in self.heavy and self.enrollment_count[uid] >= 20
+            if uid not in self.heavy
+            and uid not in self.deactivated
+            and self.enrollment_count[uid] >= 20
         ]
         learners = sorted(rng.sample(typical, min(SAMPLE_LEARNERS, len(typical))))
         heavy = sorted(self.heavy)
@@ -897,6 +958,11 @@ class Dataset:
         pool = []
         for item in self.m1_pool:
             key = (item["learner_id"], item["course_id"])
+            if (
+                item["learner_id"] in self.deactivated
+                or (item["learner_id"], item["certification_id"]) in self.ended
+            ):
+                continue  # a refused token; an enrollment no write evaluates
             if key not in seen:
                 seen.add(key)
                 pool.append(item)
@@ -917,10 +983,14 @@ class Dataset:
             ],
         }
 
+    def lifecycle(self) -> dict[str, int]:
+        return {"deactivated_learners": len(self.deactivated), "ended_enrollments": len(self.ended)}
+
     def build(self) -> None:
         self.build_people()
         self.build_catalogue()
         self.build_learners()
+        self.build_lifecycle()
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -1167,6 +1237,7 @@ async def generate(
         # rows with larger ids were written by benchmark runs (see restore_sql)
         "max_ids": {table: data.next_id[table] - 1 for table in TABLE_ORDER},
         "status_tally": data.status_tally,
+        "lifecycle": data.lifecycle(),
         "workload": workload,
     }
     if dialect == "sqlite":
@@ -1182,6 +1253,7 @@ async def generate(
         "counts": counts,
         "m1_pool": len(workload["m1_pool"]),
         "status_tally": data.status_tally,
+        "lifecycle": data.lifecycle(),
         "build_seconds": round(built - started, 1),
         "write_seconds": round(written - built, 1),
     }

@@ -1,6 +1,6 @@
 """certgraph's own time per operation, without a network: its ASGI app called in process.
 
-    python -m bench.inprocess --db URL [--db URL] [--ops Q0,Q1,Q2,M1,M2] [--iterations 100]
+    python -m bench.inprocess --db URL [--db URL] [--ops Q0,Q1,Q2,Q3,M1,M2] [--iterations 100]
     python -m bench.inprocess --db URL --base /tmp/ab-base [--runs 4]   # A/B against a checkout
 
 The app is `gql.app.create_app()` configured by CERTGRAPH_* variables, as `certgraph serve`
@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "var" / "bench" / "in-process"
-DEFAULT_OPS = ("Q0", "Q1", "Q2", "M1", "M2")
+DEFAULT_OPS = ("Q0", "Q1", "Q2", "Q3", "M1", "M2")
 
 # --- the worker: runs in a process of its own, importing nothing from bench ------------------
 

@@ -27,8 +27,10 @@ Write operations (M1, M2) start from the generated state every time: the rows a 
 are removed (outbox events, deliveries and webhook endpoints included), the enrollments it
 re-evaluated restored (bench.generate.restore_sql) and the files M2 stored deleted. M2 (a
 1 MB evidence upload, sent as a GraphQL multipart request) runs with 1 worker unless
---upload-workers says otherwise. certgraph runs without its reminder sweep (periodic work,
-left to `certgraph sweep`) and with CERTGRAPH_WEBHOOK_ALLOW_PRIVATE=true (for the receiver).
+--upload-workers says otherwise; Q3 (an admin's list of the enrollments of a certification
+that are COMPLETED or EXPIRED, first page of 50) with 1 worker unless --q3-workers says
+otherwise. certgraph runs without its reminder sweep (periodic work, left to `certgraph
+sweep`) and with CERTGRAPH_WEBHOOK_ALLOW_PRIVATE=true (for the receiver).
 
 Results go to bench/results/latest.json and bench/results/latest.md.
 """
@@ -94,12 +96,22 @@ M2 = (
     " file: $file) { evidence { id status filename contentType sizeBytes sha256 submittedAt"
     " completedOn enrollment { id status progressPercent } } errors { code message } } }"
 )
+# An admin's list of who holds (or held) a certification, as an export or a chase script
+# reads it: the first page of 50, oldest enrollment first (docs/api.md, "Admin lists").
+Q3 = (
+    "query Q3($cert: ID!) { enrollments(filter: {certificationId: $cert,"
+    " status: [COMPLETED, EXPIRED]}, first: 50) { totalCount pageInfo { hasNextPage endCursor }"
+    " edges { node { id status dueAt overdue completedAt expiresAt completedLate"
+    " learner { id name email } } } } }"
+)
+# Q3's certifications: those with the most enrollments Q3 lists.
+Q3_CERTIFICATIONS = 10
 PAGE = (
     "query PAGE($first: Int, $after: String) { courses(sort: NAME_ASC, first: $first,"
     " after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id name } } } }"
 )
-FLOOR_OPS = ("Q0", "Q1", "Q2", "M1", "M2")
-ALL_OPS = ("Q0", "Q1", "Q2", "M1", "M2", "PAGE1", "PAGE500")
+FLOOR_OPS = ("Q0", "Q1", "Q2", "Q3", "M1", "M2")
+ALL_OPS = ("Q0", "Q1", "Q2", "Q3", "M1", "M2", "PAGE1", "PAGE500")
 TARGETS = {"Q1": 3.0, "M1": 2.0}
 PAGE_TARGET = 1.2
 # M2's file: "a 1 MB evidence upload" (quality.md), 10^6 bytes. Starlette's form parser keeps
@@ -334,7 +346,8 @@ def m2_pool(data: Dataset) -> list[dict[str, Any]]:
     "Evidence"), so every request needs an enrollment of its own. Taken from the generated
     rows: STARTED or REJECTED (no award, so no recertification cycle), already started (so
     certgraph writes no started event), in a PUBLISHED certification whose policy config takes
-    a submission without completedOn and without courses done. Shuffled, so that consecutive
+    a submission without completedOn and without courses done; not ended, of an active
+    learner (a deactivated one's token is refused). Shuffled, so that consecutive
     requests are different learners, as the M1 pool is.
     """
     from bench.generate import plain_token
@@ -343,8 +356,10 @@ def m2_pool(data: Dataset) -> list[dict[str, Any]]:
         data.url,
         "SELECT e.learner_id, e.certification_id, e.id, c.policy_config FROM enrollment e"
         " JOIN certification c ON c.id = e.certification_id"
+        ' JOIN "user" u ON u.id = e.learner_id'
         " WHERE c.kind = 'EXTERNAL' AND c.state = 'PUBLISHED' AND e.started_at IS NOT NULL"
         " AND e.last_awarded_at IS NULL AND e.verdict_status IN ('STARTED', 'REJECTED')"
+        " AND e.ended_at IS NULL AND u.deactivated_at IS NULL"
         " AND e.id <= $1 ORDER BY e.id",
         data.meta["max_ids"]["enrollment"],
     )
@@ -360,6 +375,19 @@ def m2_pool(data: Dataset) -> list[dict[str, Any]]:
         )  # fmt: skip
     random.Random(seed + 2).shuffle(pool)
     return pool
+
+
+def q3_certifications(data: Dataset) -> list[int]:
+    """The certifications with the most enrollments Q3 lists (COMPLETED or EXPIRED: an award,
+    in force or not; not ended; an active learner's), most first."""
+    rows = db_query(
+        data.url,
+        'SELECT e.certification_id, COUNT(*) FROM enrollment e JOIN "user" u'
+        " ON u.id = e.learner_id WHERE e.last_awarded_at IS NOT NULL AND e.ended_at IS NULL"
+        " AND u.deactivated_at IS NULL GROUP BY e.certification_id"
+        f" ORDER BY COUNT(*) DESC, e.certification_id LIMIT {Q3_CERTIFICATIONS}",
+    )
+    return [int(row[0]) for row in rows]
 
 
 def operations(data: Dataset, names: Iterable[str] = ALL_OPS) -> list[Operation]:
@@ -403,10 +431,22 @@ def operations(data: Dataset, names: Iterable[str] = ALL_OPS) -> list[Operation]
             False,
         ),
     ]
+    if "Q3" in wanted:  # its certifications are read from the database
+        ops.insert(
+            3,
+            Operation(
+                "Q3",
+                [
+                    (body("Q3", Q3, {"cert": global_id("Certification", c)}), admin)
+                    for c in q3_certifications(data)
+                ],
+                True,
+            ),
+        )
     if "M2" in wanted:  # its pool is read from the database
         pool = m2_pool(data)
         ops.insert(
-            4,
+            [op.name for op in ops].index("M1") + 1,
             Operation(
                 "M2",
                 [
@@ -1101,6 +1141,8 @@ class Settings:
     upload_workers: list[int]
     profile: bool
     pin: bool
+    # of `workers`, the worker counts Q3 (the admin list) runs with
+    q3_workers: list[int] = field(default_factory=lambda: [1])
     # write operations also measured with a slow webhook receiver configured (cg+hook runs)
     hook_ops: list[str] = field(default_factory=list)
     hook_delay: float = 10.0
@@ -1383,6 +1425,8 @@ def run_database(
                     continue  # keyset cost is a property of one process: measured with 1 worker
                 if op.upload is not None and workers not in cfg.upload_workers:
                     continue  # an upload row takes ~25 s at make bench's 2 s runs
+                if op.name == "Q3" and workers not in cfg.q3_workers:
+                    continue  # a row takes ~20 s at make bench's 2 s runs
                 check = check_operation(op, data, cg, floor) if op.floor else None
                 if check is not None:
                     checks.append(
@@ -1589,6 +1633,11 @@ def main(argv: list[str] | None = None) -> int:
         default="1",
         help="of those, the worker counts M2 (uploads) runs with; e.g. 1,2",
     )
+    parser.add_argument(
+        "--q3-workers",
+        default="1",
+        help="of those, the worker counts Q3 (the admin list) runs with; e.g. 1,2",
+    )
     parser.add_argument("--ops", default=",".join(ALL_OPS))
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server")
     parser.add_argument("--no-pin", action="store_true", help="don't pin server and load to CPUs")
@@ -1618,6 +1667,7 @@ def main(argv: list[str] | None = None) -> int:
         ops=[o.strip() for o in args.ops.split(",") if o.strip()],
         workers=[int(w) for w in args.workers.split(",")],
         upload_workers=[int(w) for w in args.upload_workers.split(",")],
+        q3_workers=[int(w) for w in args.q3_workers.split(",") if w.strip()],
         profile=args.profile,
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
         hook_ops=[o.strip() for o in args.slow_webhook_ops.split(",") if o.strip()],

@@ -3,11 +3,13 @@
     python -m bench.verify --db URL [--learners 200]
     python -m bench.verify --db URL --learner-ids 12,34     # rows a benchmark run wrote
 
-For a sample of learners (the heavy ones included) it asks certgraph, through its app in
-process and each learner's own token, for every enrollment's status, progress and award
+For a sample of active learners (the heavy ones included) it asks certgraph, through its app
+in process and each learner's own token, for every enrollment's status, progress and award
 dates, and compares them with the stored columns the RELEVANCE sort and the reports read in
 SQL: the status they give, the stored progress (unless a recertification window opened since
-the last evaluation) and the latest award's dates. Any difference is printed; exit status 1.
+the last evaluation) and the latest award's dates. Ended enrollments, which the learner's
+list leaves out, are not compared (deactivated learners' tokens are refused). Any difference
+is printed; exit status 1.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def stored_rows(url: str, learner_ids: list[int]) -> dict[int, dict[str, Any]]:
     marks = ", ".join(f"${i + 1}" for i in range(len(learner_ids)))
     rows = db_query(
         url,
-        f"SELECT {', '.join(columns)} FROM enrollment WHERE learner_id IN ({marks})",
+        f"SELECT {', '.join(columns)} FROM enrollment WHERE learner_id IN ({marks})"
+        " AND ended_at IS NULL",
         *learner_ids,
     )
     return {int(row[0]): dict(zip(columns, row, strict=True)) for row in rows}
@@ -160,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         ids = sorted({int(x) for x in args.learner_ids.split(",") if x.strip()})
     else:
         learners = [
-            r[0] for r in db_query(args.db, "SELECT id FROM \"user\" WHERE role = 'LEARNER'")
+            r[0]
+            for r in db_query(
+                args.db,
+                "SELECT id FROM \"user\" WHERE role = 'LEARNER' AND deactivated_at IS NULL",
+            )
         ]
         rng = random.Random(meta["seed"])
         picked = set(rng.sample(sorted(learners), min(args.learners, len(learners))))
