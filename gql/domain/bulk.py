@@ -19,7 +19,7 @@ from gql.domain.errors import Conflict, DomainError, DomainErrors, InvalidInput
 from gql.domain.evidence import ReviewDecision, review_evidence
 from gql.domain.external_ids import UniqueKey, clean_external_id, holders
 from gql.domain.unit import unit_of_work
-from gql.domain.users import _clean_email, _clean_name
+from gql.domain.users import clean_email, clean_name
 from gql.plugins import PluginHost
 from gql.store.models import User
 from gql.store.records import USER_COLUMNS, EvidenceRecord, UserRecord
@@ -81,11 +81,11 @@ def _checked_rows(rows: Sequence[NewUser]) -> tuple[list[_Row], list[DomainError
         problems: list[DomainError] = []
         name = email = external_id = None
         try:
-            name = _clean_name(row.name)
+            name = clean_name(row.name)
         except DomainError as exc:
             problems.append(exc)
         try:
-            email = _clean_email(row.email)
+            email = clean_email(row.email)
         except DomainError as exc:
             problems.append(exc)
         try:

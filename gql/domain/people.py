@@ -32,7 +32,7 @@ from gql.domain.external_ids import (
     external_id_key,
 )
 from gql.domain.unit import Unit, unit_of_work
-from gql.domain.users import _clean_email, _clean_name
+from gql.domain.users import clean_email, clean_name
 from gql.store import people as store
 from gql.store.db import retrying
 from gql.store.records import UserRecord
@@ -97,9 +97,9 @@ async def update_user(
     await require_admin(actor, "updateUser", "User", user_id)
     wanted: dict[str, Any] = {}
     if not isinstance(name, Keep):
-        wanted["name"] = _cleaned(_clean_name, _required(name, "name"), "name")
+        wanted["name"] = _cleaned(clean_name, _required(name, "name"), "name")
     if not isinstance(email, Keep):
-        wanted["email"] = _cleaned(_clean_email, _required(email, "email"), "email")
+        wanted["email"] = _cleaned(clean_email, _required(email, "email"), "email")
     if not isinstance(role, Keep):
         wanted["role"] = Role(_required(role, "role"))
     if not isinstance(manager_id, Keep):

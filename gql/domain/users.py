@@ -24,7 +24,7 @@ from gql.vocabulary import Role
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise InvalidInput("name must not be empty", field=["name"])
@@ -33,7 +33,7 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
-def _clean_email(email: str) -> str:
+def clean_email(email: str) -> str:
     cleaned = email.strip().lower()
     if not EMAIL.match(cleaned) or len(cleaned) > 320:
         raise InvalidInput("email is not a valid address", field=["email"])
@@ -52,7 +52,7 @@ async def create_user(
     """A new user; an email or externalId another user holds is CONFLICT naming that user
     (gql.domain.external_ids)."""
     await require_admin(actor, "createUser", "User")
-    name, email = _clean_name(name), _clean_email(email)
+    name, email = clean_name(name), clean_email(email)
     external_id = clean_external_id(external_id, ["externalId"])
     keys = [UniqueKey("User", "email", email, ("email",))]
     keys += external_id_key("User", external_id, ["externalId"])
