@@ -116,7 +116,8 @@ bench: $(RUNTIME_STAMP)
 #   make proof          docs/quality.md's Security and Reliability bars against real servers, SQLite + PostgreSQL
 # Starts `certgraph serve` subprocesses on loopback (docs/reliability.md); each test makes its own
 # SQLite file or PostgreSQL database (named after PROOF_DATABASE_URL's) and drops it after.
-# Debian's chromium (installed when /usr/bin/chromium is missing) drives GraphiQL headless.
+# Debian's chromium (installed when /usr/bin/chromium is missing) drives GraphiQL headless, and
+# examples/spa (npm ci and built once here, for both passes).
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_proof
 PROOF_ARGS ?=
 
@@ -127,5 +128,6 @@ proof: $(DEV_STAMP)
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,proof]'
 	$(BIN)/python -m tests.proof.oidc_live
+	$(BIN)/python -m tests.proof.spa_live
 	CERTGRAPH_PROOF=1 $(BIN)/pytest tests/proof $(PROOF_ARGS)
 	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest tests/proof $(PROOF_ARGS)

@@ -11,13 +11,16 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, NoReturn
 
 from tortoise.exceptions import BaseORMException
@@ -26,9 +29,11 @@ from gql.api.ids import decode_id, encode_id
 from gql.domain import tokens, users
 from gql.domain.access import Actor
 from gql.domain.errors import AccessError, DomainError, NotFound
+from gql.domain.pages import PageRequest
 from gql.domain.records import UserRecord
-from gql.files import LocalBlobStore
-from gql.settings import SettingsError, check_sqlite_folder, get_settings
+from gql.files import BlobStore
+from gql.files.backends import open_blob_store, storage_errors
+from gql.settings import Settings, SettingsError, check_sqlite_folder, get_settings
 from gql.store.db import close_database, migrate_database, open_database
 from gql.vocabulary import Role
 
@@ -72,7 +77,13 @@ async def apply_migrations() -> list[str]:
         settings = get_settings()
         check_sqlite_folder(settings.database_url)
         return await migrate_database(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            waiting=lambda: print(
+                "another `certgraph migrate` holds the migration lock; waiting for it to finish",
+                file=sys.stderr,
+                flush=True,
+            ),
         )
     finally:
         await close_database()
@@ -90,17 +101,34 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from gql.http.protocol import header_timeout_protocol
-
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
     settings = get_settings()  # a bad CERTGRAPH_* value is refused here, once, not per worker
     check_sqlite_folder(settings.database_url)
+    from gql.api.persisted import configured_manifest
+
+    configured_manifest(settings)  # a bad persisted-query manifest too
     check_port_free(args.host, args.port)
+    # Several workers count into files of one fresh directory, so a scrape of any worker
+    # answers for all (prometheus-client's multi-process mode, read by each worker's Settings).
+    metrics_dir = None
+    if args.workers > 1 and settings.metrics_enabled and not settings.metrics_multiprocess_dir:
+        metrics_dir = tempfile.mkdtemp(prefix="certgraph-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run_uvicorn(args, settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from gql.http.protocol import header_timeout_protocol
+
     # An import string and factory=True, so each worker process builds its own app.
     uvicorn.run(
         "gql.app:create_app",
@@ -158,9 +186,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     async def action() -> None:
         await apply_migrations()
-        async with database():
+        async with database(), blob_store() as blobs:
             data_dir = get_settings().data_dir
-            result = await load_demo(_blob_store(), only_if_empty=args.if_empty, data_dir=data_dir)
+            result = await load_demo(blobs, only_if_empty=args.if_empty, data_dir=data_dir)
         print(result.summary)
         if result.tokens:
             kept = data_dir / TOKENS_FILE
@@ -196,7 +224,7 @@ def print_user_token(user: UserRecord, token: str, as_json: bool, verb: str) -> 
 
 async def find_user_by_email(email: str) -> UserRecord | None:
     wanted = email.strip().lower()
-    page = await users.list_users(SYSTEM, search=wanted, first=100)
+    page = await users.list_users(SYSTEM, search=wanted, paging=PageRequest(first=100))
     return next((user for user in page.items if user.email == wanted), None)
 
 
@@ -350,9 +378,19 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
 # -- gc -------------------------------------------------------------------------------
 
 
-def _blob_store() -> LocalBlobStore:
+@asynccontextmanager
+async def blob_store() -> AsyncIterator[BlobStore]:
+    """The blob store CERTGRAPH_STORAGE_URL names (a directory or a bucket), closed after."""
     settings = get_settings()
-    return LocalBlobStore(settings.data_dir, max_bytes=settings.max_upload_bytes)
+    blobs = open_blob_store(settings)
+    try:
+        yield blobs
+    except storage_errors(settings) as exc:
+        raise EnvironmentFailure(
+            f"object storage {settings.storage_url}: {type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        await blobs.aclose()
 
 
 def cmd_gc(args: argparse.Namespace) -> None:
@@ -361,10 +399,9 @@ def cmd_gc(args: argparse.Namespace) -> None:
 
     if args.grace_seconds < 0:
         raise CommandError("--grace-seconds must not be negative")
-    blobs = _blob_store()
 
     async def action() -> None:
-        async with database():
+        async with database(), blob_store() as blobs:
             report = await collect_garbage(
                 blobs, StoredFileReferences(), grace_seconds=args.grace_seconds
             )
@@ -380,10 +417,8 @@ def cmd_check(args: argparse.Namespace) -> None:
     from gql.files import check_storage
     from gql.store.file_references import StoredFileReferences
 
-    blobs = _blob_store()
-
     async def action() -> None:
-        async with database():
+        async with database(), blob_store() as blobs:
             report = await check_storage(blobs, StoredFileReferences())
         for reference in report.missing:
             print(f"missing: {reference.object_type} {reference.object_id} -> {reference.sha256}")
@@ -578,6 +613,57 @@ def cmd_schema(args: argparse.Namespace) -> None:
     sys.stdout.write(print_sdl())
 
 
+# -- persisted-queries ------------------------------------------------------------------
+
+
+def _schema_and_settings() -> tuple[Any, Settings]:
+    from gql.api.schema import build_schema
+
+    settings = get_settings()
+    return build_schema(settings).graphql_schema, settings
+
+
+def cmd_persisted_build(args: argparse.Namespace) -> None:
+    from gql.api import persisted
+
+    out = Path(args.out)
+    sources = [Path(name) for name in args.files]
+    try:
+        # The manifest being extended keeps its documents (still validated below).
+        documents = (
+            persisted.read_manifest(out.read_text(encoding="utf-8"), str(out))
+            if out.exists()
+            else {}
+        )
+        documents.update(persisted.collect_documents(sources))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    schema, settings = _schema_and_settings()
+    problems = persisted.manifest_problems(schema, documents, settings)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        raise CommandError(f"{len(problems)} document(s) the schema refuses; {out} not written")
+    out.write_text(persisted.write_manifest(documents), encoding="utf-8")
+    print(f"{out}: {len(documents)} document(s)")
+
+
+def cmd_persisted_check(args: argparse.Namespace) -> None:
+    from gql.api import persisted
+
+    try:
+        documents = persisted.collect_documents([Path(args.manifest)])
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    schema, settings = _schema_and_settings()
+    problems = persisted.manifest_problems(schema, documents, settings)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        raise CommandError(f"{len(problems)} document(s) the schema no longer accepts")
+    print(f"{args.manifest}: {len(documents)} document(s), every one accepted")
+
+
 # -- the parser -------------------------------------------------------------------------
 
 
@@ -754,6 +840,23 @@ def build_parser() -> ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.set_defaults(handler=cmd_schema)
+
+    persisted = commands.add_parser(
+        "persisted-queries", help="build or check a persisted-query manifest (docs/api.md)"
+    ).add_subparsers(dest="persisted_command", required=True, metavar="ACTION")
+    persisted_build = persisted.add_parser(
+        "build",
+        help="validate .graphql files and manifests against the schema and merge them into "
+        "--out (sorted by hash)",
+    )
+    persisted_build.add_argument("files", nargs="+", help=".graphql files or .json manifests")
+    persisted_build.add_argument("--out", required=True, help="the manifest to write or extend")
+    persisted_build.set_defaults(handler=cmd_persisted_build)
+    persisted_check = persisted.add_parser(
+        "check", help="exit 2 when the schema refuses a document of the manifest"
+    )
+    persisted_check.add_argument("manifest")
+    persisted_check.set_defaults(handler=cmd_persisted_check)
     return parser
 
 
@@ -769,6 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "user_command", None)
         or getattr(args, "token_command", None)
         or getattr(args, "export_command", None)
+        or getattr(args, "persisted_command", None)
     )
     command = f"{args.command} {action}" if action else args.command
     try:

@@ -16,6 +16,7 @@ from gql.domain.access import Actor, authenticate
 from gql.domain.calendar import add_months
 from gql.domain.certifications import CertificationData, CourseLink
 from gql.domain.errors import Unauthenticated
+from gql.domain.pages import PageRequest
 from gql.domain.records import UserRecord
 from gql.files import BlobStore
 from gql.vocabulary import CertificationKind, CertificationType, Role
@@ -104,12 +105,12 @@ class DemoResult:
 
 
 async def _user_by_email(email: str) -> UserRecord | None:
-    page = await users.list_users(SYSTEM, search=email, first=10)
+    page = await users.list_users(SYSTEM, search=email, paging=PageRequest(first=10))
     return next((user for user in page.items if user.email == email), None)
 
 
 async def _has_users() -> bool:
-    page = await users.list_users(SYSTEM, first=1)
+    page = await users.list_users(SYSTEM, paging=PageRequest(first=1))
     return bool(page.items)
 
 

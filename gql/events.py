@@ -119,6 +119,16 @@ class CertificationCompleted(EnrollmentEventData):
     cycle: int
     awarded_at: Instant
     expires_at: Instant | None = Field(description="When the award lapses; null: never")
+    # Calendar days beside the instants (docs/api.md, "Dates and instants"); optional so that
+    # events written before they existed are still delivered.
+    earned_on: date | None = Field(
+        default=None,
+        description="The calendar day it was earned (the award's earnedOn; null only in "
+        "events written before certgraph had it)",
+    )
+    expires_on: date | None = Field(
+        default=None, description="The calendar day it expires on (expiresOn); null: never"
+    )
 
 
 class CertificationExpired(EnrollmentEventData):
@@ -127,6 +137,11 @@ class CertificationExpired(EnrollmentEventData):
     TYPE = "certification_expired"
     cycle: int = Field(description="The cycle whose award expired")
     expired_at: Instant
+    expired_on: date | None = Field(
+        default=None,
+        description="The award's expiresOn, the calendar day it expired on (null only in "
+        "events written before certgraph had it)",
+    )
 
 
 class CertificationDueSoon(EnrollmentEventData):
@@ -150,6 +165,11 @@ class CertificationExpiring(EnrollmentEventData):
     TYPE = "certification_expiring"
     cycle: int = Field(description="The cycle the learner now recertifies for")
     expires_at: Instant = Field(description="When the current award lapses")
+    expires_on: date | None = Field(
+        default=None,
+        description="The calendar day it lapses on (the award's expiresOn; null only in "
+        "events written before certgraph had it)",
+    )
     window_opened_at: Instant
 
 

@@ -7,7 +7,7 @@ whenever they change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -16,6 +16,30 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class Message(str):
+    """Text for people, translatable: `id` is the English text with `{name}` placeholders
+    (the gettext msgid), `params` fill them. It is a `str` holding the English rendering, so
+    it goes wherever text goes; the API renders it in the request's language (docs/plugins.md,
+    "Explanations"). Params are ints and strs; a date or a nested Message is rendered in the
+    language too."""
+
+    id: str
+    params: Mapping[str, object]
+
+    def __new__(cls, id: str, params: Mapping[str, object] | None = None) -> Message:
+        values = dict(params or {})
+        text = super().__new__(cls, id.format(**values) if values else id)
+        text.id = id
+        text.params = values
+        return text
+
+    def __reduce__(self) -> tuple[type[Message], tuple[str, Mapping[str, object]]]:
+        return (Message, (self.id, self.params))
+
+    def __repr__(self) -> str:
+        return f"Message({self.id!r}, {self.params!r})"
 
 
 class VerdictStatus(StrEnum):
@@ -69,7 +93,8 @@ class Verdict:
     # the enrollment's pendingCourses lists exactly these, in this order
     remaining: tuple[int, ...] = ()
     completed_at: datetime | None = None  # required when COMPLETE
-    explanation: str = ""
+    # for people: a Message (translated) or a plain str (shown as it is in every language)
+    explanation: str | Message = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.progress <= 1.0:

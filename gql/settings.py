@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import UTC, tzinfo
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 DEFAULT_DATABASE_URL = "sqlite://./var/certgraph.sqlite3"
 MAX_ISSUER_CHARS = 500  # user_identity.issuer
@@ -36,13 +46,20 @@ class Settings(BaseModel):
     database_url: str = DEFAULT_DATABASE_URL
     data_dir: Path = Path("./var")
     secret_key: str | None = None
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # The public base URL of this service (https://certs.example.com): file and export URLs
+    # are made absolute with it; unset, with the scheme and host of each request.
+    public_url: str | None = None
+    # At most 2**31 - 1: EvidenceRequirements.maxBytes is a GraphQL Int.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0, le=2**31 - 1)
     # Lifetimes of signed download URLs (gql/signing.py): evidence short, badges cacheable.
     evidence_url_ttl_seconds: int = Field(default=300, ge=1)
     badge_url_ttl_seconds: int = Field(default=86400, ge=60)
     debug: bool = False
     # The issuer of INTERNAL certifications when an admin gives none.
     organisation_name: str = Field(default="Our organisation", min_length=1)
+    # The organisation's time zone (an IANA name): the calendar day of an award earned at an
+    # instant (docs/domain.md, "Dates and instants").
+    time_zone: str = "UTC"
     cors_origins: list[str] = Field(default_factory=list)
     # Limits applied to every GraphQL document before any resolver runs.
     max_query_depth: int = Field(default=12, ge=2)
@@ -60,12 +77,29 @@ class Settings(BaseModel):
     rate_limit_max_keys: int = Field(default=100_000, ge=1)
     # One extra rate-limit token per this many cost points of a document; 0 charges 1 a request.
     rate_limit_cost_unit: int = Field(default=1000, ge=0)
+    # Rate limits counted in Redis, shared by every worker and instance (gql/http/
+    # redis_limiter.py); unset, each process counts its own. Keys start with the prefix.
+    redis_url: str | None = None
+    redis_timeout_seconds: float = Field(default=0.25, gt=0)
+    redis_key_prefix: str = Field(default="certgraph:", min_length=1)
+    # Persisted queries (docs/api.md): APQ's in-process cache, its TTL in Redis, and the
+    # production mode where only a manifest's documents run.
+    persisted_queries_only: bool = False
+    persisted_queries_file: Path | None = None
+    persisted_queries_cache_size: int = Field(default=1000, ge=0)
+    persisted_queries_ttl_seconds: int = Field(default=86400, ge=1)
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
     # forwarded_allow_ips); none by default, so a client cannot choose its rate-limit address.
     trusted_proxies: list[str] = Field(default_factory=list)
     # Events (docs/events.md): the dispatcher in each server process, or only in
     # `certgraph worker` when false.
     dispatcher_enabled: bool = True
+    # Live updates (docs/api.md, "Live updates"): WebSocket subscriptions per process.
+    subscriptions_max_connections: int = Field(default=1000, ge=0)
+    subscriptions_max_per_connection: int = Field(default=10, ge=1)
+    subscriptions_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    subscriptions_queue_size: int = Field(default=100, ge=1)
+    subscriptions_poll_seconds: float = Field(default=1.0, gt=0)
     event_max_attempts: int = Field(default=15, ge=1)
     event_retry_base_seconds: float = Field(default=5.0, gt=0)
     event_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
@@ -90,6 +124,24 @@ class Settings(BaseModel):
     oidc_manager_role: str = Field(default="certgraph-manager", min_length=1)
     oidc_leeway_seconds: int = Field(default=60, ge=0, le=600)
     oidc_algorithms: list[str] = Field(default_factory=lambda: list(OIDC_ALGORITHMS), min_length=1)
+    # /metrics (gql/metrics.py, docs/deploy.md): on unless false; with a token, only a scraper
+    # sending it as a bearer may read; several workers share prometheus-client's directory.
+    metrics_enabled: bool = True
+    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_multiprocess_dir: Path | None = None
+    # OpenTelemetry traces (gql/tracing.py, the `otel` extra): "otlp" exports them.
+    tracing: Literal["off", "otlp"] = "off"
+    # Where blobs live (docs/files.md): unset or file://<dir>, a local directory (the data
+    # directory's blobs/ when unset); s3://bucket/prefix, an S3-compatible bucket reached with
+    # the standard AWS variables below (gql/files/s3.py).
+    storage_url: str | None = None
+    # With S3: file downloads may be handed out as presigned URLs of the bucket.
+    storage_presigned_downloads: bool = False
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
 
     @field_validator("oidc_issuer")
     @classmethod
@@ -105,6 +157,43 @@ class Settings(BaseModel):
             raise ValueError("must be an issuer URL without a query or fragment")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise ValueError("http:// is accepted only on a loopback host; use https://")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.isascii() or not value.isprintable() or " " in value:
+            raise ValueError("must be a URL of printable ASCII characters without spaces")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://certs.example.com")
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must be a base URL without a query or fragment")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry a user name or password")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("file://"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be file://<directory> or s3://<bucket>[/<prefix>]")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("oidc_algorithms")
@@ -127,6 +216,23 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        if value != "UTC":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    "must be an IANA time zone name, e.g. Europe/Berlin or America/Los_Angeles"
+                ) from None
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        """The organisation's time zone (UTC needs no time zone database)."""
+        return UTC if self.time_zone == "UTC" else ZoneInfo(self.time_zone)
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -143,11 +249,13 @@ _ENV = {
     "database_url": "CERTGRAPH_DATABASE_URL",
     "data_dir": "CERTGRAPH_DATA_DIR",
     "secret_key": "CERTGRAPH_SECRET_KEY",
+    "public_url": "CERTGRAPH_PUBLIC_URL",
     "max_upload_bytes": "CERTGRAPH_MAX_UPLOAD_BYTES",
     "evidence_url_ttl_seconds": "CERTGRAPH_EVIDENCE_URL_TTL_SECONDS",
     "badge_url_ttl_seconds": "CERTGRAPH_BADGE_URL_TTL_SECONDS",
     "debug": "CERTGRAPH_DEBUG",
     "organisation_name": "CERTGRAPH_ORGANISATION",
+    "time_zone": "CERTGRAPH_TIME_ZONE",
     "cors_origins": "CERTGRAPH_CORS_ORIGINS",
     "max_query_depth": "CERTGRAPH_MAX_QUERY_DEPTH",
     "max_aliases": "CERTGRAPH_MAX_ALIASES",
@@ -161,8 +269,20 @@ _ENV = {
     "rate_limit_burst": "CERTGRAPH_RATE_LIMIT_BURST",
     "rate_limit_max_keys": "CERTGRAPH_RATE_LIMIT_MAX_KEYS",
     "rate_limit_cost_unit": "CERTGRAPH_RATE_LIMIT_COST_UNIT",
+    "redis_url": "CERTGRAPH_REDIS_URL",
+    "redis_timeout_seconds": "CERTGRAPH_REDIS_TIMEOUT",
+    "redis_key_prefix": "CERTGRAPH_REDIS_PREFIX",
+    "persisted_queries_only": "CERTGRAPH_PERSISTED_QUERIES_ONLY",
+    "persisted_queries_file": "CERTGRAPH_PERSISTED_QUERIES_FILE",
+    "persisted_queries_cache_size": "CERTGRAPH_PERSISTED_QUERIES_CACHE_SIZE",
+    "persisted_queries_ttl_seconds": "CERTGRAPH_PERSISTED_QUERIES_TTL",
     "trusted_proxies": "CERTGRAPH_TRUSTED_PROXIES",
     "dispatcher_enabled": "CERTGRAPH_DISPATCHER",
+    "subscriptions_max_connections": "CERTGRAPH_SUBSCRIPTIONS_MAX_CONNECTIONS",
+    "subscriptions_max_per_connection": "CERTGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION",
+    "subscriptions_init_timeout_seconds": "CERTGRAPH_SUBSCRIPTIONS_INIT_TIMEOUT",
+    "subscriptions_queue_size": "CERTGRAPH_SUBSCRIPTIONS_QUEUE_SIZE",
+    "subscriptions_poll_seconds": "CERTGRAPH_SUBSCRIPTIONS_POLL_SECONDS",
     "event_max_attempts": "CERTGRAPH_EVENT_MAX_ATTEMPTS",
     "event_retry_base_seconds": "CERTGRAPH_EVENT_RETRY_BASE_SECONDS",
     "event_retry_max_seconds": "CERTGRAPH_EVENT_RETRY_MAX_SECONDS",
@@ -182,8 +302,27 @@ _ENV = {
     "oidc_manager_role": "CERTGRAPH_OIDC_MANAGER_ROLE",
     "oidc_leeway_seconds": "CERTGRAPH_OIDC_LEEWAY_SECONDS",
     "oidc_algorithms": "CERTGRAPH_OIDC_ALGORITHMS",
+    "metrics_enabled": "CERTGRAPH_METRICS",
+    "metrics_token": "CERTGRAPH_METRICS_TOKEN",
+    "tracing": "CERTGRAPH_TRACING",
+    # prometheus-client's own switch to multi-process mode, set by `certgraph serve --workers N`
+    "metrics_multiprocess_dir": "PROMETHEUS_MULTIPROC_DIR",
 }
 _LISTS = {"cors_origins", "trusted_proxies", "oidc_algorithms"}
+# Object storage (CERTGRAPH_STORAGE_URL=s3://...) takes the standard AWS variables; where two
+# exist, the one in _ENV wins and this one is read when it is unset.
+_ENV.update(
+    {
+        "storage_url": "CERTGRAPH_STORAGE_URL",
+        "storage_presigned_downloads": "CERTGRAPH_STORAGE_PRESIGNED_DOWNLOADS",
+        "aws_endpoint_url": "AWS_ENDPOINT_URL_S3",
+        "aws_region": "AWS_REGION",
+        "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+        "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "aws_session_token": "AWS_SESSION_TOKEN",
+    }
+)
+_FALLBACKS = {"aws_endpoint_url": "AWS_ENDPOINT_URL", "aws_region": "AWS_DEFAULT_REGION"}
 
 
 def _is_loopback(host: str) -> bool:
@@ -200,7 +339,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     raw: dict[str, object] = {}
     for field, var in _ENV.items():
-        value = env.get(var)
+        value = env.get(var) or env.get(_FALLBACKS.get(field, ""))
         if value is None or value == "":
             continue
         if field in _LISTS:

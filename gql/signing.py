@@ -1,8 +1,8 @@
 """Signed download URLs: `UrlSigner` makes and checks them, with the service's secret key.
 
-A signature covers (kind, object id, SHA-256 of the bytes, expiry), so a URL opens exactly one
-version of one file until it expires. The key is ``CERTGRAPH_SECRET_KEY`` or a random key
-generated once into ``<data_dir>/secret_key`` (0600, no-clobber: workers agree on one key).
+A signature covers (kind, object id, SHA-256 of the bytes, expiry, disposition), so a URL opens
+exactly one version of one file, one way, until it expires; `FileUrls` makes them absolute.
+The key is ``CERTGRAPH_SECRET_KEY`` or one generated into ``<data_dir>/secret_key``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
+
+from starlette.requests import HTTPConnection
 
 from gql import clock
 from gql.settings import Settings
@@ -23,6 +28,20 @@ KEY_FILE = "secret_key"
 PREFIX = "/files"
 EVIDENCE = "evidence"
 BADGE = "badge"
+# How a download is served: saved as a file (the default, the only one a URL without a
+# `disposition` parameter can have), or shown in the browser (`disposition=inline`).
+ATTACHMENT = "attachment"
+INLINE = "inline"
+# What a browser shows without running anything the file brings: PDF in its viewer, raster
+# images. Never SVG or HTML (they carry scripts), nor anything else.
+PREVIEWABLE_TYPES = frozenset(
+    {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
+)
+# A Host header this plain can be put in a URL as it is; anything else is not used.
+_PLAIN_HOST = re.compile(
+    r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Separates this use of the secret from any other the service may make of it.
 _PURPOSE = b"certgraph download url v1"
 
@@ -138,21 +157,53 @@ class UrlSigner:
             f"badge_ttl_seconds={self.badge_ttl_seconds})"
         )
 
-    def sign(self, kind: str, object_id: int, sha256: str, expires: int) -> str:
-        message = f"{kind}\n{object_id}\n{sha256}\n{expires}".encode("ascii")
-        digest = hmac.new(self._hmac_key(), message, "sha256").digest()
+    def sign(
+        self,
+        kind: str,
+        object_id: int,
+        sha256: str,
+        expires: int,
+        disposition: str = ATTACHMENT,
+    ) -> str:
+        message = f"{kind}\n{object_id}\n{sha256}\n{expires}"
+        if disposition != ATTACHMENT:
+            # Only the inline variant adds a line, so every attachment URL ever made still
+            # verifies, and neither variant's signature opens the other.
+            if disposition != INLINE:
+                raise ValueError(f"unknown disposition {disposition!r}")
+            message += f"\n{disposition}"
+        digest = hmac.new(self._hmac_key(), message.encode("ascii"), "sha256").digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
-    def verify(self, kind: str, object_id: int, sha256: str, expires: int, signature: str) -> bool:
+    def verify(
+        self,
+        kind: str,
+        object_id: int,
+        sha256: str,
+        expires: int,
+        signature: str,
+        disposition: str = ATTACHMENT,
+    ) -> bool:
         """True when the signature is ours for exactly these values and has not expired."""
         if expires <= _now() or not signature.isascii():
             return False
-        expected = self.sign(kind, object_id, sha256, expires)
+        expected = self.sign(kind, object_id, sha256, expires, disposition)
         return hmac.compare_digest(signature.encode("ascii"), expected.encode("ascii"))
 
-    def url(self, kind: str, object_id: int, sha256: str, expires: int) -> str:
-        query = urlencode({"exp": expires, "sig": self.sign(kind, object_id, sha256, expires)})
-        return f"{PREFIX}/{kind}/{object_id}?{query}"
+    def url(
+        self,
+        kind: str,
+        object_id: int,
+        sha256: str,
+        expires: int,
+        disposition: str = ATTACHMENT,
+    ) -> str:
+        """The path and query of a signed download (`disposition=inline` only when inline)."""
+        query: dict[str, str | int] = (
+            {} if disposition == ATTACHMENT else {"disposition": disposition}
+        )
+        query.update(exp=expires, sig=self.sign(kind, object_id, sha256, expires, disposition))
+        return f"{PREFIX}/{kind}/{object_id}?{urlencode(query)}"
 
     def evidence_url(self, evidence_id: int, sha256: str) -> str:
         """A URL (path and query) that serves this evidence for a few minutes."""
@@ -168,3 +219,92 @@ class UrlSigner:
             return None
         expires = stable_expiry(self.badge_ttl_seconds)
         return self.url(BADGE, certification_id, sha256, expires)
+
+
+def previewable(content_type: str) -> bool:
+    """Whether a file of this (sniffed) type may be served inline (`PREVIEWABLE_TYPES`)."""
+    return content_type in PREVIEWABLE_TYPES
+
+
+def request_base_url(connection: HTTPConnection) -> str:
+    """``scheme://host[:port]`` of a request: the scheme of the ASGI scope (which uvicorn sets
+    from X-Forwarded-Proto only for CERTGRAPH_TRUSTED_PROXIES) and the Host header when it is a
+    plain host, else the address the server was reached on. No X-Forwarded-Host is read."""
+    scheme = connection.scope.get("scheme", "http")
+    if scheme not in _DEFAULT_PORTS:
+        scheme = "http"
+    host = connection.headers.get("host", "")
+    if len(host) > 255 or not _PLAIN_HOST.fullmatch(host):
+        server = connection.scope.get("server")
+        if not server or server[0] is None:
+            return ""  # nothing known (no such request reaches a real server): a path it is
+        name, port = str(server[0]), server[1]
+        if ":" in name:
+            name = f"[{name}]"
+        host = name if port in (None, _DEFAULT_PORTS[scheme]) else f"{name}:{port}"
+    return f"{scheme}://{host}"
+
+
+def public_base_url(public_url: str | None, connection: HTTPConnection) -> str:
+    """Where this service is reached: CERTGRAPH_PUBLIC_URL (validated, no trailing slash) when
+    set, else the request's own scheme and host (`request_base_url`)."""
+    return public_url if public_url else request_base_url(connection)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    """An absolute signed URL and the moment (Unix time) its signature expires."""
+
+    url: str
+    expires: int
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.expires, UTC)
+
+
+class FileUrls:
+    """The URLs of stored files the API hands out, for one request: absolute, signed, with
+    their expiry. `file_url` is the one place they are made (a blob store that serves its own
+    URLs, e.g. presigned, would plug in there: it is async for that)."""
+
+    def __init__(self, signer: UrlSigner, base_url: str) -> None:
+        self.signer = signer
+        self.base_url = base_url
+
+    @classmethod
+    def for_request(
+        cls, signer: UrlSigner, public_url: str | None, connection: HTTPConnection
+    ) -> FileUrls:
+        return cls(signer, public_base_url(public_url, connection))
+
+    def absolute(self, path: str) -> str:
+        """`path` (starting with /) on this service."""
+        return self.base_url + path
+
+    async def file_url(
+        self, kind: str, object_id: int, sha256: str, expires: int, disposition: str = ATTACHMENT
+    ) -> SignedUrl:
+        path = self.signer.url(kind, object_id, sha256, expires, disposition)
+        return SignedUrl(self.absolute(path), expires)
+
+    async def evidence(self, evidence_id: int, sha256: str) -> SignedUrl:
+        """Downloads the evidence as an attachment, for a few minutes."""
+        expires = expiry_in(self.signer.evidence_ttl_seconds)
+        return await self.file_url(EVIDENCE, evidence_id, sha256, expires)
+
+    async def evidence_preview(
+        self, evidence_id: int, sha256: str, content_type: str
+    ) -> SignedUrl | None:
+        """Shows the evidence in the browser, for a few minutes; None unless `previewable`."""
+        if not previewable(content_type):
+            return None
+        expires = expiry_in(self.signer.evidence_ttl_seconds)
+        return await self.file_url(EVIDENCE, evidence_id, sha256, expires, INLINE)
+
+    async def badge(self, certification_id: int, sha256: str | None) -> SignedUrl | None:
+        """The badge image (cacheable: the same URL for a day or more); None without one."""
+        if not sha256:
+            return None
+        expires = stable_expiry(self.signer.badge_ttl_seconds)
+        return await self.file_url(BADGE, certification_id, sha256, expires)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from gql import CourseFacts, PolicyFacts, Verdict, VerdictStatus, player_order
+from gql import CourseFacts, Message, PolicyFacts, Verdict, VerdictStatus, player_order
 
 
 def verdict_for_required(
-    facts: PolicyFacts, required: tuple[CourseFacts, ...], noun: str
+    facts: PolicyFacts, required: tuple[CourseFacts, ...], mandatory: bool
 ) -> Verdict:
+    """`mandatory`: the required courses are the ones flagged mandatory (said so to people)."""
     if not required:
         return Verdict(
             status=VerdictStatus.NOT_STARTED,
             progress=0.0,
-            explanation="this certification has no courses yet",
+            explanation=Message("this certification has no courses yet"),
         )
     done = [c for c in required if c.completed]
-    summary = f"{len(done)} of {len(required)} {noun} done"
+    counts = {"done": len(done), "required": len(required)}
+    summary = (
+        Message("{done} of {required} mandatory courses done", counts)
+        if mandatory
+        else Message("{done} of {required} courses done", counts)
+    )
     if len(done) == len(required):
         return Verdict(
             status=VerdictStatus.COMPLETE,

@@ -18,7 +18,7 @@ class AllRequired(CompletionPolicy):
     config_model = AllRequiredConfig
 
     def evaluate(self, facts: PolicyFacts, config: AllRequiredConfig) -> Verdict:
-        return verdict_for_required(facts, facts.courses, "courses")
+        return verdict_for_required(facts, facts.courses, mandatory=False)
 
 
 @hookimpl

@@ -10,7 +10,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from gql import CompletionPolicy, EvidenceFacts, PolicyFacts, Verdict, VerdictStatus, hookimpl
+from gql import (
+    CompletionPolicy,
+    EvidenceFacts,
+    Message,
+    PolicyFacts,
+    Verdict,
+    VerdictStatus,
+    hookimpl,
+)
 
 
 class ExternalEvidenceConfig(BaseModel):
@@ -42,7 +50,9 @@ class ExternalEvidence(CompletionPolicy):
     def evaluate(self, facts: PolicyFacts, config: ExternalEvidenceConfig) -> Verdict:
         if not facts.evidence:
             return Verdict(
-                status=VerdictStatus.NOT_STARTED, progress=0.0, explanation="no proof submitted yet"
+                status=VerdictStatus.NOT_STARTED,
+                progress=0.0,
+                explanation=Message("no proof submitted yet"),
             )
         accepted = [e for e in facts.evidence if self._accepted(e, config)]
         if accepted:
@@ -51,19 +61,23 @@ class ExternalEvidence(CompletionPolicy):
                 status=VerdictStatus.COMPLETE,
                 progress=1.0,
                 completed_at=self._completion_time(first, config),
-                explanation="proof approved" if config.requires_approval else "proof submitted",
+                explanation=(
+                    Message("proof approved")
+                    if config.requires_approval
+                    else Message("proof submitted")
+                ),
             )
         latest = facts.evidence[-1]
         if latest.status == "PENDING":
             return Verdict(
                 status=VerdictStatus.PENDING_APPROVAL,
                 progress=0.5,
-                explanation="proof submitted, waiting for review",
+                explanation=Message("proof submitted, waiting for review"),
             )
         return Verdict(
             status=VerdictStatus.REJECTED,
             progress=0.0,
-            explanation="proof rejected; submit new proof",
+            explanation=Message("proof rejected; submit new proof"),
         )
 
     def check_submission(self, facts: PolicyFacts, config: ExternalEvidenceConfig) -> str | None:
@@ -72,7 +86,10 @@ class ExternalEvidence(CompletionPolicy):
             mandatory = [c for c in facts.courses if c.mandatory] or list(facts.courses)
             missing = [c for c in mandatory if not c.completed]
             if missing:
-                return f"complete the {len(missing)} remaining mandatory course(s) first"
+                return Message(
+                    "complete the {count} remaining mandatory course(s) first",
+                    {"count": len(missing)},
+                )
         return None
 
     @staticmethod

@@ -27,8 +27,8 @@ class MandatorySubset(CompletionPolicy):
     def evaluate(self, facts: PolicyFacts, config: MandatorySubsetConfig) -> Verdict:
         mandatory = tuple(c for c in facts.courses if c.mandatory)
         if mandatory:
-            return verdict_for_required(facts, mandatory, "mandatory courses")
-        return verdict_for_required(facts, facts.courses, "courses")
+            return verdict_for_required(facts, mandatory, mandatory=True)
+        return verdict_for_required(facts, facts.courses, mandatory=False)
 
 
 @hookimpl

@@ -20,6 +20,7 @@ SKIPPED_DIRS = {
     ".ruff_cache",
     ".pytest_cache",
     ".hypothesis",
+    "node_modules",  # npm's installs (examples/spa, tests/proof/oidc), not the repository's
 }
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".graphql", ".cfg", ".txt", ".sh", ".yml", ".yaml", ""}
 DESIGN = ["architecture.md", "domain.md", "contract.graphql", "quality.md", "stack.md"]

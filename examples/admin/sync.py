@@ -146,7 +146,7 @@ class Client:
             after = found["pageInfo"]["endCursor"]
 
     def download(self, path: str, target: Path) -> int:
-        """Stream a download (a path on the server) into `target`; its size in bytes."""
+        """Stream a download (a URL, or a path on the server) into `target`; its size."""
         response = self._send("GET", path, into=target)
         if response.status_code != 200:
             raise ApiError(f"GET {path.split('?')[0]}: HTTP {response.status_code}")
@@ -427,7 +427,7 @@ def chase_overdue(api: Client) -> int:
 
 
 def export(api: Client, target: Path, filter_: dict[str, Any] | None) -> int:
-    """exportEnrollments answers a signed URL (a path, valid for minutes, no token needed);
+    """exportEnrollments answers a signed URL (absolute, valid for minutes, no token needed);
     the CSV streams from it into `target`."""
     payload = api.mutate(EXPORT, {"filter": filter_})
     return api.download(payload["url"], target)

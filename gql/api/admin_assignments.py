@@ -51,7 +51,7 @@ class AssignmentMutations:
     )
     async def unassign_certification(
         self, info: Info, certification_id: strawberry.ID, learner_ids: list[strawberry.ID]
-    ) -> UnassignPayload:
+    ) -> UnassignPayload | None:
         return await run_use_case(
             info,
             UnassignPayload,
@@ -72,7 +72,7 @@ class AssignmentMutations:
         "it keep it, progress on it still records, and `courses` lists it only with "
         "includeRetired. Retiring a retired course changes nothing."
     )
-    async def retire_course(self, info: Info, id: strawberry.ID) -> CoursePayload:
+    async def retire_course(self, info: Info, id: strawberry.ID) -> CoursePayload | None:
         return await run_use_case(
             info,
             CoursePayload,
@@ -84,7 +84,7 @@ class AssignmentMutations:
         "Delete a course nothing refers to (admins): NOT_ALLOWED while a certification has it "
         "or a learner has progress on it (retire it instead). Audited."
     )
-    async def delete_course(self, info: Info, id: strawberry.ID) -> DeleteCoursePayload:
+    async def delete_course(self, info: Info, id: strawberry.ID) -> DeleteCoursePayload | None:
         return await run_use_case(
             info,
             DeleteCoursePayload,

@@ -115,7 +115,7 @@ class BulkMutations:
         "externalId a user has already (CONFLICT, with that user's ID in existingId). One "
         "request for the rate limit."
     )
-    async def create_users(self, info: Info, input: list[UserInput]) -> CreateUsersPayload:
+    async def create_users(self, info: Info, input: list[UserInput]) -> CreateUsersPayload | None:
         return await run_use_case(
             info,
             CreateUsersPayload,
@@ -133,7 +133,7 @@ class BulkMutations:
     )
     async def review_evidence_batch(
         self, info: Info, input: list[ReviewEvidenceInput]
-    ) -> ReviewEvidenceBatchPayload:
+    ) -> ReviewEvidenceBatchPayload | None:
         undecoded: dict[int, UndecodedId] = {}
         reviews = []
         for index, item in enumerate(input):
@@ -158,7 +158,9 @@ class BulkMutations:
                 errors: list[UserError] = []
                 if outcome.error is not None:
                     noted = [undecoded[outcome.index]] if outcome.index in undecoded else []
-                    errors = user_errors(explain_undecoded(outcome.error, noted))
+                    errors = user_errors(
+                        explain_undecoded(outcome.error, noted), info.context.language
+                    )
                 all_errors += errors
                 results.append(
                     ReviewResult(
@@ -173,7 +175,9 @@ class BulkMutations:
             )
 
         async def review(viewer: Actor) -> list[bulk.ReviewOutcome]:
-            return await bulk.review_evidence_batch(viewer, reviews, plugins=info.context.plugins)
+            return await bulk.review_evidence_batch(
+                viewer, reviews, plugins=info.context.plugins, time_zone=info.context.settings.zone
+            )
 
         return await run_use_case(info, ReviewEvidenceBatchPayload, review, shape)
 

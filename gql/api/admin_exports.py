@@ -15,6 +15,7 @@ from gql.api.export_route import EXPORT_URL_TTL_SECONDS, export_url
 from gql.api.fields import described_mutation
 from gql.api.mutations import run_use_case
 from gql.domain import enrollment_search, exports
+from gql.signing import public_base_url
 
 
 @strawberry.type
@@ -22,10 +23,10 @@ class ExportPayload:
     url: str | None = strawberry.field(
         default=None,
         description=(
-            "A path on this server (join it to the API's origin) that downloads the CSV: GET, "
-            "no token needed, until expiresAt. The download runs as the requester with their "
-            "role at the time of the request, and is refused (403) once they are deactivated "
-            "or hold another role."
+            "An absolute URL on this server (CERTGRAPH_PUBLIC_URL, else the origin the request "
+            "was sent to) that downloads the CSV: GET, no token needed, until expiresAt. The "
+            "download runs as the requester with their role at the time of the request, and is "
+            "refused (403) once they are deactivated or hold another role."
         ),
     )
     expires_at: datetime | None = strawberry.field(
@@ -46,12 +47,13 @@ class ExportMutations:
     )
     async def export_enrollments(
         self, info: Info, filter: EnrollmentFilter | None = None
-    ) -> ExportPayload:
+    ) -> ExportPayload | None:
         signer = info.context.signer
+        base_url = public_base_url(info.context.settings.public_url, info.context.request)
 
         def shape(request: exports.ExportRequest) -> ExportPayload:
-            url, expires_at = export_url(signer, request)
-            return ExportPayload(url=url, expires_at=expires_at)
+            path, expires_at = export_url(signer, request)
+            return ExportPayload(url=base_url + path, expires_at=expires_at)
 
         return await run_use_case(
             info,

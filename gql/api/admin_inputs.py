@@ -21,7 +21,7 @@ from gql.api.ids import pk_or_unknown
 from gql.domain.certifications import CertificationChanges as CertificationChangeSet
 from gql.domain.changes import UNCHANGED, Unchanged
 from gql.domain.enrollments import Assignment
-from gql.domain.errors import DomainError, DomainErrors, InvalidInput, PolicyConfigInvalid
+from gql.domain.errors import DomainError, DomainErrors, InvalidInput, PolicyConfigInvalid, t
 
 T = TypeVar("T")
 
@@ -122,7 +122,7 @@ def policy_config(value: Any, root: str = "input") -> dict[str, Any] | Unchanged
     """A policyConfig as given: a JSON object, null, or left out (UNCHANGED)."""
     if value is None or isinstance(value, Unchanged | dict):
         return value
-    raise PolicyConfigInvalid("policyConfig must be a JSON object", field=[root, "policyConfig"])
+    raise PolicyConfigInvalid(t("policyConfig must be a JSON object"), field=[root, "policyConfig"])
 
 
 def rerooted(error: DomainError, root: str) -> DomainError:
@@ -142,11 +142,11 @@ ChangesT = TypeVar("ChangesT")
 def one_of(input: InputT | None, changes: ChangesT | None) -> InputT | ChangesT:
     """The one of an update's two arguments that was given; INVALID_INPUT for both or none."""
     if input is not None and changes is not None:
-        raise InvalidInput("give input or changes, not both", field=["changes"])
+        raise InvalidInput(t("give input or changes, not both"), field=["changes"])
     if input is not None:
         return input
     if changes is None:
-        raise InvalidInput("give the changes to make", field=["changes"])
+        raise InvalidInput(t("give the changes to make"), field=["changes"])
     return changes
 
 

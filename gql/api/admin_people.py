@@ -82,7 +82,7 @@ class PeopleMutations:
     )
     async def update_user(
         self, info: Info, id: strawberry.ID, input: UpdateUserInput
-    ) -> UserPayload:
+    ) -> UserPayload | None:
         return await run_use_case(
             info,
             UserPayload,
@@ -104,7 +104,7 @@ class PeopleMutations:
         "awards and history stay; nothing is revoked, so reactivateUser restores them. "
         "Deactivating a deactivated person changes nothing. Audited."
     )
-    async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+    async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload | None:
         return await run_use_case(
             info,
             UserPayload,
@@ -117,7 +117,7 @@ class PeopleMutations:
         "expired work again, and they may sign in. Reactivating an active person changes "
         "nothing. Audited."
     )
-    async def reactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+    async def reactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload | None:
         return await run_use_case(
             info,
             UserPayload,

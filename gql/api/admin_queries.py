@@ -16,14 +16,14 @@ from datetime import datetime
 
 import strawberry
 
-from gql.api.connections import Connection
+from gql.api.connections import Connection, connection_field
 from gql.api.context import Info
 from gql.api.enums import EnrollmentStatus
-from gql.api.fields import described
 from gql.api.ids import ID_SOURCES, SHOWN_CHARS, decode_any, decode_id
 from gql.api.types import Enrollment, enrollment_connection
 from gql.domain import enrollment_search
 from gql.domain.errors import InvalidInput
+from gql.domain.pages import FIRST_PAGE, PageRequest
 
 
 def _named(type_name: str) -> str:
@@ -112,7 +112,7 @@ class EnrollmentFilter:
 
 @strawberry.type
 class AdminQuery:
-    @described(
+    @connection_field(
         "Enrollments the viewer may see that `filter` selects, oldest enrollment first: "
         "learners their own, managers their own and their direct reports', admins everyone's. "
         "Ended enrollments and deactivated learners' are left out unless the filter asks."
@@ -121,15 +121,10 @@ class AdminQuery:
         self,
         info: Info,
         filter: EnrollmentFilter | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
     ) -> Connection[Enrollment]:
         ctx = info.context
         page = await enrollment_search.search_enrollments(
-            ctx.viewer,
-            filter.to_domain() if filter is not None else None,
-            first=first,
-            after=after,
-            max_page_size=ctx.settings.max_page_size,
+            ctx.viewer, filter.to_domain() if filter is not None else None, paging=paging
         )
         return await enrollment_connection(page, ctx.loaders)

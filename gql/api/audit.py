@@ -12,12 +12,13 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from gql.api.connections import Connection
+from gql.api.connections import Connection, connection_field
 from gql.api.context import Info
 from gql.api.fields import described
 from gql.api.ids import NODE_TYPES, decode_any, encode_id, pk_or_unknown
 from gql.api.types import User
 from gql.domain import audit
+from gql.domain.pages import FIRST_PAGE, PageRequest
 from gql.domain.records import AuditRecord
 
 
@@ -78,7 +79,7 @@ def object_key(object_id: str | None) -> tuple[str | None, str | None]:
 
 @strawberry.type
 class AuditQuery:
-    @described(
+    @connection_field(
         "The audit log, newest first; admins only. `action` matches exactly, or as a prefix "
         "when it ends with `*` (`denied:*` lists every refusal). `objectId` takes a global ID "
         "or the key as stored; `since` is inclusive, `until` exclusive."
@@ -92,8 +93,7 @@ class AuditQuery:
         object_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
     ) -> Connection[AuditEvent]:
         id_type, key = object_key(object_id)
         page = await audit.list_audit_events(
@@ -104,8 +104,6 @@ class AuditQuery:
             object_id=key,
             since=since,
             until=until,
-            first=first,
-            after=after,
-            max_page_size=info.context.settings.max_page_size,
+            paging=paging,
         )
         return Connection.of(page, [AuditEvent.of(row) for row in page.items])

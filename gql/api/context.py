@@ -4,8 +4,6 @@ the app's settings and services (handed down by the app factory, never fetched g
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,20 +12,19 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gql import i18n
 from gql.api.loaders import Loaders
+from gql.api.persisted import PersistedQueries
 from gql.domain.access import Actor, authenticate
 from gql.domain.errors import Unauthenticated
 from gql.files import BlobStore
 from gql.http.authentication import authenticate_headers
 from gql.http.ratelimit import RateLimiting, rate_limiting_of
+from gql.http.request_id import REQUEST_ID_HEADER, assign_request_id
 from gql.http.scope import authentication_of
 from gql.plugins import PluginHost
 from gql.settings import Settings
 from gql.signing import UrlSigner
-
-REQUEST_ID_HEADER = "X-Request-ID"
-# A caller's (or proxy's) request id is kept when it is this plain, so logs can be joined.
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class DetachedTasks:
@@ -56,6 +53,8 @@ class AppServices:
     blobs: BlobStore
     signer: UrlSigner
     detached: DetachedTasks = field(default_factory=DetachedTasks)
+    # Persisted queries (gql.api.persisted): the app factory's; None serves documents as sent.
+    persisted: PersistedQueries | None = None
 
 
 @dataclass
@@ -67,6 +66,8 @@ class RequestContext:
     services: AppServices
     auth_error: Unauthenticated | None = None
     rate_limiting: RateLimiting | None = None
+    # the language learner-facing text is rendered in (Accept-Language, gql/i18n.py)
+    language: str = i18n.SOURCE_LANGUAGE
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property
@@ -95,9 +96,7 @@ class RequestContext:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(
-                self.viewer, plugins=self.plugins, max_page_size=self.settings.max_page_size
-            )
+            self._loaders = Loaders(self.viewer, plugins=self.plugins)
         return self._loaders
 
     def reset_loaders(self) -> None:
@@ -109,8 +108,8 @@ Info = strawberry.Info[RequestContext, None]
 
 
 def request_id_for(request: Request) -> str:
-    offered = request.headers.get(REQUEST_ID_HEADER, "")
-    return offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    """RequestIdMiddleware's id for the request (made here for in-process callers)."""
+    return assign_request_id(request.scope)
 
 
 async def build_context(
@@ -118,9 +117,10 @@ async def build_context(
 ) -> RequestContext:
     """The context of one request; authentication is AuthenticationMiddleware's verdict, or
     made here when the request did not pass through it (in-process callers)."""
-    request_id = request_id_for(request)
-    request.state.request_id = request_id  # for errors shaped after the operation ended
+    request_id = request_id_for(request)  # on request.state too, for errors shaped later
     response.headers[REQUEST_ID_HEADER] = request_id
+    language = i18n.negotiate(request.headers.get("accept-language"))
+    response.headers["Content-Language"] = language
     verdict = authentication_of(request.scope)
     if verdict is None:
         verdict = await authenticate_headers(request.headers, authenticate)
@@ -132,4 +132,5 @@ async def build_context(
         services=services,
         auth_error=verdict.error,
         rate_limiting=rate_limiting_of(request.scope),
+        language=language,
     )

@@ -1,5 +1,5 @@
 """The estimated cost of a document, before anything runs: every field counts once for each
-object it may be asked of, a page counts `first` (20 when absent) and a plain list counts
+object it may be asked of, a page counts `first` or `last` (20 when absent) and a plain list counts
 DEFAULT_LIST_SIZE. Refused above CERTGRAPH_MAX_QUERY_COST with the figure in the error."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
@@ -68,9 +69,9 @@ class _Estimate:
         self.memo: dict[tuple[str, int | None], int] = {}
         self.in_progress: set[str] = set()
 
-    def _first(self, node: FieldNode, default: Any) -> int:
+    def _size(self, node: FieldNode, name: str, default: Any) -> int | None:
         for argument in node.arguments or ():
-            if argument.name.value != "first":
+            if argument.name.value != name:
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):
@@ -82,8 +83,20 @@ class _Estimate:
             break
         else:
             found = default
-        size = found if isinstance(found, int) and not isinstance(found, bool) else None
-        return max(0, min(DEFAULT_PAGE_SIZE if size is None else size, self.max_page_size))
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    def _page_size(self, node: FieldNode, definition: GraphQLField) -> int:
+        """A page's `first`, else its `last` (both: the larger; the page is refused anyway)."""
+        sizes = []
+        for name in ("first", "last"):
+            argument = definition.args.get(name)
+            if argument is not None:
+                default = argument.default_value
+                size = self._size(node, name, None if default is Undefined else default)
+                if size is not None:
+                    sizes.append(size)
+        size = max(sizes) if sizes else DEFAULT_PAGE_SIZE
+        return max(0, min(size, self.max_page_size))
 
     def selection_set(self, node: SelectionSetNode | None, parent: Any, hint: int | None) -> int:
         """The cost of `node` asked once of an object of type `parent`; `hint` is the size
@@ -113,8 +126,7 @@ class _Estimate:
         if _is_list(definition.type):
             multiplier = hint if hint is not None else DEFAULT_LIST_SIZE
         elif "first" in definition.args:
-            default = definition.args["first"].default_value
-            child_hint = self._first(node, None if default is Undefined else default)
+            child_hint = self._page_size(node, definition)
         inner = get_named_type(definition.type)
         return 1 + multiplier * self.selection_set(node.selection_set, inner, child_hint)
 

@@ -32,7 +32,14 @@ strawberry.enum(
     name="ErrorCode",
     description=(
         "Why a mutation refused its input. NOT_ALLOWED: a business rule forbids it now "
-        "(e.g. reviewing your own evidence)."
+        "(e.g. reviewing your own evidence). A GraphQL error's extensions.code is one of these "
+        "or: UNAUTHENTICATED (HTTP 401), FORBIDDEN (HTTP 200), GRAPHQL_PARSE_FAILED, "
+        "GRAPHQL_VALIDATION_FAILED, QUERY_COST_EXCEEDED, INTERNAL_SERVER_ERROR (HTTP 200); "
+        "every other HTTP status answers the same JSON shape with one of BAD_REQUEST (400), "
+        "BATCHING_NOT_SUPPORTED (400), MULTIPART_REFUSED (400), FORBIDDEN (403, a signed URL), "
+        "NOT_FOUND (404), METHOD_NOT_ALLOWED (405), PAYLOAD_TOO_LARGE (413), "
+        "UNSUPPORTED_MEDIA_TYPE (415), RATE_LIMITED (429), INTERNAL_SERVER_ERROR (500), "
+        "REQUEST_TIMEOUT (504). See docs/api.md, Errors."
     ),
 )
 

@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
+from gql import i18n
 from gql.api.enums import ErrorCode
 from gql.domain.errors import AccessError, Conflict, DomainError, DomainErrors
 from gql.vocabulary import encode_id
@@ -45,21 +46,22 @@ class UserError:
     )
 
     @classmethod
-    def of(cls, error: DomainError) -> UserError:
+    def of(cls, error: DomainError, language: str = i18n.SOURCE_LANGUAGE) -> UserError:
         existing = error.existing if isinstance(error, Conflict) else None
         return cls(
             code=error.code,
-            message=error.message,
+            message=i18n.render(error.message, language),
             field=list(error.field) if error.field else None,
             existing_id=None if existing is None else strawberry.ID(encode_id(*existing)),
         )
 
 
-def user_errors(error: DomainError) -> list[UserError]:
-    """The UserErrors of a refusal: one, or one per error of a DomainErrors (a bulk call's)."""
+def user_errors(error: DomainError, language: str = i18n.SOURCE_LANGUAGE) -> list[UserError]:
+    """The UserErrors of a refusal: one, or one per error of a DomainErrors (a bulk call's),
+    their messages in `language`."""
     if isinstance(error, DomainErrors):
-        return [UserError.of(each) for each in error.errors]
-    return [UserError.of(error)]
+        return [UserError.of(each, language) for each in error.errors]
+    return [UserError.of(error, language)]
 
 
 def is_ours(error: GraphQLError) -> bool:
@@ -96,6 +98,11 @@ def request_id_of(context: Any) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
+def language_of(context: Any) -> str:
+    language = getattr(context, "language", None)
+    return language if isinstance(language, str) else i18n.SOURCE_LANGUAGE
+
+
 def log_errors(errors: Sequence[GraphQLError], context: Any) -> None:
     """Log before masking: internal errors with their traceback, the rest in one line."""
     request_id = request_id_of(context)
@@ -113,9 +120,14 @@ def log_errors(errors: Sequence[GraphQLError], context: Any) -> None:
 
 
 def shape_error(
-    error: GraphQLError, *, mask_internal: bool, request_id: str | None
+    error: GraphQLError,
+    *,
+    mask_internal: bool,
+    request_id: str | None,
+    language: str = i18n.SOURCE_LANGUAGE,
 ) -> GraphQLError:
-    """Give the error an `extensions.code`; replace an internal one by a masked copy.
+    """Give the error an `extensions.code`; replace an internal one by a masked copy; a
+    refusal of ours is told in `language`.
 
     Idempotent, so errors may pass through it twice (see CertgraphGraphQL.process_result).
     """
@@ -141,6 +153,15 @@ def shape_error(
             original_error=error.original_error,
         )
     original = error.original_error
+    if isinstance(original, DomainError | AccessError) and language != i18n.SOURCE_LANGUAGE:
+        error = GraphQLError(
+            i18n.render(original.message, language),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+        )
     if isinstance(original, DomainError) and original.field:
         extensions["field"] = list(original.field)
     error.extensions = extensions
@@ -158,6 +179,11 @@ class ShapeErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         request_id = request_id_of(self.execution_context.context)
         return [
-            shape_error(error, mask_internal=self.mask_internal, request_id=request_id)
+            shape_error(
+                error,
+                mask_internal=self.mask_internal,
+                request_id=request_id,
+                language=language_of(self.execution_context.context),
+            )
             for error in errors
         ]

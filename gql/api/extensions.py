@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 
 from gql.api.context import RequestContext
 from gql.domain.errors import Unauthenticated
+from gql.metrics import GRAPHQL_ERRORS_KEY, OPERATION_KEY
 
 
 def _only_introspection(execution_context: object) -> bool:
@@ -49,3 +50,23 @@ class AuthenticationGate(SchemaExtension):
                 errors=[GraphQLError(refusal.message, original_error=refusal)],
             )
         yield
+
+
+class RequestFacts(SchemaExtension):
+    """Leaves the operation's name and whether it answered with errors in the request's scope
+    state, where gql.metrics reads them when the answer is done."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context.context
+        if not isinstance(context, RequestContext):
+            return
+        state = context.request.scope.setdefault("state", {})
+        name = self.execution_context.operation_name
+        document = self.execution_context.graphql_document
+        if name is None and document is not None:
+            operation = get_operation_ast(document)
+            name = operation.name.value if operation is not None and operation.name else None
+        state[OPERATION_KEY] = name
+        result = self.execution_context.result
+        state[GRAPHQL_ERRORS_KEY] = bool(result is not None and result.errors)

@@ -185,7 +185,7 @@ def graphiql_page() -> Response:
 async def serve_asset(request: Request) -> Response:
     asset = ASSETS.get(request.path_params["path"])
     if asset is None:  # only the listed files: no directory walking, no README or LICENSE
-        return Response("Not Found", status_code=404, media_type="text/plain")
+        return error_response(404, "NOT_FOUND", "there is no such GraphiQL asset")
     return FileResponse(
         STATIC_DIR / asset.path,
         media_type=asset.media_type,

@@ -14,7 +14,7 @@ from gql.domain import courses, enrollments, status, teams, users
 from gql.domain.access import Actor
 from gql.domain.enums import CertificationKind
 from gql.domain.external_ids import Kind, external_ids_for
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CertificationSort, Page
+from gql.domain.pages import FIRST_PAGE, CertificationSort, Page, PageRequest
 from gql.domain.records import (
     CourseLinkRecord,
     CourseRecord,
@@ -49,8 +49,7 @@ class EnrollmentList:
     sort: CertificationSort = CertificationSort.RELEVANCE
     pending: bool = False
     kind: CertificationKind | None = None
-    first: int | None = 20
-    after: str | None = None
+    paging: PageRequest = FIRST_PAGE
     status: tuple[EnrollmentStatus, ...] | None = None
     overdue: bool | None = None
 
@@ -59,8 +58,7 @@ class EnrollmentList:
             self.sort,
             self.pending,
             self.kind,
-            self.first,
-            self.after,
+            self.paging,
             self.status,
             self.overdue,
         )
@@ -72,11 +70,9 @@ class Loaders:
         actor: Actor,
         *,
         plugins: PluginHost | None = None,
-        max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
     ) -> None:
         self.actor = actor
         self.plugins = plugins
-        self.max_page_size = max_page_size
         self.users: DataLoader[int, UserRecord | None] = DataLoader(
             _by_key(lambda ids: users.users_by_ids(actor, ids))
         )
@@ -95,6 +91,10 @@ class Loaders:
         self.viewer_progress: DataLoader[int, ProgressRecord | None] = DataLoader(
             self._viewer_progress
         )
+        # the viewer's own, ended ones too (Certification.viewerCan: gql.api.capabilities)
+        self.viewer_any_enrollments: DataLoader[int, EnrollmentRecord | None] = DataLoader(
+            _by_key(lambda ids: enrollments.viewer_enrollments(actor, ids, include_ended=True))
+        )
         # keyed by enrollment id; the records to describe wait in `_to_describe`
         self._to_describe: dict[int, EnrollmentRecord] = {}
         self.enrollment_views: DataLoader[int, EnrollmentView] = DataLoader(self._enrollment_views)
@@ -102,7 +102,7 @@ class Loaders:
             self._learner_enrollments
         )
         self.reports: DataLoader[teams.ReportList, Page[UserRecord]] = DataLoader(
-            lambda lists: teams.load_report_lists(actor, lists, max_page_size)
+            lambda lists: teams.load_report_lists(actor, lists)
         )
 
     async def _course_links(self, certification_ids: list[int]) -> list[list[CourseLinkRecord]]:
@@ -141,9 +141,7 @@ class Loaders:
                     kind=sample.kind,
                     status=sample.status,
                     overdue=sample.overdue,
-                    first=sample.first,
-                    after=sample.after,
-                    max_page_size=self.max_page_size,
+                    paging=sample.paging,
                 )
             except Exception as exc:  # handed to each resolver of the group, which raises it
                 found.update((item, exc) for item in group)

@@ -16,7 +16,7 @@ from gql.api import admin_inputs
 from gql.api.admin_inputs import changed, or_none
 from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationType, Role
-from gql.api.errors import UserError, user_errors
+from gql.api.errors import UserError, language_of, user_errors
 from gql.api.fields import described_mutation
 from gql.api.ids import explain_undecoded, noting_undecoded_ids, pk_or_unknown
 from gql.api.types import (
@@ -253,7 +253,7 @@ async def run_use_case(
         try:
             result = await use_case(ctx.viewer)
         except DomainError as exc:
-            return payload(errors=user_errors(explain_undecoded(exc, undecoded)))
+            return payload(errors=user_errors(explain_undecoded(exc, undecoded), language_of(ctx)))
     shaped = shape(result)
     if isinstance(shaped, Awaitable):
         return cast(PayloadT, await shaped)
@@ -321,7 +321,7 @@ class Mutation:
     )
     async def start_certification(
         self, info: Info, certification_id: strawberry.ID
-    ) -> EnrollmentPayload:
+    ) -> EnrollmentPayload | None:
         return await run_use_case(
             info,
             EnrollmentPayload,
@@ -329,6 +329,7 @@ class Mutation:
                 viewer,
                 pk_or_unknown(certification_id, "Certification", ["certificationId"]),
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             ),
             lambda row: _enrollment_payload(info, row),
         )
@@ -336,7 +337,7 @@ class Mutation:
     @strawberry.mutation
     async def record_course_progress(
         self, info: Info, input: RecordCourseProgressInput
-    ) -> RecordCourseProgressPayload:
+    ) -> RecordCourseProgressPayload | None:
         return await run_use_case(
             info,
             RecordCourseProgressPayload,
@@ -348,12 +349,13 @@ class Mutation:
                 completed=input.completed,
                 completed_at=input.completed_at,
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             ),
             lambda recorded: _progress_payload(info, recorded),
         )
 
     @strawberry.mutation
-    async def create_user(self, info: Info, input: UserInput) -> UserPayload:
+    async def create_user(self, info: Info, input: UserInput) -> UserPayload | None:
         return await run_use_case(
             info,
             UserPayload,
@@ -369,7 +371,7 @@ class Mutation:
         )
 
     @strawberry.mutation
-    async def create_course(self, info: Info, input: CourseInput) -> CoursePayload:
+    async def create_course(self, info: Info, input: CourseInput) -> CoursePayload | None:
         return await run_use_case(
             info,
             CoursePayload,
@@ -393,7 +395,7 @@ class Mutation:
         id: strawberry.ID,
         input: CourseInput | None = None,
         changes: admin_inputs.CourseChanges | None = None,
-    ) -> CoursePayload:
+    ) -> CoursePayload | None:
 
         async def update(viewer: Actor) -> CourseRecord:
             given = admin_inputs.one_of(input, changes)
@@ -414,7 +416,7 @@ class Mutation:
     @strawberry.mutation
     async def create_certification(
         self, info: Info, input: CertificationInput
-    ) -> CertificationPayload:
+    ) -> CertificationPayload | None:
         return await run_use_case(
             info,
             CertificationPayload,
@@ -438,7 +440,7 @@ class Mutation:
         id: strawberry.ID,
         input: CertificationInput | None = None,
         changes: admin_inputs.CertificationChanges | None = None,
-    ) -> CertificationPayload:
+    ) -> CertificationPayload | None:
 
         async def update(viewer: Actor) -> CertificationRecord:
             given = admin_inputs.one_of(input, changes)
@@ -451,6 +453,7 @@ class Mutation:
                     given.to_changes(),
                     organisation=info.context.settings.organisation_name,
                     plugins=info.context.plugins,
+                    time_zone=info.context.settings.zone,
                 ),
             )
 
@@ -459,7 +462,7 @@ class Mutation:
     @strawberry.mutation
     async def set_certification_courses(
         self, info: Info, certification_id: strawberry.ID, courses: list[CertificationCourseInput]
-    ) -> CertificationPayload:
+    ) -> CertificationPayload | None:
         # decoded inside the use case, so that run_use_case notes an ID that does not decode
         def links() -> list[certifications.CourseLink]:
             return [
@@ -481,12 +484,15 @@ class Mutation:
                 pk_or_unknown(certification_id, "Certification", ["certificationId"]),
                 links(),
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             ),
             _certification_payload,
         )
 
     @strawberry.mutation
-    async def publish_certification(self, info: Info, id: strawberry.ID) -> CertificationPayload:
+    async def publish_certification(
+        self, info: Info, id: strawberry.ID
+    ) -> CertificationPayload | None:
         return await run_use_case(
             info,
             CertificationPayload,
@@ -497,7 +503,9 @@ class Mutation:
         )
 
     @strawberry.mutation
-    async def retire_certification(self, info: Info, id: strawberry.ID) -> CertificationPayload:
+    async def retire_certification(
+        self, info: Info, id: strawberry.ID
+    ) -> CertificationPayload | None:
         return await run_use_case(
             info,
             CertificationPayload,
@@ -521,7 +529,7 @@ class Mutation:
         learner_ids: list[strawberry.ID] | None = None,
         due_at: datetime | None = None,
         assignments: list[admin_inputs.AssignmentInput] | None = None,
-    ) -> AssignPayload:
+    ) -> AssignPayload | None:
         return await run_use_case(
             info,
             AssignPayload,
@@ -535,6 +543,7 @@ class Mutation:
                 due_at,
                 assignments=admin_inputs.assignments_of(assignments),
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             ),
             lambda rows: _assign_payload(info, rows),
         )

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 from gql.api.admin_queries import filter_pk
-from gql.api.connections import Connection
+from gql.api.connections import Connection, connection_field
 from gql.api.context import Info
 from gql.api.enums import CertificationKind, CertificationSort, CertificationState, CourseSort, Role
 from gql.api.fields import described
@@ -28,6 +28,7 @@ from gql.api.types import (
 )
 from gql.api.webhooks import webhook_node
 from gql.domain import certifications, courses, enrollments, evidence, pages, users
+from gql.domain.pages import FIRST_PAGE, PageRequest
 
 
 async def _user(info: Info, pk: int) -> User | None:
@@ -107,14 +108,13 @@ class Query:
         pk = decode_id(id, "User")
         return None if pk is None else await _user(info, pk)
 
-    @strawberry.field
+    @connection_field()
     async def users(
         self,
         info: Info,
         role: Role | None = None,
         search: str | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
         manager_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only this manager's direct reports."),
@@ -134,9 +134,7 @@ class Query:
             search=search,
             manager_id=filter_pk(manager_id, "User", ["managerId"]),
             active=active,
-            first=first,
-            after=after,
-            max_page_size=info.context.settings.max_page_size,
+            paging=paging,
         )
         return Connection.of(page, [User.of(row) for row in page.items])
 
@@ -145,7 +143,7 @@ class Query:
         pk = decode_id(id, "Certification")
         return None if pk is None else await _certification(info, pk)
 
-    @described("Learners see PUBLISHED ones; admins see every state.")
+    @connection_field("Learners see PUBLISHED ones; admins see every state.")
     async def certifications(
         self,
         info: Info,
@@ -153,8 +151,7 @@ class Query:
         kind: CertificationKind | None = None,
         state: CertificationState | None = None,
         search: str | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
     ) -> Connection[Certification]:
         page = await certifications.list_certifications(
             info.context.viewer,
@@ -162,9 +159,7 @@ class Query:
             kind=kind,
             state=state,
             search=search,
-            first=first,
-            after=after,
-            max_page_size=info.context.settings.max_page_size,
+            paging=paging,
         )
         return Connection.of(page, [Certification.of(row) for row in page.items])
 
@@ -173,14 +168,13 @@ class Query:
         pk = decode_id(id, "Course")
         return None if pk is None else await _course(info, pk)
 
-    @strawberry.field
+    @connection_field()
     async def courses(
         self,
         info: Info,
         sort: CourseSort = pages.CourseSort.NAME_ASC,
         search: str | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
         include_retired: Annotated[
             bool, strawberry.argument(description="List retired courses too (retireCourse).")
         ] = False,
@@ -190,21 +184,18 @@ class Query:
             sort=sort,
             search=search,
             include_retired=include_retired,
-            first=first,
-            after=after,
-            max_page_size=info.context.settings.max_page_size,
+            paging=paging,
         )
         return Connection.of(page, [Course.of(row) for row in page.items])
 
-    @described(
+    @connection_field(
         "PENDING evidence the viewer may review: a manager's direct reports', or all for an "
         "admin. Oldest first."
     )
     async def evidence_review_queue(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
         certification_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only evidence for this certification."),
@@ -218,9 +209,7 @@ class Query:
             ctx.viewer,
             certification_id=filter_pk(certification_id, "Certification", ["certificationId"]),
             learner_id=filter_pk(learner_id, "User", ["learnerId"]),
-            first=first,
-            after=after,
-            max_page_size=ctx.settings.max_page_size,
+            paging=paging,
         )
         return await evidence_connection(page, ctx.loaders)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql import GraphQLError, GraphQLSchema
@@ -28,11 +28,13 @@ from gql.api.audit import AuditQuery
 from gql.api.cost import CostLimit
 from gql.api.errors import ShapeErrors, log_errors
 from gql.api.execution import execution_context_class
-from gql.api.extensions import AuthenticationGate
+from gql.api.extensions import AuthenticationGate, RequestFacts
 from gql.api.limits import document_limits_rule
 from gql.api.mutations import Mutation as CoreMutation
+from gql.api.persisted import PersistedOnlyGate
 from gql.api.queries import Query as CoreQuery
 from gql.api.scalars import SCALAR_MAP
+from gql.api.subscriptions import Subscription, SubscriptionsOverWebSocket
 from gql.api.text import NulRefusal
 from gql.api.tokens import TokenMutations
 from gql.api.uploads import FileMutations
@@ -89,7 +91,9 @@ def schema_extensions(
         extensions.append(DisableIntrospection)
     extensions += [
         ValidationCache,
+        PersistedOnlyGate,  # persisted-only mode over WebSocket (HTTP: gql.api.view)
         AuthenticationGate,
+        SubscriptionsOverWebSocket,
         NulRefusal,
         lambda: CostLimit(
             max_cost=settings.max_query_cost,
@@ -97,16 +101,22 @@ def schema_extensions(
             report=settings.debug,
         ),
         lambda: ShapeErrors(mask_internal=not settings.debug),
+        RequestFacts,
     ]
     return extensions
 
 
-def build_schema(settings: Settings | None = None) -> CertgraphSchema:
+def build_schema(
+    settings: Settings | None = None,
+    extra_extensions: Sequence[type[SchemaExtension]] = (),
+) -> CertgraphSchema:
+    """`extra_extensions` run innermost (the app factory's tracing, when on)."""
     settings = settings or Settings()
     return CertgraphSchema(
         query=Query,
         mutation=Mutation,
-        extensions=schema_extensions(settings),
+        subscription=Subscription,  # over WebSocket (gql.api.subscriptions)
+        extensions=[*schema_extensions(settings), *extra_extensions],
         execution_context_class=execution_context_class(),
         config=StrawberryConfig(
             disable_field_suggestions=not settings.debug,

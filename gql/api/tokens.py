@@ -16,6 +16,7 @@ from gql.api.ids import encode_id, pk_or_unknown
 from gql.api.mutations import run_use_case
 from gql.api.types import Node, User
 from gql.domain import tokens
+from gql.domain.pages import PageRequest
 from gql.domain.tokens import MAX_LIFETIME_DAYS, MAX_NAME_CHARS, ApiTokenRecord, IssuedToken
 
 
@@ -67,19 +68,12 @@ async def api_token_connection(
     user_pk: int,
     *,
     include_revoked: bool,
-    first: int | None,
-    after: str | None,
+    paging: PageRequest,
 ) -> Connection[ApiToken]:
     """`User.apiTokens`: the user's tokens, newest first (empty unless the viewer is that user
     or an admin)."""
-    ctx = info.context
     page = await tokens.list_api_tokens(
-        ctx.viewer,
-        user_pk,
-        include_revoked=include_revoked,
-        first=first,
-        after=after,
-        max_page_size=ctx.settings.max_page_size,
+        info.context.viewer, user_pk, include_revoked=include_revoked, paging=paging
     )
     return Connection.of(page, [ApiToken.of(row) for row in page.items])
 
@@ -133,7 +127,7 @@ class TokenMutations:
         user_id: strawberry.ID | None = None,
         name: str | None = None,
         expires_at: datetime | None = None,
-    ) -> ApiTokenPayload:
+    ) -> ApiTokenPayload | None:
         return await run_use_case(
             info,
             ApiTokenPayload,
@@ -151,7 +145,7 @@ class TokenMutations:
         "as NOT_FOUND). It is refused from the next request on. Revoking a revoked token "
         "changes nothing."
     )
-    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
+    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload | None:
         return await run_use_case(
             info,
             RevokeApiTokenPayload,

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gql.api.connections import Connection
+from gql import i18n
+from gql.api.capabilities import (
+    CertificationCapabilities,
+    EnrollmentCapabilities,
+    EvidenceCapabilities,
+    EvidenceRequirements,
+)
+from gql.api.connections import Connection, connection_field
 from gql.api.context import Info
 from gql.api.enums import (
     CertificationKind,
@@ -26,7 +33,7 @@ from gql.api.fields import described
 from gql.api.ids import encode_id
 from gql.api.loaders import EnrollmentList, Loaders
 from gql.domain import certifications, enrollment_search, pages
-from gql.domain.pages import Page
+from gql.domain.pages import FIRST_PAGE, Page, PageRequest
 from gql.domain.records import (
     CertificationRecord,
     CourseRecord,
@@ -35,9 +42,11 @@ from gql.domain.records import (
     ProgressRecord,
     UserRecord,
 )
-from gql.domain.status import CourseProgressView, EnrollmentView
+from gql.domain.status import CourseProgressView, EnrollmentView, progress_counts
 from gql.domain.teams import ReportList
 from gql.plugins import InstalledPolicy
+from gql.signing import FileUrls
+from gql.signing import SignedUrl as SignedUrlValue
 
 if TYPE_CHECKING:
     from gql.api.tokens import ApiToken
@@ -89,7 +98,7 @@ class User(Node):
         row = await info.context.loaders.users.load(self.manager_pk)
         return None if row is None else User.of(row)
 
-    @described(
+    @connection_field(
         "This user's certification enrollments. The viewer's own, a manager's direct "
         "report's, or anyone's for an admin."
     )
@@ -99,8 +108,7 @@ class User(Node):
         sort: CertificationSort = pages.CertificationSort.RELEVANCE,
         pending: bool = False,
         kind: CertificationKind | None = None,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
         status: Annotated[
             list[EnrollmentStatus] | None,
             strawberry.argument(description="Only these statuses (any of them); not empty."),
@@ -117,15 +125,14 @@ class User(Node):
                 sort,
                 pending,
                 kind,
-                first,
-                after,
+                paging,
                 status=None if status is None else tuple(status),
                 overdue=overdue,
             )
         )
         return await enrollment_connection(page, loaders)
 
-    @described(
+    @connection_field(
         "This user's direct reports, by name: those the viewer may see (all for an admin, "
         "a manager's own). Deactivated people only when asked: active true (default) leaves "
         "them out, false lists only them, null both."
@@ -134,13 +141,12 @@ class User(Node):
         self,
         info: Info,
         active: bool | None = True,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
     ) -> Connection[User]:
-        page = await info.context.loaders.reports.load(ReportList(self.pk, active, first, after))
+        page = await info.context.loaders.reports.load(ReportList(self.pk, active, paging))
         return Connection.of(page, [User.of(row) for row in page.items])
 
-    @described(
+    @connection_field(
         "This user's API tokens, newest first, never their secrets: the viewer's own, or "
         "anyone's for an admin (empty for anyone else). Revoked ones only with includeRevoked."
     )
@@ -148,14 +154,34 @@ class User(Node):
         self,
         info: Info,
         include_revoked: bool = False,
-        first: int | None = 20,
-        after: str | None = None,
+        paging: PageRequest = FIRST_PAGE,
     ) -> Connection[Annotated[ApiToken, strawberry.lazy("gql.api.tokens")]]:
         from gql.api.tokens import api_token_connection  # it imports this module
 
         return await api_token_connection(
-            info, self.pk, include_revoked=include_revoked, first=first, after=after
+            info, self.pk, include_revoked=include_revoked, paging=paging
         )
+
+
+def file_urls(info: Info) -> FileUrls:
+    """Absolute signed file URLs on CERTGRAPH_PUBLIC_URL, else on the request's own origin."""
+    context = info.context
+    return FileUrls.for_request(context.signer, context.settings.public_url, context.request)
+
+
+@strawberry.type(
+    description=(
+        "A signed URL of a file on this server (absolute): it needs no token and works until "
+        "expiresAt, then answers 403."
+    )
+)
+class SignedUrl:
+    url: str
+    expires_at: datetime = strawberry.field(description="When the signature expires.")
+
+    @classmethod
+    def of(cls, value: SignedUrlValue) -> SignedUrl:
+        return cls(url=value.url, expires_at=value.expires_at)
 
 
 @strawberry.type
@@ -164,12 +190,25 @@ class Badge:
     certification_row: strawberry.Private[CertificationRecord]
 
     @described(
-        "A signed URL (a path on this server) of the badge image, null when there is none. "
-        "It stays the same for a day or more, so browsers can cache the image."
+        "The signed, absolute URL of the badge image, null when there is none. It stays the "
+        "same for a day or more, so browsers can cache the image. Also as `image`, with its "
+        "expiry."
     )
-    def image_url(self, info: Info) -> str | None:
+    async def image_url(self, info: Info) -> str | None:
+        image = await self._image(info)
+        return None if image is None else image.url
+
+    @described(
+        "The badge image (shown inline, embeddable from other origins), null when there is "
+        "none; the URL stays the same for a day or more, so browsers can cache the image."
+    )
+    async def image(self, info: Info) -> SignedUrl | None:
+        image = await self._image(info)
+        return None if image is None else SignedUrl.of(image)
+
+    async def _image(self, info: Info) -> SignedUrlValue | None:
         row = self.certification_row
-        return info.context.signer.badge_url(row.id, row.badge_sha256)
+        return await file_urls(info).badge(row.id, row.badge_sha256)
 
 
 @strawberry.type
@@ -193,6 +232,7 @@ class Certification(Node):
     badge: Badge | None
     policy: PolicyRef
     pk: strawberry.Private[int]
+    record: strawberry.Private[CertificationRecord]
 
     @classmethod
     def of(cls, row: CertificationRecord) -> Certification:
@@ -214,6 +254,7 @@ class Certification(Node):
             badge=badge,
             policy=PolicyRef(name=row.policy_name, config=JSON(row.policy_config)),
             pk=row.id,
+            record=row,
         )
 
     @strawberry.field
@@ -240,6 +281,17 @@ class Certification(Node):
         if row is None:
             return None
         return Enrollment.of(await loaders.view_of(row))
+
+    @described("What the viewer may do with this certification now (docs/api.md, Capabilities).")
+    def viewer_can(self) -> CertificationCapabilities:
+        return CertificationCapabilities(record=self.record)
+
+    @described(
+        "What submitEvidence checks of proof for it, for a form to say up front; null for a "
+        "certification that takes no proof (INTERNAL)."
+    )
+    def evidence_requirements(self, info: Info) -> EvidenceRequirements | None:
+        return EvidenceRequirements.of(self.record, info)
 
 
 @strawberry.type
@@ -333,6 +385,17 @@ class Award:
     cycle: int
     awarded_at: datetime
     expires_at: datetime | None
+    earned_on: date = strawberry.field(
+        description=(
+            "The calendar day it was earned, the same in every time zone: the learner's "
+            "completedOn when the award is dated by it, else awardedAt's day in the "
+            "organisation's time zone."
+        )
+    )
+    expires_on: date | None = strawberry.field(
+        description="earnedOn + validityMonths (a renewal: the previous expiresOn + "
+        "validityMonths); null = never."
+    )
 
 
 def _courses_of(root: Enrollment) -> list[CourseProgress]:
@@ -347,9 +410,37 @@ def _evidence_of(root: Enrollment) -> list[Evidence]:
     return root.evidence_objects()
 
 
+def _explanation_of(root: Enrollment, info: Info) -> str:
+    return i18n.render(root.view.explanation, info.context.language)
+
+
+@strawberry.type(
+    description=(
+        "The counts behind progressPercent and explanation, for clients that word their own "
+        "(docs/api.md, Languages): INTERNAL, the required courses (the mandatory ones, every "
+        "course when none is) done in this cycle; EXTERNAL, the one accepted proof."
+    )
+)
+class ProgressDetail:
+    done: int
+    required: int
+    remaining: int
+
+
+def _progress_detail_of(root: Enrollment) -> ProgressDetail:
+    done, required = progress_counts(root.view)
+    return ProgressDetail(done=done, required=required, remaining=required - done)
+
+
 def _awards_of(root: Enrollment) -> list[Award]:
     return [
-        Award(cycle=a.cycle, awarded_at=a.awarded_at, expires_at=a.expires_at)
+        Award(
+            cycle=a.cycle,
+            awarded_at=a.awarded_at,
+            expires_at=a.expires_at,
+            earned_on=a.earned_on,
+            expires_on=a.expires_on,
+        )
         for a in root.view.awards
     ]
 
@@ -361,7 +452,14 @@ class Enrollment(Node):
     certification: Certification
     status: EnrollmentStatus
     progress_percent: int = strawberry.field(description="0..100, from the completion policy.")
-    explanation: str = strawberry.field(description="The policy's one-line reason, for people.")
+    explanation: str = strawberry.field(
+        resolver=_explanation_of,
+        description=(
+            "The policy's one-line reason, for people, in the request's language "
+            "(Accept-Language; docs/api.md, Languages)."
+        ),
+    )
+    progress_detail: ProgressDetail = strawberry.field(resolver=_progress_detail_of)
     cycle: int = strawberry.field(description="1, then +1 for each recertification cycle.")
     enrolled_at: datetime
     started_at: datetime | None
@@ -370,6 +468,12 @@ class Enrollment(Node):
     completed_at: datetime | None = strawberry.field(description="Of the award in force, if any.")
     expires_at: datetime | None = strawberry.field(
         description="Of the award in force; null = never (or no award in force)."
+    )
+    completed_on: date | None = strawberry.field(
+        description="The earnedOn of the award in force (a calendar day), if any."
+    )
+    expires_on: date | None = strawberry.field(
+        description="The expiresOn of the award in force; null = never (or none in force)."
     )
     ended_at: datetime | None = strawberry.field(
         description=(
@@ -402,7 +506,6 @@ class Enrollment(Node):
             certification=Certification.of(view.certification),
             status=view.status,
             progress_percent=view.progress_percent,
-            explanation=view.explanation,
             cycle=view.cycle,
             enrolled_at=row.enrolled_at,
             started_at=row.started_at,
@@ -410,6 +513,8 @@ class Enrollment(Node):
             overdue=view.overdue,
             completed_at=view.completed_at,
             expires_at=view.expires_at,
+            completed_on=view.completed_on,
+            expires_on=view.expires_on,
             ended_at=row.ended_at,
             pk=row.id,
             learner_pk=row.learner_id,
@@ -424,6 +529,10 @@ class Enrollment(Node):
     )
     def completed_late(self) -> bool | None:
         return enrollment_search.completed_late(self.view)
+
+    @described("What the viewer may do with this enrollment now (docs/api.md, Capabilities).")
+    def viewer_can(self) -> EnrollmentCapabilities:
+        return EnrollmentCapabilities(view=self.view)
 
     def evidence_objects(self) -> list[Evidence]:
         if self.evidence_list is None:
@@ -480,11 +589,26 @@ class Evidence(Node):
         )
 
     @described(
-        "A short-lived signed URL (a path on this server) that downloads the file as an "
-        "attachment; it needs no token and expires after a few minutes: fetch a fresh one."
+        "A short-lived signed, absolute URL that downloads the file as an attachment; it "
+        "needs no token and expires after a few minutes: fetch a fresh one. Also as "
+        "`download`, with its expiry."
     )
-    def download_url(self, info: Info) -> str:
-        return info.context.signer.evidence_url(self.row.id, self.row.sha256)
+    async def download_url(self, info: Info) -> str:
+        return (await file_urls(info).evidence(self.row.id, self.row.sha256)).url
+
+    @described("Downloads the file as an attachment (a short-lived signed URL, no token needed).")
+    async def download(self, info: Info) -> SignedUrl:
+        return SignedUrl.of(await file_urls(info).evidence(self.row.id, self.row.sha256))
+
+    @described(
+        "Shows the file in a browser (inline, embeddable in an <iframe> or <img> of another "
+        "origin, sandboxed); a short-lived signed URL like `download`. Null unless the sniffed "
+        "type is a PDF or a PNG, JPEG, GIF or WebP image."
+    )
+    async def preview(self, info: Info) -> SignedUrl | None:
+        row = self.row
+        found = await file_urls(info).evidence_preview(row.id, row.sha256, row.content_type)
+        return None if found is None else SignedUrl.of(found)
 
     @described("Null when not yet reviewed, or when the viewer may not see the reviewer.")
     async def reviewed_by(self, info: Info) -> User | None:
@@ -492,6 +616,10 @@ class Evidence(Node):
             return None
         row = await info.context.loaders.users.load(self.reviewer_pk)
         return None if row is None else User.of(row)
+
+    @described("What the viewer may do with this evidence now (docs/api.md, Capabilities).")
+    def viewer_can(self) -> EvidenceCapabilities:
+        return EvidenceCapabilities(row=self.row, learner_id=self.enrollment.learner_pk)
 
 
 @strawberry.type

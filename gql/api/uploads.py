@@ -24,7 +24,7 @@ from gql.api.mutations import (
 from gql.api.types import Certification, Enrollment, Evidence
 from gql.domain import badges, evidence, imports
 from gql.domain.access import Actor
-from gql.domain.errors import InvalidInput
+from gql.domain.errors import InvalidInput, t
 from gql.domain.records import CertificationRecord, EvidenceRecord
 
 
@@ -32,8 +32,10 @@ def _received_file(file: object) -> UploadFile:
     """The uploaded file; a variable sent as JSON instead of a file part is refused."""
     if not isinstance(file, UploadFile):
         raise InvalidInput(
-            "file must be sent as a file part of a multipart request "
-            "(GraphQL multipart request spec)",
+            t(
+                "file must be sent as a file part of a multipart request "
+                "(GraphQL multipart request spec)"
+            ),
             field=["file"],
         )
     return file
@@ -73,7 +75,7 @@ class FileMutations:
         file: Upload,
         completed_on: date | None = None,
         note: str | None = None,
-    ) -> EvidencePayload:
+    ) -> EvidencePayload | None:
         async def submit(viewer: Actor) -> EvidenceRecord:
             upload = _received_file(file)
             return await evidence.submit_evidence(
@@ -86,6 +88,7 @@ class FileMutations:
                 note=note,
                 declared_type=upload.content_type,
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             )
 
         return await run_use_case(
@@ -102,7 +105,7 @@ class FileMutations:
         evidence_id: strawberry.ID,
         decision: ReviewDecision,
         comment: str | None = None,
-    ) -> EvidencePayload:
+    ) -> EvidencePayload | None:
         return await run_use_case(
             info,
             EvidencePayload,
@@ -112,6 +115,7 @@ class FileMutations:
                 decision,
                 comment,
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             ),
             lambda row: _evidence_payload(info, row),
         )
@@ -119,7 +123,7 @@ class FileMutations:
     @described_mutation("Set or replace a certification's badge image (PNG or JPEG). Admins.")
     async def upload_certification_badge(
         self, info: Info, certification_id: strawberry.ID, file: Upload
-    ) -> CertificationPayload:
+    ) -> CertificationPayload | None:
         async def upload_badge(viewer: Actor) -> CertificationRecord:
             upload = _received_file(file)
             return await badges.upload_certification_badge(
@@ -145,7 +149,7 @@ class FileMutations:
     )
     async def import_course_progress(
         self, info: Info, file: Upload, dry_run: bool = False
-    ) -> ImportPayload:
+    ) -> ImportPayload | None:
         async def import_rows(viewer: Actor) -> imports.ImportResult:
             upload = _received_file(file)
             return await imports.import_course_progress(
@@ -157,6 +161,7 @@ class FileMutations:
                 declared_type=upload.content_type,
                 course_id_of=course_pk_of_import,
                 plugins=info.context.plugins,
+                time_zone=info.context.settings.zone,
             )
 
         return await run_use_case(info, ImportPayload, import_rows, _import_payload)

@@ -1,6 +1,7 @@
 """The GraphQL HTTP endpoint: strawberry's ASGI view with certgraph's context and limits.
 The body limit and the 401 of an unauthenticated request are decided from the headers alone,
-before a byte of the body is read (docs/api.md, "Limits and production defaults")."""
+before a byte of the body is read (docs/api.md, "Limits and production defaults"); every
+refusal is gql.http.errors' JSON error, none strawberry's plain text."""
 
 from __future__ import annotations
 
@@ -9,23 +10,31 @@ import logging
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
-from gql.api.context import REQUEST_ID_HEADER, AppServices, RequestContext, build_context
+from gql.api.context import AppServices, RequestContext, build_context
 from gql.api.errors import shape_error
 from gql.api.graphiql import graphiql_page
+from gql.api.persisted import PersistedQueryRefused
 from gql.api.schema import CertgraphSchema
 from gql.domain.errors import Unauthenticated
 from gql.domain.unit import DeniedReads, collecting_denied_reads, flush_denied_reads
-from gql.http.errors import BEARER_CHALLENGE, error_response
+from gql.http.body_limit import BodyLimitMiddleware
+from gql.http.errors import (
+    BATCHING_NOT_SUPPORTED,
+    BEARER_CHALLENGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    code_for_status,
+    error_response,
+)
+from gql.http.request_id import REQUEST_ID_HEADER
 from gql.settings import Settings
 
 log = logging.getLogger("certgraph.api")
@@ -37,6 +46,7 @@ MAX_JSON_BODY_BYTES = 1024 * 1024
 # headers of an upload mutation take a few hundred bytes to a few KiB.
 MULTIPART_FIELDS_BYTES = 64 * 1024
 MULTIPART = "multipart/form-data"
+JSON = "application/json"
 # Deeper JSON than this is no GraphQL request: variables are inputs of a few levels.
 MAX_JSON_DEPTH = 64
 
@@ -50,25 +60,46 @@ def is_multipart(headers: Headers) -> bool:
     return mime_type == MULTIPART
 
 
+def is_graphql_content(headers: Headers) -> bool:
+    """Whether strawberry parses this POST at all: JSON (its rule: the type contains
+    application/json) or a multipart form; anything else is 415, unread."""
+    mime_type, _ = parse_content_type(headers.get("content-type") or "")
+    return JSON in mime_type or mime_type == MULTIPART
+
+
 def multipart_body_limit(settings: Settings) -> int:
     return settings.max_upload_bytes + MULTIPART_FIELDS_BYTES
 
 
 class RequestBodyLimits:
-    """Starlette's body limit, chosen by content type: JSON small, multipart upload-sized.
+    """The body limit, chosen by content type: JSON small, multipart upload-sized.
 
     Anything that is not multipart gets the JSON limit, so a body can only be as large as an
     upload when strawberry will read it as one.
     """
 
     def __init__(self, app: ASGIApp, *, json_limit: int, multipart_limit: int) -> None:
-        self._json = RequestBodyLimitMiddleware(app, max_body_size=json_limit)
-        self._multipart = RequestBodyLimitMiddleware(app, max_body_size=multipart_limit)
+        self._json = BodyLimitMiddleware(app, max_bytes=json_limit)
+        self._multipart = BodyLimitMiddleware(app, max_bytes=multipart_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         multipart = scope["type"] == "http" and is_multipart(Headers(scope=scope))
         limited = self._multipart if multipart else self._json
         await limited(scope, receive, send)
+
+
+class _Refusal(HTTPException):
+    """strawberry's refusal with a code of its own (strawberry's carry only a status)."""
+
+    def __init__(self, status_code: int, code: str, reason: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+def _refusal_response(refusal: HTTPException) -> Response:
+    """strawberry answers its HTTPException as plain text; certgraph as its JSON error."""
+    code = refusal.code if isinstance(refusal, _Refusal) else code_for_status(refusal.status_code)
+    return error_response(refusal.status_code, code, refusal.reason)
 
 
 class _RefusedUnread(Exception):
@@ -134,8 +165,8 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
                 try:
                     response = await self.run(request)
                 except HTTPException as exc:
-                    response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-                except _RefusedUnread as refused:
+                    response = _refusal_response(exc)
+                except (_RefusedUnread, PersistedQueryRefused) as refused:
                     response = refused.response
             await response(scope, receive, send)
             await flush_denied_reads(denied)
@@ -167,6 +198,26 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             raise HTTPException(400, "The request body must be a JSON object")
         return decoded
 
+    def _validate_batch_request(
+        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
+    ) -> None:
+        # strawberry's own check, with batching off, answers "Batching is not enabled".
+        raise _Refusal(
+            400,
+            BATCHING_NOT_SUPPORTED,
+            "a JSON array (a batch of operations) is not supported: send one operation per request",
+        )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        # Persisted queries (gql.api.persisted): the document of a hash, or a refusal.
+        data = await super().parse_http_body(request)
+        persisted = self.services.persisted
+        if persisted is None or isinstance(data, list):
+            return data
+        return await persisted.resolve(data)
+
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         # strawberry walks the client's `operations` and `map` without checking their shape.
         try:
@@ -187,6 +238,15 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         debug = self.services.settings.debug
         if context.actor is None and (not debug or is_multipart(request.headers)):
             raise _RefusedUnread(_unauthenticated_response(context))
+        if request.method == "POST" and not is_graphql_content(request.headers):
+            raise _RefusedUnread(
+                error_response(
+                    415,
+                    UNSUPPORTED_MEDIA_TYPE,
+                    "POST a GraphQL request as application/json, or as multipart/form-data "
+                    "for an upload",
+                )
+            )
         return context
 
     async def process_result(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-from gql.api.connections import Connection
+from gql.api.connections import Connection, connection_field
 from gql.api.context import Info
 from gql.api.errors import UserError
 from gql.api.fields import described, described_mutation
@@ -16,6 +16,7 @@ from gql.api.ids import encode_id, pk_or_unknown
 from gql.api.mutations import run_use_case
 from gql.api.types import Node
 from gql.domain import webhooks
+from gql.domain.pages import FIRST_PAGE, PageRequest
 from gql.domain.webhooks import (
     KNOWN_EVENT_TYPES,
     AddressPolicy,
@@ -134,14 +135,9 @@ async def webhook_node(info: Info, pk: int) -> Webhook | None:
 
 @strawberry.type
 class WebhookQuery:
-    @described("Webhook endpoints, oldest first; admins only.")
-    async def webhooks(
-        self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Webhook]:
-        ctx = info.context
-        page = await webhooks.list_webhooks(
-            ctx.viewer, first=first, after=after, max_page_size=ctx.settings.max_page_size
-        )
+    @connection_field("Webhook endpoints, oldest first; admins only.")
+    async def webhooks(self, info: Info, paging: PageRequest = FIRST_PAGE) -> Connection[Webhook]:
+        page = await webhooks.list_webhooks(info.context.viewer, paging=paging)
         return Connection.of(page, [Webhook.of(row) for row in page.items])
 
     @described("The event types a webhook may take (createWebhook's `events`).")
@@ -217,7 +213,9 @@ class WebhookMutations:
         "A new webhook endpoint (admins). Its signing secret is in this payload and nowhere "
         "else, ever."
     )
-    async def create_webhook(self, info: Info, input: CreateWebhookInput) -> WebhookSecretPayload:
+    async def create_webhook(
+        self, info: Info, input: CreateWebhookInput
+    ) -> WebhookSecretPayload | None:
         return await run_use_case(
             info,
             WebhookSecretPayload,
@@ -232,7 +230,7 @@ class WebhookMutations:
         )
 
     @described_mutation("Change a webhook endpoint (admins): only the fields given change.")
-    async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> WebhookPayload:
+    async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> WebhookPayload | None:
         return await run_use_case(
             info,
             WebhookPayload,
@@ -251,7 +249,7 @@ class WebhookMutations:
     @described_mutation(
         "Delete a webhook endpoint and its deliveries (admins); pending ones are not sent."
     )
-    async def delete_webhook(self, info: Info, id: strawberry.ID) -> DeleteWebhookPayload:
+    async def delete_webhook(self, info: Info, id: strawberry.ID) -> DeleteWebhookPayload | None:
         return await run_use_case(
             info,
             DeleteWebhookPayload,
@@ -263,7 +261,9 @@ class WebhookMutations:
         "A new signing secret for a webhook endpoint (admins), answered once; the old one "
         "stops signing at once."
     )
-    async def rotate_webhook_secret(self, info: Info, id: strawberry.ID) -> WebhookSecretPayload:
+    async def rotate_webhook_secret(
+        self, info: Info, id: strawberry.ID
+    ) -> WebhookSecretPayload | None:
         return await run_use_case(
             info,
             WebhookSecretPayload,
@@ -280,7 +280,7 @@ class WebhookMutations:
     )
     async def redeliver_event(
         self, info: Info, event_id: strawberry.ID, webhook_id: strawberry.ID | None = None
-    ) -> RedeliverEventPayload:
+    ) -> RedeliverEventPayload | None:
         return await run_use_case(
             info,
             RedeliverEventPayload,

@@ -2,7 +2,8 @@
 
 Use cases call these; resolvers never decide access themselves. An object the viewer may not
 see reads exactly like one that does not exist (its denied read is audited in the request's
-batch, gql.domain.unit).
+batch, gql.domain.unit). The `viewerCan` flags (docs/api.md, "Capabilities") call the same
+predicates the use cases refuse with, so a flag and a refusal cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from typing import Any, Protocol
 from tortoise.expressions import Q, Subquery
 
 from gql import clock
-from gql.domain.errors import Forbidden, Unauthenticated
+from gql.domain.errors import Forbidden, NotAllowed, Unauthenticated, t
+from gql.domain.status import EnrollmentStatus, EnrollmentView
 from gql.domain.unit import audit_refusal, note_denied_read
+from gql.plugins import PluginHost, PolicyUnavailable
+from gql.policy import VerdictStatus
 from gql.store import reads
 from gql.store.models import User
-from gql.store.records import UserRecord
+from gql.store.records import CertificationRecord, UserRecord
 from gql.store.search import PersonScope
 from gql.store.tokens import DeactivatedAccount, ExpiredToken, token_by_hash, touch_token
-from gql.vocabulary import CertificationState, Role
+from gql.vocabulary import CertificationKind, CertificationState, EvidenceStatus, Role
 
 TOKEN_PREFIX = "cg_"
 # last_used_at is bookkeeping, not an audit trail: refreshing it at most once a minute keeps
@@ -96,7 +100,7 @@ async def require_admin(
 ) -> None:
     if not actor.is_admin:
         await audit_refusal(actor.user_id, action, object_type, object_id, "admin only")
-        raise Forbidden(f"{action} is for admins only")
+        raise Forbidden(t("{action} is for admins only", action=action))
 
 
 async def note_hidden(
@@ -191,12 +195,12 @@ async def check_progress_recorder(
     completion (each refusal audited)."""
     if actor.is_admin:
         return
-    if learner_id is not None and learner_id != actor.user_id:
+    if learner_id is not None and not may_record_progress(actor, learner_id):
         await note_hidden(actor, "recordCourseProgress", "User", learner_id)
-        raise Forbidden("you may record only your own progress")
+        raise Forbidden(t("you may record only your own progress"))
     if completed_at is not None:
         await note_hidden(actor, "recordCourseProgress.completedAt", "Course", course_id)
-        raise Forbidden("only admins may back-date a completion")
+        raise Forbidden(t("only admins may back-date a completion"))
 
 
 # -- certifications -------------------------------------------------------------------------
@@ -232,8 +236,8 @@ def open_to_learner(state: str, enrolled: bool) -> bool:
 def report_team(actor: Actor) -> int | None:
     """Whose enrollments a certification report counts: everyone's for admins (None), a
     manager's own and their direct reports'; FORBIDDEN for learners."""
-    if not (actor.is_admin or actor.is_manager):
-        raise Forbidden("reports are for managers and admins")
+    if not may_view_reports(actor):
+        raise Forbidden(t("reports are for managers and admins"))
     return None if actor.is_admin else actor.user_id
 
 
@@ -257,3 +261,207 @@ def may_review(actor: Actor, learner: Learner) -> bool:
     if actor.is_admin:
         return True
     return actor.is_manager and learner.manager_id == actor.user_id
+
+
+# -- what the viewer may do now (the viewerCan flags) ---------------------------------------
+# Each predicate is what its use case refuses with; the flag is "it would be taken now",
+# given valid input (a file of an accepted type, a completedOn when one is required).
+
+
+class Ended(Protocol):
+    """An enrollment as the start rule reads it."""
+
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
+def may_enrol(state: str, enrollment: Ended | None) -> bool:
+    """Whether a learner's own start is taken (startCertification, or the enrolment a
+    submission of proof makes): an enrollment that has not ended starts whatever the state;
+    a new or reopened (ended) one only in a PUBLISHED certification."""
+    if enrollment is not None and enrollment.ended_at is None:
+        return True
+    return state == CertificationState.PUBLISHED
+
+
+def enrol_refusal(cert: CertificationRecord, enrollment: Ended | None) -> NotAllowed | None:
+    """may_enrol, said: why the learner's start is refused, or None."""
+    if may_enrol(cert.state, enrollment):
+        return None
+    if enrollment is not None:
+        return NotAllowed(
+            t(
+                "your enrollment in {name!r} was ended, and a {state} "
+                "certification takes no new enrollments",
+                name=cert.name,
+                state=cert.state,
+            ),
+            field=["certificationId"],
+        )
+    return NotAllowed(
+        t("a {state} certification takes no new enrollments", state=cert.state),
+        field=["certificationId"],
+    )
+
+
+def may_start(actor: Actor, state: str, enrollment: Ended | None) -> bool:
+    """startCertification for the actor themself (`enrollment`: theirs in it, or None)."""
+    return actor.user_id is not None and may_enrol(state, enrollment)
+
+
+def may_record_progress(actor: Actor, learner_id: int) -> bool:
+    """recordCourseProgress for this learner: one's own, anyone's for admins (a manager's
+    reports record their own)."""
+    return actor.is_admin or learner_id == actor.user_id
+
+
+def takes_evidence(cert: CertificationRecord) -> bool:
+    """Whether a certification takes proof at all: EXTERNAL ones do."""
+    return cert.kind == CertificationKind.EXTERNAL
+
+
+def completion_date_required(cert: CertificationRecord) -> bool:
+    """Whether submitEvidence needs `completedOn`: the policy config's `completionDate:
+    "learner"` (the award is dated by the learner's day; external-evidence's config)."""
+    return cert.policy_config.get("completionDate") == "learner"
+
+
+def evidence_refusal(cert: CertificationRecord) -> NotAllowed | None:
+    """takes_evidence, said: why no proof is taken for this certification, or None."""
+    if takes_evidence(cert):
+        return None
+    return NotAllowed(
+        t(
+            "proof is submitted for EXTERNAL certifications only; this "
+            "one is earned by completing its courses"
+        ),
+        field=["certificationId"],
+    )
+
+
+# Statuses in which new proof is taken (COMPLETED too, while its recertification window is open).
+SUBMITTABLE = frozenset(
+    {
+        EnrollmentStatus.ENROLLED,
+        EnrollmentStatus.STARTED,
+        EnrollmentStatus.REJECTED,
+        EnrollmentStatus.EXPIRED,
+    }
+)
+
+
+def submission_refusal(
+    cert: CertificationRecord,
+    enrollment: Ended | None,
+    view: EnrollmentView,
+    plugins: PluginHost,
+) -> NotAllowed | None:
+    """Why the learner's new proof is refused now, or None when it is taken. `view` is their
+    enrollment as the rules see it now (for one not yet enrolled, as it would be)."""
+    refused = evidence_refusal(cert) or enrol_refusal(cert, enrollment)
+    if refused is not None:
+        return refused
+    waiting = view.verdict is not None and view.verdict.status == VerdictStatus.PENDING_APPROVAL
+    if view.status == EnrollmentStatus.PENDING_APPROVAL or waiting:
+        return NotAllowed(t("your proof is waiting for review: wait for the decision"))
+    reopened = view.status == EnrollmentStatus.COMPLETED and view.window_open
+    if view.status not in SUBMITTABLE and not reopened:
+        return NotAllowed(
+            f"this certification is {view.status.value}: new proof is taken only once its "
+            "recertification window opens"
+            if view.status == EnrollmentStatus.COMPLETED
+            else f"no proof is taken while the enrollment is {view.status.value}"
+        )
+    try:
+        reason = plugins.check_submission(cert.policy_name, view.facts, cert.policy_config)
+    except PolicyUnavailable as exc:
+        return NotAllowed(t("proof cannot be taken now: {exc}", exc=exc))
+    return None if reason is None else NotAllowed(reason)
+
+
+def may_submit_evidence(
+    actor: Actor,
+    learner_id: int,
+    cert: CertificationRecord,
+    enrollment: Ended | None,
+    view: EnrollmentView,
+    plugins: PluginHost,
+) -> bool:
+    """submitEvidence: only for oneself, when submission_refusal has nothing to say."""
+    if actor.user_id is None or learner_id != actor.user_id:
+        return False
+    return submission_refusal(cert, enrollment, view, plugins) is None
+
+
+def reviewable(status: str) -> bool:
+    """Evidence is reviewed once: while PENDING."""
+    return status == EvidenceStatus.PENDING
+
+
+def may_review_evidence(actor: Actor, learner: Learner, status: str) -> bool:
+    """reviewEvidence: someone else's evidence the actor reviews (may_review), still PENDING."""
+    return may_review(actor, learner) and reviewable(status)
+
+
+def may_download_evidence(actor: Actor, learner: Learner) -> bool:
+    """Whoever sees the evidence gets its signed download URL."""
+    return may_see_learner(actor, learner)
+
+
+def may_manage_certifications(actor: Actor) -> bool:
+    """updateCertification, setCertificationCourses, uploadCertificationBadge (any state),
+    unassignCertification: admins (require_admin)."""
+    return actor.is_admin
+
+
+def publish_refusal(cert: CertificationRecord, has_courses: bool) -> NotAllowed | None:
+    """Why publishCertification refuses this certification (for an admin), or None."""
+    if cert.state != CertificationState.DRAFT:
+        return NotAllowed(
+            t("only a DRAFT certification can be published; this one is {state}", state=cert.state)
+        )
+    if cert.kind == CertificationKind.INTERNAL and not has_courses:
+        return NotAllowed(t("an INTERNAL certification needs courses before it is published"))
+    return None
+
+
+def may_publish(actor: Actor, cert: CertificationRecord, has_courses: bool) -> bool:
+    return actor.is_admin and publish_refusal(cert, has_courses) is None
+
+
+def retire_refusal(cert: CertificationRecord) -> NotAllowed | None:
+    """Why retireCertification refuses this certification (for an admin), or None."""
+    if cert.state != CertificationState.PUBLISHED:
+        return NotAllowed(
+            t(
+                "only a PUBLISHED certification can be retired; this one is {state}",
+                state=cert.state,
+            )
+        )
+    return None
+
+
+def may_retire(actor: Actor, cert: CertificationRecord) -> bool:
+    return actor.is_admin and retire_refusal(cert) is None
+
+
+def assign_refusal(cert: CertificationRecord) -> NotAllowed | None:
+    """Why assignCertification refuses this certification (for an admin), or None; each
+    learner named may still be refused (unknown, deactivated)."""
+    if cert.state != CertificationState.PUBLISHED:
+        return NotAllowed(
+            t(
+                "only a PUBLISHED certification can be assigned; this one is {state}",
+                state=cert.state,
+            )
+        )
+    return None
+
+
+def may_assign(actor: Actor, cert: CertificationRecord) -> bool:
+    return actor.is_admin and assign_refusal(cert) is None
+
+
+def may_view_reports(actor: Actor) -> bool:
+    """certificationReport: managers (their team) and admins."""
+    return actor.is_admin or actor.is_manager

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from gql.domain.access import Actor, require_admin
-from gql.domain.errors import InvalidInput
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
+from gql.domain.errors import InvalidInput, t
+from gql.domain.pages import FIRST_PAGE, OrmKey, Page, PageRequest, orm_page
 from gql.store.models import AuditEvent
 from gql.store.records import AUDIT_COLUMNS, AuditRecord
 
@@ -20,15 +20,13 @@ async def list_audit_events(
     object_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[AuditRecord]:
     """Newest first. `action` matches exactly, or as a prefix when it ends with '*'
     (``denied:*`` lists every refusal)."""
     await require_admin(actor, "auditEvents", "AuditEvent")
     if since is not None and until is not None and since > until:
-        raise InvalidInput("since must not be after until", field=["since"])
+        raise InvalidInput(t("since must not be after until"), field=["since"])
     queryset = AuditEvent.all()
     if action:
         queryset = (
@@ -52,7 +50,5 @@ async def list_audit_events(
         record=AuditRecord,
         columns=AUDIT_COLUMNS,
         kind="audit",
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )

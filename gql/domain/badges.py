@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gql.domain.access import Actor, require_admin
-from gql.domain.errors import NotFound
+from gql.domain.errors import NotFound, t
 from gql.domain.unit import unit_of_work
 from gql.domain.uploads import received_upload
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
@@ -31,7 +31,7 @@ async def upload_certification_badge(
     """
     await require_admin(actor, "uploadCertificationBadge", "Certification", certification_id)
     if not await Certification.exists(id=certification_id):
-        raise NotFound("no such certification", field=["certificationId"])
+        raise NotFound(t("no such certification"), field=["certificationId"])
     async with received_upload(
         blobs,
         upload,
@@ -50,7 +50,7 @@ async def _set_badge(
     async with unit_of_work(actor) as unit:
         cert = await Certification.get_or_none(id=certification_id)
         if cert is None:
-            raise NotFound("no such certification", field=["certificationId"])
+            raise NotFound(t("no such certification"), field=["certificationId"])
         before = {"badgeSha256": cert.badge_sha256, "badgeName": cert.badge_name}
         stored = await staged.keep()
         cert.badge_sha256 = stored.sha256

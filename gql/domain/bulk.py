@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 from tortoise.exceptions import IntegrityError
 
 from gql.domain.access import Actor, may_manage, require_admin
-from gql.domain.errors import Conflict, DomainError, DomainErrors, InvalidInput
+from gql.domain.errors import Conflict, DomainError, DomainErrors, InvalidInput, t
 from gql.domain.evidence import ReviewDecision, review_evidence
 from gql.domain.external_ids import UniqueKey, clean_external_id, holders
 from gql.domain.unit import unit_of_work
@@ -98,14 +99,19 @@ def _checked_rows(rows: Sequence[NewUser]) -> tuple[list[_Row], list[DomainError
             if earlier != index:
                 email_first = False
                 problems.append(
-                    InvalidInput(f"the same email as input[{earlier}]", field=["email"])
+                    InvalidInput(
+                        t("the same email as input[{earlier}]", earlier=earlier), field=["email"]
+                    )
                 )
         if external_id is not None:
             earlier = first_external.setdefault(external_id, index)
             if earlier != index:
                 external_first = False
                 problems.append(
-                    InvalidInput(f"the same externalId as input[{earlier}]", field=["externalId"])
+                    InvalidInput(
+                        t("the same externalId as input[{earlier}]", earlier=earlier),
+                        field=["externalId"],
+                    )
                 )
         errors += [_at(index, problem) for problem in problems]
         cleaned.append(
@@ -156,7 +162,7 @@ async def _manager_errors(rows: Sequence[_Row]) -> list[DomainError]:
     roles = dict(await User.filter(id__in=wanted).values_list("id", "role"))
     return [
         InvalidInput(
-            "manager must be an existing manager or admin",
+            t("manager must be an existing manager or admin"),
             field=["input", str(row.index), "managerId"],
         )
         for row in rows
@@ -188,7 +194,11 @@ async def create_users(actor: Actor, rows: Sequence[NewUser]) -> list[UserRecord
     await require_admin(actor, "createUsers", "User")
     if len(rows) > MAX_USERS_PER_CALL:
         raise InvalidInput(
-            f"at most {MAX_USERS_PER_CALL} users per call (got {len(rows)}): split the list",
+            t(
+                "at most {MAX_USERS_PER_CALL} users per call (got {count}): split the list",
+                MAX_USERS_PER_CALL=MAX_USERS_PER_CALL,
+                count=len(rows),
+            ),
             field=["input"],
         )
     if not rows:
@@ -204,7 +214,7 @@ async def create_users(actor: Actor, rows: Sequence[NewUser]) -> list[UserRecord
         if found:
             raise DomainErrors(_in_input_order(found)) from None
         raise Conflict(
-            "a concurrent change took a value these users need; send the call again"
+            t("a concurrent change took a value these users need; send the call again")
         ) from None
 
 
@@ -288,7 +298,11 @@ class ReviewOutcome:
 
 
 async def review_evidence_batch(
-    actor: Actor, reviews: Sequence[Review], *, plugins: PluginHost | None = None
+    actor: Actor,
+    reviews: Sequence[Review],
+    *,
+    plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> list[ReviewOutcome]:
     """Review each evidence in input order exactly as reviewEvidence does (its rules, audit
     row, evidence_reviewed event and re-evaluation), each in its own transaction: one that
@@ -297,7 +311,11 @@ async def review_evidence_batch(
     MAX_REVIEWS_PER_CALL reviews, else nothing is done."""
     if len(reviews) > MAX_REVIEWS_PER_CALL:
         raise InvalidInput(
-            f"at most {MAX_REVIEWS_PER_CALL} reviews per call (got {len(reviews)}): split the list",
+            t(
+                "at most {MAX_REVIEWS_PER_CALL} reviews per call (got {count}): split the list",
+                MAX_REVIEWS_PER_CALL=MAX_REVIEWS_PER_CALL,
+                count=len(reviews),
+            ),
             field=["input"],
         )
     outcomes: list[ReviewOutcome] = []
@@ -306,14 +324,19 @@ async def review_evidence_batch(
         earlier = seen.setdefault(review.evidence_id, index)
         if earlier != index:
             error: DomainError = InvalidInput(
-                f"the same evidence as input[{earlier}]: review it once",
+                t("the same evidence as input[{earlier}]: review it once", earlier=earlier),
                 field=["input", str(index), "evidenceId"],
             )
             outcomes.append(ReviewOutcome(index, review.evidence_id, error=error))
             continue
         try:
             reviewed = await review_evidence(
-                actor, review.evidence_id, review.decision, review.comment, plugins=plugins
+                actor,
+                review.evidence_id,
+                review.decision,
+                review.comment,
+                plugins=plugins,
+                time_zone=time_zone,
             )
         except DomainError as exc:
             outcomes.append(ReviewOutcome(index, review.evidence_id, error=_at(index, exc)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 
 from gql import clock
@@ -12,8 +12,10 @@ from gql.domain.access import (
     catalog_states,
     learner_scope,
     may_see_certification,
+    publish_refusal,
     report_team,
     require_admin,
+    retire_refusal,
 )
 from gql.domain.changes import UNCHANGED, Unchanged, given, or_current
 from gql.domain.errors import (
@@ -24,6 +26,7 @@ from gql.domain.errors import (
     NotFound,
     PolicyConfigInvalid,
     PolicyUnknown,
+    t,
 )
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
 from gql.domain.external_ids import (
@@ -33,15 +36,7 @@ from gql.domain.external_ids import (
     external_id_change,
     external_id_key,
 )
-from gql.domain.pages import (
-    DEFAULT_MAX_PAGE_SIZE,
-    CertificationSort,
-    Page,
-    check_first,
-    check_search,
-    decode_cursor,
-    encode_cursor,
-)
+from gql.domain.pages import FIRST_PAGE, CertificationSort, Page, PageRequest, check_search
 from gql.domain.status import EnrollmentStatus, course_links
 from gql.domain.unit import Unit, unit_of_work
 from gql.plugins import PluginHost, PolicyConfigError, get_plugin_host
@@ -140,11 +135,17 @@ def _validated(
     except KeyError:
         known = ", ".join(sorted(host.policies)) or "none"
         raise PolicyUnknown(
-            f"no policy named {policy!r} is installed (installed: {known})",
+            t(
+                "no policy named {policy!r} is installed (installed: {known})",
+                policy=policy,
+                known=known,
+            ),
             field=["input", "policy"],
         ) from None
     except PolicyConfigError as exc:
-        raise PolicyConfigInvalid(f"{policy}: {exc}", field=["input", "policyConfig"]) from None
+        raise PolicyConfigInvalid(
+            t("{policy}: {exc}", policy=policy, exc=exc), field=["input", "policyConfig"]
+        ) from None
     return {
         "name": name,
         "overview": data.overview or "",
@@ -214,7 +215,7 @@ async def create_certification(
 async def _get_for_update(certification_id: int) -> Certification:
     cert = await Certification.get_or_none(id=certification_id)
     if cert is None:
-        raise NotFound("no such certification", field=["id"])
+        raise NotFound(t("no such certification"), field=["id"])
     return cert
 
 
@@ -261,7 +262,9 @@ def _merged(cert: Certification, changes: CertificationChanges) -> Certification
     its config is kept unless named, or unless the policy named is another one."""
     for name in ("name", "kind", "type"):
         if getattr(changes, name) is None:
-            raise InvalidInput(f"{_camel(name)} cannot be cleared", field=["input", _camel(name)])
+            raise InvalidInput(
+                t("{name} cannot be cleared", name=_camel(name)), field=["input", _camel(name)]
+            )
     policy = cert.policy_name if not given(changes.policy) else changes.policy
     kind = CertificationKind(cast(str, or_current(changes.kind, cert.kind)))
     same_policy = (policy or DEFAULT_POLICY[kind]) == cert.policy_name
@@ -308,6 +311,7 @@ async def update_certification(
     *,
     organisation: str = DEFAULT_ORGANISATION,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> CertificationRecord:
     """Change only the fields `changes` names (a CertificationData names every one). A change
     of the rules re-evaluates every enrollment; an update that changes nothing writes
@@ -321,7 +325,10 @@ async def update_certification(
         keys = external_id_key(
             "Certification", external_id, ["input", "externalId"], own_id=certification_id
         )
-    async with conflicts_named(keys), unit_of_work(actor, plugins) as unit:
+    async with (
+        conflicts_named(keys),
+        unit_of_work(actor, plugins, time_zone=time_zone) as unit,
+    ):
         cert = await _get_for_update(certification_id)
         values = _validated(_merged(cert, changes), organisation, plugins)
         changed = {key for key, value in values.items() if getattr(cert, key) != value}
@@ -353,18 +360,21 @@ async def set_certification_courses(
     links: list[CourseLink],
     *,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> CertificationRecord:
     await require_admin(actor, "setCertificationCourses", "Certification", certification_id)
     seen: set[int] = set()
     for i, link in enumerate(links):
         if link.course_id in seen:
-            raise InvalidInput("a course may be listed once", field=["courses", str(i), "courseId"])
+            raise InvalidInput(
+                t("a course may be listed once"), field=["courses", str(i), "courseId"]
+            )
         seen.add(link.course_id)
         if link.position is not None and not 0 <= link.position <= 10_000:
             raise InvalidInput(
-                "position must be between 0 and 10000", field=["courses", str(i), "position"]
+                t("position must be between 0 and 10000"), field=["courses", str(i), "position"]
             )
-    async with unit_of_work(actor, plugins) as unit:
+    async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
         cert = await _get_for_update(certification_id)
         # locked (PostgreSQL), in id order: a course being deleted is then gone or stays
         existing = {
@@ -379,12 +389,17 @@ async def set_certification_courses(
         for i, link in enumerate(links):
             course = existing.get(link.course_id)
             if course is None:
-                problems.append(NotFound("no such course", field=["courses", str(i), "courseId"]))
+                problems.append(
+                    NotFound(t("no such course"), field=["courses", str(i), "courseId"])
+                )
             elif course.retired_at is not None and link.course_id not in had:
                 problems.append(
                     NotAllowed(
-                        f"{course.name!r} is retired: it takes no new certifications (those "
-                        "that have it keep it)",
+                        t(
+                            "{name!r} is retired: it takes no new certifications (those "
+                            "that have it keep it)",
+                            name=course.name,
+                        ),
                         field=["courses", str(i), "courseId"],
                     )
                 )
@@ -437,15 +452,10 @@ async def publish_certification(
     await require_admin(actor, "publishCertification", "Certification", certification_id)
     async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
-        if cert.state != CertificationState.DRAFT:
-            raise NotAllowed(
-                f"only a DRAFT certification can be published; this one is {cert.state}"
-            )
-        if (
-            cert.kind == CertificationKind.INTERNAL
-            and not await CertificationCourse.filter(certification_id=cert.id).exists()
-        ):
-            raise NotAllowed("an INTERNAL certification needs courses before it is published")
+        has_courses = await CertificationCourse.filter(certification_id=cert.id).exists()
+        refused = publish_refusal(record_of(CertificationRecord, cert), has_courses)
+        if refused is not None:
+            raise refused
         cert.state, cert.published_at, cert.updated_at = (
             CertificationState.PUBLISHED,
             unit.now,
@@ -468,10 +478,9 @@ async def retire_certification(
     await require_admin(actor, "retireCertification", "Certification", certification_id)
     async with unit_of_work(actor, plugins) as unit:
         cert = await _get_for_update(certification_id)
-        if cert.state != CertificationState.PUBLISHED:
-            raise NotAllowed(
-                f"only a PUBLISHED certification can be retired; this one is {cert.state}"
-            )
+        refused = retire_refusal(record_of(CertificationRecord, cert))
+        if refused is not None:
+            raise refused
         cert.state, cert.updated_at = CertificationState.RETIRED, unit.now
         await cert.save(update_fields=["state", "updated_at"])
         await unit.audit(
@@ -516,35 +525,30 @@ async def list_certifications(
     kind: CertificationKind | None = None,
     state: CertificationState | None = None,
     search: str | None = None,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[CertificationRecord]:
     """The catalog. Learners see PUBLISHED ones; admins every state (filter with `state`)."""
-    size = check_first(first, max_page_size)
-    search = check_search(search)
     sort = CertificationSort(sort)
     keys = sql.catalog_keys(sort)
-    cursor = decode_cursor(after, f"catalog:{sort}", [key.type for key in keys])
+    window = paging.window(f"catalog:{sort}", [key.type for key in keys])
+    search = check_search(search)
     states = catalog_states(actor, state)
     if states == []:
-        return Page([], [], False, cursor is not None, 0)
+        return window.empty()
     rows, total = await sql.catalog_page(
         viewer_id=actor.user_id,
-        keys=keys,
+        keys=window.order(keys),
         states=states,
         kind=kind,
         search=search,
         now=clock.now(),
-        after=cursor,
-        limit=size + 1,
+        after=window.cursor,
+        limit=window.limit,
     )
-    has_next = len(rows) > size
-    rows = rows[:size]
-    by_id = await reads.certifications([r["id"] for r in rows])
-    items = [by_id[r["id"]] for r in rows]
-    cursors = [encode_cursor(f"catalog:{sort}", sql.key_values(r, keys)) for r in rows]
-    return Page(items, cursors, has_next, cursor is not None, total)
+    by_id = await reads.certifications([r["id"] for r in window.rows(rows)])
+    return window.page(
+        rows, total, item=lambda r: by_id[r["id"]], key=lambda r: sql.key_values(r, keys)
+    )
 
 
 @dataclass(slots=True)
@@ -559,7 +563,9 @@ class CertificationReport:
 
     async def expiring_within(self, days: int) -> int:
         if not 0 <= days <= MAX_DAYS:
-            raise InvalidInput(f"days must be between 0 and {MAX_DAYS}", field=["days"])
+            raise InvalidInput(
+                t("days must be between 0 and {MAX_DAYS}", MAX_DAYS=MAX_DAYS), field=["days"]
+            )
         return await sql.count_expiring(
             self.certification.id,
             report_team(self._viewer),

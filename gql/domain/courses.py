@@ -8,7 +8,7 @@ from tortoise.expressions import Q
 
 from gql.domain.access import Actor, require_admin
 from gql.domain.changes import UNCHANGED, Unchanged, or_current
-from gql.domain.errors import InvalidInput, NotAllowed, NotFound
+from gql.domain.errors import InvalidInput, NotAllowed, NotFound, t
 from gql.domain.external_ids import (
     check_free,
     clean_external_id,
@@ -16,7 +16,15 @@ from gql.domain.external_ids import (
     external_id_change,
     external_id_key,
 )
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, CourseSort, OrmKey, Page, check_search, orm_page
+from gql.domain.pages import (
+    FIRST_PAGE,
+    CourseSort,
+    OrmKey,
+    Page,
+    PageRequest,
+    check_search,
+    orm_page,
+)
 from gql.domain.unit import unit_of_work
 from gql.store import reads
 from gql.store.models import CertificationCourse, Course, CourseProgress
@@ -33,12 +41,12 @@ _COURSE_KEYS: dict[CourseSort, list[OrmKey]] = {
 def _validated(name: str, description: str | None, duration_minutes: int | None) -> dict[str, Any]:
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise InvalidInput("name must not be empty", field=["input", "name"])
+        raise InvalidInput(t("name must not be empty"), field=["input", "name"])
     if len(cleaned) > 300:
-        raise InvalidInput("name must be at most 300 characters", field=["input", "name"])
+        raise InvalidInput(t("name must be at most 300 characters"), field=["input", "name"])
     if duration_minutes is not None and not 0 < duration_minutes <= 100_000:
         raise InvalidInput(
-            "durationMinutes must be between 1 and 100000", field=["input", "durationMinutes"]
+            t("durationMinutes must be between 1 and 100000"), field=["input", "durationMinutes"]
         )
     return {"name": cleaned, "description": description or "", "duration_minutes": duration_minutes}
 
@@ -91,7 +99,7 @@ async def update_course(
     CONFLICT naming it (gql.domain.external_ids)."""
     await require_admin(actor, "updateCourse", "Course", course_id)
     if name is None:
-        raise InvalidInput("name cannot be cleared", field=["input", "name"])
+        raise InvalidInput(t("name cannot be cleared"), field=["input", "name"])
     keys = []
     if not isinstance(external_id, Unchanged):
         external_id = clean_external_id(external_id, ["input", "externalId"])
@@ -99,7 +107,7 @@ async def update_course(
     async with conflicts_named(keys), unit_of_work(actor) as unit:
         course = await Course.get_or_none(id=course_id)
         if course is None:
-            raise NotFound("no such course", field=["id"])
+            raise NotFound(t("no such course"), field=["id"])
         values = _validated(
             or_current(name, course.name),
             or_current(description, course.description),
@@ -130,7 +138,7 @@ async def retire_course(actor: Actor, course_id: int) -> CourseRecord:
     async with unit_of_work(actor) as unit:
         course = await Course.get_or_none(id=course_id)
         if course is None:
-            raise NotFound("no such course", field=["id"])
+            raise NotFound(t("no such course"), field=["id"])
         if course.retired_at is None:
             course.retired_at, course.updated_at = unit.now, unit.now
             await course.save(update_fields=["retired_at", "updated_at"])
@@ -152,19 +160,28 @@ async def delete_course(actor: Actor, course_id: int) -> int:
         # locked (PostgreSQL): a link being written waits, or is seen by the checks below
         course = await Course.filter(id=course_id).select_for_update().first()
         if course is None:
-            raise NotFound("no such course", field=["id"])
+            raise NotFound(t("no such course"), field=["id"])
         linked = await CertificationCourse.filter(course_id=course_id).count()
         if linked:
             raise NotAllowed(
-                f"{course.name!r} is a course of {linked} certification(s): remove it from them "
-                "(setCertificationCourses) first, or retire it (retireCourse)",
+                t(
+                    "{name!r} is a course of {linked} certification(s): remove "
+                    "it from them (setCertificationCourses) first, or retire it "
+                    "(retireCourse)",
+                    name=course.name,
+                    linked=linked,
+                ),
                 field=["id"],
             )
         learners = await CourseProgress.filter(course_id=course_id).count()
         if learners:
             raise NotAllowed(
-                f"{learners} learner(s) have progress on {course.name!r}, which is kept as "
-                "history: retire the course (retireCourse) instead",
+                t(
+                    "{learners} learner(s) have progress on {name!r}, which is "
+                    "kept as history: retire the course (retireCourse) instead",
+                    learners=learners,
+                    name=course.name,
+                ),
                 field=["id"],
             )
         before = {**_course_snapshot(course), "externalId": course.external_id}
@@ -191,9 +208,7 @@ async def list_courses(
     sort: CourseSort = CourseSort.NAME_ASC,
     search: str | None = None,
     include_retired: bool = False,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[CourseRecord]:
     """The courses; retired ones only with `include_retired`."""
     search = check_search(search)
@@ -206,9 +221,7 @@ async def list_courses(
         record=CourseRecord,
         columns=COURSE_COLUMNS,
         kind=f"courses:{sort}",
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )
 
 

@@ -293,3 +293,8 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self.threads.shutdown(wait=False, cancel_futures=True)
+
+
+async def outbox_backlog() -> tuple[int, int]:
+    """(events waiting for their fan-out, deliveries pending), read for /metrics."""
+    return await outbox.backlog()

@@ -20,8 +20,8 @@ from datetime import datetime
 
 from gql import clock
 from gql.domain.access import Actor, learner_scope_sql
-from gql.domain.errors import InvalidInput
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, Page, check_first, decode_cursor, encode_cursor
+from gql.domain.errors import InvalidInput, t
+from gql.domain.pages import FIRST_PAGE, Page, PageRequest
 from gql.domain.status import EnrollmentStatus, EnrollmentView
 from gql.store import search as store
 from gql.store.records import EnrollmentRecord
@@ -57,19 +57,19 @@ def check_filter(filter: EnrollmentFilter, field: Sequence[str] = ("filter",)) -
     path = list(field)
     if filter.status is not None and not filter.status:
         raise InvalidInput(
-            "status must name at least one EnrollmentStatus (leave it out for any status)",
+            t("status must name at least one EnrollmentStatus (leave it out for any status)"),
             field=[*path, "status"],
         )
     for name, value in (("dueBefore", filter.due_before), ("dueAfter", filter.due_after)):
         if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a UTC offset", field=[*path, name])
+            raise InvalidInput(t("{name} needs a UTC offset", name=name), field=[*path, name])
     if (
         filter.due_before is not None
         and filter.due_after is not None
         and filter.due_after > filter.due_before
     ):
         raise InvalidInput(
-            "dueAfter must not be after dueBefore (dueAfter <= dueAt < dueBefore)",
+            t("dueAfter must not be after dueBefore (dueAfter <= dueAt < dueBefore)"),
             field=[*path, "dueAfter"],
         )
 
@@ -93,29 +93,20 @@ async def search_enrollments(
     actor: Actor,
     filter: EnrollmentFilter | None = None,
     *,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[EnrollmentRecord]:
     """One keyset page (enrollment id order, oldest first) of the enrollments the actor may
     see that `filter` selects, each with its certification. Two statements (the count and
     the page) whatever the page size."""
     filter = filter or EnrollmentFilter()
     check_filter(filter)
-    size = check_first(first, max_page_size)
-    cursor = decode_cursor(after, CURSOR_KIND, [key.type for key in store.SEARCH_KEYS])
+    window = paging.window(CURSOR_KIND, [key.type for key in store.SEARCH_KEYS])
     search = _search(actor, filter)
     now = clock.now()
     total = await store.count_enrollments(search, now)
-    rows = await store.enrollments(search, now, cursor, size + 1)
-    shown = rows[:size]
-    return Page(
-        shown,
-        [encode_cursor(CURSOR_KIND, [row.id]) for row in shown],
-        len(rows) > size,
-        cursor is not None,
-        total,
-    )
+    keys = window.order(store.SEARCH_KEYS)
+    rows = await store.enrollments(search, now, window.cursor, window.limit, keys)
+    return window.page(rows, total, item=lambda row: row, key=lambda row: [row.id])
 
 
 async def iter_enrollments(
@@ -131,7 +122,9 @@ async def iter_enrollments(
     filter = filter or EnrollmentFilter()
     check_filter(filter)
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise InvalidInput(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
+        raise InvalidInput(
+            t("batch_size must be between 1 and {MAX_BATCH_SIZE}", MAX_BATCH_SIZE=MAX_BATCH_SIZE)
+        )
     search = _search(actor, filter)
     now = clock.now()
     cursor: list[int] | None = None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import cast
 
 from gql import clock
 from gql.domain.access import (
     Actor,
+    assign_refusal,
     check_progress_recorder,
+    enrol_refusal,
     learner_scope,
     note_hidden,
     open_to_learner,
@@ -18,16 +20,9 @@ from gql.domain.access import (
     visible_learners,
 )
 from gql.domain.changes import UNCHANGED, Unchanged, given, or_current
-from gql.domain.errors import DomainError, DomainErrors, InvalidInput, NotAllowed, NotFound
+from gql.domain.errors import DomainError, DomainErrors, InvalidInput, NotAllowed, NotFound, t
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.pages import (
-    DEFAULT_MAX_PAGE_SIZE,
-    CertificationSort,
-    Page,
-    check_first,
-    decode_cursor,
-    encode_cursor,
-)
+from gql.domain.pages import FIRST_PAGE, CertificationSort, Page, PageRequest
 from gql.domain.rules import open_cycle_starts, progress_after
 from gql.domain.status import EnrollmentStatus, EnrollmentView, load_context
 from gql.domain.unit import Unit, unit_of_work
@@ -40,7 +35,6 @@ from gql.store.models import Enrollment, User
 from gql.store.records import CertificationRecord, EnrollmentRecord, ProgressRecord
 from gql.vocabulary import (
     CertificationKind,
-    CertificationState,
     EnrollmentOrigin,
     ProgressStatus,
 )
@@ -147,14 +141,14 @@ def _named_learners(
     """Every learner the request names, at the index it was sent at; the due dates' errors."""
     problems: list[DomainError] = []
     if due_at is not None and due_at.tzinfo is None:
-        problems.append(InvalidInput("dueAt needs a UTC offset", field=["dueAt"]))
+        problems.append(InvalidInput(t("dueAt needs a UTC offset"), field=["dueAt"]))
     default: datetime | Unchanged | None = UNCHANGED if due_at is None else due_at
     named = [_Named(pk, default, ("learnerIds", str(i))) for i, pk in enumerate(learner_ids)]
     for i, assignment in enumerate(assignments):
         due = assignment.due_at if given(assignment.due_at) else default
         if isinstance(due, datetime) and due.tzinfo is None:
             problems.append(
-                InvalidInput("dueAt needs a UTC offset", field=["assignments", str(i), "dueAt"])
+                InvalidInput(t("dueAt needs a UTC offset"), field=["assignments", str(i), "dueAt"])
             )
         named.append(_Named(assignment.learner_id, due, ("assignments", str(i), "learnerId")))
     return named, problems
@@ -162,9 +156,11 @@ def _named_learners(
 
 def _check_count(pks: Sequence[int], field: str) -> None:
     if not pks:
-        raise InvalidInput("name at least one learner", field=[field])
+        raise InvalidInput(t("name at least one learner"), field=[field])
     if len(set(pks)) > MAX_ASSIGN:
-        raise InvalidInput(f"at most {MAX_ASSIGN} learners at once", field=[field])
+        raise InvalidInput(
+            t("at most {MAX_ASSIGN} learners at once", MAX_ASSIGN=MAX_ASSIGN), field=[field]
+        )
 
 
 def _raise_all(problems: Sequence[DomainError], named: Sequence[_Named]) -> None:
@@ -189,10 +185,10 @@ async def _learner_problems(named: Sequence[_Named], verb: str) -> list[DomainEr
     problems: list[DomainError] = []
     for n in named:
         if n.learner_id not in deactivated:
-            problems.append(NotFound("no such user", field=n.field))
+            problems.append(NotFound(t("no such user"), field=n.field))
         elif deactivated[n.learner_id] is not None and verb == "assign":
             problems.append(
-                NotAllowed("this user is deactivated: reactivate them first", field=n.field)
+                NotAllowed(t("this user is deactivated: reactivate them first"), field=n.field)
             )
     return problems
 
@@ -209,7 +205,10 @@ def _first_of_each(named: Sequence[_Named]) -> tuple[list[_Named], list[DomainEr
         elif n.field[0] == "assignments":
             problems.append(
                 InvalidInput(
-                    f"this learner is already named at {'.'.join(earlier.field[:2])}",
+                    t(
+                        "this learner is already named at {place}",
+                        place=".".join(earlier.field[:2]),
+                    ),
                     field=n.field,
                 )
             )
@@ -233,28 +232,28 @@ async def assign_certification(
     *,
     assignments: Sequence[Assignment] = (),
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> list[EnrollmentRecord]:
     """Enrol learners, reopen their ended enrollments, or change the due dates of existing
     ones; admins only. `due_at` applies to `learner_ids` and to each assignment that names
     no due date of its own. Every bad ID is reported at its index as sent; nothing is
-    written unless every learner can be assigned (docs/domain.md, "Assignments")."""
+    written unless every learner can be assigned (docs/domain.md, "Assignments").
+    `time_zone`: the organisation's (Settings.zone), for the days of any award written."""
     await require_admin(actor, "assignCertification", "Certification", certification_id)
     named, problems = _named_learners(learner_ids, due_at, assignments)
     _check_count([n.learner_id for n in named], "learnerIds")
 
     async def run() -> list[EnrollmentRecord]:
-        async with unit_of_work(actor, plugins) as unit:
+        async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
             cert = (await reads.certifications([certification_id])).get(certification_id)
             found = list(problems)
             if cert is None:
-                found.insert(0, NotFound("no such certification", field=["certificationId"]))
-            elif cert.state != CertificationState.PUBLISHED:
                 found.insert(
                     0,
-                    NotAllowed(
-                        f"only a PUBLISHED certification can be assigned; this one is {cert.state}"
-                    ),
+                    NotFound(t("no such certification"), field=["certificationId"]),
                 )
+            elif (refused := assign_refusal(cert)) is not None:
+                found.insert(0, refused)
             learner_problems = await _learner_problems(named, "assign")
             found += learner_problems
             bad = {p.field for p in learner_problems}
@@ -391,7 +390,7 @@ async def unassign_certification(
         async with unit_of_work(actor, plugins) as unit:
             cert = (await reads.certifications([certification_id])).get(certification_id)
             if cert is None:
-                raise NotFound("no such certification", field=["certificationId"])
+                raise NotFound(t("no such certification"), field=["certificationId"])
             problems = await _learner_problems(named, "unassign")
             bad = {p.field for p in problems}
             learners, _ = _first_of_each([n for n in named if n.field not in bad])
@@ -402,7 +401,7 @@ async def unassign_certification(
                 for e in await reads.enrollments(certification_id=cert.id, learner_id__in=ids)
             }
             problems += [
-                NotFound("this learner is not enrolled in this certification", field=n.field)
+                NotFound(t("this learner is not enrolled in this certification"), field=n.field)
                 for n in named
                 if n.field not in bad and n.learner_id not in existing
             ]
@@ -449,19 +448,23 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def start_certification(
-    actor: Actor, certification_id: int, *, plugins: PluginHost | None = None
+    actor: Actor,
+    certification_id: int,
+    *,
+    plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> EnrollmentRecord:
     """Self-enrol into a PUBLISHED certification if needed and mark it started (once)."""
     if actor.user_id is None:
-        raise InvalidInput("only a user can start a certification")
+        raise InvalidInput(t("only a user can start a certification"))
     learner_id = actor.user_id
 
     async def run() -> EnrollmentRecord:
-        async with unit_of_work(actor, plugins) as unit:
+        async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
             await lock_learners([learner_id])
             cert, enrollment = await enrollment_of(learner_id, certification_id)
             if cert is None or not open_to_learner(cert.state, enrollment is not None):
-                raise NotFound("no such certification", field=["certificationId"])
+                raise NotFound(t("no such certification"), field=["certificationId"])
             enrollment = await enrol_and_start(learner_id, cert, enrollment, unit)
             [view] = await evaluate_enrollments([enrollment], unit)
             return view.enrollment
@@ -485,15 +488,12 @@ async def enrol_and_start(
     """Self-enrol the learner if `enrollment` is None, and mark it started once. An ended
     (unassigned) enrollment is reopened as a self-enrolment, in a PUBLISHED certification
     only."""
+    refused = enrol_refusal(cert, enrollment)
+    if refused is not None:
+        raise refused
     if enrollment is None:
         enrollment = await enrol(learner_id, cert, EnrollmentOrigin.SELF, unit, None, None)
     elif enrollment.ended_at is not None:
-        if cert.state != CertificationState.PUBLISHED:
-            raise NotAllowed(
-                f"your enrollment in {cert.name!r} was ended, and a {cert.state} certification "
-                "takes no new enrollments",
-                field=["certificationId"],
-            )
         enrollment = await _reopen(enrollment, cert, EnrollmentOrigin.SELF, unit, None, UNCHANGED)
     if enrollment.started_at is None:
         enrollment = await writes.update_enrollment(enrollment, started_at=unit.now)
@@ -515,21 +515,21 @@ def _validate_progress(
     completed_at: datetime | None,
 ) -> None:
     if percent is not None and not 0 <= percent <= 100:
-        raise InvalidInput("percent must be between 0 and 100", field=["input", "percent"])
+        raise InvalidInput(t("percent must be between 0 and 100"), field=["input", "percent"])
     if completed_at is not None:
         if completed is False:
             raise InvalidInput(
-                "completedAt records a completion: drop completed: false",
+                t("completedAt records a completion: drop completed: false"),
                 field=["input", "completedAt"],
             )
         if completed_at.tzinfo is None:
-            raise InvalidInput("completedAt needs a UTC offset", field=["input", "completedAt"])
+            raise InvalidInput(t("completedAt needs a UTC offset"), field=["input", "completedAt"])
         if completed_at > clock.now():
             raise InvalidInput(
-                "completedAt must not be in the future", field=["input", "completedAt"]
+                t("completedAt must not be in the future"), field=["input", "completedAt"]
             )
     if percent is None and not completed and completed_at is None:
-        raise InvalidInput("give percent, completed: true or completedAt", field=["input"])
+        raise InvalidInput(t("give percent, completed: true or completedAt"), field=["input"])
 
 
 async def record_course_progress(
@@ -541,6 +541,7 @@ async def record_course_progress(
     completed: bool | None = None,
     completed_at: datetime | None = None,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> ProgressRecorded:
     """Record a learner's progress on a course and re-evaluate every enrollment it counts for.
 
@@ -550,20 +551,20 @@ async def record_course_progress(
     target = actor.user_id if learner_id is None else learner_id
     await check_progress_recorder(actor, learner_id, course_id, completed_at)
     if target is None:
-        raise InvalidInput("learnerId is required", field=["input", "learnerId"])
+        raise InvalidInput(t("learnerId is required"), field=["input", "learnerId"])
     _validate_progress(actor, learner_id, percent, completed, completed_at)
     completing = bool(completed) or completed_at is not None or percent == 100
 
     async def run() -> ProgressRecorded:
-        async with unit_of_work(actor, plugins) as unit:
+        async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
             if target not in await lock_learners([target]):
-                raise NotFound("no such learner", field=["input", "learnerId"])
+                raise NotFound(t("no such learner"), field=["input", "learnerId"])
             enrollments = await reads.enrollments_counting(target, course_id)
             # An enrollment found through the course's link proves the course exists (the
             # link's foreign key), so only a course no enrollment counts needs a look.
             course = None if enrollments else await reads.course(course_id)
             if not enrollments and course is None:
-                raise NotFound("no such course", field=["input", "courseId"])
+                raise NotFound(t("no such course"), field=["input", "courseId"])
             # The evaluation's reads, made before the write: the open cycles need the awards,
             # and the learner's progress on the course is among the progress they read. Only
             # the written row changes what they hold.
@@ -643,12 +644,15 @@ async def get_enrollment(actor: Actor, enrollment_id: int) -> EnrollmentRecord |
 
 
 async def viewer_enrollments(
-    actor: Actor, certification_ids: list[int]
+    actor: Actor, certification_ids: list[int], *, include_ended: bool = False
 ) -> dict[int, EnrollmentRecord]:
+    """The actor's own enrollment in each of these certifications; ended ones only when
+    asked (the rules of starting and submitting read those too)."""
     if actor.user_id is None or not certification_ids:
         return {}
+    ongoing = {} if include_ended else {"ended_at": None}
     rows = await reads.enrollments(
-        learner_id=actor.user_id, certification_id__in=certification_ids, ended_at=None
+        learner_id=actor.user_id, certification_id__in=certification_ids, **ongoing
     )
     return {row.certification_id: row for row in rows}
 
@@ -662,9 +666,7 @@ async def list_learner_enrollments(
     kind: CertificationKind | None = None,
     status: Sequence[EnrollmentStatus] | None = None,
     overdue: bool | None = None,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[EnrollmentRecord]:
     """A learner's enrollments in the order of domain.md; empty for a learner one may not see."""
     pages = await list_learners_enrollments(
@@ -675,9 +677,7 @@ async def list_learner_enrollments(
         kind=kind,
         status=status,
         overdue=overdue,
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )
     return pages[learner_id]
 
@@ -691,49 +691,42 @@ async def list_learners_enrollments(
     kind: CertificationKind | None = None,
     status: Sequence[EnrollmentStatus] | None = None,
     overdue: bool | None = None,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> dict[int, Page[EnrollmentRecord]]:
     """list_learner_enrollments for several learners at once, in a fixed number of queries
-    (a page per learner: `after` applies to each). `status`: only these derived statuses;
+    (a page per learner: the cursor applies to each). `status`: only these derived statuses;
     `overdue`: only overdue ones (True) or only the others (False)."""
-    size = check_first(first, max_page_size)
-    if status is not None and not status:
-        raise InvalidInput(
-            "status must name at least one EnrollmentStatus (leave it out for any status)",
-            field=["status"],
-        )
     sort = CertificationSort(sort)
     keys = sql.enrollment_keys(sort)
-    kind_key = f"enrollments:{sort}"
-    cursor = decode_cursor(after, kind_key, [key.type for key in keys])
+    window = paging.window(f"enrollments:{sort}", [key.type for key in keys])
+    if status is not None and not status:
+        raise InvalidInput(
+            t("status must name at least one EnrollmentStatus (leave it out for any status)"),
+            field=["status"],
+        )
     ids = list(dict.fromkeys(learner_ids))
     visible = sorted(await visible_learners(actor, ids))
     rows, totals = (
         await sql.enrollment_pages(
             learner_ids=visible,
-            keys=keys,
+            keys=window.order(keys),
             pending=pending,
             kind=str(kind) if kind else None,
             now=clock.now(),
-            after=cursor,
-            limit=size + 1,
+            after=window.cursor,
+            limit=window.limit,
             statuses=None if status is None else [str(s) for s in status],
             overdue=overdue,
         )
-        if visible and size >= 0
+        if visible
         else ({}, {})
     )
-    pages: dict[int, Page[EnrollmentRecord]] = {}
-    for learner_id in ids:
-        learner_rows = rows.get(learner_id, [])
-        shown = learner_rows[:size]
-        pages[learner_id] = Page(
-            [sql.enrollment_record(r) for r in shown],
-            [encode_cursor(kind_key, sql.key_values(r, keys)) for r in shown],
-            len(learner_rows) > size,
-            cursor is not None,
+    return {
+        learner_id: window.page(
+            rows.get(learner_id, []),
             totals.get(learner_id, 0),
+            item=sql.enrollment_record,
+            key=lambda r: sql.key_values(r, keys),
         )
-    return pages
+        for learner_id in ids
+    }

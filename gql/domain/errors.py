@@ -10,6 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
+from gql.policy import Message
+
+
+def t(msgid: str, **params: object) -> Message:
+    """Text for people, translated by the API into the request's language (gql/i18n.py):
+    `msgid` is the English text with `{name}` placeholders (extracted by tests/test_i18n.py)."""
+    return Message(msgid, params)
+
 
 class ErrorCode(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
@@ -25,6 +33,9 @@ class ErrorCode(StrEnum):
 
 
 class DomainError(Exception):
+    """`message` is English; when it is a Message (made with `t`) the API renders it in the
+    request's language."""
+
     code: ErrorCode = ErrorCode.INVALID_INPUT
 
     def __init__(self, message: str, field: Sequence[str] | None = None) -> None:
@@ -89,7 +100,10 @@ class DomainErrors(DomainError):
     def __init__(self, errors: Sequence[DomainError]) -> None:
         if not errors:
             raise ValueError("DomainErrors needs at least one error")
-        super().__init__(f"{len(errors)} error(s): {errors[0].message}", errors[0].field)
+        super().__init__(
+            t("{count} error(s): {first}", count=len(errors), first=errors[0].message),
+            errors[0].field,
+        )
         self.errors: tuple[DomainError, ...] = tuple(errors)
         self.code = errors[0].code
 

@@ -4,27 +4,31 @@ before its row is written, so a refused submission leaves neither (domain.md "Ev
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, date, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
 from gql import clock
 from gql.domain.access import (
     Actor,
+    completion_date_required,
+    evidence_refusal,
     learner_scope,
     may_review,
+    may_review_evidence,
     may_see_learner,
     note_hidden,
     open_to_learner,
     review_scope,
+    submission_refusal,
+    takes_evidence,
 )
 from gql.domain.enrollments import enrol_and_start, enrollment_of, new_enrollment
-from gql.domain.errors import InvalidInput, NotAllowed, NotFound
+from gql.domain.errors import InvalidInput, NotAllowed, NotFound, t
 from gql.domain.evaluation import evaluate_enrollments, lock_learners
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, orm_page
+from gql.domain.pages import FIRST_PAGE, OrmKey, Page, PageRequest, orm_page
 from gql.domain.status import (
-    EnrollmentStatus,
     EnrollmentView,
     course_links,
     derive_view,
@@ -34,31 +38,24 @@ from gql.domain.unit import audit_refusal, unit_of_work
 from gql.domain.uploads import received_upload
 from gql.events import EvidenceReviewed, EvidenceSubmitted
 from gql.files import BlobStore, ByteSource, Purpose, StagedUpload
-from gql.plugins import PluginHost, PolicyUnavailable, get_plugin_host
-from gql.policy import VerdictStatus
+from gql.files.intake import ACCEPTED_TYPES
+from gql.plugins import PluginHost, get_plugin_host
 from gql.store import reads
 from gql.store.db import retrying
 from gql.store.models import Evidence
 from gql.store.records import (
     EVIDENCE_COLUMNS,
     CertificationRecord,
+    CourseLinkRecord,
     EnrollmentRecord,
     EvidenceRecord,
+    ProgressRecord,
     record_of,
 )
-from gql.vocabulary import CertificationKind, EnrollmentOrigin, EvidenceStatus
+from gql.vocabulary import EnrollmentOrigin, EvidenceStatus
 
 MAX_NOTE_CHARS = 2000
 MAX_COMMENT_CHARS = 2000
-# Statuses in which new proof is taken (COMPLETED too, while its recertification window is open).
-SUBMITTABLE = frozenset(
-    {
-        EnrollmentStatus.ENROLLED,
-        EnrollmentStatus.STARTED,
-        EnrollmentStatus.REJECTED,
-        EnrollmentStatus.EXPIRED,
-    }
-)
 
 
 class ReviewDecision(StrEnum):
@@ -74,9 +71,7 @@ async def list_review_queue(
     *,
     certification_id: int | None = None,
     learner_id: int | None = None,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[EvidenceRecord]:
     """PENDING evidence the actor may review, oldest first; only that of one certification
     and/or one learner when given."""
@@ -93,9 +88,7 @@ async def list_review_queue(
         record=EvidenceRecord,
         columns=EVIDENCE_COLUMNS,
         kind="review-queue",
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )
 
 
@@ -121,8 +114,23 @@ def _clean_text(value: str | None, name: str, limit: int) -> str | None:
         return None
     value = value.strip()
     if len(value) > limit:
-        raise InvalidInput(f"{name} must be at most {limit} characters", field=[name])
+        raise InvalidInput(
+            t("{name} must be at most {limit} characters", name=name, limit=limit), field=[name]
+        )
     return value or None
+
+
+def draft_view(
+    learner_id: int,
+    cert: CertificationRecord,
+    links: list[CourseLinkRecord],
+    progress: dict[int, ProgressRecord],
+    plugins: PluginHost,
+) -> EnrollmentView:
+    """A learner's enrollment as it would be, were they enrolled now (`progress` by course)."""
+    now = clock.now()
+    draft = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
+    return derive_view(draft, cert, links, progress, [], [], now, plugins)
 
 
 async def _view(
@@ -132,62 +140,62 @@ async def _view(
     plugins: PluginHost | None = None,
 ) -> EnrollmentView:
     """The enrollment as the rules see it now; for a learner not yet enrolled, as it would be."""
-    now = clock.now()
     if enrollment is not None:
         context = await load_context([enrollment], plugins)
-        return context.view(enrollment, now)
+        return context.view(enrollment, clock.now())
     links = (await course_links([cert.id])).get(cert.id, [])
     progress = {
         row.course_id: row
         for row in await reads.course_progress([learner_id], [link.course_id for link in links])
     }
-    draft = new_enrollment(learner_id, cert, EnrollmentOrigin.SELF, now, None, None)
-    return derive_view(draft, cert, links, progress, [], [], now, plugins or get_plugin_host())
+    return draft_view(learner_id, cert, links, progress, plugins or get_plugin_host())
 
 
-def _check_status(view: EnrollmentView) -> None:
-    waiting = view.verdict is not None and view.verdict.status == VerdictStatus.PENDING_APPROVAL
-    if view.status == EnrollmentStatus.PENDING_APPROVAL or waiting:
-        raise NotAllowed("your proof is waiting for review: wait for the decision")
-    reopened = view.status == EnrollmentStatus.COMPLETED and view.window_open
-    if view.status not in SUBMITTABLE and not reopened:
-        raise NotAllowed(
-            f"this certification is {view.status.value}: new proof is taken only once its "
-            "recertification window opens"
-            if view.status == EnrollmentStatus.COMPLETED
-            else f"no proof is taken while the enrollment is {view.status.value}"
-        )
+@dataclass(frozen=True, slots=True)
+class EvidenceRequirements:
+    """What submitEvidence checks of a submission, for a form to say up front."""
+
+    completion_date_required: bool
+    max_bytes: int
+    accepted_content_types: tuple[str, ...]
+    max_note_chars: int
+
+
+def evidence_requirements(cert: CertificationRecord, max_bytes: int) -> EvidenceRequirements | None:
+    """The requirements of a certification's proof (None: it takes none); `max_bytes` is the
+    blob store's limit, which the upload is refused beyond."""
+    if not takes_evidence(cert):
+        return None
+    return EvidenceRequirements(
+        completion_date_required=completion_date_required(cert),
+        max_bytes=max_bytes,
+        accepted_content_types=ACCEPTED_TYPES[Purpose.EVIDENCE],
+        max_note_chars=MAX_NOTE_CHARS,
+    )
 
 
 def _check_completed_on(
     cert: CertificationRecord, view: EnrollmentView, completed_on: date | None
 ) -> None:
-    dated_by_learner = cert.policy_config.get("completionDate") == "learner"
     if completed_on is None:
-        if dated_by_learner:
+        if completion_date_required(cert):
             raise InvalidInput(
-                "completedOn is required: this certification is dated by the day you earned it",
+                t("completedOn is required: this certification is dated by the day you earned it"),
                 field=["completedOn"],
             )
         return
     # A calendar date has no zone: refuse only what is in the future everywhere (UTC+14).
     if completed_on > (clock.now().astimezone(UTC) + timedelta(hours=14)).date():
-        raise InvalidInput("completedOn must not be in the future", field=["completedOn"])
+        raise InvalidInput(t("completedOn must not be in the future"), field=["completedOn"])
     started = view.cycle_started_at
     if started is not None and completed_on < started.astimezone(UTC).date():
         raise InvalidInput(
-            f"completedOn must not be before this cycle began ({started.date().isoformat()})",
+            t(
+                "completedOn must not be before this cycle began ({started})",
+                started=started.date().isoformat(),
+            ),
             field=["completedOn"],
         )
-
-
-def _check_policy(cert: CertificationRecord, view: EnrollmentView, plugins: PluginHost) -> None:
-    try:
-        reason = plugins.check_submission(cert.policy_name, view.facts, cert.policy_config)
-    except PolicyUnavailable as exc:
-        raise NotAllowed(f"proof cannot be taken now: {exc}") from None
-    if reason is not None:
-        raise NotAllowed(reason)
 
 
 async def _submission_target(
@@ -196,17 +204,15 @@ async def _submission_target(
     """The certification and the learner's enrollment (None: to be created), or why not."""
     cert, enrollment = await enrollment_of(learner_id, certification_id)
     if cert is None or not open_to_learner(cert.state, enrollment is not None):
-        raise NotFound("no such certification", field=["certificationId"])
-    if cert.kind != CertificationKind.EXTERNAL:
-        raise NotAllowed(
-            "proof is submitted for EXTERNAL certifications only; this one is earned by "
-            "completing its courses",
-            field=["certificationId"],
-        )
+        raise NotFound(t("no such certification"), field=["certificationId"])
+    refused = evidence_refusal(cert)  # before the enrollment's facts are read
+    if refused is not None:
+        raise refused
     view = await _view(learner_id, cert, enrollment, plugins)
-    _check_status(view)
+    refused = submission_refusal(cert, enrollment, view, plugins)
+    if refused is not None:
+        raise refused
     _check_completed_on(cert, view, completed_on)
-    _check_policy(cert, view, plugins)
     return cert, enrollment
 
 
@@ -221,6 +227,7 @@ async def submit_evidence(
     note: str | None = None,
     declared_type: str | None = None,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> EvidenceRecord:
     """Submit proof for the actor's own enrollment in an EXTERNAL certification.
 
@@ -229,7 +236,7 @@ async def submit_evidence(
     UNSUPPORTED_FILE_TYPE, UPLOAD_REFUSED; each leaves no file, row or enrollment behind.
     """
     if actor.user_id is None:
-        raise InvalidInput("only a user can submit evidence")
+        raise InvalidInput(t("only a user can submit evidence"))
     learner_id = actor.user_id
     note = _clean_text(note, "note", MAX_NOTE_CHARS)
     # Refuse before reading a byte of the file when the rules already say no.
@@ -246,7 +253,7 @@ async def submit_evidence(
     ) as staged:
         return await retrying(
             lambda: _record_submission(
-                actor, learner_id, certification_id, staged, completed_on, note, host
+                actor, learner_id, certification_id, staged, completed_on, note, host, time_zone
             )
         )
 
@@ -259,8 +266,9 @@ async def _record_submission(
     completed_on: date | None,
     note: str | None,
     plugins: PluginHost,
+    time_zone: tzinfo,
 ) -> EvidenceRecord:
-    async with unit_of_work(actor, plugins) as unit:
+    async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
         await lock_learners([learner_id])
         cert, enrollment = await _submission_target(
             learner_id, certification_id, completed_on, plugins
@@ -310,19 +318,19 @@ async def _check_reviewer(actor: Actor, evidence_id: int) -> None:
     """Refuse (and audit) a reviewer who may not review this evidence, before any write."""
     found = await reads.evidence_with_learner(evidence_id)
     if found is None:
-        raise NotFound("no such evidence", field=["evidenceId"])
+        raise NotFound(t("no such evidence"), field=["evidenceId"])
     evidence, learner = found
     if not may_see_learner(actor, learner):
         await note_hidden(actor, "reviewEvidence", "Evidence", evidence_id)
-        raise NotFound("no such evidence", field=["evidenceId"])
+        raise NotFound(t("no such evidence"), field=["evidenceId"])
     if not may_review(actor, learner):
         await audit_refusal(
             actor.user_id, "reviewEvidence", "Evidence", evidence_id, "own evidence"
         )
-        raise NotAllowed("nobody reviews their own evidence", field=["evidenceId"])
-    if evidence.status != EvidenceStatus.PENDING:
+        raise NotAllowed(t("nobody reviews their own evidence"), field=["evidenceId"])
+    if not may_review_evidence(actor, learner, evidence.status):
         raise NotAllowed(
-            f"this evidence was already reviewed ({evidence.status.value})",
+            t("this evidence was already reviewed ({value})", value=evidence.status.value),
             field=["evidenceId"],
         )
 
@@ -334,6 +342,7 @@ async def review_evidence(
     comment: str | None = None,
     *,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> EvidenceRecord:
     """Approve or reject PENDING evidence, once; approval re-evaluates (and may award).
 
@@ -349,13 +358,13 @@ async def review_evidence(
     )
 
     async def run() -> EvidenceRecord:
-        async with unit_of_work(actor, plugins) as unit:
+        async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
             found = await reads.evidence_with_learner(evidence_id)
             if found is None:
-                raise NotFound("no such evidence", field=["evidenceId"])
+                raise NotFound(t("no such evidence"), field=["evidenceId"])
             evidence, learner = found
             if not may_review(actor, learner):
-                raise NotFound("no such evidence", field=["evidenceId"])
+                raise NotFound(t("no such evidence"), field=["evidenceId"])
             await lock_learners([learner.id])
             # compare-and-set: of two racing reviews exactly one changes the row
             changed = await Evidence.filter(id=evidence_id, status=EvidenceStatus.PENDING).update(
@@ -365,7 +374,7 @@ async def review_evidence(
                 review_comment=comment,
             )
             if not changed:
-                raise NotAllowed("this evidence was already reviewed", field=["evidenceId"])
+                raise NotAllowed(t("this evidence was already reviewed"), field=["evidenceId"])
             reviewed = replace(
                 evidence,
                 status=new_status,

@@ -54,6 +54,7 @@ async def _note_once(expired: list[ExpiredAward]) -> int:
                     due_at=due_at,
                     cycle=award.cycle,
                     expired_at=award.expires_at,
+                    expired_on=award.expires_on,
                 )
     return won
 

@@ -37,7 +37,7 @@ from gql.domain.enrollment_search import (
     completed_late,
     iter_enrollments,
 )
-from gql.domain.errors import Forbidden
+from gql.domain.errors import Forbidden, t
 from gql.domain.status import EnrollmentView, describe_enrollments
 from gql.domain.unit import audit_refusal, unit_of_work
 from gql.plugins import PluginHost
@@ -181,7 +181,7 @@ async def request_export(actor: Actor, filter: EnrollmentFilter) -> ExportReques
         await audit_refusal(
             actor.user_id, EXPORT_ACTION, "Enrollment", None, "managers and admins only"
         )
-        raise Forbidden("exports are for managers and admins")
+        raise Forbidden(t("exports are for managers and admins"))
     check_filter(filter)
     request = ExportRequest(actor.user_id, actor.role, filter)
     async with unit_of_work(actor) as unit:
@@ -196,7 +196,7 @@ async def download_actor(request: ExportRequest) -> Actor:
         return Actor.system()
     found = await store.requester(request.requester_id)
     if found is None or found.deactivated_at is not None or found.role != request.role:
-        raise Forbidden("this export's requester may no longer export")
+        raise Forbidden(t("this export's requester may no longer export"))
     return request.actor
 
 

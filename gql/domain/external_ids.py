@@ -22,7 +22,7 @@ from typing import Literal, cast
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from gql.domain.errors import Conflict, InvalidInput
+from gql.domain.errors import Conflict, InvalidInput, t
 from gql.store.models import Certification, Course, User
 
 MAX_EXTERNAL_ID_CHARS = 200
@@ -43,11 +43,19 @@ def clean_external_id(value: str | None, field: Sequence[str]) -> str | None:
         return None
     cleaned = value.strip()
     if not cleaned:
-        raise InvalidInput("externalId must not be empty: omit it, or send null to clear it", field)
+        raise InvalidInput(
+            t("externalId must not be empty: omit it, or send null to clear it"), field
+        )
     if len(cleaned) > MAX_EXTERNAL_ID_CHARS:
-        raise InvalidInput(f"externalId must be at most {MAX_EXTERNAL_ID_CHARS} characters", field)
+        raise InvalidInput(
+            t(
+                "externalId must be at most {MAX_EXTERNAL_ID_CHARS} characters",
+                MAX_EXTERNAL_ID_CHARS=MAX_EXTERNAL_ID_CHARS,
+            ),
+            field,
+        )
     if any(unicodedata.category(c).startswith("C") for c in cleaned):
-        raise InvalidInput("externalId must not hold control characters", field)
+        raise InvalidInput(t("externalId must not hold control characters"), field)
     return cleaned
 
 
@@ -68,8 +76,12 @@ class UniqueKey:
 
     def conflict(self, holder: int) -> Conflict:
         return Conflict(
-            f"a {self.kind.lower()} with {self.label} {self.value!r} already exists: "
-            "its ID is in existingId",
+            t(
+                "a {kind} with {label} {value!r} already exists: its ID is in existingId",
+                kind=self.kind.lower(),
+                label=self.label,
+                value=self.value,
+            ),
             field=self.field,
             existing=(self.kind, holder),
         )
@@ -115,7 +127,7 @@ async def conflicts_named(keys: Sequence[UniqueKey]) -> AsyncIterator[None]:
             if holder is not None and holder != key.own_id:
                 raise key.conflict(holder) from None
         raise Conflict(
-            "a concurrent change took a value this one needs; read the object again and retry"
+            t("a concurrent change took a value this one needs; read the object again and retry")
         ) from None
 
 

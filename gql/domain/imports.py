@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import NamedTuple, TextIO, cast
 
 from gql import clock
@@ -401,9 +401,10 @@ async def _write(
     staged: StagedUpload,
     course_id_of: CourseIdDecoder,
     plugins: PluginHost | None,
+    time_zone: tzinfo,
 ) -> int:
     written = 0
-    async with unit_of_work(actor, plugins) as unit:
+    async with unit_of_work(actor, plugins, time_zone=time_zone) as unit:
         errors = _ErrorLog()
         imported = 0
         learners: set[int] = set()
@@ -450,6 +451,7 @@ async def import_course_progress(
     declared_type: str | None = None,
     course_id_of: CourseIdDecoder = plain_course_id,
     plugins: PluginHost | None = None,
+    time_zone: tzinfo = UTC,
 ) -> ImportResult:
     """Import course progress from CSV (admins); all rows or none, nothing at all on dry_run.
 
@@ -478,7 +480,9 @@ async def import_course_progress(
         if dry_run:
             return ImportResult(valid, [], 0, True)
         try:
-            imported = await retrying(lambda: _write(actor, staged, course_id_of, plugins))
+            imported = await retrying(
+                lambda: _write(actor, staged, course_id_of, plugins, time_zone)
+            )
         except _RowsRejected as rejected:
             return ImportResult(0, rejected.errors.first, rejected.errors.count, False)
         return ImportResult(imported, [], 0, False)

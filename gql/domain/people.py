@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 
 from gql.domain.access import Actor, may_manage, require_admin
 from gql.domain.changes import UNCHANGED, Unchanged
-from gql.domain.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from gql.domain.errors import Conflict, InvalidInput, NotAllowed, NotFound, t
 from gql.domain.external_ids import (
     change_external_id,
     clean_external_id,
@@ -64,7 +64,9 @@ KEEP: Final = UNCHANGED
 
 def _required(value: T | None, field: str) -> T:
     if value is None:
-        raise InvalidInput(f"{field} cannot be cleared (null)", field=["input", field])
+        raise InvalidInput(
+            t("{field} cannot be cleared (null)", field=field), field=["input", field]
+        )
     return value
 
 
@@ -116,7 +118,7 @@ async def update_user(
             except _ChainMoved:
                 continue
     raise Conflict(
-        "the managers above the new manager kept changing meanwhile; try again",
+        t("the managers above the new manager kept changing meanwhile; try again"),
         field=["input", "managerId"],
     )
 
@@ -130,7 +132,7 @@ async def _update(
         locked = await store.lock_people([user_id, *chain[0]])
         user = locked.get(user_id)
         if user is None:
-            raise NotFound("no such user", field=["id"])
+            raise NotFound(t("no such user"), field=["id"])
         changes = {k: v for k, v in wanted.items() if getattr(user, k) != v}
         if changes.get("manager_id") is not None and chain != _chain(new_manager, user_id, locked):
             raise _ChainMoved  # read before the rows were locked, changed since: again
@@ -155,18 +157,23 @@ async def _update(
 
 
 def _email_conflict(email: str) -> Conflict:
-    return Conflict(f"a user with email {email} already exists", field=["input", "email"])
+    return Conflict(
+        t("a user with email {email} already exists", email=email), field=["input", "email"]
+    )
 
 
 async def _check_role_change(actor: Actor, user: UserRecord, role: Role) -> None:
     if user.id == actor.user_id:
         raise NotAllowed(
-            "you cannot change your own role; another admin can", field=["input", "role"]
+            t("you cannot change your own role; another admin can"), field=["input", "role"]
         )
     if not may_manage(role) and await store.has_reports(user.id):
         raise NotAllowed(
-            f"{user.email} manages people: give them another manager first (a manager must "
-            "be a MANAGER or ADMIN)",
+            t(
+                "{email} manages people: give them another manager first (a "
+                "manager must be a MANAGER or ADMIN)",
+                email=user.email,
+            ),
             field=["input", "role"],
         )
 
@@ -212,19 +219,25 @@ def _check_manager(user: UserRecord, manager: UserRecord | None, chain: Chain) -
     field = ["input", "managerId"]
     walked, stop = chain
     if not walked and stop == user.id:
-        raise NotAllowed("a person cannot be their own manager", field=field)
+        raise NotAllowed(t("a person cannot be their own manager"), field=field)
     if manager is None or not may_manage(Role(manager.role)):
-        raise InvalidInput("manager must be an existing manager or admin", field=field)
+        raise InvalidInput(t("manager must be an existing manager or admin"), field=field)
     if manager.deactivated_at is not None:
-        raise InvalidInput(f"manager {manager.email} is deactivated", field=field)
+        raise InvalidInput(t("manager {email} is deactivated", email=manager.email), field=field)
     if stop == user.id:
         raise NotAllowed(
-            f"{manager.email} reports to {user.email} (directly or not): making them "
-            f"{user.email}'s manager would make a cycle",
+            t(
+                "{manager_email} reports to {user_email} (directly or not): making "
+                "them {user_email}'s manager would make a cycle",
+                manager_email=manager.email,
+                user_email=user.email,
+            ),
             field=field,
         )
     if stop is not None:
-        raise NotAllowed(f"the manager chain above {manager.email} does not end", field=field)
+        raise NotAllowed(
+            t("the manager chain above {email} does not end", email=manager.email), field=field
+        )
 
 
 async def user_by_email(actor: Actor, email: str) -> UserRecord:
@@ -233,7 +246,7 @@ async def user_by_email(actor: Actor, email: str) -> UserRecord:
     await require_admin(actor, "userByEmail", "User")
     found = await store.user_by_email(email.strip().lower())
     if found is None:
-        raise NotFound(f"no user with email {email.strip()}", field=["email"])
+        raise NotFound(t("no user with email {email}", email=email.strip()), field=["email"])
     return found
 
 
@@ -242,7 +255,7 @@ async def deactivate_user(actor: Actor, user_id: int) -> UserRecord:
     from their next request on. Deactivating a deactivated user changes nothing."""
     await require_admin(actor, "deactivateUser", "User", user_id)
     if user_id == actor.user_id:
-        raise NotAllowed("you cannot deactivate yourself; another admin can", field=["id"])
+        raise NotAllowed(t("you cannot deactivate yourself; another admin can"), field=["id"])
     return await retrying(lambda: _set_active(actor, user_id, active=False))
 
 
@@ -257,7 +270,7 @@ async def _set_active(actor: Actor, user_id: int, *, active: bool) -> UserRecord
     async with unit_of_work(actor) as unit:
         user = (await store.lock_people([user_id])).get(user_id)
         if user is None:
-            raise NotFound("no such user", field=["id"])
+            raise NotFound(t("no such user"), field=["id"])
         if (user.deactivated_at is None) == active:
             return user
         at = None if active else unit.now

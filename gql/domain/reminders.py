@@ -67,6 +67,7 @@ def _expiring_fields(candidate: Candidate, now: datetime) -> dict[str, Any]:
     return {
         "cycle": candidate.cycle,
         "expires_at": candidate.expires_at,
+        "expires_on": candidate.expires_on,
         "window_opened_at": candidate.window_opens_at,
     }
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
-from gql.domain.calendar import add_months
+from gql.domain.calendar import add_months, add_months_to_date
 from gql.store.records import CourseLinkRecord, CourseRecord, ProgressRecord
 from gql.vocabulary import CertificationType, ProgressStatus
 
@@ -37,6 +37,8 @@ class AwardFacts(Protocol):
     def awarded_at(self) -> datetime: ...
     @property
     def expires_at(self) -> datetime | None: ...
+    @property
+    def expires_on(self) -> date | None: ...
 
 
 A = TypeVar("A", bound=AwardFacts)
@@ -94,9 +96,13 @@ def awards_by_enrollment(awards: Iterable[A]) -> dict[int, list[A]]:
 
 
 def award_expiry(
-    certification: CycleRules, awarded_at: datetime, previous: AwardFacts | None
+    certification: CycleRules,
+    awarded_at: datetime,
+    previous: AwardFacts | None,
+    zone: tzinfo = UTC,
 ) -> datetime | None:
-    """Recertifying before expiry extends from the previous expiry, after it from the award date."""
+    """Recertifying before expiry extends from the previous expiry, after it from the award date.
+    Months are counted on the organisation's calendar (`zone`)."""
     if certification.type != CertificationType.RECURRING or not certification.validity_months:
         return None
     months = certification.validity_months
@@ -105,8 +111,39 @@ def award_expiry(
         and previous.expires_at is not None
         and awarded_at < previous.expires_at
     ):
-        return add_months(previous.expires_at, months)
-    return add_months(awarded_at, months)
+        return add_months(previous.expires_at, months, zone)
+    return add_months(awarded_at, months, zone)
+
+
+def award_expiry_date(
+    certification: CycleRules,
+    earned_on: date,
+    awarded_at: datetime,
+    previous: AwardFacts | None,
+) -> date | None:
+    """The calendar day an award expires on: award_expiry's rule on days, so a renewal
+    before expiry extends from the previous award's expiresOn, else from `earned_on`."""
+    if certification.type != CertificationType.RECURRING or not certification.validity_months:
+        return None
+    months = certification.validity_months
+    renews = (
+        previous is not None
+        and previous.expires_at is not None
+        and awarded_at < previous.expires_at
+    )
+    if renews and previous is not None and previous.expires_on is not None:
+        return add_months_to_date(previous.expires_on, months)
+    return add_months_to_date(earned_on, months)
+
+
+def started_at_for(
+    enrolled_at: datetime, activity: Iterable[datetime | None], now: datetime
+) -> datetime:
+    """When an enrollment that went beyond ENROLLED without Start began: its earliest
+    activity (progress on its courses, proof, an award), never before it was enrolled (history
+    recorded before that counts for it, as awards may be dated before it) nor after now."""
+    earliest = min((at for at in activity if at is not None), default=now)
+    return max(enrolled_at, min(earliest, now))
 
 
 def counts_in(cycle: Cycle, at: datetime | None) -> bool:

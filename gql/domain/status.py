@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from gql import clock
+from gql import clock, i18n
+from gql.domain.errors import t
 from gql.domain.rules import (
     CourseProgressView,
     Cycle,
@@ -37,7 +38,7 @@ from gql.store.records import (
     EvidenceRecord,
     ProgressRecord,
 )
-from gql.vocabulary import ProgressStatus
+from gql.vocabulary import CertificationKind, ProgressStatus
 
 __all__ = ["CourseProgressView", "Cycle", "current_cycle", "window_opens_at"]
 
@@ -68,6 +69,9 @@ class EnrollmentView:
     completed_at: datetime | None
     expires_at: datetime | None
     window_open: bool
+    # the award in force's calendar days (Award.earned_on, expires_on)
+    completed_on: date | None
+    expires_on: date | None
     verdict: Verdict | None  # None when the policy could not give one
     facts: PolicyFacts
     courses: list[CourseProgressView] = field(default_factory=list)
@@ -173,7 +177,12 @@ def derive_view(
         verdict_state = stored_status(verdict, enrollment, facts)
     except PolicyUnavailable as exc:
         verdict = None
-        explanation = f"{enrollment.verdict_explanation} (last known state: {exc})".strip()
+        known = i18n.load(enrollment.verdict_explanation)
+        explanation = (
+            t("{explanation} (last known state: {error})", explanation=known, error=str(exc))
+            if known
+            else t("(last known state: {error})", error=str(exc))
+        )
         progress_value = enrollment.verdict_progress
         verdict_state = enrollment.verdict_status
         if verdict_state == EnrollmentStatus.ENROLLED and enrollment.started_at is not None:
@@ -207,6 +216,8 @@ def derive_view(
         completed_at=latest.awarded_at if in_force and latest else None,
         expires_at=latest.expires_at if in_force and latest else None,
         window_open=window_open,
+        completed_on=latest.earned_on if in_force and latest else None,
+        expires_on=latest.expires_on if in_force and latest else None,
         verdict=verdict,
         facts=facts,
         courses=courses,
@@ -231,6 +242,21 @@ def pending_courses(
     return [by_id[i] for i in dict.fromkeys(remaining) if i in by_id]
 
 
+def progress_counts(view: EnrollmentView) -> tuple[int, int]:
+    """(done, required) for Enrollment.progressDetail. INTERNAL: the mandatory courses (every
+    course when none is flagged) completed in this cycle; EXTERNAL: one proof, done when the
+    verdict is complete (or, without a verdict, an award is in force)."""
+    if view.certification.kind == CertificationKind.EXTERNAL:
+        complete = (
+            view.verdict.status == VerdictStatus.COMPLETE
+            if view.verdict is not None
+            else view.status == EnrollmentStatus.COMPLETED
+        )
+        return (1 if complete else 0), 1
+    required = [c for c in view.facts.courses if c.mandatory] or list(view.facts.courses)
+    return sum(1 for c in required if c.completed), len(required)
+
+
 def explain(
     status: EnrollmentStatus,
     explanation: str,
@@ -242,13 +268,27 @@ def explain(
     and what the open next cycle still needs; since when an expired one has lapsed."""
     if latest is None or latest.expires_at is None:
         return explanation
-    until = latest.expires_at.astimezone(UTC).date().isoformat()
+    # the award's own day (the organisation's calendar; the UTC day of awards written
+    # before it was kept)
+    until = latest.expires_on or latest.expires_at.astimezone(UTC).date()
     if status == EnrollmentStatus.COMPLETED:
         if window_open:
-            return f"valid until {until}; recertification is open (cycle {cycle}): {explanation}"
-        return f"{explanation}; valid until {until}" if explanation else f"valid until {until}"
+            return t(
+                "valid until {until}; recertification is open (cycle {cycle}): {explanation}",
+                until=until,
+                cycle=cycle,
+                explanation=explanation,
+            )
+        if explanation:
+            return t("{explanation}; valid until {until}", explanation=explanation, until=until)
+        return t("valid until {until}", until=until)
     if status == EnrollmentStatus.EXPIRED:
-        return f"expired on {until}; cycle {cycle}: {explanation}"
+        return t(
+            "expired on {until}; cycle {cycle}: {explanation}",
+            until=until,
+            cycle=cycle,
+            explanation=explanation,
+        )
     return explanation
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gql.domain.access import Actor, user_scope_sql
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, Page, check_first, decode_cursor, encode_cursor
+from gql.domain.pages import FIRST_PAGE, Page, PageRequest
 from gql.store import search as store
 from gql.store.records import UserRecord
 
@@ -25,30 +25,29 @@ async def list_reports(
     manager_ids: Sequence[int],
     *,
     active: bool | None = True,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> dict[int, Page[UserRecord]]:
     """Each manager's direct reports the actor may see, by name then id (a page per manager:
-    `after` applies to each). Three statements for any number of managers."""
-    size = check_first(first, max_page_size)
-    cursor = decode_cursor(after, CURSOR_KIND, [key.type for key in store.REPORT_KEYS])
+    the cursor applies to each). Three statements for any number of managers."""
+    window = paging.window(CURSOR_KIND, [key.type for key in store.REPORT_KEYS])
     ids = list(dict.fromkeys(manager_ids))
     rows, totals = await store.report_pages(
-        manager_ids=ids, scope=user_scope_sql(actor), active=active, after=cursor, limit=size + 1
+        manager_ids=ids,
+        scope=user_scope_sql(actor),
+        active=active,
+        after=window.cursor,
+        limit=window.limit,
+        keys=window.order(store.REPORT_KEYS),
     )
-    pages: dict[int, Page[UserRecord]] = {}
-    for manager_id in ids:
-        found = rows.get(manager_id, [])
-        shown = found[:size]
-        pages[manager_id] = Page(
-            [record for record, _ in shown],
-            [encode_cursor(CURSOR_KIND, keys) for _, keys in shown],
-            len(found) > size,
-            cursor is not None,
+    return {
+        manager_id: window.page(
+            rows.get(manager_id, []),
             totals.get(manager_id, 0),
+            item=lambda row: row[0],
+            key=lambda row: row[1],
         )
-    return pages
+        for manager_id in ids
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,28 +56,22 @@ class ReportList:
 
     manager_id: int
     active: bool | None = True
-    first: int | None = 20
-    after: str | None = None
+    paging: PageRequest = FIRST_PAGE
 
 
 async def load_report_lists(
-    actor: Actor, lists: Sequence[ReportList], max_page_size: int = DEFAULT_MAX_PAGE_SIZE
+    actor: Actor, lists: Sequence[ReportList]
 ) -> list[Page[UserRecord] | BaseException]:
     """The pages of these lists, one listing per distinct set of arguments; an error (a bad
     cursor, say) is answered to the lists sharing its arguments only (a DataLoader batch)."""
-    groups: dict[tuple[bool | None, int | None, str | None], list[ReportList]] = {}
+    groups: dict[tuple[bool | None, PageRequest], list[ReportList]] = {}
     for item in lists:
-        groups.setdefault((item.active, item.first, item.after), []).append(item)
+        groups.setdefault((item.active, item.paging), []).append(item)
     found: dict[ReportList, Page[UserRecord] | BaseException] = {}
-    for (active, first, after), group in groups.items():
+    for (active, paging), group in groups.items():
         try:
             pages = await list_reports(
-                actor,
-                [item.manager_id for item in group],
-                active=active,
-                first=first,
-                after=after,
-                max_page_size=max_page_size,
+                actor, [item.manager_id for item in group], active=active, paging=paging
             )
         except Exception as exc:  # raised by each resolver of the group
             found.update((item, exc) for item in group)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from gql import clock
 from gql.domain.access import Actor, hash_token, new_token, note_hidden, require_admin
-from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_first, orm_page
+from gql.domain.errors import Forbidden, InvalidInput, NotAllowed, NotFound, t
+from gql.domain.pages import FIRST_PAGE, OrmKey, Page, PageRequest, orm_page
 from gql.domain.unit import audit_refusal, unit_of_work
 from gql.store import tokens as store
 from gql.store.records import UserRecord
@@ -64,7 +64,10 @@ def _clean_name(name: str | None) -> str:
     """Trimmed, each run of whitespace one space; empty is allowed (no name)."""
     cleaned = " ".join((name or "").split())
     if len(cleaned) > MAX_NAME_CHARS:
-        raise InvalidInput(f"name must be at most {MAX_NAME_CHARS} characters", field=["name"])
+        raise InvalidInput(
+            t("name must be at most {MAX_NAME_CHARS} characters", MAX_NAME_CHARS=MAX_NAME_CHARS),
+            field=["name"],
+        )
     return cleaned
 
 
@@ -73,19 +76,27 @@ def _checked_expiry(expires_at: datetime | None, now: datetime) -> datetime | No
         return None
     if expires_at.tzinfo is None:
         raise InvalidInput(
-            "expiresAt needs a UTC offset, e.g. 2027-03-10T09:00:00Z", field=["expiresAt"]
+            t("expiresAt needs a UTC offset, e.g. 2027-03-10T09:00:00Z"), field=["expiresAt"]
         )
     expires_at = expires_at.astimezone(UTC)
     if expires_at <= now:
         raise InvalidInput(
-            f"expiresAt must be in the future (it is {expires_at.isoformat()}, now is "
-            f"{now.isoformat()}); leave it out for a token that lasts until revoked",
+            t(
+                "expiresAt must be in the future (it is {expires_at}, now is "
+                "{now}); leave it out for a token that lasts until revoked",
+                expires_at=expires_at.isoformat(),
+                now=now.isoformat(),
+            ),
             field=["expiresAt"],
         )
     if expires_at > now + timedelta(days=MAX_LIFETIME_DAYS):
         raise InvalidInput(
-            f"expiresAt must be at most {MAX_LIFETIME_DAYS} days (about ten years) from now; "
-            "leave it out for a token that lasts until revoked",
+            t(
+                "expiresAt must be at most {MAX_LIFETIME_DAYS} days (about "
+                "ten years) from now; leave it out for a token that lasts "
+                "until revoked",
+                MAX_LIFETIME_DAYS=MAX_LIFETIME_DAYS,
+            ),
             field=["expiresAt"],
         )
     return expires_at
@@ -95,7 +106,11 @@ def expiry_in_days(days: int, now: datetime | None = None) -> datetime:
     """The expiry `days` whole days from now (the command line's --expires-in)."""
     if not 1 <= days <= MAX_LIFETIME_DAYS:
         raise InvalidInput(
-            f"--expires-in must be between 1 and {MAX_LIFETIME_DAYS} days", field=["expiresIn"]
+            t(
+                "--expires-in must be between 1 and {MAX_LIFETIME_DAYS} days",
+                MAX_LIFETIME_DAYS=MAX_LIFETIME_DAYS,
+            ),
+            field=["expiresIn"],
         )
     return (clock.now() if now is None else now) + timedelta(days=days)
 
@@ -107,8 +122,12 @@ async def _issue(
     async with unit_of_work(actor) as unit:
         if await store.live_token_count(owner.id, unit.now) >= MAX_LIVE_TOKENS:
             raise NotAllowed(
-                f"{owner.email} has {MAX_LIVE_TOKENS} tokens that still work, the most one "
-                "may have: revoke one (revokeApiToken) first",
+                t(
+                    "{email} has {MAX_LIVE_TOKENS} tokens that still work, the "
+                    "most one may have: revoke one (revokeApiToken) first",
+                    email=owner.email,
+                    MAX_LIVE_TOKENS=MAX_LIVE_TOKENS,
+                ),
                 field=["userId"],
             )
         row = await store.insert_token(
@@ -146,21 +165,23 @@ async def create_api_token(
     owner_id = actor.user_id if user_id is None else user_id
     if owner_id is None:
         raise InvalidInput(
-            "a user is required: the operator at the command line is no user", field=["userId"]
+            t("a user is required: the operator at the command line is no user"), field=["userId"]
         )
     if owner_id != actor.user_id and not actor.is_admin:
         await audit_refusal(
             actor.user_id, "createApiToken", "User", owner_id, "a token for another user"
         )
         raise Forbidden(
-            "createApiToken for another user is for admins only; leave userId out to make a "
-            "token of your own"
+            t(
+                "createApiToken for another user is for admins only; leave "
+                "userId out to make a token of your own"
+            )
         )
     cleaned_name = _clean_name(name)
     expiry = _checked_expiry(expires_at, clock.now())
     owner = await store.user_where(id=owner_id)
     if owner is None:
-        raise NotFound("no such user", field=["userId"])
+        raise NotFound(t("no such user"), field=["userId"])
     return await _issue(actor, owner, cleaned_name, expiry)
 
 
@@ -173,7 +194,7 @@ async def create_token_for_email(
     expiry = _checked_expiry(expires_at, clock.now())
     owner = await store.user_where(email=email.strip().lower())
     if owner is None:
-        raise NotFound(f"no user with email {email}", field=["email"])
+        raise NotFound(t("no user with email {email}", email=email), field=["email"])
     return owner, await _issue(actor, owner, cleaned_name, expiry)
 
 
@@ -198,12 +219,12 @@ async def revoke_api_token(actor: Actor, token_id: int) -> ApiTokenRecord:
     """Revoke one token: the actor's own, or anyone's for admins. Someone else's reads as
     not found. Revoking a revoked token changes nothing and answers it as it is."""
     if await _visible_token(actor, token_id, "revokeApiToken") is None:
-        raise NotFound("no such API token", field=["id"])
+        raise NotFound(t("no such API token"), field=["id"])
     async with unit_of_work(actor) as unit:
         changed = await store.revoke_token(token_id, unit.now)
         row = await store.token_by_id(token_id)
         if row is None:  # its user was deleted meanwhile
-            raise NotFound("no such API token", field=["id"])
+            raise NotFound(t("no such API token"), field=["id"])
         if changed:
             await unit.audit("revokeApiToken", "ApiToken", token_id, after={"userId": row.user_id})
     return row
@@ -214,7 +235,7 @@ async def revoke_tokens_for_email(actor: Actor, email: str) -> int:
     await require_admin(actor, "revokeApiTokens", "User")
     user = await store.user_where(email=email.strip().lower())
     if user is None:
-        raise NotFound(f"no user with email {email}", field=["email"])
+        raise NotFound(t("no user with email {email}", email=email), field=["email"])
     async with unit_of_work(actor) as unit:
         count = await store.revoke_user_tokens(user.id, unit.now)
         await unit.audit("revokeApiTokens", "User", user.id, after={"revoked": count})
@@ -226,15 +247,13 @@ async def list_api_tokens(
     user_id: int,
     *,
     include_revoked: bool = False,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[ApiTokenRecord]:
     """A user's tokens, newest first: the actor's own, or anyone's for admins; an empty page
     for anyone else's (the attempt audited). Revoked ones only when asked; expired ones are
     listed (their expiresAt says so) until revoked."""
     if user_id != actor.user_id and not actor.is_admin:
-        check_first(first, max_page_size)
+        paging.size()
         await note_hidden(actor, "apiTokens", "User", user_id)
         return Page(
             items=[], cursors=[], has_next_page=False, has_previous_page=False, total_count=0
@@ -246,7 +265,5 @@ async def list_api_tokens(
         record=store.api_token_record,
         columns=store.API_TOKEN_COLUMNS,
         kind=kind,
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 from uuid import uuid4
 
@@ -54,6 +54,8 @@ class Unit:
     actor_id: int | None
     now: datetime
     plugins: PluginHost | None = None
+    # The organisation's time zone (Settings.zone): the calendar days of the awards written.
+    time_zone: tzinfo = UTC
     drafts: list[_Draft] = field(default_factory=list)
     # Names already in hand, so writing the events reads only what is missing.
     people: dict[int, Person] = field(default_factory=dict)
@@ -125,6 +127,8 @@ class Unit:
                 )
             )
         await outbox.insert_events(rows)
+        # Live feeds of every process and instance are woken on commit (PostgreSQL).
+        await outbox.notify_live()
         return len(rows)
 
     async def _resolve_names(self, drafts: list[_Draft]) -> None:
@@ -167,15 +171,16 @@ class Unit:
 
 @asynccontextmanager
 async def unit_of_work(
-    actor: Someone | int | None, plugins: PluginHost | None = None
+    actor: Someone | int | None, plugins: PluginHost | None = None, *, time_zone: tzinfo = UTC
 ) -> AsyncIterator[Unit]:
     """Open a write transaction; the events the body emits are written to the outbox in it,
-    and once it commits the local dispatcher is woken (it delivers them; nothing waits)."""
+    and once it commits the local dispatcher is woken (it delivers them; nothing waits).
+    `time_zone`: the organisation's, for the use cases that may write an award."""
     host = plugins or get_plugin_host()
     if actor is None or isinstance(actor, int):
-        unit = Unit(actor_id=actor, now=clock.now(), plugins=host)
+        unit = Unit(actor_id=actor, now=clock.now(), plugins=host, time_zone=time_zone)
     else:
-        unit = Unit(actor_id=actor.user_id, now=clock.now(), plugins=host)
+        unit = Unit(actor_id=actor.user_id, now=clock.now(), plugins=host, time_zone=time_zone)
         unit.know(actor)
     async with write_transaction():
         yield unit

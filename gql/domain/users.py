@@ -6,7 +6,7 @@ import re
 
 from gql.domain import tokens
 from gql.domain.access import Actor, may_manage, note_hidden, require_admin, user_scope
-from gql.domain.errors import InvalidInput
+from gql.domain.errors import InvalidInput, t
 from gql.domain.external_ids import (
     UniqueKey,
     check_free,
@@ -14,7 +14,7 @@ from gql.domain.external_ids import (
     conflicts_named,
     external_id_key,
 )
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_search, orm_page
+from gql.domain.pages import FIRST_PAGE, OrmKey, Page, PageRequest, check_search, orm_page
 from gql.domain.tokens import revoke_tokens_for_email as revoke_tokens_for_email
 from gql.domain.unit import unit_of_work
 from gql.store.models import User
@@ -27,16 +27,16 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise InvalidInput("name must not be empty", field=["name"])
+        raise InvalidInput(t("name must not be empty"), field=["name"])
     if len(cleaned) > 200:
-        raise InvalidInput("name must be at most 200 characters", field=["name"])
+        raise InvalidInput(t("name must be at most 200 characters"), field=["name"])
     return cleaned
 
 
 def clean_email(email: str) -> str:
     cleaned = email.strip().lower()
     if not EMAIL.match(cleaned) or len(cleaned) > 320:
-        raise InvalidInput("email is not a valid address", field=["email"])
+        raise InvalidInput(t("email is not a valid address"), field=["email"])
     return cleaned
 
 
@@ -61,7 +61,7 @@ async def create_user(
             manager = await _user_where(id=manager_id)
             if manager is None or not may_manage(Role(manager.role)):
                 raise InvalidInput(
-                    "manager must be an existing manager or admin", field=["managerId"]
+                    t("manager must be an existing manager or admin"), field=["managerId"]
                 )
         await check_free(keys)
         user = await User.create(
@@ -116,9 +116,7 @@ async def list_users(
     search: str | None = None,
     manager_id: int | None = None,
     active: bool | None = True,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
+    paging: PageRequest = FIRST_PAGE,
 ) -> Page[UserRecord]:
     """The users the actor may see, by name then id. `manager_id`: that manager's direct
     reports. `active`: True (the default) leaves deactivated people out, False lists only
@@ -141,7 +139,5 @@ async def list_users(
         record=UserRecord,
         columns=USER_COLUMNS,
         kind="users",
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )

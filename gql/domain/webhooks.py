@@ -15,8 +15,16 @@ from typing import Any
 from uuid import UUID
 
 from gql.domain.access import Actor, note_hidden, require_admin
-from gql.domain.errors import InvalidInput, NotAllowed, NotFound
-from gql.domain.pages import DEFAULT_MAX_PAGE_SIZE, OrmKey, Page, check_first, orm_page
+from gql.domain.errors import InvalidInput, NotAllowed, NotFound, t
+from gql.domain.pages import (
+    DEFAULT_MAX_PAGE_SIZE,
+    FIRST_PAGE,
+    OrmKey,
+    Page,
+    PageRequest,
+    check_first,
+    orm_page,
+)
 from gql.domain.unit import unit_of_work
 from gql.events import EVENT_TYPES
 from gql.plugins import PluginHost, get_plugin_host
@@ -66,8 +74,19 @@ def _clean_events(events: Sequence[str] | None, field: Sequence[str]) -> tuple[s
     if unknown:
         names = ", ".join(repr(name) for _, name in unknown)
         raise InvalidInput(
-            f"unknown event type{'s' if len(unknown) > 1 else ''} {names}: the known types are "
-            f"{', '.join(KNOWN_EVENT_TYPES)} (or none at all, for every type)",
+            t(
+                "unknown event types {names}: the known types are {known} (or none at all, for "
+                "every type)",
+                names=names,
+                known=", ".join(KNOWN_EVENT_TYPES),
+            )
+            if len(unknown) > 1
+            else t(
+                "unknown event type {names}: the known types are {known} (or none at all, for "
+                "every type)",
+                names=names,
+                known=", ".join(KNOWN_EVENT_TYPES),
+            ),
             field=[*field, str(unknown[0][0])],
         )
     asked = set(events)
@@ -78,7 +97,11 @@ def _clean_description(description: str | None, field: Sequence[str]) -> str:
     cleaned = (description or "").strip()
     if len(cleaned) > MAX_DESCRIPTION_CHARS:
         raise InvalidInput(
-            f"description must be at most {MAX_DESCRIPTION_CHARS} characters", field=field
+            t(
+                "description must be at most {MAX_DESCRIPTION_CHARS} characters",
+                MAX_DESCRIPTION_CHARS=MAX_DESCRIPTION_CHARS,
+            ),
+            field=field,
         )
     return cleaned
 
@@ -148,13 +171,13 @@ async def update_webhook(
     if enabled is not None:
         changes["enabled"] = enabled
     if await store.webhook_by_id(webhook_id) is None:
-        raise NotFound("no such webhook", field=["input", "id"])
+        raise NotFound(t("no such webhook"), field=["input", "id"])
     if url is not None:
         changes["url"] = await _checked_url(url, policy, ["input", "url"])
     async with unit_of_work(actor) as unit:
         before = await store.webhook_by_id(webhook_id)
         if before is None:  # deleted meanwhile
-            raise NotFound("no such webhook", field=["input", "id"])
+            raise NotFound(t("no such webhook"), field=["input", "id"])
         old = _audited(before)
         old["event_types"] = old.pop("events")
         changed = {name: value for name, value in changes.items() if old[name] != value}
@@ -180,7 +203,7 @@ async def delete_webhook(actor: Actor, webhook_id: int) -> int:
     async with unit_of_work(actor) as unit:
         row = await store.webhook_by_id(webhook_id)
         if row is None:
-            raise NotFound("no such webhook", field=["id"])
+            raise NotFound(t("no such webhook"), field=["id"])
         await store.delete_webhook(webhook_id)
         await unit.audit("deleteWebhook", "Webhook", webhook_id, before=_audited(row))
     return webhook_id
@@ -194,7 +217,7 @@ async def rotate_webhook_secret(actor: Actor, webhook_id: int) -> WebhookWithSec
     async with unit_of_work(actor) as unit:
         row = await store.webhook_by_id(webhook_id)
         if row is None:
-            raise NotFound("no such webhook", field=["id"])
+            raise NotFound(t("no such webhook"), field=["id"])
         await store.set_secret(webhook_id, secret, unit.now)
         await unit.audit("rotateWebhookSecret", "Webhook", webhook_id)
         rotated = await store.webhook_by_id(webhook_id)
@@ -211,13 +234,7 @@ async def get_webhook(actor: Actor, webhook_id: int) -> WebhookRecord | None:
     return row
 
 
-async def list_webhooks(
-    actor: Actor,
-    *,
-    first: int | None = 20,
-    after: str | None = None,
-    max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-) -> Page[WebhookRecord]:
+async def list_webhooks(actor: Actor, *, paging: PageRequest = FIRST_PAGE) -> Page[WebhookRecord]:
     """Every endpoint, oldest first."""
     await require_admin(actor, "webhooks", "Webhook")
     return await orm_page(
@@ -226,9 +243,7 @@ async def list_webhooks(
         record=store.webhook_record,
         columns=store.WEBHOOK_COLUMNS,
         kind="webhooks",
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
+        paging=paging,
     )
 
 
@@ -249,9 +264,12 @@ def _event_id(text: str) -> UUID:
         return UUID(text)
     except ValueError:
         raise NotFound(
-            "no such event: event IDs are UUIDs, the `id` of the body a webhook receives (and "
-            "its webhook-id header), e.g. from `{ webhooks { edges { node { recentDeliveries "
-            "{ eventId } } } } }`",
+            t(
+                "no such event: event IDs are UUIDs, the `id` of the body a "
+                "webhook receives (and its webhook-id header), e.g. from `{ "
+                "webhooks { edges { node { recentDeliveries { eventId } } } "
+                "} }`"
+            ),
             field=["eventId"],
         ) from None
 
@@ -272,33 +290,39 @@ async def redeliver_event(
         event = await store.event_by_id(wanted)
         if event is None:
             raise NotFound(
-                "no such event (settled events are pruned after CERTGRAPH_EVENT_RETENTION_DAYS)",
+                t("no such event (settled events are pruned after CERTGRAPH_EVENT_RETENTION_DAYS)"),
                 field=["eventId"],
             )
         if webhook_id is not None:
             hook = await store.webhook_by_id(webhook_id)
             if hook is None:
-                raise NotFound("no such webhook", field=["webhookId"])
+                raise NotFound(t("no such webhook"), field=["webhookId"])
             if not hook.enabled:
                 raise NotAllowed(
-                    "the webhook is disabled: enable it (updateWebhook) to send it events",
+                    t("the webhook is disabled: enable it (updateWebhook) to send it events"),
                     field=["webhookId"],
                 )
         if not event.fanned_out:
             raise NotAllowed(
-                "the event is not sent yet: its deliveries are being written, and it will "
-                "reach every endpoint that takes its type",
+                t(
+                    "the event is not sent yet: its deliveries are being "
+                    "written, and it will reach every endpoint that takes its "
+                    "type"
+                ),
                 field=["eventId"],
             )
         rows = await store.reset_webhook_deliveries(event.seq, webhook_id, unit.now)
         if not rows:
             if webhook_id is not None:
                 raise NotFound(
-                    "the event was not sent to this webhook (it does not take the event's "
-                    "type, was disabled, or was created after the event)",
+                    t(
+                        "the event was not sent to this webhook (it does not take "
+                        "the event's type, was disabled, or was created after the "
+                        "event)"
+                    ),
                     field=["webhookId"],
                 )
-            raise NotFound("the event was sent to no enabled webhook", field=["eventId"])
+            raise NotFound(t("the event was sent to no enabled webhook"), field=["eventId"])
         await unit.audit(
             "redeliverEvent",
             "Event",

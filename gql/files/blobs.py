@@ -1,13 +1,13 @@
 """The blob store interface: bytes kept under the SHA-256 of their content, never changed.
 
-Everything that keeps or reads uploaded bytes goes through a `BlobStore`; `LocalBlobStore`
-(gql/files/local.py) is the filesystem one. Storage knows nothing of rows, users or rules.
+`LocalBlobStore` (local.py, a directory) and `S3BlobStore` (s3.py, a bucket) implement it;
+`open_blob_store` (backends.py) picks one. Storage knows nothing of rows, users or rules.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +76,25 @@ class PendingBlob(Protocol):
         ...
 
 
+class ReceivedBlob:
+    """A `PendingBlob` of any store: its bytes in `local_path`, installed once by `install`
+    however often `commit` is called."""
+
+    def __init__(
+        self, sha256: str, size: int, local_path: Path, install: Callable[[], Awaitable[BlobInfo]]
+    ) -> None:
+        self.sha256 = sha256
+        self.size = size
+        self.local_path = local_path
+        self._install = install
+        self._committed: BlobInfo | None = None
+
+    async def commit(self) -> BlobInfo:
+        if self._committed is None:
+            self._committed = await self._install()
+        return self._committed
+
+
 class BlobStore(Protocol):
     """Content-addressed storage of uploaded bytes.
 
@@ -117,4 +136,21 @@ class BlobStore(Protocol):
 
     async def remove_abandoned(self, *, older_than: float) -> int:
         """Remove pending blobs left by a crashed process, last written before `older_than`."""
+        ...
+
+    async def presigned_download_url(
+        self,
+        sha256: str,
+        *,
+        expires_at: int,
+        content_type: str,
+        filename: str | None,
+        cache_control: str | None = None,
+    ) -> str | None:
+        """A URL where the store itself serves the blob as an attachment until `expires_at`
+        (Unix time), when it can and is configured to; None: serve it through the app."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the store holds open (connections); called once, at shutdown."""
         ...

@@ -7,6 +7,7 @@ sits beside ``blobs/`` so that committing is one atomic ``os.replace`` on one fi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
@@ -20,6 +21,7 @@ from gql.files.blobs import (
     BlobTooLarge,
     ByteSource,
     ChunkInspector,
+    ReceivedBlob,
     check_digest,
     is_digest,
 )
@@ -57,34 +59,6 @@ def _finish(fd: int) -> None:
 
 def _info(sha256: str, path: Path, status: os.stat_result) -> BlobInfo:
     return BlobInfo(sha256, status.st_size, status.st_mtime, path)
-
-
-class _LocalPending:
-    def __init__(self, store: LocalBlobStore, temp_path: Path, sha256: str, size: int) -> None:
-        self._store = store
-        self._temp_path = temp_path
-        self._sha256 = sha256
-        self._size = size
-        self._committed: BlobInfo | None = None
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def local_path(self) -> Path:
-        return self._temp_path
-
-    async def commit(self) -> BlobInfo:
-        if self._committed is None:
-            self._committed = await asyncio.to_thread(
-                self._store._install, self._temp_path, self._sha256
-            )
-        return self._committed
 
 
 class LocalBlobStore:
@@ -142,7 +116,7 @@ class LocalBlobStore:
         *,
         max_bytes: int | None = None,
         inspect: ChunkInspector | None = None,
-    ) -> AsyncIterator[_LocalPending]:
+    ) -> AsyncIterator[ReceivedBlob]:
         limit = self.max_bytes if max_bytes is None else max_bytes
         fd, temp_path = await asyncio.to_thread(self._open_temp)
         fd_open = True
@@ -161,7 +135,13 @@ class LocalBlobStore:
                 inspect(b"")
             fd_open = False
             await asyncio.to_thread(_finish, fd)
-            yield _LocalPending(self, temp_path, digest.hexdigest(), size)
+            sha256 = digest.hexdigest()
+            yield ReceivedBlob(
+                sha256,
+                size,
+                temp_path,
+                functools.partial(asyncio.to_thread, self._install, temp_path, sha256),
+            )
         finally:
             # Synchronous on purpose: it must happen even in a cancelled request (a client
             # that went away), where an await might not run.
@@ -218,6 +198,21 @@ class LocalBlobStore:
             if await asyncio.to_thread(_unlink, path, older_than) is not None:
                 removed += 1
         return removed
+
+    async def presigned_download_url(
+        self,
+        sha256: str,
+        *,
+        expires_at: int,
+        content_type: str,
+        filename: str | None,
+        cache_control: str | None = None,
+    ) -> str | None:
+        """None: a directory has no URLs of its own; the signed route serves the file."""
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to release: every file is closed when its operation ends."""
 
     def _stale_temp_files(self, cutoff: float) -> list[Path]:
         if not self.tmp_dir.is_dir():

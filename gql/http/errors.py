@@ -1,16 +1,53 @@
-"""The one shape of every JSON error the HTTP layer answers: a GraphQL response whose only
-error carries `extensions.code`, so clients handle it like any other error of the API."""
+"""The one shape of every error answer outside GraphQL execution: a GraphQL response whose only
+error carries `extensions.code`, so clients handle a 413 or a 404 like any other API error."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql.http.request_id import request_id_of
+
+log = logging.getLogger("certgraph.http")
 
 BEARER_CHALLENGE = 'Bearer realm="certgraph"'
+
+# The transport codes: refusals of the HTTP layer, before or around GraphQL execution.
+BAD_REQUEST = "BAD_REQUEST"
+BATCHING_NOT_SUPPORTED = "BATCHING_NOT_SUPPORTED"
+NOT_FOUND = "NOT_FOUND"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+# The code of a refusal that names none, by its HTTP status.
+STATUS_CODES = {
+    400: BAD_REQUEST,
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: PAYLOAD_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    429: "RATE_LIMITED",
+    500: INTERNAL_SERVER_ERROR,
+    504: "REQUEST_TIMEOUT",
+}
+
+# API answers are personal and JSON: never sniffed as something else, never cached.
+API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+def code_for_status(status: int) -> str:
+    return STATUS_CODES.get(status, INTERNAL_SERVER_ERROR if status >= 500 else BAD_REQUEST)
 
 
 def error_body(
@@ -30,6 +67,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
+    """The error answer: every refusal of the HTTP layer and the routes is built here."""
     body = json.dumps(error_body(code, message, extensions), separators=(",", ":"))
     return Response(
         body,
@@ -54,5 +92,64 @@ async def send_error(
     await send({"type": "http.response.body", "body": response.body})
 
 
-# API answers are personal and JSON: never sniffed as something else, never cached.
-API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+_ROUTING_MESSAGES = {
+    404: "nothing is served at this path; GraphQL requests are POSTed to /graphql",
+    405: "this path does not take the {method} method",
+}
+
+
+async def http_exception_response(request: Request, exc: Exception) -> Response:
+    """Starlette's HTTPException (an unknown path, a method a route does not take) as an
+    error answer, in place of Starlette's plain-text one."""
+    assert isinstance(exc, HTTPException)
+    template = _ROUTING_MESSAGES.get(exc.status_code)
+    message = template.format(method=request.method) if template else exc.detail
+    return error_response(
+        exc.status_code, code_for_status(exc.status_code), message, headers=exc.headers
+    )
+
+
+# For Starlette(exception_handlers=...): every HTTPException a route or the router raises.
+EXCEPTION_HANDLERS = {HTTPException: http_exception_response}
+
+
+class InternalErrorMiddleware:
+    """A bug below this middleware is answered 500 INTERNAL_SERVER_ERROR with the request id,
+    inside CORS so a browser can read it; the exception goes on to the server's log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client left before its request was read: nobody to answer, nothing broken.
+            log.info(
+                "client went away before its request was read: %s %s (request %s)",
+                scope.get("method"),
+                scope.get("path"),
+                request_id_of(scope),
+            )
+        except Exception:
+            if not started:
+                request_id = request_id_of(scope)
+                await send_error(
+                    send,
+                    500,
+                    INTERNAL_SERVER_ERROR,
+                    "Internal server error.",
+                    extensions={"requestId": request_id} if request_id else None,
+                )
+            raise

@@ -1,24 +1,44 @@
-"""Per-caller token buckets in this process: 429 RATE_LIMITED with Retry-After.
+"""Per-caller token buckets: 429 RATE_LIMITED with Retry-After.
 
 The caller is who the verified token says (`user:<id>`); a request without a valid token
 spends from its client address's bucket (`address:<ip>`), so inventing tokens buys nothing.
-Buckets live in the worker process (docs/reliability.md).
+Buckets live in the worker process, or in Redis when CERTGRAPH_REDIS_URL is set
+(gql/http/redis_limiter.py; docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql.http.errors import send_error
 from gql.http.scope import authentication_of, client_address, is_guarded
 
 RATE_LIMITED_CODE = "RATE_LIMITED"
 _LIMITER = "certgraph.rate_limit"
+
+
+class RateLimiter(Protocol):
+    """What the middleware needs of a limiter: the buckets of this process or Redis's."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def admit(self, key: str) -> float:
+        """Take one token for `key`: 0.0 when granted, else the seconds until it would be."""
+        ...
+
+    def charge(self, key: str, cost: float) -> Awaitable[None] | None:
+        """Take `cost` more tokens, into debt if need be; what is left to await, if anything."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 class TokenBucketLimiter:
@@ -83,6 +103,12 @@ class TokenBucketLimiter:
         self._buckets[key] = (tokens, now)
         return wait
 
+    async def admit(self, key: str) -> float:
+        return self.acquire(key)
+
+    async def aclose(self) -> None:
+        return None
+
     def charge(self, key: str, cost: float) -> None:
         """Take `cost` more tokens from an admitted caller's bucket, into debt if need be."""
         if cost <= 0 or not self.enabled:
@@ -103,12 +129,21 @@ def rate_limit_key(scope: Scope) -> str:
 class RateLimiting:
     """What the GraphQL layer needs to charge a request by its cost."""
 
-    def __init__(self, limiter: TokenBucketLimiter, key: str) -> None:
+    def __init__(self, limiter: RateLimiter, key: str) -> None:
         self.limiter = limiter
         self.key = key
+        self._pending: list[asyncio.Future[None]] = []
 
     def charge(self, cost: float) -> None:
-        self.limiter.charge(self.key, cost)
+        # Redis's charge runs beside the execution; the answer waits for it (see settled).
+        pending = self.limiter.charge(self.key, cost)
+        if pending is not None:
+            self._pending.append(asyncio.ensure_future(pending))
+
+    async def settled(self) -> None:
+        """Wait for the charges still on their way, so the caller's next request sees them."""
+        while self._pending:
+            await self._pending.pop()
 
 
 def rate_limiting_of(scope: Scope) -> RateLimiting | None:
@@ -119,7 +154,7 @@ def rate_limiting_of(scope: Scope) -> RateLimiting | None:
 class RateLimitMiddleware:
     """Runs after authentication, so the key is the verified caller."""
 
-    def __init__(self, app: ASGIApp, limiter: TokenBucketLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
 
@@ -128,10 +163,17 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key = rate_limit_key(scope)
-        wait = self.limiter.acquire(key)
+        wait = await self.limiter.admit(key)
         if wait <= 0:
-            scope.setdefault("state", {})[_LIMITER] = RateLimiting(self.limiter, key)
-            await self.app(scope, receive, send)
+            limiting = RateLimiting(self.limiter, key)
+            scope.setdefault("state", {})[_LIMITER] = limiting
+
+            async def send_when_charged(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await limiting.settled()
+                await send(message)
+
+            await self.app(scope, receive, send_when_charged)
             return
         retry_after = max(1, math.ceil(wait))
         who = "this token" if key.startswith("user:") else "this address"

@@ -281,6 +281,12 @@ class Award(Model):
     cycle = fields.IntField()
     awarded_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True, db_index=True)  # expiringWithin, sweeps
+    # The calendar days of the award (docs/domain.md, "Dates and instants"), written with it:
+    # the learner's stated day, or awarded_at's day in the organisation's time zone; and
+    # that day + validityMonths (null: never expires).
+    # Null only on rows an older release wrote during a rolling upgrade (records.award_record).
+    earned_on = fields.DateField(null=True)
+    expires_on = fields.DateField(null=True)
     created_at = fields.DatetimeField()
     # Set once by whoever first sees this award expire, so certification_expired is
     # emitted exactly once however many readers and sweepers race.

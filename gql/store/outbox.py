@@ -3,7 +3,7 @@ claimed by dispatchers under a lease, settled per attempt (docs/events.md, "Deli
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,7 @@ from uuid import UUID
 from tortoise.connection import get_connection
 from tortoise.expressions import F, Q, Subquery
 
-from gql.store import sql
+from gql.store import postgres, sql
 from gql.store.models import Certification, Course, EventDelivery, OutboxEvent, User, Webhook
 from gql.vocabulary import DeliveryState
 
@@ -263,3 +263,61 @@ async def prune_settled(before: datetime, limit: int) -> int:
     # the events deleted (SQLite's count would include the cascaded deliveries)
     await OutboxEvent.filter(seq__in=list(seqs)).delete()
     return len(seqs)
+
+
+async def backlog() -> tuple[int, int]:
+    """(events not yet fanned out, deliveries pending): the outbox's backlog, for /metrics."""
+    unfanned = await OutboxEvent.filter(fanned_out_at=None).count()
+    pending = await EventDelivery.filter(state=DeliveryState.PENDING).count()
+    return unfanned, pending
+
+
+# -- the live feed (docs/events.md, "Live updates") ---------------------------------------
+
+# The channel a writing transaction notifies on PostgreSQL; delivered to listeners on commit.
+LIVE_CHANNEL = "certgraph_events"
+
+
+async def notify_live() -> None:
+    """Inside the writing transaction: wake the live feeds listening on PostgreSQL (the
+    notification is sent on commit, and not at all on rollback). Nothing on SQLite."""
+    if sql.Sql().dialect == "sqlite":
+        return
+    await get_connection("default").execute_query("SELECT pg_notify($1, '')", [LIVE_CHANNEL])
+
+
+async def last_seq() -> int:
+    """The newest event's seq (0 when the outbox is empty)."""
+    newest = await OutboxEvent.all().order_by("-seq").first()
+    return newest.seq if newest is not None else 0
+
+
+async def events_after(after: int, also: Sequence[int], limit: int) -> list[StoredEvent]:
+    """Events with seq above `after`, plus those of `also` (seqs skipped earlier, whose
+    transactions may have committed since), in seq order."""
+    where = Q(seq__gt=after) | Q(seq__in=list(also)) if also else Q(seq__gt=after)
+    events = await OutboxEvent.filter(where).order_by("seq").limit(limit)
+    return [_stored(e) for e in events]
+
+
+class LiveListener:
+    """One dedicated PostgreSQL connection LISTENing on LIVE_CHANNEL: `wake` is called on
+    each notification, from the event loop."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, url: str, wake: Callable[[], None]) -> LiveListener:
+        from gql.store.db import normalise_url
+
+        connection = await postgres.connect(normalise_url(url))
+        await connection.add_listener(LIVE_CHANNEL, lambda *_: wake())
+        return cls(connection)
+
+    @property
+    def alive(self) -> bool:
+        return not self._connection.is_closed()
+
+    async def close(self) -> None:
+        await self._connection.close()

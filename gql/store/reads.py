@@ -18,6 +18,7 @@ from gql.store.models import (
     User,
 )
 from gql.store.records import (
+    AWARD_COLUMNS,
     CERTIFICATION_COLUMNS,
     EVIDENCE_COLUMNS,
     AwardRecord,
@@ -28,6 +29,7 @@ from gql.store.records import (
     EvidenceRecord,
     LearnerRecord,
     ProgressRecord,
+    award_record,
     enrollment_record_of,
     record_of,
 )
@@ -150,9 +152,9 @@ async def awards(enrollment_ids: list[int]) -> list[AwardRecord]:
     rows = (
         await Award.filter(enrollment_id__in=enrollment_ids)
         .order_by("enrollment_id", "cycle")
-        .values_list("id", "enrollment_id", "cycle", "awarded_at", "expires_at")
+        .values_list(*AWARD_COLUMNS)
     )
-    return [AwardRecord(*r) for r in rows]
+    return [award_record(r) for r in rows]
 
 
 def evidence_record(r: tuple[Any, ...]) -> EvidenceRecord:
@@ -226,17 +228,14 @@ async def unnoted_expired_awards(
         .order_by("id")
         .limit(limit)
         .values_list(
-            "id",
-            "enrollment_id",
-            "cycle",
-            "awarded_at",
-            "expires_at",
+            *AWARD_COLUMNS,
             "enrollment__learner_id",
             "enrollment__certification_id",
             "enrollment__due_at",
         )
     )
-    return [(AwardRecord(*r[:5]), r[5], r[6], r[7]) for r in rows]
+    n = len(AWARD_COLUMNS)
+    return [(award_record(r[:n]), r[n], r[n + 1], r[n + 2]) for r in rows]
 
 
 async def enrollments_counting(learner_id: int, course_id: int) -> list[EnrollmentRecord]:

@@ -4,8 +4,9 @@ row); a few-row read with a joined table, and a write, turn models into them (`r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from tortoise.models import Model
@@ -189,6 +190,31 @@ class AwardRecord:
     cycle: int
     awarded_at: datetime
     expires_at: datetime | None
+    earned_on: date
+    expires_on: date | None
+
+
+def award_record(row: Sequence[Any]) -> AwardRecord:
+    """An AwardRecord from AWARD_COLUMNS' values. An award written by a release before the
+    days were kept (still serving during a rolling upgrade) has none: its instants' UTC days,
+    as migration 0006 gave the awards before it."""
+    id_, enrollment_id, cycle, awarded_at, expires_at, earned_on, expires_on = row
+    if earned_on is None:
+        earned_on = awarded_at.astimezone(UTC).date()
+        if expires_at is not None:
+            expires_on = expires_at.astimezone(UTC).date()
+    return AwardRecord(id_, enrollment_id, cycle, awarded_at, expires_at, earned_on, expires_on)
+
+
+AWARD_COLUMNS = (
+    "id",
+    "enrollment_id",
+    "cycle",
+    "awarded_at",
+    "expires_at",
+    "earned_on",
+    "expires_on",
+)
 
 
 @dataclass(frozen=True, slots=True)

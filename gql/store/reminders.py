@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -37,6 +37,7 @@ class Candidate:
     due_at: datetime | None
     cycle: int
     expires_at: datetime | None  # the newest award's expiry (for expiring reminders)
+    expires_on: date | None  # ... and the calendar day it falls on (the award's expires_on)
     window_opens_at: datetime | None  # when the newest award's window opened
     position: tuple[datetime, int]  # the keyset position: (the ordering datetime, id)
 
@@ -49,6 +50,7 @@ def _candidate(row: dict[str, Any], order_column: str) -> Candidate:
         due_at=_when(row["due_at"]),
         cycle=int(row["cycle"]),
         expires_at=_when(row["last_expires_at"]),
+        expires_on=_expiry_day(row),
         window_opens_at=_when(row["window_opens_at"]),
         position=(as_datetime(row[order_column]), int(row["id"])),
     )
@@ -56,6 +58,21 @@ def _candidate(row: dict[str, Any], order_column: str) -> Candidate:
 
 def _when(value: Any) -> datetime | None:
     return None if value is None else as_datetime(value)
+
+
+def _expiry_day(row: dict[str, Any]) -> date | None:
+    """The newest award's expiry day; one an older release wrote during a rolling upgrade
+    has none: its instant's UTC day (as records.award_record says)."""
+    day = _day(row["last_expires_on"])
+    expires_at = _when(row["last_expires_at"])
+    if day is None and expires_at is not None:
+        return expires_at.astimezone(UTC).date()
+    return day
+
+
+def _day(value: Any) -> date | None:
+    # SQLite hands a DateField back as its ISO text
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _unnoted(sql: Sql, kind: str, cycle: str) -> str:
@@ -86,6 +103,9 @@ async def _page(
     order = f"{constant_prefix}, " if constant_prefix else ""
     rows = await fetch(
         "SELECT e.id, e.learner_id, e.certification_id, e.due_at, e.last_expires_at,"
+        # the newest award's day, by the award's unique key (only for the rows returned)
+        " (SELECT a.expires_on FROM award a WHERE a.enrollment_id = e.id"
+        " AND a.cycle = e.last_award_cycle) AS last_expires_on,"
         f" e.window_opens_at, {cycle} AS cycle FROM enrollment e"
         ' JOIN "user" u ON u.id = e.learner_id AND u.deactivated_at IS NULL'
         f" WHERE e.ended_at IS NULL AND {' AND '.join(conditions)}"

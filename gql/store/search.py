@@ -104,18 +104,23 @@ async def count_enrollments(search: EnrollmentSearch, now: datetime) -> int:
 
 
 async def enrollments(
-    search: EnrollmentSearch, now: datetime, after: list[Any] | None, limit: int
+    search: EnrollmentSearch,
+    now: datetime,
+    after: list[Any] | None,
+    limit: int,
+    keys: list[SortKey] = SEARCH_KEYS,
 ) -> list[EnrollmentRecord]:
     """Up to `limit` enrollments (each with its certification) after the cursor `after`
-    (the values of SEARCH_KEYS: the id), in id order. One statement."""
+    (the values of SEARCH_KEYS: the id) in the order of `keys` (SEARCH_KEYS, or reversed to
+    read backwards). One statement."""
     sql = Sql()
     where = _search_where(sql, search, now)
     if after is not None:
-        where.append(keyset_condition(sql, SEARCH_KEYS, after))
-    select = ", ".join(f"{k.expr} AS {k.alias}" for k in SEARCH_KEYS)
+        where.append(keyset_condition(sql, keys, after))
+    select = ", ".join(f"{k.expr} AS {k.alias}" for k in keys)
     rows = await fetch(
         f"SELECT e.id AS id, {select}{_ENROLLMENT_SELECT} FROM {_SEARCH_FROM}"
-        f" WHERE {' AND '.join(where)} ORDER BY {order_by(SEARCH_KEYS)} LIMIT {int(limit)}",
+        f" WHERE {' AND '.join(where)} ORDER BY {order_by(keys)} LIMIT {int(limit)}",
         sql,
     )
     return [enrollment_record(row) for row in rows]
@@ -143,10 +148,12 @@ async def report_pages(
     active: bool | None,
     after: list[Any] | None,
     limit: int,
+    keys: list[SortKey] = REPORT_KEYS,
 ) -> tuple[dict[int, list[tuple[UserRecord, list[Any]]]], dict[int, int]]:
-    """Each manager's first `limit` direct reports after `after` (values of REPORT_KEYS) that
-    the scope lets through, each with its key values; and each manager's total. Three
-    statements for any number of managers (ROW_NUMBER() OVER (PARTITION BY manager))."""
+    """Each manager's first `limit` direct reports after `after` (values of REPORT_KEYS) in
+    the order of `keys` (REPORT_KEYS, or reversed to read backwards) that the scope lets
+    through, each with its key values; and each manager's total. Three statements for any
+    number of managers (ROW_NUMBER() OVER (PARTITION BY manager))."""
     if not manager_ids:
         return {}, {}
     count_sql = Sql()
@@ -159,11 +166,11 @@ async def report_pages(
     sql = Sql()
     where = _reports_where(sql, manager_ids, scope, active)
     if after is not None:
-        where.append(keyset_condition(sql, REPORT_KEYS, after))
-    select = ", ".join(f"{k.expr} AS {k.alias}" for k in REPORT_KEYS)
+        where.append(keyset_condition(sql, keys, after))
+    select = ", ".join(f"{k.expr} AS {k.alias}" for k in keys)
     ranked = await fetch(
         f"SELECT * FROM (SELECT u.id AS id, u.manager_id AS manager, {select},"
-        f" ROW_NUMBER() OVER (PARTITION BY u.manager_id ORDER BY {order_by(REPORT_KEYS)})"
+        f" ROW_NUMBER() OVER (PARTITION BY u.manager_id ORDER BY {order_by(keys)})"
         f' AS k_rank FROM "user" u WHERE {" AND ".join(where)}) ranked'
         f" WHERE k_rank <= {int(limit)} ORDER BY manager, k_rank",
         sql,
@@ -177,6 +184,6 @@ async def report_pages(
     for row in ranked:
         record = records.get(int(row["id"]))
         if record is not None:  # gone between the two reads
-            keys = [row[k.alias] for k in REPORT_KEYS]
-            pages.setdefault(int(row["manager"]), []).append((record, keys))
+            sort_values = [row[k.alias] for k in keys]
+            pages.setdefault(int(row["manager"]), []).append((record, sort_values))
     return pages, {int(r["manager"]): int(r["n"]) for r in counts}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -42,6 +42,8 @@ class Sql:
     def p(self, value: Any) -> str:
         if isinstance(value, datetime):
             value = self.datetime_value(value)
+        elif isinstance(value, date) and self.dialect == "sqlite":
+            value = value.isoformat()  # as Tortoise stores a DateField there
         self.params.append(value)
         # numbered placeholders on both, so parameters may be bound in any textual order
         return f"?{len(self.params)}" if self.dialect == "sqlite" else f"${len(self.params)}"
@@ -64,7 +66,10 @@ class Sql:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """One ORDER BY term. A nullable expression must follow a key that orders its NULLs.
+    """One ORDER BY term. A nullable expression must follow a key that orders its NULLs
+    (a 0/1 flag), so NULLs are only ever compared with NULLs: then every key reversed reads
+    the list backwards (gql.domain.pages.Window.order), whatever NULL order a database
+    gives DESC.
 
     `type` is what a cursor carries for it (gql.domain.pages checks cursors against it):
     "int", "str", or "datetime?" (a nullable datetime).
@@ -448,6 +453,8 @@ async def insert_award_once(
     cycle: int,
     awarded_at: datetime,
     expires_at: datetime | None,
+    earned_on: date,
+    expires_on: date | None,
     created_at: datetime,
 ) -> int | None:
     """Insert the award of this enrollment's cycle unless one exists; the new row's id, or
@@ -459,10 +466,20 @@ async def insert_award_once(
     """
     sql = Sql()
     values = ",".join(
-        sql.p(value) for value in (enrollment_id, cycle, awarded_at, expires_at, created_at)
+        sql.p(value)
+        for value in (
+            enrollment_id,
+            cycle,
+            awarded_at,
+            expires_at,
+            earned_on,
+            expires_on,
+            created_at,
+        )
     )
     text = (
-        'INSERT INTO "award" ("enrollment_id","cycle","awarded_at","expires_at","created_at")'
+        'INSERT INTO "award" ("enrollment_id","cycle","awarded_at","expires_at","earned_on",'
+        '"expires_on","created_at")'
         f' VALUES ({values}) ON CONFLICT ("enrollment_id","cycle") DO NOTHING RETURNING "id"'
     )
     # the dict form: it fetches rows on PostgreSQL, where execute_query drops an INSERT's

@@ -19,6 +19,7 @@ from gql.domain import enrollment_search, enrollments
 from gql.domain.access import Actor
 from gql.domain.enrollment_search import EnrollmentFilter, completed_late, iter_enrollments
 from gql.domain.errors import InvalidInput
+from gql.domain.pages import PageRequest
 from gql.domain.status import EnrollmentStatus, EnrollmentView
 from gql.store.models import (
     CertificationKind,
@@ -608,7 +609,7 @@ async def test_iter_enrollments_streams_what_the_pages_list(
     assert [len(b) for b in batches] == [3, 3, 2]
     assert sql_queries.count == 3  # one statement a batch, no count
     streamed = [row.id for batch in batches for row in batch]
-    page = await enrollment_search.search_enrollments(admin, filter, first=100)
+    page = await enrollment_search.search_enrollments(admin, filter, paging=PageRequest(first=100))
     assert streamed == [row.id for row in page.items] == sorted(streamed)
     # a manager's stream is their team's, as their page is
     manager = seeded.world.manager.actor
@@ -975,7 +976,10 @@ def _view(
     due_at: datetime | None,
     awards: list[tuple[datetime, datetime | None]],
 ) -> EnrollmentView:
-    records = [AwardRecord(i + 1, 1, i + 1, at, until) for i, (at, until) in enumerate(awards)]
+    records = [
+        AwardRecord(i + 1, 1, i + 1, at, until, at.date(), until.date() if until else None)
+        for i, (at, until) in enumerate(awards)
+    ]
     view = SimpleNamespace(status=status, awards=records, enrollment=SimpleNamespace(due_at=due_at))
     return cast(EnrollmentView, view)
 
@@ -1011,5 +1015,5 @@ def test_the_filter_is_checked_in_the_domain() -> None:
 
 
 async def test_the_cli_operator_sees_everyone(seeded: Seeded) -> None:
-    page = await enrollment_search.search_enrollments(Actor.system(), first=100)
+    page = await enrollment_search.search_enrollments(Actor.system(), paging=PageRequest(first=100))
     assert page.total_count == 6

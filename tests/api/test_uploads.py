@@ -244,7 +244,9 @@ async def test_a_learner_cannot_see_another_learners_evidence(
     )
 
     assert seen_by_other == {"node": None} and enrollment == {"node": None}
-    assert seen_by_manager["node"]["downloadUrl"].startswith("/files/evidence/")
+    assert seen_by_manager["node"]["downloadUrl"].startswith(
+        "http://certgraph.test/files/evidence/"
+    )
     assert await AuditEvent.filter(action="denied:evidence").count() == 1
 
 

@@ -222,7 +222,8 @@ async def test_evidence_download_url_is_a_signed_path_of_the_evidence(
     evidence = proof["node"]
     evidence_pk = decode_id(ids["my_proof"], "Evidence")
     assert re.fullmatch(
-        rf"/files/evidence/{evidence_pk}\?exp=\d+&sig=[\w-]+", evidence["downloadUrl"]
+        rf"http://certgraph\.test/files/evidence/{evidence_pk}\?exp=\d+&sig=[\w-]+",
+        evidence["downloadUrl"],
     )
     assert evidence["sizeBytes"] == 1234 and evidence["sha256"] == "ab" * 32
     assert evidence["completedOn"] == "2026-01-15" and evidence["reviewedBy"] is None

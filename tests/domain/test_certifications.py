@@ -19,7 +19,7 @@ from gql.domain.errors import (
     PolicyConfigInvalid,
     PolicyUnknown,
 )
-from gql.domain.pages import CertificationSort
+from gql.domain.pages import CertificationSort, PageRequest
 from gql.domain.status import EnrollmentStatus
 from gql.store.models import (
     Award,
@@ -349,8 +349,7 @@ async def test_learners_see_only_published_certifications(make: Factory) -> None
         kind=None,
         state=None,
         search=None,
-        first=20,
-        after=None,
+        paging=PageRequest(first=20),
     )
     assert [c.id for c in catalog.items] == [published.id]
     assert catalog.total_count == 1
@@ -360,8 +359,7 @@ async def test_learners_see_only_published_certifications(make: Factory) -> None
         kind=None,
         state=CertificationState.DRAFT,
         search=None,
-        first=20,
-        after=None,
+        paging=PageRequest(first=20),
     )
     assert drafts.items == []
 
@@ -377,8 +375,7 @@ async def test_admins_filter_the_catalog_by_state_and_kind(make: Factory) -> Non
             admin,
             sort=CertificationSort.NAME_ASC,
             search=None,
-            first=20,
-            after=None,
+            paging=PageRequest(first=20),
             **{"kind": None, "state": None, **filters},
         )
         return {c.id for c in page.items}

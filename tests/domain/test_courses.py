@@ -9,7 +9,7 @@ import pytest
 from gql import clock
 from gql.domain import courses
 from gql.domain.errors import Forbidden, InvalidInput, NotFound
-from gql.domain.pages import CourseSort, Page
+from gql.domain.pages import CourseSort, Page, PageRequest
 from gql.domain.records import CourseRecord
 from gql.store.models import Course
 
@@ -96,10 +96,10 @@ async def test_published_sorts(make: Factory, frozen_now: datetime) -> None:
     learner = await make.learner()
 
     oldest = await courses.list_courses(
-        learner, sort=CourseSort.PUBLISHED_OLDEST, search=None, first=20, after=None
+        learner, sort=CourseSort.PUBLISHED_OLDEST, search=None, paging=PageRequest(first=20)
     )
     newest = await courses.list_courses(
-        learner, sort=CourseSort.PUBLISHED_NEWEST, search=None, first=20, after=None
+        learner, sort=CourseSort.PUBLISHED_NEWEST, search=None, paging=PageRequest(first=20)
     )
 
     assert [c.id for c in oldest.items] == made
@@ -113,10 +113,10 @@ async def test_name_sorts_with_ties_broken_by_id(make: Factory, frozen_now: date
     learner = await make.learner()
 
     asc = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search=None, first=20, after=None
+        learner, sort=CourseSort.NAME_ASC, search=None, paging=PageRequest(first=20)
     )
     desc = await courses.list_courses(
-        learner, sort=CourseSort.NAME_DESC, search=None, first=20, after=None
+        learner, sort=CourseSort.NAME_DESC, search=None, paging=PageRequest(first=20)
     )
 
     assert [c.id for c in asc.items] == [alpha, bravo1, bravo2, charlie, delta]
@@ -129,10 +129,12 @@ async def test_pages_of_two_reassemble_the_full_list(
 ) -> None:
     await _catalog(make)
     learner = await make.learner()
-    full = await courses.list_courses(learner, sort=sort, search=None, first=20, after=None)
+    full = await courses.list_courses(learner, sort=sort, search=None, paging=PageRequest(first=20))
 
     async def fetch(after: str | None) -> Page[CourseRecord]:
-        return await courses.list_courses(learner, sort=sort, search=None, first=2, after=after)
+        return await courses.list_courses(
+            learner, sort=sort, search=None, paging=PageRequest(first=2, after=after)
+        )
 
     assert await collect_ids(fetch) == [c.id for c in full.items]
     first_page = await fetch(None)
@@ -149,20 +151,26 @@ async def test_a_row_inserted_between_fetches_does_not_shift_the_next_page(
         await make.course(name)
 
     page1 = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search=None, first=2, after=None
+        learner, sort=CourseSort.NAME_ASC, search=None, paging=PageRequest(first=2)
     )
     assert [c.name for c in page1.items] == ["Alpha", "Charlie"]
 
     await make.course("Bravo")  # sorts before the cursor: an OFFSET page would repeat Charlie
 
     page2 = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search=None, first=2, after=page1.cursors[-1]
+        learner,
+        sort=CourseSort.NAME_ASC,
+        search=None,
+        paging=PageRequest(first=2, after=page1.cursors[-1]),
     )
     assert [c.name for c in page2.items] == ["Echo", "Golf"]
 
     await make.course("Foxtrot")  # sorts inside the next page: it is seen, nothing is skipped
     page3 = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search=None, first=2, after=page2.cursors[-1]
+        learner,
+        sort=CourseSort.NAME_ASC,
+        search=None,
+        paging=PageRequest(first=2, after=page2.cursors[-1]),
     )
     assert [c.name for c in page3.items] == ["India"]
     assert not page3.has_next_page
@@ -175,7 +183,7 @@ async def test_search_filters_by_name(make: Factory) -> None:
     await make.course("Forklift")
 
     page = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search="fir", first=20, after=None
+        learner, sort=CourseSort.NAME_ASC, search="fir", paging=PageRequest(first=20)
     )
 
     assert [c.name for c in page.items] == ["Fire safety", "First aid"]
@@ -187,7 +195,7 @@ async def test_page_size_out_of_range_is_invalid(make: Factory, first: int) -> N
     learner = await make.learner()
     with pytest.raises(InvalidInput) as raised:
         await courses.list_courses(
-            learner, sort=CourseSort.NAME_ASC, search=None, first=first, after=None
+            learner, sort=CourseSort.NAME_ASC, search=None, paging=PageRequest(first=first)
         )
     assert field_of(raised.value) == "first"
 
@@ -198,7 +206,7 @@ async def test_malformed_cursor_is_invalid(make: Factory, after: str) -> None:
     await make.course("A")
     with pytest.raises(InvalidInput) as raised:
         await courses.list_courses(
-            learner, sort=CourseSort.NAME_ASC, search=None, first=2, after=after
+            learner, sort=CourseSort.NAME_ASC, search=None, paging=PageRequest(first=2, after=after)
         )
     assert field_of(raised.value) == "after"
 
@@ -208,10 +216,13 @@ async def test_a_cursor_of_another_sort_is_invalid(make: Factory) -> None:
     await make.course("A")
     await make.course("B")
     page = await courses.list_courses(
-        learner, sort=CourseSort.NAME_ASC, search=None, first=1, after=None
+        learner, sort=CourseSort.NAME_ASC, search=None, paging=PageRequest(first=1)
     )
 
     with pytest.raises(InvalidInput):
         await courses.list_courses(
-            learner, sort=CourseSort.PUBLISHED_NEWEST, search=None, first=1, after=page.cursors[0]
+            learner,
+            sort=CourseSort.PUBLISHED_NEWEST,
+            search=None,
+            paging=PageRequest(first=1, after=page.cursors[0]),
         )

@@ -10,7 +10,7 @@ import pytest
 from gql import clock
 from gql.domain import certifications, enrollments
 from gql.domain.access import Actor
-from gql.domain.pages import CertificationSort, Page
+from gql.domain.pages import CertificationSort, Page, PageRequest
 from gql.domain.status import EnrollmentStatus, describe_enrollments
 from gql.store import reads
 from gql.store.models import (
@@ -140,8 +140,7 @@ async def listing(
         sort=sort,
         pending=pending,
         kind=kind,
-        first=first,
-        after=after,
+        paging=PageRequest(first=first, after=after),
     )
 
 
@@ -293,8 +292,7 @@ async def test_pending_keeps_completed_ones_whose_window_is_open(
         sort=CertificationSort.RELEVANCE,
         pending=True,
         kind=None,
-        first=20,
-        after=None,
+        paging=PageRequest(first=20),
     )
 
     assert [e.id for e in page.items] == [open_e.id]
@@ -333,8 +331,7 @@ async def test_who_may_list_a_learners_enrollments(make: Factory, frozen_now: da
             sort=CertificationSort.RELEVANCE,
             pending=False,
             kind=None,
-            first=20,
-            after=None,
+            paging=PageRequest(first=20),
         )
         return [e.id for e in page.items]
 
@@ -363,8 +360,7 @@ async def test_catalog_relevance_puts_the_viewers_enrollments_first(
             kind=None,
             state=None,
             search=None,
-            first=2,
-            after=after,
+            paging=PageRequest(first=2, after=after),
         )
 
     expected = [world.certification[label].id for label in RELEVANCE_ORDER] + [
@@ -399,8 +395,7 @@ async def test_catalog_sorts_reassemble_in_pages(
             kind=None,
             state=None,
             search=None,
-            first=2,
-            after=after,
+            paging=PageRequest(first=2, after=after),
         )
 
     expected = {
@@ -432,8 +427,7 @@ async def test_pending_follows_a_changed_recertification_window(
             sort=CertificationSort.RELEVANCE,
             pending=True,
             kind=None,
-            first=20,
-            after=None,
+            paging=PageRequest(first=20),
         )
         return [e.id for e in page.items]
 

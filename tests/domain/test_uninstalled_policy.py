@@ -11,7 +11,7 @@ from gql import clock
 from gql.domain import certifications, enrollments
 from gql.domain.certifications import CertificationData
 from gql.domain.errors import PolicyUnknown
-from gql.domain.pages import CertificationSort
+from gql.domain.pages import CertificationSort, PageRequest
 from gql.domain.status import EnrollmentStatus
 from gql.plugins import PluginHost, set_plugin_host
 from gql.store.models import Award, CertificationKind, CertificationType, Enrollment
@@ -67,8 +67,7 @@ async def test_enrollments_keep_their_last_state_and_explain_why(
         sort=CertificationSort.RELEVANCE,
         pending=True,
         kind=None,
-        first=20,
-        after=None,
+        paging=PageRequest(first=20),
     )
     assert [e.id for e in page.items] == [enrollment.id]
 

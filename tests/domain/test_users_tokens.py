@@ -7,6 +7,7 @@ import pytest
 from gql.domain import users
 from gql.domain.access import Actor, authenticate, hash_token
 from gql.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from gql.domain.pages import PageRequest
 from gql.store.models import ApiToken, AuditEvent, Role, User
 
 from .factories import Factory, field_of
@@ -264,7 +265,7 @@ async def test_list_users_is_scoped_by_role(make: Factory) -> None:
     stranger = await make.learner()
 
     async def listed(actor: Actor, role: Role | None = None) -> set[int | None]:
-        page = await users.list_users(actor, role=role, search=None, first=100, after=None)
+        page = await users.list_users(actor, role=role, search=None, paging=PageRequest(first=100))
         return {u.id for u in page.items}
 
     assert await listed(manager) == {

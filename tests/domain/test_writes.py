@@ -3,7 +3,7 @@ its transaction goes on (PostgreSQL aborts a transaction on a failed statement).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from gql.domain import users
 from gql.domain.access import Actor
@@ -24,9 +24,15 @@ async def test_the_second_award_of_a_cycle_is_not_written(make: Factory) -> None
     created = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
 
     async with write_transaction():
-        first = await insert_award_once(enrollment.id, 1, awarded, expires, created)
-        second = await insert_award_once(enrollment.id, 1, created, None, created)
-        other_cycle = await insert_award_once(enrollment.id, 2, created, None, created)
+        first = await insert_award_once(
+            enrollment.id, 1, awarded, expires, date(2026, 1, 2), date(2027, 1, 2), created
+        )
+        second = await insert_award_once(
+            enrollment.id, 1, created, None, date(2026, 1, 2), None, created
+        )
+        other_cycle = await insert_award_once(
+            enrollment.id, 2, created, None, date(2026, 1, 2), None, created
+        )
         still_usable = await Award.filter(enrollment_id=enrollment.id).count()
 
     assert first is not None and other_cycle is not None and first != other_cycle
@@ -35,6 +41,7 @@ async def test_the_second_award_of_a_cycle_is_not_written(make: Factory) -> None
     row = await Award.get(id=first)
     assert (row.enrollment_id, row.cycle) == (enrollment.id, 1)
     assert (row.awarded_at, row.expires_at, row.created_at) == (awarded, expires, created)
+    assert (row.earned_on, row.expires_on) == (date(2026, 1, 2), date(2027, 1, 2))
     assert row.expiry_noted_at is None
     assert (await Award.get(id=other_cycle)).expires_at is None
 

@@ -100,6 +100,20 @@ class MemoryBlobStore:
     async def remove_abandoned(self, *, older_than: float) -> int:
         return 0
 
+    async def presigned_download_url(
+        self,
+        sha256: str,
+        *,
+        expires_at: int,
+        content_type: str,
+        filename: str | None,
+        cache_control: str | None = None,
+    ) -> str | None:
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing held open."""
+
 
 def test_both_stores_fit_the_protocol(tmp_path: Path) -> None:
     stores: list[BlobStore] = [MemoryBlobStore(), LocalBlobStore(tmp_path)]

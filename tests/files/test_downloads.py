@@ -61,8 +61,11 @@ def with_query(url: str, **changes: str) -> str:
 
 
 def assert_refused(response: httpx.Response, status: int) -> None:
+    """The API's JSON error (docs/api.md, Errors), none of the file's bytes."""
     assert response.status_code == status
-    assert response.content == b""
+    assert response.headers["content-type"] == "application/json"
+    code = {403: "FORBIDDEN", 404: "NOT_FOUND"}[status]
+    assert response.json()["errors"][0]["extensions"]["code"] == code
     assert response.headers["cache-control"] == "no-store"
 
 

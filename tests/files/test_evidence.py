@@ -22,6 +22,7 @@ from gql.domain.errors import (
     UnsupportedFileType,
 )
 from gql.domain.evidence import ReviewDecision, list_review_queue, review_evidence, submit_evidence
+from gql.domain.pages import PageRequest
 from gql.domain.status import EnrollmentStatus, describe_enrollments
 from gql.store import reads
 from gql.store.models import (
@@ -411,7 +412,7 @@ async def test_the_review_queue_follows_the_same_rules(world: World) -> None:
     theirs = await submit(world.other_learner, cert)
 
     async def queue(actor: Actor) -> list[int]:
-        return [e.id for e in (await list_review_queue(actor, first=10)).items]
+        return [e.id for e in (await list_review_queue(actor, paging=PageRequest(first=10))).items]
 
     assert await queue(world.manager) == [mine.id]
     assert await queue(world.other_manager) == [theirs.id]

@@ -49,7 +49,8 @@ async def test_document_limits_and_batches_are_refused_by_the_real_server(
                 VIEWER,
             ],
         )
-        assert batch.status_code == 400 and "Batching is not enabled" in batch.text
+        assert batch.status_code == 400
+        assert batch.json()["errors"][0]["extensions"]["code"] == "BATCHING_NOT_SUPPORTED"
         assert await course_count(deployment) == before
         assert (await http.post("/graphql", json=VIEWER)).status_code == 200
     assert server.running

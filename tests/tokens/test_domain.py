@@ -13,6 +13,7 @@ from gql import clock
 from gql.domain import tokens, users
 from gql.domain.access import Actor, authenticate, hash_token
 from gql.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from gql.domain.pages import PageRequest
 from gql.domain.tokens import MAX_LIFETIME_DAYS
 from gql.store import tokens as store
 from gql.store.models import ApiToken
@@ -153,20 +154,24 @@ async def test_listing_pages_and_refusals(make: Factory) -> None:
     made = [await _issue(learner, name=str(i)) for i in range(5)]
     await tokens.revoke_api_token(learner, made[2].token.id)
 
-    page = await tokens.list_api_tokens(learner, learner.user_id, first=2)
+    page = await tokens.list_api_tokens(learner, learner.user_id, paging=PageRequest(first=2))
     assert [t.name for t in page.items] == ["4", "3"] and page.total_count == 4
-    rest = await tokens.list_api_tokens(learner, learner.user_id, after=page.cursors[-1])
+    rest = await tokens.list_api_tokens(
+        learner, learner.user_id, paging=PageRequest(after=page.cursors[-1])
+    )
     assert [t.name for t in rest.items] == ["1", "0"]
     everything = await tokens.list_api_tokens(learner, learner.user_id, include_revoked=True)
     assert [t.name for t in everything.items] == ["4", "3", "2", "1", "0"]
     assert everything.items[2].revoked_at is not None
 
     with pytest.raises(InvalidInput):  # a cursor of the other list
-        await tokens.list_api_tokens(learner, learner.user_id, after=everything.cursors[0])
+        await tokens.list_api_tokens(
+            learner, learner.user_id, paging=PageRequest(after=everything.cursors[0])
+        )
     with pytest.raises(InvalidInput):
-        await tokens.list_api_tokens(learner, learner.user_id, first=1000)
+        await tokens.list_api_tokens(learner, learner.user_id, paging=PageRequest(first=1000))
     with pytest.raises(InvalidInput):  # also when the answer would be empty
-        await tokens.list_api_tokens(manager, learner.user_id, first=1000)
+        await tokens.list_api_tokens(manager, learner.user_id, paging=PageRequest(first=1000))
     hidden = await tokens.list_api_tokens(manager, learner.user_id)
     assert (hidden.items, hidden.total_count) == ([], 0)
 
