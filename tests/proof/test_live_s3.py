@@ -26,6 +26,7 @@ from tests.files.s3_server import (
     open_uploads,
 )
 from tests.files.samples import pdf, png
+from tests.proof.instances import Instances, instances
 from tests.proof.live import (
     ON_POSTGRES,
     Client,
@@ -35,6 +36,8 @@ from tests.proof.live import (
     db_pk,
     payload,
 )
+
+__all__ = ["instances"]  # a fixture, imported for this module
 
 SUBMIT = """
 mutation($cert: ID!, $file: Upload!) {
@@ -114,12 +117,15 @@ def path_and_query(url: str) -> str:
     "one server's workers share one file (test_live_concurrency)",
 )
 async def test_two_instances_share_one_bucket(
-    deployment: Deployment, moto: MotoServer, bucket: S3BlobStore, tmp_path: Path
+    instances: Instances, moto: MotoServer, bucket: S3BlobStore
 ) -> None:
+    """The reference deployment (docs/deploy.md): two instances with their own data
+    directories and ports, one PostgreSQL database, one bucket, one Redis."""
+    deployment = instances.deployment
     use_bucket(deployment, moto, bucket)
     admin_token = deployment.create_admin()
-    dirs = [tmp_path / "instance-a", tmp_path / "instance-b"]
-    a, b = [await deployment.server(CERTGRAPH_DATA_DIR=str(d)).start() for d in dirs]
+    a, b = await instances.start(count=2, workers=1)
+    dirs = [instances.data_dir(0), instances.data_dir(1)]
     evidence_bytes = big_pdf("shared")
     async with (
         httpx.AsyncClient(base_url=a.url, timeout=60.0) as http_a,
