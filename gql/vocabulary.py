@@ -56,5 +56,17 @@ class DeliveryState(StrEnum):
 
 
 def encode_id(type_name: str, pk: int) -> str:
-    """A Relay global object ID: base64 of "Type:pk" (gql.api.ids decodes them)."""
+    """A Relay global object ID: base64 of "Type:pk" (gql.api.ids decodes clients' IDs)."""
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
+
+
+def pk_of(global_id: object, type_name: str) -> int | None:
+    """The pk of an ID certgraph wrote itself with `encode_id` (an event's data), None when it
+    is not one of `type_name`."""
+    if not isinstance(global_id, str):
+        return None
+    try:
+        kind, _, pk = base64.b64decode(global_id, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return int(pk) if kind == type_name and pk.isascii() and pk.isdigit() else None

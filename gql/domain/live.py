@@ -5,8 +5,6 @@ what the events name with their own visibility."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +17,7 @@ from redis.asyncio import Redis
 from gql.domain.access import Actor, learner_scope, review_scope
 from gql.store import outbox, reads
 from gql.store.records import EnrollmentRecord, EvidenceRecord
+from gql.vocabulary import pk_of
 
 log = logging.getLogger("certgraph.live")
 
@@ -44,16 +43,6 @@ class LiveEvent:
     course_id: int | None
 
 
-def _pk(global_id: object, type_name: str) -> int | None:
-    if not isinstance(global_id, str):
-        return None
-    try:
-        kind, _, pk = base64.b64decode(global_id, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return int(pk) if kind == type_name and pk.isdigit() else None
-
-
 def live_event(event: outbox.StoredEvent) -> LiveEvent:
     data = event.data
     learner = data.get("learner")
@@ -61,10 +50,10 @@ def live_event(event: outbox.StoredEvent) -> LiveEvent:
     return LiveEvent(
         seq=event.seq,
         type=event.type,
-        learner_id=_pk(learner.get("id") if isinstance(learner, dict) else None, "User"),
-        enrollment_id=_pk(data.get("enrollmentId"), "Enrollment"),
-        evidence_id=_pk(data.get("evidenceId"), "Evidence"),
-        course_id=_pk(course.get("id") if isinstance(course, dict) else None, "Course"),
+        learner_id=pk_of(learner.get("id") if isinstance(learner, dict) else None, "User"),
+        enrollment_id=pk_of(data.get("enrollmentId"), "Enrollment"),
+        evidence_id=pk_of(data.get("evidenceId"), "Evidence"),
+        course_id=pk_of(course.get("id") if isinstance(course, dict) else None, "Course"),
     )
 
 
