@@ -5,7 +5,6 @@ nothing below the factory reads the environment."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,10 +24,9 @@ from gql.api.persisted import PersistedQueries
 from gql.api.schema import build_schema
 from gql.api.subscriptions import LiveGraphQL
 from gql.api.view import graphql_endpoint
-from gql.domain.dispatcher import DispatchConfig, Dispatcher, outbox_backlog
+from gql.domain.dispatcher import Dispatcher, outbox_backlog
 from gql.domain.live import LiveFeed, chain
 from gql.domain.sign_in import bearer_authenticator
-from gql.domain.sweep import sweep
 from gql.files.backends import open_blob_store
 from gql.http.cors import cors_middleware
 from gql.http.errors import EXCEPTION_HANDLERS
@@ -119,19 +117,7 @@ def create_app(
         allow_private=settings.webhook_allow_private,
     )
     dispatcher = (
-        Dispatcher(
-            plugins,
-            DispatchConfig.from_settings(settings),
-            sender=sender,
-            sweep=functools.partial(
-                sweep,
-                due_soon_days=settings.due_soon_days,
-                retention_days=settings.event_retention_days,
-                plugins=plugins,
-            ),
-        )
-        if settings.dispatcher_enabled
-        else None
+        Dispatcher.from_settings(settings, plugins, sender) if settings.dispatcher_enabled else None
     )
     # OpenID provider tokens beside API tokens when CERTGRAPH_OIDC_ISSUER is set (docs/auth.md);
     # its keys are cached per app, so per worker.

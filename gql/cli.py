@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import functools
 import json
 import logging
 import os
@@ -467,8 +466,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     """Deliver events (and run the periodic sweep) without serving: for deployments that
     run `certgraph serve` with CERTGRAPH_DISPATCHER=false, or beside it."""
-    from gql.domain.dispatcher import DispatchConfig, Dispatcher
-    from gql.domain.sweep import sweep
+    from gql.domain.dispatcher import Dispatcher
     from gql.plugins import create_plugin_host
     from gql.webhooks.sender import HttpWebhookSender
 
@@ -478,17 +476,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         allow_private=settings.webhook_allow_private,
     )
     host = create_plugin_host()
-    dispatcher = Dispatcher(
-        host,
-        DispatchConfig.from_settings(settings),
-        sender=sender,
-        sweep=functools.partial(
-            sweep,
-            due_soon_days=settings.due_soon_days,
-            retention_days=settings.event_retention_days,
-            plugins=host,
-        ),
-    )
+    dispatcher = Dispatcher.from_settings(settings, host, sender)
 
     async def once() -> int:
         async with database():

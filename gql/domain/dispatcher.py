@@ -11,6 +11,7 @@ mid-send leaves a lease that lapses: the delivery is made again, with the same e
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from gql import clock
+from gql.domain.sweep import sweep
 from gql.events import Event, parse_data
 from gql.plugins import PluginHost
 from gql.settings import Settings
@@ -113,6 +115,23 @@ class Dispatcher:
         self._sweep_task: asyncio.Task[None] | None = None
 
     # -- one pass ------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, plugins: PluginHost, sender: WebhookSender
+    ) -> Dispatcher:
+        """The dispatcher of a server process or of `certgraph worker`, with its sweep."""
+        return cls(
+            plugins,
+            DispatchConfig.from_settings(settings),
+            sender=sender,
+            sweep=functools.partial(
+                sweep,
+                due_soon_days=settings.due_soon_days,
+                retention_days=settings.event_retention_days,
+                plugins=plugins,
+            ),
+        )
 
     async def fan_out(self) -> int:
         """Write the deliveries of events not yet fanned out; returns how many events."""
