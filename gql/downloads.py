@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from gql import clock
 from gql.files.blobs import BlobStore
-from gql.http.errors import error_response
+from gql.http.errors import error_response, language_of
+from gql.i18n import t
 from gql.signing import ATTACHMENT, BADGE, EVIDENCE, INLINE, PREFIX, UrlSigner, previewable
 from gql.store.file_references import FileRow, badge_file, evidence_file
 
@@ -35,7 +36,7 @@ _IMAGE_PREVIEW_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'un
 # and styles itself inline; no script may run in the page, the file's own scripts run in the
 # viewer's isolated engine, and this origin holds no cookies to reach.
 _PDF_PREVIEW_CSP = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'"
-_NO_PREVIEW = "this file has no preview (not a PDF or image browsers show safely): download it"
+_NO_PREVIEW = t("this file has no preview (not a PDF or image browsers show safely): download it")
 _FINDERS: dict[str, Callable[[int], Awaitable[FileRow | None]]] = {
     EVIDENCE: evidence_file,
     BADGE: badge_file,
@@ -45,14 +46,16 @@ _FINDERS: dict[str, Callable[[int], Awaitable[FileRow | None]]] = {
 # A refusal is the API's JSON error (a client reads its code); it never says whether the
 # object exists.
 _REFUSALS = {
-    403: ("FORBIDDEN", "this download URL is not valid (altered, expired or another file's)"),
-    404: ("NOT_FOUND", "there is no such file"),
+    403: ("FORBIDDEN", t("this download URL is not valid (altered, expired or another file's)")),
+    404: ("NOT_FOUND", t("there is no such file")),
 }
 
 
-def _refused(status: int) -> Response:
+def _refused(status: int, request: Request) -> Response:
     code, message = _REFUSALS[status]
-    return error_response(status, code, message, headers=_ALWAYS)
+    return error_response(
+        status, code, message, language=language_of(request.scope), headers=_ALWAYS
+    )
 
 
 def _content_disposition(disposition: str, filename: str) -> str:
@@ -90,25 +93,31 @@ def download_endpoint(
         object_id = int(request.path_params["object_id"])
         find = _FINDERS.get(kind)
         if find is None:
-            return _refused(404)
+            return _refused(404, request)
         if not 0 < object_id <= _MAX_ID:
-            return _refused(403)
+            return _refused(403, request)
         expires = _parse_expiry(request.query_params.get("exp"))
         signature = request.query_params.get("sig")
         disposition = _disposition(request.query_params.get("disposition"))
         if expires is None or not signature or disposition is None:
-            return _refused(403)
+            return _refused(403, request)
         target = await find(object_id)
         if target is None or not signer.verify(
             kind, object_id, target.sha256, expires, signature, disposition
         ):
-            return _refused(403)
+            return _refused(403, request)
         # Only after the signature: without one, nobody learns what type a file has.
         if disposition == INLINE and not previewable(target.content_type):
-            return error_response(404, "NOT_FOUND", _NO_PREVIEW, headers=_ALWAYS)
+            return error_response(
+                404,
+                "NOT_FOUND",
+                _NO_PREVIEW,
+                language=language_of(request.scope),
+                headers=_ALWAYS,
+            )
         blob = await blobs.stat(target.sha256)
         if blob is None:
-            return _refused(404)
+            return _refused(404, request)
         if kind == EVIDENCE:
             cache = "no-store"
         else:

@@ -24,6 +24,13 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 _DATE_FORMATS = {SOURCE_LANGUAGE: "yyyy-MM-dd"}
 
 
+def t(msgid: str, **params: object) -> Message:
+    """Text for people, rendered in the request's language when it is answered: `msgid` is
+    the English text with `{name}` placeholders (tests/test_i18n.py extracts the calls). The
+    same as gql.domain.errors.t, for the layers beside the domain (gql.http, gql.files)."""
+    return Message(msgid, params)
+
+
 def catalogue_path(language: str) -> Path:
     return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 

@@ -25,8 +25,8 @@ from starlette.routing import BaseRoute, Route
 
 from gql import clock
 from gql.domain import exports
-from gql.domain.errors import AccessError, DomainError
-from gql.http.errors import error_response
+from gql.domain.errors import AccessError, DomainError, t
+from gql.http.errors import error_response, language_of
 from gql.plugins import PluginHost
 from gql.signing import UrlSigner, expiry_in
 
@@ -46,7 +46,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Referrer-Policy": "no-referrer",
 }
-_REFUSAL = (
+_REFUSAL = t(
     "this export URL is not valid: altered, expired, or its requester may no longer export; "
     "ask exportEnrollments for a new one"
 )
@@ -101,23 +101,24 @@ def download_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     async def download(request: Request) -> Response:
         params = request.query_params
+        language = language_of(request.scope)
         found = verified_request(signer, params.get("q"), params.get("exp"), params.get("sig"))
         if found is None:
-            return error_response(403, "FORBIDDEN", _REFUSAL)
+            return error_response(403, "FORBIDDEN", _REFUSAL, language=language)
         try:
             actor = await exports.download_actor(found)
         except AccessError:
-            return error_response(403, "FORBIDDEN", _REFUSAL)
+            return error_response(403, "FORBIDDEN", _REFUSAL, language=language)
         chunks = exports.enrollment_csv(actor, found.filter, plugins=plugins)
         # The header and the first batch before answering: a refusal still gets its status.
         try:
             opening = [await anext(chunks), await anext(chunks, b"")]
         except AccessError as exc:
             await chunks.aclose()
-            return error_response(403, "FORBIDDEN", exc.message)
+            return error_response(403, "FORBIDDEN", exc.message, language=language)
         except DomainError as exc:
             await chunks.aclose()
-            return error_response(400, str(exc.code), exc.message)
+            return error_response(400, str(exc.code), exc.message, language=language)
 
         async def body() -> AsyncIterator[bytes]:
             try:

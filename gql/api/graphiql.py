@@ -11,15 +11,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gql.http.errors import error_response
+from gql.http.errors import error_response, language_of
 from gql.http.guards import GRAPHQL_PATH
+from gql.i18n import t
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "graphiql"
 STATIC_PATH = "/graphiql/static"
 # Folders are named with their package's version, so a URL never changes content.
 ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
 METHOD_HINT_CODE = "METHOD_NOT_ALLOWED"
-METHOD_HINT = (
+METHOD_HINT = t(
     "GraphQL queries are POSTed to /graphql as JSON, e.g. "
     '{"query": "{ viewer { name } }"} with Authorization: Bearer <token>; '
     "GraphiQL, the in-browser IDE, is served here only with CERTGRAPH_DEBUG=true"
@@ -195,7 +196,13 @@ async def serve_asset(request: Request) -> Response:
 
 async def graphql_get_hint(request: Request) -> Response:
     """Production's answer to `GET /graphql` (a browser, usually): where queries go."""
-    return error_response(405, METHOD_HINT_CODE, METHOD_HINT, headers={"Allow": "POST"})
+    return error_response(
+        405,
+        METHOD_HINT_CODE,
+        METHOD_HINT,
+        language=language_of(request.scope),
+        headers={"Allow": "POST"},
+    )
 
 
 def graphiql_routes(*, debug: bool) -> list[BaseRoute]:

@@ -2,7 +2,8 @@
 
 A malformed ID, or one of another type, decodes to None: for queries it reads as "not found"
 (null), for mutations the domain's NOT_FOUND, said with what an ID looks like and where it
-comes from (`explain_undecoded`); never as an internal error.
+comes from (`explain_undecoded`, a Message told in the request's language); never as an
+internal error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from gql.domain.errors import DomainError, DomainErrors, NotFound
+from gql.domain.errors import DomainError, DomainErrors, NotFound, t
+from gql.policy import Message
 from gql.vocabulary import encode_id as encode_id  # re-exported: the API names it here
 
 # The type names IDs may carry; anything else is not one of ours.
@@ -91,24 +93,49 @@ class UndecodedId:
     type_name: str
     field: tuple[str, ...] | None
 
-    def message(self) -> str:
+    def message(self) -> Message:
         shown = self.value if len(self.value) <= SHOWN_CHARS else self.value[:SHOWN_CHARS] + "…"
         decoded = decode_any(self.value)
-        wanted = f"{_article(self.type_name)} {self.type_name} ID"
-        what = (
-            f"is {_article(decoded[0])} {decoded[0]} ID, not {wanted}"
-            if decoded is not None
-            else f"is not {wanted}"
-        )
-        quoted = json.dumps(shown, ensure_ascii=False)
-        return (
-            f"no such {self.type_name.lower()}: {quoted} {what} (IDs are opaque strings from "
-            f"an object's `id` field, e.g. `{ID_SOURCES[self.type_name]}`)"
+        return t(
+            "{no_such}: {value} {what} (IDs are opaque strings from an object's `id` field, "
+            "e.g. `{example}`)",
+            no_such=_NO_SUCH[self.type_name],
+            value=json.dumps(shown, ensure_ascii=False),
+            what=_what(None if decoded is None else decoded[0], self.type_name),
+            example=ID_SOURCES[self.type_name],
         )
 
 
-def _article(type_name: str) -> str:
-    return "an" if type_name in ("Enrollment", "Evidence", "ApiToken") else "a"
+# The domain's NOT_FOUND of each type (the same msgids), which the hint completes.
+_NO_SUCH = {
+    "User": t("no such user"),
+    "Certification": t("no such certification"),
+    "Course": t("no such course"),
+    "Enrollment": t("no such enrollment"),
+    "Evidence": t("no such evidence"),
+    "Webhook": t("no such webhook"),
+    "ApiToken": t("no such API token"),
+}
+
+
+def _an(type_name: str) -> bool:
+    return type_name in ("Enrollment", "Evidence", "ApiToken")
+
+
+def _what(found: str | None, wanted: str) -> Message:
+    """What the value is, with English's articles: a sentence per pair of them, so a
+    translation need not have articles (or the same ones)."""
+    if found is None:
+        if _an(wanted):
+            return t("is not an {wanted} ID", wanted=wanted)
+        return t("is not a {wanted} ID", wanted=wanted)
+    if _an(found) and _an(wanted):
+        return t("is an {found} ID, not an {wanted} ID", found=found, wanted=wanted)
+    if _an(found):
+        return t("is an {found} ID, not a {wanted} ID", found=found, wanted=wanted)
+    if _an(wanted):
+        return t("is a {found} ID, not an {wanted} ID", found=found, wanted=wanted)
+    return t("is a {found} ID, not a {wanted} ID", found=found, wanted=wanted)
 
 
 _undecoded: ContextVar[list[UndecodedId] | None] = ContextVar("undecoded_ids", default=None)

@@ -35,9 +35,12 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 
+from gql import i18n
+from gql.api.errors import language_of
 from gql.api.limits import document_limits_rule
 from gql.http.errors import BAD_REQUEST, error_response
 from gql.http.redis_client import FailOpen, redis_client
+from gql.i18n import t
 from gql.settings import Settings, SettingsError
 
 log = logging.getLogger("certgraph.api")
@@ -45,7 +48,9 @@ log = logging.getLogger("certgraph.api")
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 PERSISTED_QUERY_NOT_REGISTERED = "PERSISTED_QUERY_NOT_REGISTERED"
-NOT_REGISTERED_MESSAGE = "this server runs only its registered documents (persisted queries)"
+NOT_REGISTERED_MESSAGE = t("this server runs only its registered documents (persisted queries)")
+# Apollo's protocol: clients match this message, so it is the same in every language.
+NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 # The in-process cache's total size: documents are a few KiB, so this holds thousands.
 CACHE_MAX_BYTES = 8 * 1024 * 1024
@@ -59,15 +64,21 @@ def document_hash(text: str) -> str:
 
 
 class PersistedQueryRefused(Exception):
-    """The request is answered with `response`, before strawberry parses the document."""
+    """The request is answered with `response(language)`, before strawberry parses the
+    document; its message is told in the request's language."""
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__("refused by the persisted-query rules")
-        self.response = response
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self, language: str = i18n.SOURCE_LANGUAGE) -> Response:
+        return error_response(self.status, self.code, self.message, language=language)
 
 
 def _refused(status: int, code: str, message: str) -> PersistedQueryRefused:
-    return PersistedQueryRefused(error_response(status, code, message))
+    return PersistedQueryRefused(status, code, message)
 
 
 class DocumentCache:
@@ -397,7 +408,7 @@ class PersistedQueries:
                 raise _refused(
                     400,
                     PERSISTED_QUERY_HASH_MISMATCH,
-                    "extensions.persistedQuery.sha256Hash is not the sha256 of `query`",
+                    t("extensions.persistedQuery.sha256Hash is not the sha256 of `query`"),
                 )
             if self.only:
                 if wanted not in self.manifest:
@@ -410,7 +421,7 @@ class PersistedQueries:
             if self.only:
                 raise self._not_registered()
             # What Apollo Client and urql's persistedExchange answer by sending the text.
-            raise _refused(200, PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
+            raise _refused(200, PERSISTED_QUERY_NOT_FOUND, NOT_FOUND_MESSAGE)
         data.query = text
         return data
 
@@ -456,9 +467,13 @@ class PersistedOnlyGate(SchemaExtension):
         query = self.execution_context.query
         if isinstance(persisted, PersistedQueries) and query and not persisted.allows(query):
             raise GraphQLError(
-                NOT_REGISTERED_MESSAGE, extensions={"code": PERSISTED_QUERY_NOT_REGISTERED}
+                i18n.render(NOT_REGISTERED_MESSAGE, language_of(context)),
+                extensions={"code": PERSISTED_QUERY_NOT_REGISTERED},
             )
         yield
+
+
+_NOT_A_SHA256 = t("extensions.persistedQuery.sha256Hash must be a sha256")
 
 
 def _persisted_hash(extensions: object) -> str | None:
@@ -468,17 +483,15 @@ def _persisted_hash(extensions: object) -> str | None:
     persisted: Any = extensions["persistedQuery"]
     if not isinstance(persisted, dict) or persisted.get("version") != 1:
         raise _refused(
-            400, BAD_REQUEST, "extensions.persistedQuery must be {version: 1, sha256Hash}"
+            400, BAD_REQUEST, t("extensions.persistedQuery must be {version: 1, sha256Hash}")
         )
     value = persisted.get("sha256Hash")
     if not isinstance(value, str) or len(value) != 64:
-        raise _refused(400, BAD_REQUEST, "extensions.persistedQuery.sha256Hash must be a sha256")
+        raise _refused(400, BAD_REQUEST, _NOT_A_SHA256)
     try:
         int(value, 16)
     except ValueError:
-        raise _refused(
-            400, BAD_REQUEST, "extensions.persistedQuery.sha256Hash must be a sha256"
-        ) from None
+        raise _refused(400, BAD_REQUEST, _NOT_A_SHA256) from None
     return value.lower()
 
 

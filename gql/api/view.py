@@ -28,13 +28,16 @@ from gql.domain.errors import Unauthenticated
 from gql.domain.unit import DeniedReads, collecting_denied_reads, flush_denied_reads
 from gql.http.body_limit import BodyLimitMiddleware
 from gql.http.errors import (
+    BAD_REQUEST,
     BATCHING_NOT_SUPPORTED,
     BEARER_CHALLENGE,
     UNSUPPORTED_MEDIA_TYPE,
     code_for_status,
     error_response,
+    language_of,
 )
 from gql.http.request_id import REQUEST_ID_HEADER
+from gql.i18n import t
 from gql.settings import Settings
 
 log = logging.getLogger("certgraph.api")
@@ -94,12 +97,37 @@ class _Refusal(HTTPException):
     def __init__(self, status_code: int, code: str, reason: str) -> None:
         super().__init__(status_code, reason)
         self.code = code
+        self.message = reason  # a Message, told in the request's language
 
 
-def _refusal_response(refusal: HTTPException) -> Response:
+# strawberry's refusals, by their (English) reason: told in the request's language.
+_STRAWBERRY_REASONS: dict[str, str] = {
+    reason: reason
+    for reason in (
+        t("No GraphQL query found in the request"),
+        t("Unable to parse request body as JSON"),
+        t("Unable to parse the multipart body"),
+        t("File(s) missing in form data"),
+        t("Unsupported content type"),
+        t("GraphQL only supports GET and POST requests."),
+        t("Can't get GraphQL operation type"),
+        t("The GraphQL operation's `query` must be a string or null, if provided."),
+        t("The GraphQL operation's `variables` must be an object or null, if provided."),
+        t("The GraphQL operation's `extensions` must be an object or null, if provided."),
+    )
+}
+
+
+def _refusal_response(refusal: HTTPException, language: str) -> Response:
     """strawberry answers its HTTPException as plain text; certgraph as its JSON error."""
     code = refusal.code if isinstance(refusal, _Refusal) else code_for_status(refusal.status_code)
-    return error_response(refusal.status_code, code, refusal.reason)
+    message = refusal.message if isinstance(refusal, _Refusal) else refusal.reason
+    return error_response(
+        refusal.status_code,
+        code,
+        _STRAWBERRY_REASONS.get(message, message),
+        language=language,
+    )
 
 
 class _RefusedUnread(Exception):
@@ -117,6 +145,7 @@ def _unauthenticated_response(context: RequestContext) -> Response:
         401,
         refusal.code,
         refusal.message,
+        language=context.language,
         headers={"WWW-Authenticate": BEARER_CHALLENGE, REQUEST_ID_HEADER: context.request_id},
     )
 
@@ -165,8 +194,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
                 try:
                     response = await self.run(request)
                 except HTTPException as exc:
-                    response = _refusal_response(exc)
-                except (_RefusedUnread, PersistedQueryRefused) as refused:
+                    response = _refusal_response(exc, language_of(scope))
+                except PersistedQueryRefused as refused:
+                    response = refused.response(language_of(scope))
+                except _RefusedUnread as refused:
                     response = refused.response
             await response(scope, receive, send)
             await flush_denied_reads(denied)
@@ -193,9 +224,13 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             too_deep = json_depth_over(decoded, MAX_JSON_DEPTH)
         if too_deep:
             log.info("request refused: its JSON nests deeper than %d levels", MAX_JSON_DEPTH)
-            raise HTTPException(400, f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
+            raise _Refusal(
+                400,
+                BAD_REQUEST,
+                t("The request body nests deeper than {levels} levels", levels=MAX_JSON_DEPTH),
+            )
         if not isinstance(decoded, dict | list):
-            raise HTTPException(400, "The request body must be a JSON object")
+            raise _Refusal(400, BAD_REQUEST, t("The request body must be a JSON object"))
         return decoded
 
     def _validate_batch_request(
@@ -205,7 +240,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         raise _Refusal(
             400,
             BATCHING_NOT_SUPPORTED,
-            "a JSON array (a batch of operations) is not supported: send one operation per request",
+            t(
+                "a JSON array (a batch of operations) is not supported: send one operation "
+                "per request"
+            ),
         )
 
     async def parse_http_body(
@@ -223,8 +261,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
         try:
             return await super().parse_multipart(request)
         except (AttributeError, IndexError, TypeError, ValueError) as exc:
-            raise HTTPException(
-                400, "The multipart request does not follow the GraphQL multipart request spec"
+            raise _Refusal(
+                400,
+                BAD_REQUEST,
+                t("The multipart request does not follow the GraphQL multipart request spec"),
             ) from exc
 
     async def get_context(
@@ -243,8 +283,11 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
                 error_response(
                     415,
                     UNSUPPORTED_MEDIA_TYPE,
-                    "POST a GraphQL request as application/json, or as multipart/form-data "
-                    "for an upload",
+                    t(
+                        "POST a GraphQL request as application/json, or as "
+                        "multipart/form-data for an upload"
+                    ),
+                    language=context.language,
                 )
             )
         return context

@@ -34,7 +34,7 @@ TOKEN_PREFIX = "cg_"
 # reads from turning into writes.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 # The refusal of a deactivated person's API token or provider token (docs/auth.md).
-DEACTIVATED_ACCOUNT = "this account is deactivated; an admin can reactivate it"
+DEACTIVATED_ACCOUNT = t("this account is deactivated; an admin can reactivate it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +81,15 @@ def hash_token(token: str) -> str:
 async def authenticate(token: str | None) -> Actor:
     """Resolve a bearer token to its user; UNAUTHENTICATED when missing, unknown or revoked."""
     if not token:
-        raise Unauthenticated("an Authorization: Bearer <token> header is required")
+        raise Unauthenticated(t("an Authorization: Bearer <token> header is required"))
     now = clock.now()
     row = await token_by_hash(hash_token(token), now)
     if row is None:
-        raise Unauthenticated("the token is unknown or revoked")
+        raise Unauthenticated(t("the token is unknown or revoked"))
     if isinstance(row, DeactivatedAccount):
         raise Unauthenticated(DEACTIVATED_ACCOUNT)
     if isinstance(row, ExpiredToken):
-        raise Unauthenticated(f"the token expired at {row.expires_at.isoformat()}")
+        raise Unauthenticated(t("the token expired at {at}", at=row.expires_at.isoformat()))
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
         await touch_token(row.id, now)
     return Actor.of(row.user)

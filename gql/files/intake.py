@@ -2,7 +2,8 @@
 
 `receive_upload` streams a file into a `BlobStore`'s pending blob, refuses it with an
 `UploadError` (FILE_TOO_LARGE, UNSUPPORTED_FILE_TYPE, UPLOAD_REFUSED) or hands the caller a
-`StagedUpload` to keep; whatever happens, nothing uncommitted remains afterwards.
+`StagedUpload` to keep; whatever happens, nothing uncommitted remains afterwards. Its messages
+are Messages (gql.i18n.t): the API tells them in the request's language.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import filetype
 
 from gql.files.blobs import BlobStore, BlobTooLarge, ByteSource, PendingBlob
-from gql.policy import UploadInfo, UploadRefusal
+from gql.i18n import t
+from gql.policy import Message, UploadInfo, UploadRefusal
 
 # filetype reads at most this many leading bytes to recognise a format.
 SNIFF_BYTES = 8192
@@ -172,22 +174,35 @@ def _describe(content_type: str) -> str:
 
 
 def _describe_types(purpose: Purpose) -> str:
-    names = [_TYPE_NAMES[t] for t in ACCEPTED_TYPES[purpose]]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    names = [_TYPE_NAMES[each] for each in ACCEPTED_TYPES[purpose]]
+    if len(names) == 1:
+        return names[0]
+    return t("{some} or {last}", some=", ".join(names[:-1]), last=names[-1])
 
 
-def _unsupported(purpose: Purpose, detail: str) -> UnsupportedFileType:
-    return UnsupportedFileType(
-        f"{purpose.value} files must be {_describe_types(purpose)}; {detail}"
-    )
+def _unsupported(purpose: Purpose, detail: Message) -> UnsupportedFileType:
+    types = _describe_types(purpose)
+    # one sentence per purpose: the purpose's word is part of the translated noun
+    if purpose == Purpose.EVIDENCE:
+        message = t("evidence files must be {types}; {detail}", types=types, detail=detail)
+    elif purpose == Purpose.BADGE:
+        message = t("badge files must be {types}; {detail}", types=types, detail=detail)
+    else:
+        message = t("import files must be {types}; {detail}", types=types, detail=detail)
+    return UnsupportedFileType(message)
 
 
 def _sniff_binary(head: bytes, purpose: Purpose) -> str:
     kind = filetype.guess(head)
     mime = None if kind is None else str(kind.mime)
     if mime not in ACCEPTED_TYPES[purpose]:
-        found = "an empty file" if not head else (f"a {mime} file" if mime else "unrecognised")
-        raise _unsupported(purpose, f"this one is {found}")
+        if not head:
+            found = t("this one is an empty file")
+        elif mime:
+            found = t("this one is a {type} file", type=mime)
+        else:
+            found = t("this one is unrecognised")
+        raise _unsupported(purpose, found)
     return mime
 
 
@@ -200,7 +215,12 @@ def check_claims(purpose: Purpose, sniffed: str, filename: str, declared: str | 
     named = _named_type(_extension(filename))
     if named is not None and named != sniffed:
         raise _unsupported(
-            purpose, f"the name says {_describe(named)} but the content is {_describe(sniffed)}"
+            purpose,
+            t(
+                "the name says {named} but the content is {sniffed}",
+                named=_describe(named),
+                sniffed=_describe(sniffed),
+            ),
         )
     if declared is None:
         return
@@ -210,7 +230,12 @@ def check_claims(purpose: Purpose, sniffed: str, filename: str, declared: str | 
     claimed = _ALIASES.get(claimed, claimed)
     if claimed != sniffed:
         raise _unsupported(
-            purpose, f"it was sent as {claimed} but the content is {_describe(sniffed)}"
+            purpose,
+            t(
+                "it was sent as {claimed} but the content is {sniffed}",
+                claimed=claimed,
+                sniffed=_describe(sniffed),
+            ),
         )
 
 
@@ -245,9 +270,9 @@ class _Sniffer:
         try:
             self._decoder.decode(chunk, final)
         except UnicodeDecodeError:
-            raise _unsupported(self.purpose, "this one is not UTF-8 text") from None
+            raise _unsupported(self.purpose, t("this one is not UTF-8 text")) from None
         if b"\x00" in chunk:
-            raise _unsupported(self.purpose, "this one contains NUL bytes")
+            raise _unsupported(self.purpose, t("this one contains NUL bytes"))
         if final:
             self.content_type = CSV
 
@@ -328,4 +353,6 @@ async def receive_upload(
                     raise UploadRefused(refusal.reason)
             yield StagedUpload(purpose, pending, stored)
     except BlobTooLarge as exc:
-        raise FileTooLarge(f"the file is larger than the limit of {exc.limit} bytes") from None
+        raise FileTooLarge(
+            t("the file is larger than the limit of {limit} bytes", limit=exc.limit)
+        ) from None

@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.http.errors import PAYLOAD_TOO_LARGE, send_error
+from gql.http.errors import PAYLOAD_TOO_LARGE, language_of, send_error
 from gql.http.timeout import ResponseTracker
+from gql.i18n import t
 
 
 class BodyTooLarge(Exception):
@@ -35,7 +36,7 @@ class BodyLimitMiddleware:
             return
         declared = declared_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
 
@@ -54,13 +55,17 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if tracker.started:
                 raise
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         await send_error(
             send,
             413,
             PAYLOAD_TOO_LARGE,
-            f"the request body is larger than the limit of {self.max_bytes} bytes",
+            t(
+                "the request body is larger than the limit of {max_bytes} bytes",
+                max_bytes=self.max_bytes,
+            ),
+            language=language_of(scope),
             extensions={"maxBytes": self.max_bytes},
         )

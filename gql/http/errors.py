@@ -1,5 +1,6 @@
 """The one shape of every error answer outside GraphQL execution: a GraphQL response whose only
-error carries `extensions.code`, so clients handle a 413 or a 404 like any other API error."""
+error carries `extensions.code`, so clients handle a 413 or a 404 like any other API error.
+Its message is told in the request's language (gql/i18n.py); the code is the same in every one."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql import i18n
 from gql.http.request_id import request_id_of
+from gql.i18n import t
 
 log = logging.getLogger("certgraph.http")
 
@@ -46,6 +50,33 @@ STATUS_CODES = {
 API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
+def language_of(scope: Scope) -> str:
+    """The language the request's Accept-Language picks (gql/i18n.py), for its error text."""
+    return i18n.negotiate(Headers(scope=scope).get("accept-language"))
+
+
+def language_headers(language: str) -> dict[str, str]:
+    """An answer whose text follows Accept-Language says so, for caches and for the client."""
+    return {"Content-Language": language, "Vary": "Accept-Language"}
+
+
+def _merged(*parts: Mapping[str, str]) -> dict[str, str]:
+    """Headers, later parts winning, except that the Vary values of every part are joined."""
+    merged: dict[str, str] = {}
+    vary: list[str] = []
+    for part in parts:
+        for name, value in part.items():
+            if name.lower() == "vary":
+                for each in value.split(","):
+                    if each.strip() and each.strip() not in vary:
+                        vary.append(each.strip())
+            else:
+                merged[name] = value
+    if vary:
+        merged["Vary"] = ", ".join(vary)
+    return merged
+
+
 def code_for_status(status: int) -> str:
     return STATUS_CODES.get(status, INTERNAL_SERVER_ERROR if status >= 500 else BAD_REQUEST)
 
@@ -64,15 +95,20 @@ def error_response(
     code: str,
     message: str,
     *,
+    language: str = i18n.SOURCE_LANGUAGE,
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The error answer: every refusal of the HTTP layer and the routes is built here."""
-    body = json.dumps(error_body(code, message, extensions), separators=(",", ":"))
+    """The error answer: every refusal of the HTTP layer and the routes is built here.
+
+    `message` in `language` when it is a Message (made with `t`); a plain str
+    as it is. The answer carries Content-Language and `Vary: Accept-Language` either way."""
+    text = i18n.render(message, language)
+    body = json.dumps(error_body(code, text, extensions), separators=(",", ":"))
     return Response(
         body,
         status_code=status,
-        headers={**API_HEADERS, **(headers or {})},
+        headers=_merged(API_HEADERS, language_headers(language), headers or {}),
         media_type="application/json",
     )
 
@@ -83,29 +119,39 @@ async def send_error(
     code: str,
     message: str,
     *,
+    language: str = i18n.SOURCE_LANGUAGE,
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> None:
-    """Answer with `error_response` from plain ASGI middleware."""
-    response = error_response(status, code, message, headers=headers, extensions=extensions)
+    """Answer with `error_response` from plain ASGI middleware (`language`: `language_of`)."""
+    response = error_response(
+        status, code, message, language=language, headers=headers, extensions=extensions
+    )
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
-_ROUTING_MESSAGES = {
-    404: "nothing is served at this path; GraphQL requests are POSTed to /graphql",
-    405: "this path does not take the {method} method",
-}
+INTERNAL_ERROR_TEXT = t("Internal server error.")
+
+
+def _routing_message(status: int, method: str, detail: str) -> str:
+    if status == 404:
+        return t("nothing is served at this path; GraphQL requests are POSTed to /graphql")
+    if status == 405:
+        return t("this path does not take the {method} method", method=method)
+    return detail
 
 
 async def http_exception_response(request: Request, exc: Exception) -> Response:
     """Starlette's HTTPException (an unknown path, a method a route does not take) as an
     error answer, in place of Starlette's plain-text one."""
     assert isinstance(exc, HTTPException)
-    template = _ROUTING_MESSAGES.get(exc.status_code)
-    message = template.format(method=request.method) if template else exc.detail
     return error_response(
-        exc.status_code, code_for_status(exc.status_code), message, headers=exc.headers
+        exc.status_code,
+        code_for_status(exc.status_code),
+        _routing_message(exc.status_code, request.method, exc.detail),
+        language=language_of(request.scope),
+        headers=exc.headers,
     )
 
 
@@ -149,7 +195,8 @@ class InternalErrorMiddleware:
                     send,
                     500,
                     INTERNAL_SERVER_ERROR,
-                    "Internal server error.",
+                    INTERNAL_ERROR_TEXT,
+                    language=language_of(scope),
                     extensions={"requestId": request_id} if request_id else None,
                 )
             raise

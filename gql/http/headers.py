@@ -1,5 +1,6 @@
 """Headers every answer of the API carries, refusals included: `nosniff` (JSON is never run
-as a page) and `no-store` (answers are personal). File routes set their own."""
+as a page), `no-store` (answers are personal) and `Vary: Accept-Language` (messages and
+explanations are told in the request's language, gql/i18n.py). File routes set their own."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class ApiHeadersMiddleware:
                 for name, value in API_HEADERS.items():
                     if name not in headers:
                         headers[name] = value
+                varies = [v.strip().lower() for v in ",".join(headers.getlist("vary")).split(",")]
+                if "accept-language" not in varies:
+                    headers.add_vary_header("Accept-Language")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,9 +12,10 @@ from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.http.errors import send_error
+from gql.http.errors import language_of, send_error
 from gql.http.scope import is_guarded
 from gql.http.timeout import ResponseTracker
+from gql.i18n import t
 
 log = logging.getLogger("certgraph.guards")
 
@@ -34,7 +35,12 @@ _BOUNDARY = re.compile(rb"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?
 
 
 class MultipartRefused(Exception):
-    """Raised from the wrapped `receive` when the body breaks a multipart rule."""
+    """Raised from the wrapped `receive` when the body breaks a multipart rule; `reason` is
+    told in the request's language."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class MultipartScanner:
@@ -73,15 +79,23 @@ class MultipartScanner:
                 self._first_found = True
                 if window_start + at > self.max_preamble:
                     raise MultipartRefused(
-                        f"the multipart preamble is longer than {self.max_preamble} bytes"
+                        t(
+                            "the multipart preamble is longer than {max_bytes} bytes",
+                            max_bytes=self.max_preamble,
+                        )
                     )
             elif self.received + len(chunk) > self.max_preamble + len(self.delimiter):
                 raise MultipartRefused(
-                    f"no multipart boundary within the first {self.max_preamble} bytes"
+                    t(
+                        "no multipart boundary within the first {max_bytes} bytes",
+                        max_bytes=self.max_preamble,
+                    )
                 )
         self.delimiters += window.count(self.delimiter)
         if self.parts > self.max_parts:
-            raise MultipartRefused(f"a multipart body may have at most {self.max_parts} parts")
+            raise MultipartRefused(
+                t("a multipart body may have at most {max_parts} parts", max_parts=self.max_parts)
+            )
         self.received += len(chunk)
         self._tail = window[-(len(self.delimiter) - 1) :]
 
@@ -125,7 +139,7 @@ class MultipartGuardMiddleware:
             return
         boundary = multipart_boundary(content_type)
         if boundary is None:
-            await self._refuse(receive, send, "the multipart body has no valid boundary")
+            await self._refuse(scope, receive, send, t("the multipart body has no valid boundary"))
             return
         scanner = MultipartScanner(
             boundary, max_parts=self.max_parts, max_preamble=self.max_preamble
@@ -143,12 +157,12 @@ class MultipartGuardMiddleware:
         except MultipartRefused as refusal:
             if tracker.started:
                 raise
-            await self._refuse(receive, send, str(refusal))
+            await self._refuse(scope, receive, send, refusal.reason)
 
-    async def _refuse(self, receive: Receive, send: Send, reason: str) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         log.info("multipart request refused: %s", reason)
         await _drain(receive)
-        await send_error(send, 400, MULTIPART_REFUSED_CODE, reason)
+        await send_error(send, 400, MULTIPART_REFUSED_CODE, reason, language=language_of(scope))
 
 
 async def _drain(receive: Receive) -> None:

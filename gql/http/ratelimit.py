@@ -17,8 +17,9 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.http.errors import send_error
+from gql.http.errors import language_of, send_error
 from gql.http.scope import authentication_of, client_address, is_guarded
+from gql.i18n import t
 
 RATE_LIMITED_CODE = "RATE_LIMITED"
 _LIMITER = "certgraph.rate_limit"
@@ -176,12 +177,20 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send_when_charged)
             return
         retry_after = max(1, math.ceil(wait))
-        who = "this token" if key.startswith("user:") else "this address"
+        if key.startswith("user:"):
+            message = t(
+                "too many requests for this token; retry in {seconds} s", seconds=retry_after
+            )
+        else:
+            message = t(
+                "too many requests for this address; retry in {seconds} s", seconds=retry_after
+            )
         await send_error(
             send,
             429,
             RATE_LIMITED_CODE,
-            f"too many requests for {who}; retry in {retry_after} s",
+            message,
+            language=language_of(scope),
             headers={"Retry-After": str(retry_after)},
             extensions={"retryAfter": retry_after},
         )

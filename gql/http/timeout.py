@@ -11,8 +11,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.http.errors import send_error
+from gql.http.errors import language_of, send_error
 from gql.http.scope import is_guarded
+from gql.i18n import t
 from gql.store.db import logging_commits
 
 log = logging.getLogger("certgraph.guards")
@@ -63,19 +64,22 @@ class RequestTimeoutMiddleware:
             if commits.committed:
                 # Its change was saved before the cut: a client that repeated it would do
                 # it twice. It should read the current state instead.
-                message = (
-                    f"the request took longer than {self.seconds:g} s and was cancelled after "
-                    "its change was saved; do not repeat it, read the current state instead"
+                message = t(
+                    "the request took longer than {seconds} s and was cancelled after its "
+                    "change was saved; do not repeat it, read the current state instead",
+                    seconds=format(self.seconds, "g"),
                 )
             else:
-                message = (
-                    f"the request took longer than {self.seconds:g} s and was cancelled; "
-                    "nothing it was doing was kept"
+                message = t(
+                    "the request took longer than {seconds} s and was cancelled; "
+                    "nothing it was doing was kept",
+                    seconds=format(self.seconds, "g"),
                 )
             await send_error(
                 send,
                 504,
                 REQUEST_TIMEOUT_CODE,
                 message,
+                language=language_of(scope),
                 extensions={"timeoutSeconds": self.seconds, "changesKept": commits.committed},
             )

@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -15,10 +15,12 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gql.api.ids import encode_id
+from gql.api.subscriptions import LiveGraphQL
 from gql.app import create_app
 from gql.domain import live
 from gql.domain.evidence import ReviewDecision, review_evidence, submit_evidence
@@ -353,3 +355,106 @@ async def test_a_connection_whose_subscriber_falls_behind_is_closed_1008(
         for seq in range(3):  # faster than it can be read: nothing awaits in between
             subscriber.offer(live.LiveEvent(10**9 + seq, "started", learner, -1, None, None))
         assert await closed_with(ws) == 1008
+
+
+def live_graphql(app: Starlette) -> LiveGraphQL:
+    """The app's WebSocket endpoint on /graphql."""
+    for route in app.routes:
+        if isinstance(route, WebSocketRoute) and isinstance(route.app, LiveGraphQL):
+            return route.app
+    raise AssertionError("no LiveGraphQL route")
+
+
+async def test_subscribers_of_one_viewer_share_one_execution_per_event(
+    app: Starlette, server: str, world: World
+) -> None:
+    """Five connections of one learner: each event is executed once and every connection is
+    sent that result; the review queue of two viewers (a manager, an admin: three connections
+    each) is executed once per viewer, each seeing their own."""
+    endpoint = live_graphql(app)
+    endpoint.max_connections = 10
+    results = endpoint.results
+    cert = await make_certification("Cloud", world.course_ids[:2])
+    start = {"query": START, "variables": {"id": encode_id("Certification", cert)}}
+    async with AsyncExitStack() as stack:
+        tabs = [
+            await stack.enter_async_context(connected(server, {"token": world.learner.token}))
+            for _ in range(5)
+        ]
+        for ws in tabs:
+            await subscribed(ws, ENROLLMENT)
+        before = results.executions
+        async with httpx.AsyncClient(base_url=f"http://{server}") as http:
+            answer = await http.post(
+                "/graphql", json=start, headers={"Authorization": f"Bearer {world.learner.token}"}
+            )
+        assert answer.json()["data"]["startCertification"]["errors"] == []
+        received = []
+        for ws in tabs:
+            messages = [await receive(ws)]
+            while True:  # enrolled and started: each arrives
+                try:
+                    messages.append(await receive(ws, QUIET_SECONDS))
+                except TimeoutError:
+                    break
+            received.append([m["payload"] for m in messages])
+        assert len(received[0]) >= 1
+        assert all(each == received[0] for each in received)  # the same changes, each once
+        assert results.executions - before == len(received[0])  # one execution per change
+
+    blobs = app.state.services.blobs
+    queue = (
+        "subscription Queue { evidenceReviewQueueChanged { change evidence { id status"
+        " enrollment { learner { name } } } } }"
+    )
+    external = await make_certification("AWS", [], kind=CertificationKind.EXTERNAL, issuer="Amazon")
+    async with AsyncExitStack() as stack:
+        viewers = {"manager": world.manager.token, "admin": world.admin.token}
+        sockets = {
+            name: [
+                await stack.enter_async_context(connected(server, {"token": token}))
+                for _ in range(3)
+            ]
+            for name, token in viewers.items()
+        }
+        for each in sockets.values():
+            for ws in each:
+                await subscribed(ws, queue)
+        before = results.executions
+        await submit_evidence(
+            world.learner.actor,
+            external,
+            BytesStream(pdf()),
+            blobs=blobs,
+            filename="proof.pdf",
+            declared_type="application/pdf",
+        )
+        for each in sockets.values():
+            seen = [(await receive(ws))["payload"] for ws in each]
+            assert all(payload == seen[0] for payload in seen)
+            change = seen[0]["data"]["evidenceReviewQueueChanged"]
+            assert change["evidence"]["enrollment"]["learner"] == {"name": "Lea Learner"}
+        assert results.executions - before == 2  # one per viewer, not one per connection
+
+
+async def test_a_refused_connection_and_a_refused_subscription_are_told_in_dutch(
+    server: str, world: World
+) -> None:
+    """connection_init's Accept-Language (a browser cannot set a WebSocket's headers)."""
+    refused = {"Authorization": "Bearer cg_nonsense", "Accept-Language": "nl-NL,nl;q=0.9"}
+    async with connected(server, refused) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Verboden")
+    async with connected(server, {"token": world.learner.token, "language": "nl"}) as ws:
+        await subscribed(ws, QUEUE)
+        answer = await receive(ws)
+        errors = answer["payload"]["errors"] if answer["type"] == "next" else answer["payload"]
+        assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+        assert errors[0]["message"] == "alleen managers en beheerders beoordelen bewijs"
+    async with connected(server, {"token": world.learner.token}) as ws:  # English by default
+        await subscribed(ws, QUEUE)
+        answer = await receive(ws)
+        errors = answer["payload"]["errors"] if answer["type"] == "next" else answer["payload"]
+        assert errors[0]["message"] == "only managers and admins review evidence"

@@ -1,6 +1,8 @@
-"""examples/spa (issue 17) in Debian's headless chromium set to America/Los_Angeles, from an
-origin of its own: a learner pages, starts, records progress and uploads dated proof, their
-manager approves it in another browser context, and the page shows the day earned as given."""
+"""examples/spa (issues 17, 18) in Debian's headless chromium set to America/Los_Angeles, from
+an origin of its own: a learner pages, starts, records progress and uploads dated proof, which
+enters their manager's open review queue live; the manager approves it in another browser
+context, and the learner's open page follows over its subscription, without a reload, showing
+the day earned as given."""
 
 from __future__ import annotations
 
@@ -213,6 +215,53 @@ def multipart_posts(page: Page, url: str) -> list[dict[str, Any]]:
     ]
 
 
+def websocket_messages(page: Page, direction: str) -> list[dict[str, Any]]:
+    """The graphql-transport-ws messages the page sent ("Sent") or received ("Received")."""
+    return [
+        json.loads(event["response"]["payloadData"])
+        for event in page.events(f"Network.webSocketFrame{direction}")
+        if event["response"]["opcode"] == 1  # text
+    ]
+
+
+def subscribed(page: Page, operation: str) -> bool:
+    """Whether the page sent a subscribe message for `operation` (after connection_ack)."""
+    return any(
+        message["type"] == "subscribe" and message["payload"].get("operationName") == operation
+        for message in websocket_messages(page, "Sent")
+    )
+
+
+def navigations(page: Page) -> int:
+    """How many documents the tab's main frame has loaded (a reload counts, a #route not)."""
+    return sum(
+        1 for event in page.events("Page.frameNavigated") if "parentId" not in event["frame"]
+    )
+
+
+async def wait_until_subscribed(page: Page, operation: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while not subscribed(page, operation):
+        assert asyncio.get_running_loop().time() < deadline, f"no {operation} subscription"
+        await asyncio.sleep(0.05)
+
+
+async def responses(page: Page, url: str) -> list[dict[str, Any]]:
+    """The responses the page received from `url`, once there is one (CDP's event may come
+    just after the page saw the load)."""
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while True:
+        found = [
+            event["response"]
+            for event in page.events("Network.responseReceived")
+            if event["response"]["url"] == url
+        ]
+        if found or asyncio.get_running_loop().time() >= deadline:
+            assert found, url
+            return found
+        await asyncio.sleep(0.05)
+
+
 def graphql_posts(page: Page, url: str) -> list[dict[str, Any]]:
     """Bodies of the JSON POSTs the page sent to certgraph (multipart ones are left out)."""
     posts = []
@@ -281,7 +330,7 @@ async def seeded(
     assert "Traceback" not in server.log()
 
 
-async def test_the_spa_pages_uploads_and_shows_the_day_earned_in_another_time_zone(
+async def test_the_spa_pages_uploads_and_follows_the_review_live_in_another_time_zone(
     seeded: tuple[Client, SpaServer, str, dict[str, Any]], tmp_path: Path
 ) -> None:
     admin, spa, graphql_url, people = seeded
@@ -365,6 +414,23 @@ async def test_the_spa_pages_uploads_and_shows_the_day_earned_in_another_time_zo
         assert await is_disabled(page, "#upload button[type=submit]")
         assert len(multipart_posts(page, graphql_url)) == uploads_before  # nothing sent
 
+        # The manager, in a browser context of their own, has the queue open, empty.
+        context = (await browser.call("Target.createBrowserContext"))["browserContextId"]
+        review_page = await open_page(browser, context)
+        await sign_in(review_page, spa.origin, manager["token"])
+        await review_page.wait_for("document.querySelector('#viewer')?.dataset.role === 'MANAGER'")
+        await review_page.click_link("Review queue")
+        await review_page.wait_for(
+            "document.querySelector('#review-queue')?.dataset.loaded === 'true'"
+        )
+        assert "0 waiting" in await review_page.text("#review-queue")
+        await wait_until_subscribed(review_page, "ReviewQueueChanged")
+        await wait_until_subscribed(page, "EnrollmentChanged")
+        # Both pages stay the documents they are from here: a reload would clear these.
+        for tab in (page, review_page):
+            await tab.evaluate("window.stillThisDocument = true")
+        loads = {tab: navigations(tab) for tab in (page, review_page)}
+
         # The PDF, earned on COMPLETED_ON: sent as a GraphQL multipart request.
         await page.choose_file("#upload input[type=file]", certificate)
         await page.wait_for("!document.querySelector('#error')")
@@ -381,29 +447,19 @@ async def test_the_spa_pages_uploads_and_shows_the_day_earned_in_another_time_zo
         multipart = multipart_posts(page, graphql_url)
         assert len(multipart) == 1, multipart
 
-        # Its preview: the signed URL loaded in the page's iframe, a PDF.
-        await page.wait_for(f"document.querySelector('{evidence} .preview')?.dataset.loaded")
-        preview_url = await page.evaluate(f"document.querySelector('{evidence} .preview').src")
-        answered = [
-            event["response"]
-            for event in page.events("Network.responseReceived")
-            if event["response"]["url"] == preview_url
-        ]
-        assert answered, preview_url
+        # Its preview: the signed URL loaded in the page's iframe, a PDF. (Each time the page
+        # is read again, live, it gets a new URL: the one loaded is the one shown now.)
+        preview_url = await page.wait_for(
+            f"(e => e?.dataset.loaded && e.src)(document.querySelector('{evidence} .preview'))"
+        )
+        answered = await responses(page, preview_url)
         assert answered[-1]["status"] == 200, answered[-1]
         assert answered[-1]["mimeType"] == "application/pdf", answered[-1]
-        learner_problems = page.problems()
 
-        # The manager, in a browser context of their own: the queue, Approve.
-        context = (await browser.call("Target.createBrowserContext"))["browserContextId"]
-        review_page = await open_page(browser, context)
-        await sign_in(review_page, spa.origin, manager["token"])
-        await review_page.wait_for("document.querySelector('#viewer')?.dataset.role === 'MANAGER'")
-        await review_page.click_link("Review queue")
-        await review_page.wait_for(
-            "document.querySelector('#review-queue')?.dataset.loaded === 'true'"
-        )
+        # The manager's open queue shows it, over its subscription: then Approve.
         item = "#review-queue li.review"
+        await review_page.wait_for(f"!!document.querySelector('{item} .learner')")
+        assert "1 waiting" in await review_page.text("#review-queue")
         assert await review_page.text(f"{item} .learner") == learner["name"]
         assert await review_page.text(f"{item} .certification") == EXTERNAL
         assert await review_page.text(f"{item} .completed-on") == COMPLETED_ON_SHOWN
@@ -416,9 +472,25 @@ async def test_the_spa_pages_uploads_and_shows_the_day_earned_in_another_time_zo
         assert await review_page.error_code() == ""
         manager_problems = review_page.problems()
 
-        # The learner's page, reloaded: COMPLETED on the day they said, in Los Angeles too.
-        await page.load("Page.reload")
+        # The learner's page, left open: COMPLETED over its subscription, on the day they
+        # said, in Los Angeles too; the same document, never reloaded nor navigated.
         await page.wait_for("document.querySelector('#enrollment')?.dataset.status === 'COMPLETED'")
+        assert await page.text("#enrollment-status") == "COMPLETED"
+        for tab in (page, review_page):
+            assert await tab.evaluate("window.stillThisDocument") is True
+            assert navigations(tab) == loads[tab]
+        # ... told by the server over graphql-transport-ws, authenticated in connection_init.
+        inits = [m for m in websocket_messages(page, "Sent") if m["type"] == "connection_init"]
+        assert inits and all(
+            m["payload"] == {"Authorization": f"Bearer {learner['token']}"} for m in inits
+        ), inits
+        changes = [
+            (change["certification"]["id"], change["status"])
+            for message in websocket_messages(page, "Received")
+            if message["type"] == "next"
+            for change in [message["payload"]["data"]["viewerEnrollmentChanged"]]
+        ]
+        assert (people["external"], "COMPLETED") in changes, changes
         enrollment = await admin.data(
             ENROLLMENT, {"id": people["external"]}, token=learner["token"]
         )
@@ -449,7 +521,7 @@ async def test_the_spa_pages_uploads_and_shows_the_day_earned_in_another_time_zo
         await wait_for_names(page, [INTERNAL, EXTERNAL, *reversed(FILLERS)][:PAGE_SIZE])
         row = f"#certifications tr.certification[data-id={json.dumps(people['external'])}]"
         assert await page.text(f"{row} .completed-on") == COMPLETED_ON_SHOWN
-        learner_problems += page.problems()
+        learner_problems = page.problems()
 
     assert learner_problems == [], learner_problems
     assert manager_problems == [], manager_problems

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { formatInstant } from "../dates";
 
 // A signed, short-lived URL that needs no token: an <img> for images, an <iframe> for a PDF.
-// data-loaded says the browser finished loading it.
+// data-loaded says the browser finished loading it (this URL: a page read again gets a new one).
 export function Preview({
   preview,
   contentType,
@@ -13,14 +13,15 @@ export function Preview({
   contentType: string;
   title: string;
 }) {
-  const [loaded, setLoaded] = useState(false);
+  const [loaded, setLoaded] = useState<string | null>(null);
   if (!preview) return <span className="no-preview">no preview</span>;
+  const { url } = preview;
   const common = {
     className: "preview",
-    src: preview.url,
+    src: url,
     title,
-    "data-loaded": loaded ? "true" : undefined,
-    onLoad: () => setLoaded(true),
+    "data-loaded": loaded === url ? "true" : undefined,
+    onLoad: () => setLoaded(url),
   };
   return (
     <figure>

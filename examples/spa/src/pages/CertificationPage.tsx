@@ -1,5 +1,5 @@
 import { useEffect } from "react";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, useSubscription } from "urql";
 
 import { EnrollmentDates } from "../components/EnrollmentDates";
 import { EvidenceList } from "../components/EvidenceList";
@@ -7,6 +7,7 @@ import { EvidenceUpload } from "../components/EvidenceUpload";
 import { formatInstant } from "../dates";
 import { fromCombinedError, problemOf, useProblem } from "../errors";
 import { graphql } from "../gql";
+import { useRefreshOnReconnect } from "../live";
 
 const CertificationQuery = graphql(`
   query CertificationPage($id: ID!) {
@@ -119,16 +120,33 @@ const RecordProgressMutation = graphql(`
   }
 `);
 
+// Each change of one of the viewer's enrollments (a manager's review among them), live: the
+// queries holding an Enrollment run again (this page's, the list's when shown next).
+const EnrollmentChangedSubscription = graphql(`
+  subscription EnrollmentChanged {
+    viewerEnrollmentChanged {
+      id
+      status
+      certification {
+        id
+      }
+    }
+  }
+`);
+
 // urql's document cache runs this page's query again after any mutation that answers one of
 // these types (starting, recording progress, uploading proof), also when the page held none.
 const REFRESHED_BY = { additionalTypenames: ["Enrollment", "Evidence", "CourseProgress"] };
+const CHANGES = { additionalTypenames: ["Enrollment"] };
 
 export function CertificationPage({ id }: { id: string }) {
-  const [{ data, error, fetching }] = useQuery({
+  const [{ data, error, fetching }, reexecute] = useQuery({
     query: CertificationQuery,
     variables: { id },
     context: REFRESHED_BY,
   });
+  useSubscription({ query: EnrollmentChangedSubscription, context: CHANGES });
+  useRefreshOnReconnect(reexecute);
   const [start, startCertification] = useMutation(StartMutation);
   const [record, recordProgress] = useMutation(RecordProgressMutation);
   const { report } = useProblem();

@@ -1,5 +1,5 @@
 import { useEffect } from "react";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, useSubscription } from "urql";
 
 import { Day } from "../components/EnrollmentDates";
 import { Preview } from "../components/Preview";
@@ -7,6 +7,7 @@ import { formatInstant } from "../dates";
 import { fromCombinedError, problemOf, useProblem } from "../errors";
 import { graphql } from "../gql";
 import type { ReviewDecision } from "../gql/graphql";
+import { useRefreshOnReconnect } from "../live";
 
 // A manager's queue: their direct reports' proof that waits for a decision, oldest first.
 const ReviewQueueQuery = graphql(`
@@ -60,11 +61,24 @@ const ReviewMutation = graphql(`
   }
 `);
 
+// Proof entering (a report uploaded it) or leaving (someone reviewed it) the queue, live: the
+// queue (an Evidence query) runs again.
+const QueueChangedSubscription = graphql(`
+  subscription ReviewQueueChanged {
+    evidenceReviewQueueChanged {
+      change
+      evidenceId
+    }
+  }
+`);
+
 const REFRESHED_BY = { additionalTypenames: ["Evidence"] };
 
 export function ReviewQueue() {
   // Read again after every review (reviewEvidence answers the Evidence), and the queue's own.
-  const [{ data, error, fetching }] = useQuery({ query: ReviewQueueQuery, context: REFRESHED_BY });
+  const [{ data, error, fetching }, reexecute] = useQuery({ query: ReviewQueueQuery, context: REFRESHED_BY });
+  useSubscription({ query: QueueChangedSubscription, context: REFRESHED_BY });
+  useRefreshOnReconnect(reexecute);
   const [review, reviewEvidence] = useMutation(ReviewMutation);
   const { report } = useProblem();
   useEffect(() => {
