@@ -6,10 +6,11 @@
 It takes the same POST /graphql bodies as certgraph (chosen by `operationName`: Q0, Q1, Q2,
 Q3, M1 as JSON; M2 as a GraphQL multipart request) and returns the same JSON, sending the SQL a
 hand-written service would through the raw driver (aiosqlite, one connection per process as
-Tortoise's; an asyncpg pool of 1-5), with the three built-in policies' rules written out. Its
-writes put the same events in the outbox as certgraph's, in their transaction (Outbox); it
-runs no dispatcher. No GraphQL, no ORM, no plugin host: its figures are the floor
-certgraph's are divided by.
+Tortoise's; an asyncpg pool of 1-5, one connection taken per request), with the three built-in
+policies' rules written out. Its writes store what certgraph's store (explanations as message
+JSON, awards with their calendar days in CERTGRAPH_TIME_ZONE, startedAt past ENROLLED) and put
+the same events in the outbox, in their transaction (Outbox); it runs no dispatcher. No
+GraphQL, no ORM, no plugin host: its figures are the floor certgraph's are divided by.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import filetype
 from starlette.applications import Starlette
@@ -49,24 +51,29 @@ STATUS_ORDER = ("ENROLLED", "STARTED", "PENDING_APPROVAL", "REJECTED", "COMPLETE
 class Db(ABC):
     """The few calls the floor needs, on SQLite (aiosqlite) or PostgreSQL (asyncpg).
 
-    SQL is written with $n placeholders; SQLite reads them as ?n. `count` tallies the
-    statements sent, for the report.
+    A request's statements go through `connection()`, taken once around the request's work
+    (as a hand-written service does, and as certgraph lends one per request): its `fetch`
+    and `transaction()`. SQL is written with $n placeholders; SQLite reads them as ?n.
+    `count` tallies the statements sent, for the report.
     """
 
     dialect: str
     count: int = 0
 
     @abstractmethod
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
-
-    @abstractmethod
-    def transaction(self) -> Any: ...
+    def connection(self) -> Any: ...
 
     @abstractmethod
     def time_in(self, value: Any) -> datetime | None: ...
 
     @abstractmethod
     def time_out(self, value: datetime) -> Any: ...
+
+    @abstractmethod
+    def day_in(self, value: Any) -> date | None: ...
+
+    @abstractmethod
+    def day_out(self, value: date | None) -> Any: ...
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -92,6 +99,11 @@ class SqliteDb(Db):
     def _sql(sql: str) -> str:
         return sql.replace("$", "?")
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[SqliteDb]:
+        # the process's one connection: each statement (or transaction) takes it in turn
+        yield self
+
     async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
         async with self.lock:
             self.count += 1
@@ -116,6 +128,12 @@ class SqliteDb(Db):
 
     def time_out(self, value: datetime) -> Any:
         return str(value.astimezone(UTC))
+
+    def day_in(self, value: Any) -> date | None:
+        return None if value is None else date.fromisoformat(value)
+
+    def day_out(self, value: date | None) -> Any:
+        return None if value is None else value.isoformat()
 
     async def close(self) -> None:
         await self.conn.close()
@@ -160,15 +178,12 @@ class PostgresDb(Db):
         # Tortoise's asyncpg pool defaults: minsize 1, maxsize 5.
         self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=5)
 
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
-        self.count += 1
-        rows: Sequence[Sequence[Any]] = await self.pool.fetch(sql, *args)
-        return rows
-
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresTx]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresTx(self, conn)
+    async def connection(self) -> AsyncIterator[PostgresConn]:
+        # one pooled connection for the request's work: the pool's reset round trip (on
+        # release) is paid once, not once per statement
+        async with self.pool.acquire() as conn:
+            yield PostgresConn(self, conn)
 
     def time_in(self, value: Any) -> datetime | None:
         return value  # type: ignore[no-any-return]
@@ -176,8 +191,32 @@ class PostgresDb(Db):
     def time_out(self, value: datetime) -> Any:
         return value
 
+    def day_in(self, value: Any) -> date | None:
+        return value  # type: ignore[no-any-return]
+
+    def day_out(self, value: date | None) -> Any:
+        return value
+
     async def close(self) -> None:
         await self.pool.close()
+
+
+class PostgresConn:
+    """A request's connection: its statements, and its transactions."""
+
+    def __init__(self, db: PostgresDb, conn: Any) -> None:
+        self.db = db
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        self.db.count += 1
+        rows: Sequence[Sequence[Any]] = await self.conn.fetch(sql, *args)
+        return rows
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTx]:
+        async with self.conn.transaction():
+            yield PostgresTx(self.db, self.conn)
 
 
 class PostgresTx:
@@ -238,10 +277,29 @@ def encode_cursor(kind: str, values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def add_months(at: datetime, months: int) -> datetime:
-    index = at.month - 1 + months
-    year, month = at.year + index // 12, index % 12 + 1
-    return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))
+def add_months_to_date(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def add_months(at: datetime, months: int, zone: tzinfo = UTC) -> datetime:
+    """`at` plus calendar months on the organisation's calendar (`zone`), in UTC."""
+    local = at.astimezone(zone)
+    day = add_months_to_date(local.date(), months)
+    moved = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone)
+    return moved.astimezone(UTC)
+
+
+def organisation_zone() -> tzinfo:
+    """CERTGRAPH_TIME_ZONE, as certgraph reads it: the calendar awards are dated on."""
+    name = os.environ.get("CERTGRAPH_TIME_ZONE", "UTC")
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+ZONE = organisation_zone()
 
 
 @dataclass(slots=True)
@@ -280,6 +338,10 @@ class Award:
     cycle: int
     awarded_at: datetime
     expires_at: datetime | None
+    # the calendar days beside the instants (docs/api.md, "Dates"); bench.generate, which
+    # dates nothing by days, leaves them out
+    earned_on: date | None = None
+    expires_on: date | None = None
 
 
 @dataclass(slots=True)
@@ -287,7 +349,7 @@ class Evidence:
     status: str
     submitted_at: datetime
     reviewed_at: datetime | None
-    completed_on: Any
+    completed_on: date | None
 
 
 @dataclass(slots=True)
@@ -302,6 +364,9 @@ class Enrollment:
     stored_explanation: str
     awards: list[Award] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    # what a write compares its evaluation with (an evaluation that changes nothing writes
+    # nothing) and dates startedAt from; the reads leave them unset
+    stored: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -320,7 +385,13 @@ class Verdict:
     status: str  # NOT_STARTED IN_PROGRESS PENDING_APPROVAL REJECTED COMPLETE
     progress: float
     completed_at: datetime | None
-    explanation: str
+    explanation: str  # a message as stored (message())
+
+
+def message(msgid: str, **params: int) -> str:
+    """A translatable explanation as certgraph stores it (gql.i18n.dump): the msgid (the
+    English text with {name} placeholders) and its params, as JSON, rendered when read."""
+    return json.dumps({"id": msgid, "params": params}, ensure_ascii=False)
 
 
 def window_opens(cert: Cert, award: Award) -> datetime | None:
@@ -330,15 +401,45 @@ def window_opens(cert: Cert, award: Award) -> datetime | None:
     return award.expires_at - timedelta(days=cert.window_days)
 
 
-def award_expiry(cert: Cert, completed_at: datetime, previous: Award | None) -> datetime | None:
-    """A recurring award runs `validity_months` from its completion, or from the previous
-    award's expiry when it was earned again before that."""
+def renews(previous: Award | None, awarded_at: datetime) -> bool:
+    return (
+        previous is not None and previous.expires_at is not None
+        and awarded_at < previous.expires_at
+    )  # fmt: skip
+
+
+def award_expiry(cert: Cert, awarded_at: datetime, previous: Award | None) -> datetime | None:
+    """A recurring award runs `validity_months` (on the organisation's calendar) from its
+    award, or from the previous award's expiry when it was earned again before that."""
     if cert.type != "RECURRING" or not cert.validity_months:
         return None
-    base = completed_at
-    if previous and previous.expires_at and completed_at < previous.expires_at:
-        base = previous.expires_at
-    return add_months(base, cert.validity_months)
+    base = previous.expires_at if previous and renews(previous, awarded_at) else awarded_at
+    assert base is not None
+    return add_months(base, cert.validity_months, ZONE)
+
+
+def award_expiry_date(
+    cert: Cert, earned_on: date, awarded_at: datetime, previous: Award | None
+) -> date | None:
+    """The calendar day it expires on: the same rule on days (a renewal before expiry runs
+    from the previous award's expiresOn)."""
+    if cert.type != "RECURRING" or not cert.validity_months:
+        return None
+    if previous and renews(previous, awarded_at) and previous.expires_on is not None:
+        return add_months_to_date(previous.expires_on, cert.validity_months)
+    return add_months_to_date(earned_on, cert.validity_months)
+
+
+def started_at_for(enrollment: Enrollment, progress: list[Progress], now: datetime) -> datetime:
+    """startedAt for an enrollment past ENROLLED that was never started: its earliest
+    activity (progress on its courses, proof, an award), not before it was enrolled nor
+    after now."""
+    activity = [at for row in progress for at in (row.started_at, row.completed_at) if at]
+    activity += [e.submitted_at for e in enrollment.evidence]
+    activity += [a.awarded_at for a in enrollment.awards]
+    earliest = min(activity, default=now)
+    enrolled_at: datetime = enrollment.stored["enrolled_at"]
+    return max(enrolled_at, min(earliest, now))
 
 
 def cycle_of(cert: Cert, awards: list[Award], now: datetime) -> tuple[int, datetime | None]:
@@ -376,7 +477,7 @@ def verdict_of(cert: Cert, courses: list[CourseState], evidence: list[Evidence])
         config = cert.policy_config
         approval = config.get("requiresApproval", True)
         if not evidence:
-            return Verdict(False, "NOT_STARTED", 0.0, None, "no proof submitted yet")
+            return Verdict(False, "NOT_STARTED", 0.0, None, message("no proof submitted yet"))
         accepted = [
             e
             for e in evidence
@@ -385,19 +486,18 @@ def verdict_of(cert: Cert, courses: list[CourseState], evidence: list[Evidence])
         if accepted:
             first = accepted[0]
             if config.get("completionDate") == "learner" and first.completed_on is not None:
-                done = datetime.combine(first.completed_on, datetime.min.time(), tzinfo=UTC)
+                done_at = datetime.combine(first.completed_on, time.min, tzinfo=UTC)
             elif approval and first.reviewed_at is not None:
-                done = first.reviewed_at
+                done_at = first.reviewed_at
             else:
-                done = first.submitted_at
-            return Verdict(
-                True, "COMPLETE", 1.0, done, "proof approved" if approval else "proof submitted"
-            )
+                done_at = first.submitted_at
+            said = message("proof approved" if approval else "proof submitted")
+            return Verdict(True, "COMPLETE", 1.0, done_at, said)
         if evidence[-1].status == "PENDING":
-            return Verdict(
-                False, "PENDING_APPROVAL", 0.5, None, "proof submitted, waiting for review"
-            )
-        return Verdict(False, "REJECTED", 0.0, None, "proof rejected; submit new proof")
+            said = message("proof submitted, waiting for review")
+            return Verdict(False, "PENDING_APPROVAL", 0.5, None, said)
+        said = message("proof rejected; submit new proof")
+        return Verdict(False, "REJECTED", 0.0, None, said)
     if cert.policy_name == "all-required":
         required, noun = courses, "courses"
     else:
@@ -406,9 +506,12 @@ def verdict_of(cert: Cert, courses: list[CourseState], evidence: list[Evidence])
         if not required:
             required, noun = courses, "courses"
     if not required:
-        return Verdict(False, "NOT_STARTED", 0.0, None, "this certification has no courses yet")
+        said = message("this certification has no courses yet")
+        return Verdict(False, "NOT_STARTED", 0.0, None, said)
     done = [c for c in required if c.completed]
-    summary = f"{len(done)} of {len(required)} {noun} done"
+    summary = message(
+        f"{{done}} of {{required}} {noun} done", done=len(done), required=len(required)
+    )
     if len(done) == len(required):
         completed_at = max(c.counted_at for c in done if c.counted_at is not None)
         return Verdict(True, "COMPLETE", 1.0, completed_at, summary)
@@ -479,6 +582,23 @@ CERT_COLUMNS = (
     " c.policy_name, c.policy_config"
 )
 
+# An enrollment's columns a write re-evaluating it compares with (and dates startedAt from).
+STORED_COLUMNS = (
+    "e.enrolled_at, e.started_at, e.verdict_status, e.verdict_progress, e.verdict_explanation,"
+    " e.evaluated_cycle, e.last_awarded_at, e.last_expires_at, e.last_award_cycle,"
+    " e.window_opens_at"
+)
+_STORED_TIMES = ("enrolled_at", "started_at", "last_awarded_at", "last_expires_at",
+                 "window_opens_at")  # fmt: skip
+
+
+def stored_of(db: Db, row: Sequence[Any], offset: int) -> dict[str, Any]:
+    names = [c.strip().removeprefix("e.") for c in STORED_COLUMNS.split(",")]
+    return {
+        name: db.time_in(value) if name in _STORED_TIMES else value
+        for name, value in zip(names, row[offset : offset + len(names)], strict=True)
+    }
+
 
 def cert_of(db: Db, row: Sequence[Any], offset: int = 0) -> Cert:
     config = row[offset + 7]
@@ -540,19 +660,25 @@ async def load_progress(
 async def load_awards_and_evidence(db: Db, reader: Any, enrollments: list[Enrollment]) -> None:
     by_id = {e.id: e for e in enrollments}
     ids = list(by_id)
-    t = db.time_in
+    t, d = db.time_in, db.day_in
     for row in await reader.fetch(
-        "SELECT enrollment_id, cycle, awarded_at, expires_at FROM award"
+        "SELECT enrollment_id, cycle, awarded_at, expires_at, earned_on, expires_on FROM award"
         f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY cycle",
         *ids,
     ):
-        by_id[row[0]].awards.append(Award(row[1], t(row[2]), t(row[3])))  # type: ignore[arg-type]
+        awarded_at, expires_at = t(row[2]), t(row[3])
+        assert awarded_at is not None
+        earned_on, expires_on = d(row[4]), d(row[5])
+        if earned_on is None:  # an award written before the days were kept: its UTC days
+            earned_on = awarded_at.astimezone(UTC).date()
+            expires_on = None if expires_at is None else expires_at.astimezone(UTC).date()
+        by_id[row[0]].awards.append(Award(row[1], awarded_at, expires_at, earned_on, expires_on))
     for row in await reader.fetch(
         "SELECT enrollment_id, status, submitted_at, reviewed_at, completed_on FROM evidence"
         f" WHERE enrollment_id IN ({marks(1, len(ids))}) ORDER BY submitted_at, id",
         *ids,
     ):
-        by_id[row[0]].evidence.append(Evidence(row[1], t(row[2]), t(row[3]), row[4]))  # type: ignore[arg-type]
+        by_id[row[0]].evidence.append(Evidence(row[1], t(row[2]), t(row[3]), d(row[4])))  # type: ignore[arg-type]
 
 
 def course_json(state: CourseState) -> dict[str, Any]:
@@ -629,13 +755,13 @@ class Floor:
     def __init__(self, db: SqliteDb | PostgresDb) -> None:
         self.db = db
 
-    async def authenticate(self, request: Request) -> Viewer | None:
+    async def authenticate(self, conn: Any, request: Request) -> Viewer | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
         db = self.db
-        rows = await db.fetch(
+        rows = await conn.fetch(
             "SELECT t.id, t.last_used_at, t.expires_at, u.id, u.role, u.name, u.email,"
             " u.deactivated_at FROM api_token t"
             ' LEFT OUTER JOIN "user" u ON u.id = t.user_id'
@@ -651,28 +777,28 @@ class Floor:
             return None  # expired, or a deactivated account's: refused as a revoked token is
         last = db.time_in(last_used)
         if last is None or now - last > LAST_USED_GRANULARITY:
-            await db.fetch(
+            await conn.fetch(
                 "UPDATE api_token SET last_used_at = $1 WHERE id = $2", db.time_out(now), token_id
             )
         return Viewer(user_id, role, name, email)
 
-    async def q0(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+    async def q0(self, conn: Any, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         return {"viewer": {"id": global_id("User", viewer.id)}}
 
-    async def q1(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+    async def q1(self, conn: Any, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         """viewer.certifications(first: 20) by RELEVANCE, with courses and progress."""
         db = self.db
         now = datetime.now(UTC)
         size = int(variables.get("first") or PAGE_SIZE_DEFAULT)
         total = (
-            await db.fetch(
+            await conn.fetch(
                 "SELECT COUNT(*) FROM enrollment e JOIN certification c"
                 " ON c.id = e.certification_id WHERE e.learner_id = $1 AND e.ended_at IS NULL",
                 viewer.id,
             )
         )[0][0]
         # The page's rows carry what the answer needs of each enrollment and certification.
-        page = await db.fetch(
+        page = await conn.fetch(
             RELEVANCE_PAGE_FULL + f" LIMIT {size + 1}", viewer.id, db.time_out(now)
         )
         has_next = len(page) > size
@@ -684,11 +810,11 @@ class Floor:
             for row in page
         ]  # fmt: skip
         cert_ids = sorted({e.cert.id for e in enrollments})
-        links = await load_links(db, cert_ids)
+        links = await load_links(conn, cert_ids)
         course_ids = sorted({link.course_id for group in links.values() for link in group})
-        progress = await load_progress(db, db, viewer.id, course_ids)
+        progress = await load_progress(db, conn, viewer.id, course_ids)
         if enrollments:
-            await load_awards_and_evidence(db, db, enrollments)
+            await load_awards_and_evidence(db, conn, enrollments)
         edges = []
         for e in enrollments:
             view = view_of(e, links.get(e.cert.id, []), progress, now)
@@ -730,23 +856,23 @@ class Floor:
             }
         }
 
-    async def q2(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+    async def q2(self, conn: Any, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         """certificationReport for an admin: counts by derived status, overdue, expiring."""
         db = self.db
         if viewer.role != "ADMIN":
             raise PermissionError("reports are for admins in the floor")
         cert_id = decode_global_id(str(variables.get("id", "")), "Certification")
-        rows = await db.fetch("SELECT id, name FROM certification WHERE id IN ($1)", cert_id)
+        rows = await conn.fetch("SELECT id, name FROM certification WHERE id IN ($1)", cert_id)
         if not rows:
             return {"certificationReport": None}
         now = datetime.now(UTC)
         at = db.time_out(now)
-        counts_rows = await db.fetch(STATUS_COUNTS, cert_id, at)
+        counts_rows = await conn.fetch(STATUS_COUNTS, cert_id, at)
         by_status = {str(r[0]): int(r[1]) for r in counts_rows}
-        overdue = (await db.fetch(OVERDUE_COUNT, cert_id, at))[0][0]
+        overdue = (await conn.fetch(OVERDUE_COUNT, cert_id, at))[0][0]
         days = int(variables.get("days", 30))
         expiring = (
-            await db.fetch(EXPIRING_COUNT, cert_id, at, db.time_out(now + timedelta(days=days)))
+            await conn.fetch(EXPIRING_COUNT, cert_id, at, db.time_out(now + timedelta(days=days)))
         )[0][0]
         enrolled = sum(by_status.values())
         completed = by_status.get("COMPLETED", 0)
@@ -761,7 +887,7 @@ class Floor:
             }
         }
 
-    async def q3(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+    async def q3(self, conn: Any, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         """enrollments(filter: {certificationId, status: [COMPLETED, EXPIRED]}, first: 50) for
         an admin: the count and one keyset page in enrollment id order, each row with its
         learner, its derived status and the previous award's expiry (for completedLate)
@@ -773,8 +899,8 @@ class Floor:
         size = int(variables.get("first") or Q3_PAGE_SIZE)
         now = datetime.now(UTC)
         at = db.time_out(now)
-        total = (await db.fetch(SEARCH_COUNT, cert_id, at, *Q3_STATUSES))[0][0]
-        rows = await db.fetch(SEARCH_PAGE + f" LIMIT {size + 1}", cert_id, at, *Q3_STATUSES)
+        total = (await conn.fetch(SEARCH_COUNT, cert_id, at, *Q3_STATUSES))[0][0]
+        rows = await conn.fetch(SEARCH_PAGE + f" LIMIT {size + 1}", cert_id, at, *Q3_STATUSES)
         shown = rows[:size]
         t = db.time_in
         edges = []
@@ -816,14 +942,14 @@ class Floor:
             }
         }
 
-    async def m1(self, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
+    async def m1(self, conn: Any, viewer: Viewer, variables: dict[str, Any]) -> dict[str, Any]:
         """recordCourseProgress(completed: true) by a learner: one transaction reads the
         enrollments counting the course and what their evaluation needs, then writes."""
         db = self.db
         course_id = decode_global_id(str(variables.get("course", "")), "Course")
         learner = viewer.id
         for_update = " FOR UPDATE" if db.dialect == "postgres" else ""
-        async with db.transaction() as tx:
+        async with conn.transaction() as tx:
             now = datetime.now(UTC)
             at = db.time_out(now)
             outbox = Outbox(viewer, now)
@@ -834,7 +960,7 @@ class Floor:
             rows = await tx.fetch(
                 "SELECT DISTINCT e.id, e.started_at, e.due_at, e.verdict_status,"
                 " e.verdict_progress, e.verdict_explanation, e.certification_id,"
-                f" {CERT_COLUMNS} FROM enrollment e"
+                f" {CERT_COLUMNS}, {STORED_COLUMNS} FROM enrollment e"
                 " LEFT OUTER JOIN certification c ON c.id = e.certification_id"
                 " LEFT OUTER JOIN certification_course cc ON cc.certification_id = c.id"
                 " WHERE e.learner_id = $1 AND cc.course_id = $2 AND e.ended_at IS NULL"
@@ -858,7 +984,7 @@ class Floor:
                 certs[r[6]] = cert_of(db, r, 7)
             enrollments = [
                 Enrollment(r[0], learner, certs[r[6]], db.time_in(r[1]), db.time_in(r[2]),
-                           r[3], r[4], r[5])
+                           r[3], r[4], r[5], stored=stored_of(db, r, 15))
                 for r in rows
             ]  # fmt: skip
             links: dict[int, list[Link]] = {}
@@ -947,22 +1073,32 @@ class Floor:
             )
             view = evaluated[1]
         latest = e.awards[-1] if e.awards else None
+        columns: dict[str, Any] = {
+            "verdict_status": stored_status(verdict, e, view.courses),
+            "verdict_progress": verdict.progress,
+            "verdict_explanation": verdict.explanation,
+            "evaluated_cycle": view.cycle,
+            "last_awarded_at": latest.awarded_at if latest else None,
+            "last_expires_at": latest.expires_at if latest else None,
+            "last_award_cycle": latest.cycle if latest else None,
+            "window_opens_at": window_opens(e.cert, latest) if latest else None,
+        }
+        # past ENROLLED and never started: startedAt is its earliest activity
+        if e.started_at is None and view.status != "ENROLLED":
+            rows = [
+                progress[k.course_id] for k in links.get(e.cert.id, []) if k.course_id in progress
+            ]
+            columns["started_at"] = started_at_for(e, rows, now)
+        # an evaluation that changes nothing writes nothing (updated_at means a change)
+        if all(e.stored[name] == value for name, value in columns.items()):
+            return evaluated
+        values = [_time_or_none(db, v) if isinstance(v, datetime) else v for v in columns.values()]
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=1))
         await tx.execute(
-            "UPDATE enrollment SET verdict_status = $1, verdict_progress = $2,"
-            " verdict_explanation = $3, evaluated_cycle = $4, last_awarded_at = $5,"
-            " last_expires_at = $6, last_award_cycle = $7, window_opens_at = $8,"
-            " updated_at = $9 WHERE id = $10",
-            stored_status(verdict, e, view.courses),
-            verdict.progress,
-            verdict.explanation,
-            view.cycle,
-            db.time_out(latest.awarded_at) if latest else None,
-            db.time_out(latest.expires_at) if latest and latest.expires_at else None,
-            latest.cycle if latest else None,
-            _time_or_none(db, window_opens(e.cert, latest) if latest else None),
-            db.time_out(now),
-            e.id,
-        )
+            f"UPDATE enrollment SET {assignments}, updated_at = ${len(values) + 1}"
+            f" WHERE id = ${len(values) + 2}",
+            *values, db.time_out(now), e.id,
+        )  # fmt: skip
         return evaluated
 
     async def _complete(
@@ -998,22 +1134,39 @@ class Floor:
     ) -> tuple[Enrollment, View]:  # fmt: skip
         db = self.db
         assert verdict.completed_at is not None
-        expires = award_expiry(e.cert, verdict.completed_at, e.awards[-1] if e.awards else None)
+        previous = e.awards[-1] if e.awards else None
+        completed_at = verdict.completed_at
+        # the day a learner stated on their proof stays that day (the policy dated the
+        # completion by its start in UTC): it begins in the organisation's time zone
+        earned_on = next(
+            (x.completed_on for x in e.evidence if x.completed_on is not None
+             and datetime.combine(x.completed_on, time.min, tzinfo=UTC) == completed_at),
+            None,
+        )  # fmt: skip
+        if earned_on is not None:
+            completed_at = datetime.combine(earned_on, time.min, tzinfo=ZONE).astimezone(UTC)
+        awarded_at = min(completed_at, now)  # never dated in the future
+        if earned_on is None:
+            earned_on = awarded_at.astimezone(ZONE).date()
+        expires = award_expiry(e.cert, awarded_at, previous)
+        expires_on = award_expiry_date(e.cert, earned_on, awarded_at, previous)
         # a lost race inserts nothing and leaves the
         # transaction usable, in one statement
         inserted = await tx.fetch(
-            "INSERT INTO award (enrollment_id, cycle, awarded_at, expires_at, created_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id, cycle) DO NOTHING"
-            " RETURNING id",
-            e.id, view.cycle, db.time_out(verdict.completed_at), _time_or_none(db, expires),
-            db.time_out(now),
+            "INSERT INTO award (enrollment_id, cycle, awarded_at, expires_at, earned_on,"
+            " expires_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (enrollment_id, cycle) DO NOTHING RETURNING id",
+            e.id, view.cycle, db.time_out(awarded_at), _time_or_none(db, expires),
+            db.day_out(earned_on), db.day_out(expires_on), db.time_out(now),
         )  # fmt: skip
         if not inserted:
             return e, view
         after = {
             "cycle": view.cycle,
-            "awardedAt": verdict.completed_at.isoformat(),
+            "awardedAt": awarded_at.isoformat(),
             "expiresAt": expires.isoformat() if expires else None,
+            "earnedOn": earned_on.isoformat(),
+            "expiresOn": expires_on.isoformat() if expires_on else None,
         }
         await tx.insert(
             "INSERT INTO audit_event (at, actor_id, action, object_type, object_id, before,"
@@ -1026,11 +1179,13 @@ class Floor:
             {
                 **outbox.about(e),
                 "cycle": view.cycle,
-                "awardedAt": iso(verdict.completed_at),
+                "awardedAt": iso(awarded_at),
                 "expiresAt": iso(expires),
+                "earnedOn": earned_on.isoformat(),
+                "expiresOn": expires_on.isoformat() if expires_on else None,
             },
         )
-        e.awards.append(Award(view.cycle, verdict.completed_at, expires))
+        e.awards.append(Award(view.cycle, awarded_at, expires, earned_on, expires_on))
         return e, view_of(e, links.get(e.cert.id, []), progress, now)
 
     # -- M2: submitEvidence ------------------------------------------------------------------
@@ -1055,7 +1210,9 @@ class Floor:
         sha256 = hashlib.sha256(content).hexdigest()
         await asyncio.to_thread(store_blob, content, sha256)
         for_update = " FOR UPDATE" if db.dialect == "postgres" else ""
-        async with db.transaction() as tx:
+        # the request's connection for the write (the token was checked on one of its own,
+        # given back while the form was read: upload())
+        async with db.connection() as conn, conn.transaction() as tx:
             now = datetime.now(UTC)
             at = db.time_out(now)
             outbox = Outbox(viewer, now)
@@ -1126,7 +1283,8 @@ class Floor:
         db = self.db
         rows = await tx.fetch(
             f"SELECT {CERT_COLUMNS}, c.state, e.id, e.started_at, e.due_at, e.verdict_status,"
-            " e.verdict_progress, e.verdict_explanation, e.ended_at FROM certification c"
+            f" e.verdict_progress, e.verdict_explanation, e.ended_at, {STORED_COLUMNS}"
+            " FROM certification c"
             " LEFT OUTER JOIN enrollment e ON e.certification_id = c.id AND e.learner_id = $2"
             " WHERE c.id = $1",
             cert_id,
@@ -1145,7 +1303,7 @@ class Floor:
             raise FloorUnsupported("the floor's M2 serves learners enrolled (and not unassigned)")
         enrollment = Enrollment(
             r[9], learner, cert_of(db, r), db.time_in(r[10]), db.time_in(r[11]), r[12], r[13],
-            r[14],
+            r[14], stored=stored_of(db, r, 16),
         )  # fmt: skip
         if enrollment.started_at is None:
             raise FloorUnsupported("the floor's M2 serves started enrollments (no started event)")
@@ -1359,10 +1517,12 @@ def create_app() -> Starlette:
             message = "the floor serves Q0, Q1, Q2, Q3 and M1 as JSON, M2 as multipart"
             return _json({"errors": [{"message": message}]}, 400)
         before = db.count
-        viewer = await floor.authenticate(request)
-        if viewer is None:
-            return _json({"data": None, "errors": [{"message": "unauthenticated"}]}, 401)
-        data = await operation(viewer, body.get("variables") or {})
+        # one connection for the request's work, given back before the answer is sent
+        async with db.connection() as conn:
+            viewer = await floor.authenticate(conn, request)
+            if viewer is None:
+                return _json({"data": None, "errors": [{"message": "unauthenticated"}]}, 401)
+            data = await operation(conn, viewer, body.get("variables") or {})
         response = _json({"data": data}, 200)
         # Statements this request sent (exact with one request in flight per process).
         response.headers["x-floor-sql"] = str(db.count - before)
@@ -1372,9 +1532,11 @@ def create_app() -> Starlette:
         """M2 as certgraph takes it: the token checked before the form is parsed (so an
         unauthenticated upload is never read), the form parsed by Starlette (python-multipart),
         the file variables filled in from `map`, and the parsed form closed once the answer
-        has been sent."""
+        has been sent. No connection is held while the body arrives: the token's check takes
+        one, the write another (as certgraph gives its request's connection back meanwhile)."""
         before = db.count
-        viewer = await floor.authenticate(request)
+        async with db.connection() as conn:
+            viewer = await floor.authenticate(conn, request)
         if viewer is None:
             return _json({"data": None, "errors": [{"message": "unauthenticated"}]}, 401)
         form = await request.form()

@@ -54,8 +54,8 @@ def build_requests(host: str, port: int, pairs: list[list[str]]) -> list[bytes]:
             (
                 f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 "Content-Type: application/json\r\n"
-                f"Authorization: Bearer {token}\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n"
+                + (f"Authorization: Bearer {token}\r\n" if token else "")
+                + f"Content-Length: {len(data)}\r\n\r\n"
             ).encode()
             + data
         )

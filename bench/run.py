@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench import inprocess
+from bench import peer as peer_side
 from bench.floor import add_months, encode_cursor
 from bench.generate import dialect_of, restore_sql, sqlite_path
 
@@ -112,8 +113,15 @@ PAGE = (
 )
 FLOOR_OPS = ("Q0", "Q1", "Q2", "Q3", "M1", "M2")
 ALL_OPS = ("Q0", "Q1", "Q2", "Q3", "M1", "M2", "PAGE1", "PAGE500")
-TARGETS = {"Q1": 3.0, "M1": 2.0}
-PAGE_TARGET = 1.2
+# issue 20's targets: p50 ratios to the floor; page 500 to page 1; Q1's p99/p50; Q1's p50
+# to PostGraphile's (the peer, on PostgreSQL)
+TARGETS = {"Q1": 2.0, "M1": 1.5}
+PAGE_TARGET = 1.1
+TAIL_TARGET = {"Q1": 2.0}
+PEER_TARGET = {"Q1": 1.0}
+# the wire count (bench.peer.WireCounter): requests sent one at a time after a warm-up
+WIRE_WARMUP = 5
+WIRE_REQUESTS = 20
 # M2's file: "a 1 MB evidence upload" (quality.md), 10^6 bytes. Starlette's form parser keeps
 # a part of up to 1 MiB in memory, so neither side spools it to disk before reading it.
 UPLOAD_BYTES = 1_000_000
@@ -319,7 +327,9 @@ def load_dataset(url: str) -> Dataset:
     data.page_size = max(1, courses // 500)
     offset = 499 * data.page_size - 1
     row = db_query(url, f"SELECT name, id FROM course ORDER BY name, id LIMIT 1 OFFSET {offset}")
-    data.page500_after = encode_cursor("courses:NAME_ASC", [row[0][0], row[0][1]])
+    # a small dataset (under 500 courses) has no page 500: PAGE500 then reads page 1
+    if row:
+        data.page500_after = encode_cursor("courses:NAME_ASC", [row[0][0], row[0][1]])
     return data
 
 
@@ -337,6 +347,8 @@ class Operation:
     learners: list[int] = field(default_factory=list)
     adds: str | None = None
     upload: bytes | None = None  # the file every request of an upload sends
+    # PostgreSQL, Q0 and Q1: the peer's closest equivalent (bench/peer.py), no token
+    peer_requests: list[tuple[str, str]] | None = None
 
 
 def m2_pool(data: Dataset) -> list[dict[str, Any]]:
@@ -464,6 +476,14 @@ def operations(data: Dataset, names: Iterable[str] = ALL_OPS) -> list[Operation]
                 upload=evidence_pdf(),
             ),
         )  # fmt: skip
+    if data.dialect == "postgres":
+        for op in ops:
+            if op.name in peer_side.PEER_DOCUMENTS:
+                op.peer_requests = [
+                    (body(op.name, peer_side.PEER_DOCUMENTS[op.name],
+                          {"id": int(p["id"]), **peer_side.PEER_VARIABLES[op.name]}), "")
+                    for p in w["learners"]
+                ]  # fmt: skip
     return [op for op in ops if op.name in wanted]
 
 
@@ -512,11 +532,15 @@ def start_server(name: str, command: list[str], env: dict[str, str], port: int) 
     raise RuntimeError(f"{name} did not answer /healthz within 60 s; see {log}")
 
 
-def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Server, Server]:
+def start_pair(
+    data: Dataset, workers: int, server_cpus: str | None, url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[Server, Server]:  # fmt: skip
+    """certgraph and the floor on `data` (through `url`, the wire counter's, if given)."""
     env = dict(os.environ)
-    env["CERTGRAPH_DATABASE_URL"] = data.url
+    env["CERTGRAPH_DATABASE_URL"] = url or data.url
     env["CERTGRAPH_DATA_DIR"] = str(DATA_DIRS["cg"])
-    env["BENCH_FLOOR_DB"] = data.url
+    env["BENCH_FLOOR_DB"] = url or data.url
     env["BENCH_FLOOR_DATA_DIR"] = str(DATA_DIRS["floor"])
     # The per-token rate limit (gql/http/ratelimit.py) would turn a benchmark's load into 429s;
     # the floor has none. Off for the measurement, as a deployment behind its own limiter.
@@ -528,6 +552,7 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     # request's: left to `certgraph sweep`, so that it does not write reminders for the
     # whole dataset while a run is measured.
     env["CERTGRAPH_SWEEP_INTERVAL_SECONDS"] = "0"
+    env.update(extra_env or {})
     certgraph = start_server(
         f"certgraph-{data.dialect}-{workers}w",
         [*pin(server_cpus), str(VENV_BIN / "certgraph"), "serve", "--port", str(CERTGRAPH_PORT),
@@ -545,6 +570,84 @@ def start_pair(data: Dataset, workers: int, server_cpus: str | None) -> tuple[Se
     return certgraph, floor
 
 
+def start_peer(data: Dataset, server_cpus: str | None, url: str | None = None) -> Server:
+    """PostGraphile (bench/peer/server.js) on `data`, one process, read-only."""
+    env = dict(os.environ)
+    env.setdefault("NODE_ENV", "production")
+    return start_server(
+        f"peer-{data.dialect}",
+        [*pin(server_cpus), *peer_side.command(url or data.url, peer_side.PEER_PORT)],
+        env,
+        peer_side.PEER_PORT,
+    )
+
+
+def check_peer(op: Operation, peer: Server) -> dict[str, Any]:
+    """The peer answers each of its requests without errors; its answer's size in fields."""
+
+    def fields(value: Any) -> int:
+        if isinstance(value, dict):
+            return sum(1 + fields(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(fields(v) for v in value)
+        return 0
+
+    sizes = []
+    for payload, token in (op.peer_requests or [])[:5]:
+        status, answer, _ = post(peer.port, payload, token)
+        if status != 200 or "errors" in answer or not answer.get("data"):
+            return {"ok": False, "difference": f"peer answered {status}: {answer}"}
+        sizes.append(fields(answer["data"]))
+    return {"ok": True, "fields": _median([float(n) for n in sizes])}
+
+
+def count_statements(data: Dataset, ops: list[Operation], cfg: Settings) -> dict[str, Any]:
+    """SQL sent per request on the wire (bench.peer.WireCounter), pool housekeeping included:
+    certgraph (1 worker), the floor and the peer started again through the counter, each
+    operation's requests sent one at a time (WIRE_WARMUP first, uncounted; then
+    WIRE_REQUESTS). certgraph's event dispatcher polls once an hour here (its polls are not a
+    request's); the work a write wakes it for is counted, as it is the write's."""
+    counter = peer_side.WireCounter(data.url)
+    url = peer_side.via(data.url, counter.port)
+    found: dict[str, Any] = {}
+    cg, floor = start_pair(data, 1, None, url, {"CERTGRAPH_EVENT_POLL_SECONDS": "3600"})
+    peer = start_peer(data, None, url) if cfg.peer_skipped is None else None
+    try:
+        for op in ops:
+            sides: list[tuple[str, Server, list[tuple[str, str]]]] = [("cg", cg, op.requests)]
+            if op.floor:
+                sides.append(("floor", floor, op.requests))
+            if peer is not None and op.peer_requests:
+                sides.append(("peer", peer, op.peer_requests))
+            for side, server, requests in sides:
+                if op.writes:
+                    data.reset()
+                wanted = WIRE_WARMUP + WIRE_REQUESTS
+                # reads repeat their few requests if need be; every write needs its own
+                sent = requests[:wanted] if op.writes else [
+                    requests[i % len(requests)] for i in range(wanted)
+                ]  # fmt: skip
+                for payload, token in sent[:WIRE_WARMUP]:
+                    post(server.port, payload, token, op.upload)
+                time.sleep(0.2)
+                before = counter.snapshot()
+                for payload, token in sent[WIRE_WARMUP:]:
+                    post(server.port, payload, token, op.upload)
+                time.sleep(0.2)
+                found.setdefault(op.name, {})[side] = peer_side.per_request(
+                    before, counter.snapshot(), len(sent) - WIRE_WARMUP
+                )
+            if op.writes:
+                data.reset()
+    finally:
+        cg.stop()
+        floor.stop()
+        if peer is not None:
+            peer.stop()
+        counter.stop()
+    return found
+
+
 def post(
     port: int, payload: str, token: str, upload: bytes | None = None
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -556,7 +659,8 @@ def post(
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
         data=data,
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
+        headers={"Content-Type": content_type}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
         method="POST",
     )
     try:
@@ -727,10 +831,9 @@ local reqs = {}
 local i = 0
 init = function(args)
   for k = 1, #bodies do
-    reqs[k] = wrk.format("POST", "/graphql", {
-      ["Content-Type"] = "application/json",
-      ["Authorization"] = "Bearer " .. tokens[k],
-    }, bodies[k])
+    local headers = {["Content-Type"] = "application/json"}
+    if tokens[k] ~= "" then headers["Authorization"] = "Bearer " .. tokens[k] end
+    reqs[k] = wrk.format("POST", "/graphql", headers, bodies[k])
   end
 end
 request = function()
@@ -831,11 +934,16 @@ def wrk(
 
 
 def open_loop(
-    port: int, op: Operation, rate: float, seconds: float, cpus: str | None
+    port: int,
+    op: Operation,
+    rate: float,
+    seconds: float,
+    cpus: str | None,
+    requests: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / f"openloop-{port}.json"
-    path.write_text(json.dumps([[b, t] for b, t in op.requests]))
+    path.write_text(json.dumps([[b, t] for b, t in (requests or op.requests)]))
     module = "bench.openloop"
     if op.upload is not None:
         # bench.openloop's schedule, fed multipart requests built as they are sent (see
@@ -980,11 +1088,12 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
     sample = op.requests[:3] if op.writes else op.requests
     compared = 0
     floor_sql = None
-    for payload, token in sample:
+    for index, (payload, token) in enumerate(sample):
+        learner = op.learners[index] if op.writes else 0
         if op.writes:
             data.reset()
         status_a, answer_a, _ = post(cg.port, payload, token, op.upload)
-        rows_a = written_rows(data, "cg", op) if op.writes else None
+        rows_a = written_rows(data, "cg", op, learner) if op.writes else None
         if op.writes:
             data.reset()
         status_b, answer_b, headers = post(floor.port, payload, token, op.upload)
@@ -1005,7 +1114,7 @@ def check_operation(op: Operation, data: Dataset, cg: Server, floor: Server) -> 
         if difference:
             return Check(False, compared, difference, floor_sql)
         if op.writes:
-            rows_b = written_rows(data, "floor", op)
+            rows_b = written_rows(data, "floor", op, learner)
             difference = first_difference(normalise(rows_a, now), normalise(rows_b, now))
             if difference:
                 return Check(False, compared, f"rows: {difference}", floor_sql, same_rows=False)
@@ -1033,10 +1142,12 @@ def stored_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def written_rows(data: Dataset, side: str, op: Operation) -> dict[str, Any]:
-    """What one write wrote beyond the answer, with row ids replaced by references: the
-    audit rows and the outbox events; for an upload also the evidence row, the enrollment's
-    stored columns and the blob (its size and digest)."""
+def written_rows(data: Dataset, side: str, op: Operation, learner: int) -> dict[str, Any]:
+    """What one write by `learner` wrote beyond the answer, with new rows' ids replaced by
+    references (a reset does not rewind PostgreSQL's sequences): the audit rows, the outbox
+    events, the awards (with their calendar days), the learner's enrollments (their stored
+    columns, startedAt included) and course progress; for an upload also the evidence row and
+    the blob (its size and digest)."""
     max_ids = data.meta["max_ids"]
     evidence = []
     if op.upload is not None:
@@ -1055,26 +1166,41 @@ def written_rows(data: Dataset, side: str, op: Operation) -> dict[str, Any]:
     )
     ids = {str(row[0]): f"<evidence {i}>" for i, row in enumerate(evidence)}
     global_ids = {global_id("Evidence", int(pk)): ref for pk, ref in ids.items()}
+    awards = db_query(
+        data.url,
+        "SELECT enrollment_id, cycle, awarded_at, expires_at, earned_on, expires_on, created_at,"
+        " expiry_noted_at FROM award WHERE id > $1 ORDER BY id",
+        max_ids["award"],
+    )
+    enrollments = db_query(
+        data.url,
+        "SELECT id, started_at, verdict_status, verdict_progress, verdict_explanation,"
+        " evaluated_cycle, last_awarded_at, last_expires_at, last_award_cycle, window_opens_at,"
+        " updated_at FROM enrollment WHERE learner_id = $1 ORDER BY id",
+        learner,
+    )
+    progress = db_query(
+        data.url,
+        "SELECT course_id, percent, status, started_at, completed_at, attempt_started_at,"
+        " updated_at FROM course_progress WHERE learner_id = $1 ORDER BY course_id",
+        learner,
+    )
     written: dict[str, Any] = {
         "audit": [
             [plain_time(r[0]), *r[1:4], ids.get(str(r[4]), r[4]), r[5], stored_json(r[6]), r[7]]
             for r in audit
         ],
         "events": event_rows(data, global_ids),
+        "awards": [[plain_time(v) for v in r] for r in awards],
+        # window_opens_at as its distance before last_expires_at: both follow "now"
+        "enrollments": [
+            [*map(plain_time, r[:9]), window_before(r[7], r[9]), plain_time(r[10])]
+            for r in enrollments
+        ],
+        "progress": [[plain_time(v) for v in r] for r in progress],
     }
     if op.upload is None:
         return written
-    enrollment_ids = sorted({row[1] for row in evidence})
-    enrollments = [
-        db_query(
-            data.url,
-            "SELECT id, verdict_status, verdict_progress, verdict_explanation, evaluated_cycle,"
-            " last_awarded_at, last_expires_at, last_award_cycle, window_opens_at, updated_at"
-            " FROM enrollment WHERE id = $1",
-            enrollment_id,
-        )[0]
-        for enrollment_id in enrollment_ids
-    ]
     blobs = []
     for row in evidence:
         path = DATA_DIRS[side] / "blobs" / row[2][:2] / row[2]
@@ -1083,9 +1209,18 @@ def written_rows(data: Dataset, side: str, op: Operation) -> dict[str, Any]:
             None if content is None else [len(content), hashlib.sha256(content).hexdigest()]
         )
     written["evidence"] = [[ids[str(r[0])], *[plain_time(v) for v in r[1:]]] for r in evidence]
-    written["enrollments"] = [[plain_time(v) for v in r] for r in enrollments]
     written["blobs"] = blobs
     return written
+
+
+def window_before(expires_at: Any, opens_at: Any) -> Any:
+    """When a recertification window opens, as the time before the expiry it is counted from."""
+    if expires_at is None or opens_at is None:
+        return plain_time(opens_at)
+    gap = datetime.fromisoformat(plain_time(expires_at)) - datetime.fromisoformat(
+        plain_time(opens_at)
+    )
+    return f"<expiry - {gap}>"
 
 
 def event_rows(data: Dataset, evidence_refs: dict[str, str]) -> list[list[Any]]:
@@ -1146,12 +1281,18 @@ class Settings:
     # write operations also measured with a slow webhook receiver configured (cg+hook runs)
     hook_ops: list[str] = field(default_factory=list)
     hook_delay: float = 10.0
+    # why PostGraphile (the peer, PostgreSQL only) does not run; None: it does
+    peer_skipped: str | None = None
 
 
 @dataclass
 class Measured:
-    closed: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"cg": [], "floor": []})
-    opened: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"cg": [], "floor": []})
+    closed: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"cg": [], "floor": [], "peer": []}
+    )
+    opened: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"cg": [], "floor": [], "peer": []}
+    )
 
 
 def _median(values: list[float]) -> float | None:
@@ -1179,16 +1320,23 @@ def measure(
         else lua_script(op.requests, WORK / f"{op.name}.lua")
     )
     targets = ["cg", "floor"] if op.floor else ["cg"]
+    scripts = {"cg": script, "floor": script, HOOKED: script}
+    requests: dict[str, list[tuple[str, str]] | None] = {}
+    if op.peer_requests and "peer" in servers:
+        targets.append("peer")  # PostGraphile, with its own documents (bench/peer.py)
+        scripts["peer"] = lua_script(op.peer_requests, WORK / f"{op.name}-peer.lua")
+        requests["peer"] = op.peer_requests
     if hook is not None:
         targets.append(HOOKED)
-    server_of = {"cg": servers["cg"], "floor": servers.get("floor"), HOOKED: servers["cg"]}
+    server_of = {"cg": servers["cg"], "floor": servers.get("floor"), HOOKED: servers["cg"],
+                 "peer": servers.get("peer")}  # fmt: skip
     out = Measured()
     for target in targets:  # warm-up: JIT-free Python still fills caches, pools and pages
         if target == HOOKED:
             continue  # the server is certgraph's, warm already
         if op.writes:
             data.reset()
-        wrk(servers[target].port, script, 1, cfg.connections, load_cpus)
+        wrk(servers[target].port, scripts[target], 1, cfg.connections, load_cpus)
         if op.adds is not None:
             data.settle(op.adds)
 
@@ -1236,7 +1384,7 @@ def measure(
         for target in order:
             cpu_before, received_before = prepare(target)
             port = server_of[target].port  # type: ignore[union-attr]
-            result = wrk(port, script, cfg.duration, cfg.connections, load_cpus)
+            result = wrk(port, scripts[target], cfg.duration, cfg.connections, load_cpus)
             if op.upload is not None and result["requests"] + cfg.connections >= len(op.requests):
                 result["pool_exhausted"] = True
                 print(
@@ -1249,13 +1397,15 @@ def measure(
             out.closed.setdefault(target, []).append(result)
     peaks = {t: statistics.median(r["rps"] for r in out.closed[t]) for t in targets}
     # the slow-webhook runs at the plain runs' rate: the same load, with and without it
-    rates = {t: peaks["cg" if t == HOOKED else t] / 2 for t in targets}
+    rates = {t: max(1.0, peaks["cg" if t == HOOKED else t] / 2) for t in targets}
     for rep in range(cfg.repeats):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for target in order:
             cpu_before, received_before = prepare(target)
             port = server_of[target].port  # type: ignore[union-attr]
-            result = open_loop(port, op, rates[target], cfg.open_duration, load_cpus)
+            result = open_loop(
+                port, op, rates[target], cfg.open_duration, load_cpus, requests.get(target)
+            )
             account(target, result, cpu_before, received_before, result["sent"])
             out.opened.setdefault(target, []).append(result)
     if op.writes:
@@ -1303,6 +1453,11 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
         "floor_rps": stat("floor", "closed", "rps"),
         "floor_p50_ms": stat("floor", "open", "p50_ms"),
         "floor_p99_ms": stat("floor", "open", "p99_ms"),
+        "peer_rps": stat("peer", "closed", "rps"),
+        "peer_p50_ms": stat("peer", "open", "p50_ms"),
+        "peer_p99_ms": stat("peer", "open", "p99_ms"),
+        "peer_cpu_ms": stat("peer", "open", "server_cpu_ms_per_request"),
+        "ratio_p50_peer": None,
         "ratio_p50": None,
         "ratio_rps": None,
         "sql_queries": inproc["sql_queries"] if inproc else None,
@@ -1323,6 +1478,8 @@ def summarise(op: Operation, data: Dataset, workers: int, m: Measured, check: Ch
         row["ratio_p50"] = round(row["p50_ms"] / row["floor_p50_ms"], 2)
     if row["rps"] and row["floor_rps"]:
         row["ratio_rps"] = round(row["floor_rps"] / row["rps"], 2)
+    if row["p50_ms"] and row["peer_p50_ms"]:
+        row["ratio_p50_peer"] = round(row["p50_ms"] / row["peer_p50_ms"], 2)
     if op.adds is not None:
         key = f"{op.adds}_per_request"
         row[key] = {
@@ -1409,14 +1566,23 @@ def run_database(
     ops = operations(data, cfg.ops)
     print(f"== {data.dialect}: scale {data.meta['scale']}, in-process runs", flush=True)
     inproc = inprocess.measure(url, cfg.ops, cfg.iterations)
+    wire: dict[str, Any] = {}
+    if data.dialect == "postgres":
+        print(f"== {data.dialect}: SQL per request on the wire", flush=True)
+        wire = count_statements(data, ops, cfg)
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
-    extra: dict[str, Any] = {"in_process": inproc, "profiles": {}}
+    extra: dict[str, Any] = {"in_process": inproc, "profiles": {}, "wire": wire}
     for workers in cfg.workers:
         server_cpus = "0" if cfg.pin and workers == 1 else None
         load_cpus = "1" if cfg.pin and workers == 1 else None
         cg, floor = start_pair(data, workers, server_cpus)
         servers = {"cg": cg, "floor": floor}
+        # the peer is one process: beside the 1-worker servers, on PostgreSQL
+        peer = None
+        if data.dialect == "postgres" and workers == 1 and cfg.peer_skipped is None:
+            peer = start_peer(data, server_cpus)
+            servers["peer"] = peer
         pages = [op for op in ops if op.name in ("PAGE1", "PAGE500")]
         paged: dict[str, Measured] = {}
         try:
@@ -1437,6 +1603,14 @@ def run_database(
                             f"   {op.name}: floor and certgraph differ: {check.difference}",
                             flush=True,
                         )
+                peer_check = None
+                if peer is not None and op.peer_requests:
+                    peer_check = check_peer(op, peer)
+                    if not peer_check["ok"]:
+                        print(f"   {op.name}: {peer_check['difference']}", flush=True)
+                        servers.pop("peer", None)
+                    else:
+                        servers["peer"] = peer
                 started = time.perf_counter()
                 if op in pages and len(pages) == 2:
                     if not paged:
@@ -1446,11 +1620,20 @@ def run_database(
                     hooked = hook if op.writes and op.name in cfg.hook_ops else None
                     measured = measure(op, data, servers, cfg, server_cpus, load_cpus, hooked)
                 row = summarise(op, data, workers, measured, check, inproc.get(op.name))
+                if peer_check is not None:
+                    row["peer_check"] = peer_check
+                if wire.get(op.name):
+                    row["wire_sql"] = wire[op.name]
                 rows.append(row)
                 print(
                     f"   {workers}w {op.name:8s} rps {row['rps']} / floor {row['floor_rps']};"
                     f" p50 {row['p50_ms']} / {row['floor_p50_ms']} ms (x{row['ratio_p50']});"
-                    f" {time.perf_counter() - started:.0f}s",
+                    + (
+                        f" PostGraphile p50 {row['peer_p50_ms']} ms (x{row['ratio_p50_peer']});"
+                        if row.get("peer_p50_ms") is not None
+                        else ""
+                    )
+                    + f" {time.perf_counter() - started:.0f}s",
                     flush=True,
                 )
                 if "slow_webhook" in row:
@@ -1483,6 +1666,8 @@ def run_database(
         finally:
             cg.stop()
             floor.stop()
+            if peer is not None:
+                peer.stop()
     return rows, checks, extra
 
 
@@ -1521,14 +1706,29 @@ def verdicts(rows: list[dict[str, Any]], pages: list[dict[str, Any]]) -> list[di
         target = TARGETS.get(row["op"])
         if target is not None and row["ratio_p50"] is not None:
             found.append(
-                {"op": row["op"], "db": row["db"], "workers": row["workers"],
-                 "ratio_p50": row["ratio_p50"], "target": target,
+                {"op": row["op"], "name": f"{row['op']} p50 vs floor", "db": row["db"],
+                 "workers": row["workers"], "ratio_p50": row["ratio_p50"], "target": target,
                  "met": row["ratio_p50"] <= target}
+            )  # fmt: skip
+        target = PEER_TARGET.get(row["op"])
+        if target is not None and row.get("ratio_p50_peer") is not None:
+            found.append(
+                {"op": row["op"], "name": f"{row['op']} p50 vs PostGraphile", "db": row["db"],
+                 "workers": row["workers"], "ratio_p50": row["ratio_p50_peer"],
+                 "target": target, "met": row["ratio_p50_peer"] <= target}
+            )  # fmt: skip
+        target = TAIL_TARGET.get(row["op"])
+        if target is not None and row["p50_ms"] and row["p99_ms"] is not None:
+            tail = round(row["p99_ms"] / row["p50_ms"], 2)
+            found.append(
+                {"op": row["op"], "name": f"{row['op']} p99/p50", "db": row["db"],
+                 "workers": row["workers"], "ratio_p50": tail, "target": target,
+                 "met": tail <= target}
             )  # fmt: skip
     for page in pages:
         found.append(
-            {"op": "PAGE500/PAGE1", "db": page["db"], "workers": page["workers"],
-             "ratio_p50": page["ratio_p50"], "target": PAGE_TARGET,
+            {"op": "PAGE500/PAGE1", "name": "PAGE500/PAGE1 p50", "db": page["db"],
+             "workers": page["workers"], "ratio_p50": page["ratio_p50"], "target": PAGE_TARGET,
              "met": page["ratio_p50"] <= PAGE_TARGET}
         )  # fmt: skip
     return found
@@ -1542,25 +1742,56 @@ def markdown(result: dict[str, Any]) -> str:
             return f"{value:.2f}" if value < 100 else f"{value:.0f}"
         return str(value)
 
+    def wire(counts: dict[str, Any] | None) -> str:
+        if not counts:
+            return "-"
+        text = f"{counts['statements']:g}"
+        return text + (f" +{counts['reset']:g} reset" if counts["reset"] else "")
+
+    def sql(row: dict[str, Any]) -> str:
+        counted = row.get("wire_sql")
+        if counted:  # PostgreSQL: on the wire, pool housekeeping included
+            sides = [wire(counted.get("cg")), wire(counted.get("floor"))]
+            if counted.get("peer"):
+                sides.append(wire(counted["peer"]))
+            return " / ".join(sides)
+        return f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
+
     lines = [
         f"Scale {result['scale']}; {result['machine']['cpus']} CPUs; load average at start"
         f" {result['machine']['loadavg_start']}, at end {result['machine']['loadavg_end']}.",
         "",
         "| op | db | workers | rps | p50 ms | p99 ms | floor rps | floor p50 ms | floor p99 ms"
-        " | p50 ratio | SQL (certgraph / floor) | server CPU ms/request (certgraph / floor)"
+        " | p50 ratio | PostGraphile rps / p50 / p99 | p50 vs PostGraphile"
+        " | SQL per request (certgraph / floor / PostGraphile)"
+        " | server CPU ms/request (certgraph / floor / PostGraphile)"
         " | in-process p50 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["runs"]:
-        sql = f"{cell(row['sql_queries'])} / {cell(row['floor_sql_queries'])}"
         cpu = f"{cell(row.get('cpu_ms'))} / {cell(row.get('floor_cpu_ms'))}"
+        peer = "-"
+        if row.get("peer_p50_ms") is not None:
+            cpu += f" / {cell(row.get('peer_cpu_ms'))}"
+            peer = (
+                f"{cell(row['peer_rps'])} / {cell(row['peer_p50_ms'])} / {cell(row['peer_p99_ms'])}"
+            )
         lines.append(
             f"| {row['op']} | {row['db']} | {row['workers']} | {cell(row['rps'])}"
             f" | {cell(row['p50_ms'])}"
             f" | {cell(row['p99_ms'])} | {cell(row['floor_rps'])} | {cell(row['floor_p50_ms'])}"
-            f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {sql} | {cpu}"
+            f" | {cell(row['floor_p99_ms'])} | {cell(row['ratio_p50'])} | {peer}"
+            f" | {cell(row.get('ratio_p50_peer'))} | {sql(row)} | {cpu}"
             f" | {cell(row['in_process_p50_ms'])} | {cell(row['errors'])} |"
         )
+    lines += [
+        "",
+        "SQL per request: on PostgreSQL the statements each server sends on the wire (Execute"
+        " and simple Query messages; `+n reset`: asyncpg's pool-reset round trips), on SQLite"
+        " certgraph's in-process count and the floor's own (docs/performance.md).",
+    ]
+    if result.get("peer_skipped"):
+        lines += ["", f"PostGraphile (the peer) skipped: {result['peer_skipped']}."]
     hooked = [row for row in result["runs"] if "slow_webhook" in row]
     if hooked:
         delay = result["settings"]["hook_delay"]
@@ -1608,7 +1839,8 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         for t in result["targets"]:
             lines.append(
-                f"| {t['op']} p50 | {t['db']} | {t['workers']} | {cell(t['ratio_p50'])}"
+                f"| {t.get('name', t['op'] + ' p50')} | {t['db']} | {t['workers']}"
+                f" | {cell(t['ratio_p50'])}"
                 f" | {t['target']}"
                 f" | {'yes' if t['met'] else '**no**'} |"
             )
@@ -1651,6 +1883,11 @@ def main(argv: list[str] | None = None) -> int:
         help="write operations also run with a slow webhook configured ('' for none)",
     )
     parser.add_argument(
+        "--no-peer",
+        metavar="REASON",
+        help="don't run PostGraphile (the peer); the reason is written in the table",
+    )
+    parser.add_argument(
         "--slow-webhook-delay", type=float, default=10.0, help="seconds its receiver takes"
     )
     args = parser.parse_args(argv)
@@ -1672,7 +1909,12 @@ def main(argv: list[str] | None = None) -> int:
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
         hook_ops=[o.strip() for o in args.slow_webhook_ops.split(",") if o.strip()],
         hook_delay=args.slow_webhook_delay,
+        peer_skipped=None if args.no_peer is None else args.no_peer,
     )
+    if cfg.peer_skipped is None and any(dialect_of(u) == "postgres" for u in args.db):
+        cfg.peer_skipped = peer_side.unavailable()
+        if cfg.peer_skipped:
+            print(f"PostGraphile (the peer) skipped: {cfg.peer_skipped}", file=sys.stderr)
     unknown = set(cfg.ops) - set(ALL_OPS)
     if unknown:
         parser.error(f"unknown --ops: {', '.join(sorted(unknown))}")
@@ -1712,6 +1954,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "settings": {k: v for k, v in cfg.__dict__.items()},
         "page_size": page_size,
+        "peer_skipped": cfg.peer_skipped,
+        "peer": peer_side.version(),
         "runs": rows,
         "pages": pages,
         "targets": verdicts(rows, pages),
