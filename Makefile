@@ -1,8 +1,8 @@
 # certgraph: `make run` to try it, `make test` to check it. Each sets up its own .venv.
 #
 #   make run            serve on http://127.0.0.1:$(PORT)/graphql with demo data (another port: PORT=...)
-#   make test           lint, type-check and run the test suite on SQLite
-#   make test-postgres  the test suite on PostgreSQL ($(CERTGRAPH_TEST_DATABASE_URL))
+#   make test           lint, type-check and run the test suite on SQLite, less the tests marked slow
+#   make test-postgres  the whole test suite, slow tests included, on PostgreSQL ($(CERTGRAPH_TEST_DATABASE_URL))
 #   make lint           ruff check, ruff format --check, mypy, the layer contracts (lint-imports)
 #   make clean          remove .venv and caches (var/, your data, is kept)
 
@@ -82,8 +82,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# `make test` leaves out the tests marked slow (processes, big data, many examples: docs/quality.md);
+# `make test-postgres` and CI run them. PYTEST_ARGS='-m slow' runs only those.
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m 'not slow' $(PYTEST_ARGS)
 	$(BIN)/pytest examples/certgraph-quorum
 
 test-postgres: $(DEV_STAMP)
@@ -93,8 +95,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-#   make bench          benchmark vs a hand-written floor, SQLite + PostgreSQL (docs/performance.md)
-# Generates both datasets, checks them against certgraph (bench.verify), runs bench.run; the
+#   make bench          benchmark vs a hand-written floor and PostGraphile, SQLite + PostgreSQL (docs/performance.md)
+# Installs PostGraphile (npm ci in bench/peer; skipped without node/npm), generates both
+# datasets, checks them against certgraph (bench.verify), runs bench.run; the
 # table lands in bench/results/latest.md. BENCH_SCALE=1 for the full size; BENCH_ARGS for run
 # length (py-spy, for bench.run --profile only, is not installed here).
 BENCH_SCALE ?= 0.1
@@ -107,6 +110,12 @@ bench: $(RUNTIME_STAMP)
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
+	@if ! command -v npm >/dev/null || ! command -v node >/dev/null; then \
+	  echo "make bench: no node/npm here: PostGraphile (the peer) is skipped" >&2; \
+	elif [ ! bench/peer/node_modules/.package-lock.json -nt bench/peer/package-lock.json ]; then \
+	  (cd bench/peer && npm ci --no-audit --no-fund --loglevel=error) || \
+	    echo "make bench: npm ci in bench/peer failed: PostGraphile (the peer) is skipped" >&2; \
+	fi
 	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_SQLITE)
 	$(BIN)/python -m bench.verify --db $(BENCH_SQLITE)
 	$(BIN)/python -m bench.generate --scale $(BENCH_SCALE) --db $(BENCH_POSTGRES)
@@ -120,6 +129,10 @@ bench: $(RUNTIME_STAMP)
 # examples/spa (npm ci and built once here, for both passes).
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/certgraph_proof
 PROOF_ARGS ?=
+# The server tests only: tests/proof's in-process tests run with the suite (`make test`,
+# `make test-postgres`). A proof marked DATABASE_INDEPENDENT (tests/proof/live.py) is skipped
+# on the PostgreSQL pass: it would repeat the SQLite pass unchanged.
+PROOF_TESTS := $(sort $(wildcard tests/proof/test_live_*.py))
 
 .PHONY: proof
 proof: $(DEV_STAMP)
@@ -129,5 +142,5 @@ proof: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,proof]'
 	$(BIN)/python -m tests.proof.oidc_live
 	$(BIN)/python -m tests.proof.spa_live
-	CERTGRAPH_PROOF=1 $(BIN)/pytest tests/proof $(PROOF_ARGS)
-	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest tests/proof $(PROOF_ARGS)
+	CERTGRAPH_PROOF=1 $(BIN)/pytest $(PROOF_TESTS) $(PROOF_ARGS)
+	CERTGRAPH_PROOF=1 CERTGRAPH_TEST_DATABASE_URL='$(PROOF_DATABASE_URL)' $(BIN)/pytest $(PROOF_TESTS) $(PROOF_ARGS)

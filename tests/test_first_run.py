@@ -17,7 +17,8 @@ from gql.settings import SettingsError, check_sqlite_folder
 from gql.store.models import ApiToken
 from tests.test_cli import REPO, Cli, demo_tokens
 
-pytestmark = pytest.mark.slow  # they run `certgraph` and `make` as subprocesses
+# They run `certgraph` and `make` as subprocesses, on SQLite files of their own.
+pytestmark = [pytest.mark.slow, pytest.mark.database_independent]
 
 
 @pytest.fixture

@@ -400,6 +400,7 @@ async def test_a_check_that_raises_refuses_the_upload(caplog: pytest.LogCaptureF
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # pip and `certgraph plugins`: no database
 def test_certgraph_plugins_lists_a_pip_installed_policy(tmp_path: Path) -> None:
     target = tmp_path / "target"
     subprocess.run(

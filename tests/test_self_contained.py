@@ -4,6 +4,7 @@ links to exists."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -26,16 +27,20 @@ TEXT_SUFFIXES = {".py", ".md", ".toml", ".graphql", ".cfg", ".txt", ".sh", ".yml
 DESIGN = ["architecture.md", "domain.md", "contract.graphql", "quality.md", "stack.md"]
 
 
+def skipped(name: str) -> bool:
+    return name in SKIPPED_DIRS or name.startswith(".import_linter")
+
+
 def repository_files() -> list[Path]:
+    """Every text file outside SKIPPED_DIRS; those folders are not entered at all (.venv and
+    node_modules hold tens of thousands of files)."""
     found = []
-    for path in REPO.rglob("*"):
-        relative = path.relative_to(REPO)
-        if any(
-            part in SKIPPED_DIRS or part.startswith(".import_linter") for part in relative.parts
-        ):
-            continue
-        if path.is_file() and path.suffix in TEXT_SUFFIXES:
-            found.append(path)
+    for directory, folders, names in os.walk(REPO):
+        folders[:] = [name for name in folders if not skipped(name)]
+        for name in names:
+            path = Path(directory, name)
+            if not skipped(name) and path.suffix in TEXT_SUFFIXES and path.is_file():
+                found.append(path)
     return found
 
 

@@ -609,6 +609,7 @@ async def user_pk(cli: Cli, email: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # the CLI on a SQLite file (tests/test_cli.py)
 async def test_cli_user_update_changes_what_is_given(cli: Cli) -> None:
     mia = await user_pk(cli, "mia@example.com")
     out = cli.ok(
@@ -651,6 +652,7 @@ async def test_cli_user_update_changes_what_is_given(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # the CLI on a SQLite file (tests/test_cli.py)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -671,6 +673,7 @@ def test_cli_user_update_refusals_are_one_line_exit_2(
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # the CLI on a SQLite file (tests/test_cli.py)
 def test_cli_user_update_refuses_a_cycle_and_unknown_people(cli: Cli) -> None:
     cli.ok("user", "update", "--email", "mia@example.com", "--manager", "max@example.com")
     cycle = cli("user", "update", "--email", "max@example.com", "--manager", "mia@example.com")
@@ -686,6 +689,7 @@ def test_cli_user_update_refuses_a_cycle_and_unknown_people(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # the CLI on a SQLite file (tests/test_cli.py)
 async def test_cli_deactivate_and_reactivate(cli: Cli) -> None:
     token = json.loads(cli.ok("token", "create", "--email", "leo@example.com", "--json"))["token"]
     assert (await cli.authenticate(token)).email == "leo@example.com"

@@ -14,6 +14,7 @@ from gql.api.ids import encode_id
 from gql.domain import courses, enrollments, imports
 from gql.domain.access import Actor
 from gql.domain.imports import ImportResult
+from gql.events import parse_data
 from gql.store.models import Course, CourseProgress, OutboxEvent, Role, User
 from gql.store.records import CourseRecord
 from tests.conftest import EventLog, QueryCounter
@@ -149,10 +150,14 @@ async def test_a_failed_import_takes_its_written_events_with_it(
 
 
 async def test_events_are_written_a_batch_at_a_time(
-    db: None, events: EventLog, sql_queries: QueryCounter, frozen_now: datetime
+    db: None, sql_queries: QueryCounter, frozen_now: datetime
 ) -> None:
     """2,500 rows are read in 3 batches: the events add one outbox INSERT per batch and one
-    read per kind of name (learners, courses) per batch, whatever the number of rows."""
+    read per kind of name (learners, courses) per batch, whatever the number of rows.
+
+    What was written is read from the outbox, not delivered: handing 2,500 events to a plugin
+    took most of this test's time, and delivery has tests of its own (tests/domain/
+    test_dispatcher.py); the events' content as plugins get it is checked above."""
     admin = Actor.system()
     now = frozen_now
     await User.bulk_create(
@@ -170,7 +175,7 @@ async def test_events_are_written_a_batch_at_a_time(
         for i in range(25)
         for j, c in enumerate(course_ids)
     ]
-    await events.clear()
+    assert not await OutboxEvent.exists()
     sql_queries.reset()
 
     assert (await run_import(admin, csv_text(*rows))).imported == 2500
@@ -180,7 +185,11 @@ async def test_events_are_written_a_batch_at_a_time(
     learner_names = [s for s in statements if '"email"' in s and 'FROM "user" WHERE "id"' in s]
     course_names = [s for s in statements if '"name"' in s and 'FROM "course" WHERE "id"' in s]
     assert (len(outbox_inserts), len(learner_names), len(course_names)) == (3, 3, 3)
-    recorded = await events.named("progress_recorded")
+    written = await OutboxEvent.all().order_by("seq").values_list("type", "data")
+    assert {kind for kind, _ in written} == {"progress_recorded"}
+    recorded = [
+        parse_data(kind, data).model_dump(mode="json", by_alias=True) for kind, data in written
+    ]
     assert len(recorded) == 2500
-    assert [e.body()["data"]["percent"] for e in recorded[:3]] == [0, 1, 2]
-    assert recorded[-1].body()["data"]["learner"]["name"] == "L24"
+    assert [data["percent"] for data in recorded[:3]] == [0, 1, 2]
+    assert recorded[-1]["learner"]["name"] == "L24"

@@ -387,6 +387,8 @@ def _scale_csv(learners: int, course_ids: list[int], now: datetime) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# Slow (left out of `make test`): the 100k rows are the point. CI runs it on both databases.
+@pytest.mark.slow
 async def test_a_100k_row_import(db: None, frozen_now: datetime) -> None:
     """100k rows (1000 learners x 100 courses) in one all-or-none transaction."""
     _, course_ids = await _scale_world(1000, frozen_now)
@@ -404,6 +406,8 @@ async def test_a_100k_row_import(db: None, frozen_now: datetime) -> None:
     print(f"100k-row import: {elapsed:.1f} s")
 
 
+# Slow: 10k rows under tracemalloc, which multiplies the import's time. CI runs it on both.
+@pytest.mark.slow
 async def test_import_memory_does_not_grow_with_the_file(db: None, frozen_now: datetime) -> None:
     """Streaming: the import's own allocations stay far below what holding its rows would take
     (a parsed row and its model instance are about 1 KB: 10 MB for these 10k rows)."""

@@ -41,6 +41,8 @@ from .samples import BytesStream, GeneratedStream, pdf
 
 PART = MIN_PART_BYTES
 slow = pytest.mark.slow  # moto's server is a process
+# A store test with no `world` uses no database: CI runs it once, in the PostgreSQL pass.
+store_only = pytest.mark.database_independent
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +114,7 @@ class Stall:
 
 
 @slow
+@store_only
 async def test_a_blob_is_kept_under_its_sha256_and_read_back(store: S3BlobStore) -> None:
     info = await store.put(BytesStream(b"hello"))
     sha256 = hashlib.sha256(b"hello").hexdigest()
@@ -136,6 +139,7 @@ async def test_a_blob_is_kept_under_its_sha256_and_read_back(store: S3BlobStore)
 
 
 @slow
+@store_only
 async def test_a_large_file_goes_up_in_parts_holding_about_two_parts_in_memory(
     store: S3BlobStore,
 ) -> None:
@@ -177,6 +181,7 @@ async def test_a_large_file_goes_up_in_parts_holding_about_two_parts_in_memory(
 
 
 @slow
+@store_only
 async def test_an_upload_over_the_limit_aborts_its_multipart_upload(store: S3BlobStore) -> None:
     stream = GeneratedStream(3 * PART)
     with pytest.raises(BlobTooLarge):
@@ -186,6 +191,7 @@ async def test_an_upload_over_the_limit_aborts_its_multipart_upload(store: S3Blo
 
 
 @slow
+@store_only
 @pytest.mark.parametrize("how", ["cancelled", "disconnected"])
 async def test_an_upload_killed_midway_leaves_nothing_in_the_bucket(
     store: S3BlobStore, how: str
@@ -211,6 +217,7 @@ async def test_an_upload_killed_midway_leaves_nothing_in_the_bucket(
 
 
 @slow
+@store_only
 async def test_a_refused_upload_deletes_its_staged_object(store: S3BlobStore) -> None:
     async def refuse(upload: UploadInfo) -> UploadRefusal:
         spooled = await asyncio.to_thread(Path(upload.path).read_bytes)

@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.proof.live import DATABASE_KIND, FIGURES, Deployment, create_database
+from tests.proof.live import DATABASE_KIND, FIGURES, ON_POSTGRES, Deployment, create_database
 
 PROOF = os.environ.get("CERTGRAPH_PROOF") == "1"
 collect_ignore_glob = [] if PROOF else ["test_live_*.py"]
+# A server test marked database_independent (live.DATABASE_INDEPENDENT) exercises no database
+# behaviour: `make proof` runs it on its SQLite pass only.
+ONCE = pytest.mark.skip(reason="database-independent proof: run on make proof's SQLite pass")
 
 
 @pytest_asyncio.fixture
@@ -35,6 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name.startswith("test_live_"):
             item.add_marker(pytest.mark.slow)  # they start real servers
+            if ON_POSTGRES and item.get_closest_marker("database_independent"):
+                item.add_marker(ONCE)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.test_plugins import install_distribution
 
@@ -40,6 +41,14 @@ ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
 DATABASE_KIND = "postgres" if ON_POSTGRES else "sqlite"
 START_TIMEOUT_SECONDS = 60.0
 _names = itertools.count()
+
+# For a proof that exercises no database behaviour (the HTTP layer, the parsers, a browser,
+# the process model): `make proof` runs it once, on its SQLite pass, since the PostgreSQL pass
+# would repeat it unchanged. Each module or test marked says why it qualifies; a proof whose
+# outcome could differ with the database (transactions, locks, constraints, SQL, the outbox)
+# is not marked and runs on both.
+# tests/proof/conftest.py skips the marked server tests when on PostgreSQL.
+DATABASE_INDEPENDENT = pytest.mark.database_independent
 
 
 def free_port() -> int:

@@ -391,6 +391,7 @@ async def test_a_multipart_request_off_the_spec_is_a_400(
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # refused before any database is opened
 def test_serve_refuses_a_bad_guard_setting_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTGRAPH_")}
     env["CERTGRAPH_REQUEST_TIMEOUT"] = "soon"

@@ -10,8 +10,18 @@ import time
 
 import httpx
 
-from tests.proof.live import Client, Deployment, create_person, record_figures
+from tests.proof.live import (
+    DATABASE_INDEPENDENT,
+    Client,
+    Deployment,
+    create_person,
+    record_figures,
+)
 from tests.proof.test_dos import VIEWER, costly_aliases, fragment_bomb
+
+# Database-independent (live.py): each request is refused before execution (no token, cost,
+# address bucket, JSON depth) or before it is read (header timeout).
+pytestmark = DATABASE_INDEPENDENT
 
 
 async def test_a_fragment_bomb_without_a_token_is_answered_at_once(

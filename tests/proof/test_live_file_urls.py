@@ -12,7 +12,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from tests.files.samples import pdf, png
-from tests.proof.live import Client, Deployment, Server, create_certification, create_person
+from tests.proof.live import (
+    DATABASE_INDEPENDENT,
+    Client,
+    Deployment,
+    Server,
+    create_certification,
+    create_person,
+)
+
+# Database-independent (live.py): URLs are built from the request, the settings and a signature;
+# files are served from the data directory.
+pytestmark = DATABASE_INDEPENDENT
 
 SUBMIT = """
 mutation($cert: ID!, $file: Upload!) {

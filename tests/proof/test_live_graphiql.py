@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.proof.live import Deployment
+from tests.proof.live import DATABASE_INDEPENDENT, Deployment
+
+# Database-independent (live.py): the page, its assets and one `viewer` query in a browser.
+pytestmark = DATABASE_INDEPENDENT
 
 CHROMIUM = "/usr/bin/chromium"
 QUERY = "{ viewer { name role } }"

@@ -8,7 +8,10 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.proof.live import Client, Deployment, record_figures
+from tests.proof.live import DATABASE_INDEPENDENT, Client, Deployment, record_figures
+
+# Database-independent (live.py): prometheus-client's multi-process files shared by the workers.
+pytestmark = DATABASE_INDEPENDENT
 
 PROBE = "query Probe { viewer { id } }"
 

@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from tests.proof.live import (
+    DATABASE_INDEPENDENT,
     Client,
     Deployment,
     Server,
@@ -149,6 +150,10 @@ def page_problems(browser: Browser) -> list[str]:
     return found
 
 
+# Database-independent (live.py): what this adds is the browser's PKCE sign-in and its CORS
+# calls; creating and linking people on first sign-in is proved on both databases by the JWT
+# proof below and tests/auth/test_sign_in.py.
+@DATABASE_INDEPENDENT
 async def test_spa_signs_in_with_pkce_and_the_learner_sees_their_certifications(
     deployment: Deployment,
     provider: Provider,

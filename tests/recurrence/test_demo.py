@@ -19,7 +19,8 @@ from gql.store.models import Award
 from tests.api.conftest import GraphQLClient
 from tests.test_cli import Cli, demo_tokens
 
-pytestmark = pytest.mark.slow  # `certgraph demo` runs as a subprocess
+# `certgraph demo` runs as a subprocess, on a SQLite file of the test's own.
+pytestmark = [pytest.mark.slow, pytest.mark.database_independent]
 
 LEO, LENA = "leo.learner@demo.certgraph.test", "lena.learner@demo.certgraph.test"
 MAYA, ADA = "maya.manager@demo.certgraph.test", "admin@demo.certgraph.test"

@@ -90,6 +90,7 @@ async def assert_racing_sweeps_emit_once_per_award(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # a SQLite file whatever the suite's database
 async def test_two_sweeps_racing_on_a_sqlite_file_emit_one_event_per_award(tmp_path: Path) -> None:
     cli = Cli(tmp_path)
     cli.ok("migrate")
@@ -111,6 +112,7 @@ async def test_two_sweeps_racing_on_postgresql_emit_one_event_per_award(
 
 
 @pytest.mark.slow
+@pytest.mark.database_independent  # a SQLite file whatever the suite's database
 def test_sweep_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
     result = Cli(tmp_path)("sweep")
     assert result.returncode == 1

@@ -14,7 +14,8 @@ from gql.domain.errors import Unauthenticated
 from gql.store.models import ApiToken
 from tests.test_cli import Cli, copy_database
 
-pytestmark = pytest.mark.slow  # the tests run `certgraph` as a subprocess
+# The tests run `certgraph` as a subprocess, on a SQLite file of their own (tests/test_cli.py).
+pytestmark = [pytest.mark.slow, pytest.mark.database_independent]
 
 
 @pytest.fixture(scope="module")
