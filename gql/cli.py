@@ -130,7 +130,7 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
 
     # An import string and factory=True, so each worker process builds its own app.
     uvicorn.run(
-        "gql.app:create_app",
+        "gql.app:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -46,6 +46,9 @@ class DispatchConfig:
     hook_threads: int = 4
     webhook_timeout_seconds: float = 10.0
     poll_seconds: float = 1.0
+    # Woken by a commit, wait this long first: a burst of commits shares one pass (each pass
+    # is a write transaction and ~6 statements, on SQLite under the one write lock).
+    gather_seconds: float = 0.05
     concurrency: int = 16
     # The reminder and expiry sweep, run by the dispatcher this often (0: never).
     sweep_interval_seconds: float = 3600.0
@@ -284,7 +287,8 @@ class Dispatcher:
                 async with asyncio.timeout(self.config.poll_seconds):
                     await self._wake.wait()
             except TimeoutError:
-                pass
+                continue
+            await asyncio.sleep(self.config.gather_seconds)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

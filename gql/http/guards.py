@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 
 from gql.http.authentication import AuthenticationMiddleware, Authenticator
+from gql.http.connection import RequestConnectionMiddleware
 from gql.http.errors import InternalErrorMiddleware
 from gql.http.headers import ApiHeadersMiddleware
 from gql.http.multipart import MultipartGuardMiddleware
@@ -38,6 +39,8 @@ def guard_middleware(
         Middleware(InternalErrorMiddleware),
         Middleware(ApiHeadersMiddleware, paths={GRAPHQL_PATH}),
         Middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds),
+        # Inside the timeout, whose cancellation gives the connection back.
+        Middleware(RequestConnectionMiddleware, paths={GRAPHQL_PATH}),
         Middleware(AuthenticationMiddleware, authenticator=authenticator, paths={GRAPHQL_PATH}),
         Middleware(RateLimitMiddleware, limiter=limiter),
         Middleware(MultipartGuardMiddleware),

@@ -103,6 +103,27 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
+@asynccontextmanager
+async def request_connection() -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """One database connection for the statements within (a request), on PostgreSQL a pooled
+    connection lent to it (gql.store.postgres.LentConnection); SQLite has one connection
+    already. Yields `pause`: give the connection back while the request waits (on its
+    client); the next statement takes one again."""
+    try:
+        client = get_connection("default")
+    except Exception:  # ConfigurationError before the database is opened
+        client = None
+    if not isinstance(client, PooledPostgresClient):
+        yield _nothing_held
+        return
+    async with client.lent_connection() as lent:
+        yield _nothing_held if lent is None else lent.give_back
+
+
+async def _nothing_held() -> None:
+    return None
+
+
 def pool_usage() -> tuple[int, int] | None:
     """(connections lent out, open) of the PostgreSQL pool; None on SQLite or before it opens."""
     try:

@@ -347,3 +347,31 @@ async def test_the_dispatcher_sweeps_on_its_own_schedule_and_survives_a_failing_
     stopped_at = len(runs)
     await asyncio.sleep(0.2)
     assert len(runs) == stopped_at  # stopped means stopped
+
+
+async def test_a_burst_of_commits_shares_one_pass(
+    db: None, plugin_host: PluginHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Woken by commits in quick succession, the dispatcher waits gather_seconds and makes one
+    pass for all of them, not one each."""
+    passes: list[float] = []
+    config = DispatchConfig(sweep_interval_seconds=0, poll_seconds=30, gather_seconds=0.2)
+    dispatcher = Dispatcher(plugin_host, config)
+
+    async def fan_out() -> int:
+        passes.append(asyncio.get_running_loop().time())
+        return 0
+
+    monkeypatch.setattr(dispatcher, "fan_out", fan_out)
+    dispatcher.start()
+    try:
+        await asyncio.sleep(0.05)
+        assert len(passes) == 1  # the pass at start
+        for _ in range(5):
+            dispatcher.wake()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        assert len(passes) == 2
+        assert passes[1] - passes[0] >= 0.2
+    finally:
+        await dispatcher.stop()
