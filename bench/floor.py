@@ -201,8 +201,8 @@ class PostgresDb(Db):
         await self.pool.close()
 
 
-class PostgresConn:
-    """A request's connection: its statements, and its transactions."""
+class PostgresStatements:
+    """Statements on one connection, counted."""
 
     def __init__(self, db: PostgresDb, conn: Any) -> None:
         self.db = db
@@ -212,6 +212,10 @@ class PostgresConn:
         self.db.count += 1
         rows: Sequence[Sequence[Any]] = await self.conn.fetch(sql, *args)
         return rows
+
+
+class PostgresConn(PostgresStatements):
+    """A request's connection: its statements, and its transactions."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
@@ -219,15 +223,8 @@ class PostgresConn:
             yield PostgresTx(self.db, self.conn)
 
 
-class PostgresTx:
-    def __init__(self, db: PostgresDb, conn: Any) -> None:
-        self.db = db
-        self.conn = conn
-
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
-        self.db.count += 1
-        rows: Sequence[Sequence[Any]] = await self.conn.fetch(sql, *args)
-        return rows
+class PostgresTx(PostgresStatements):
+    """A transaction of a request's connection: its statements and writes."""
 
     async def insert(self, sql: str, *args: Any) -> int:
         self.db.count += 1

@@ -5,25 +5,17 @@ round trip is paid once or twice per request, not once per statement."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from starlette.types import Message, Receive, Scope, Send
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
+from gql.http.paths import HttpPathsMiddleware
 from gql.store.db import request_connection
 
 
-class RequestConnectionMiddleware:
+class RequestConnectionMiddleware(HttpPathsMiddleware):
     """HTTP requests to `paths` only: a download streams for as long as the client reads and a
     WebSocket lives for hours; they take a connection per statement as before."""
 
-    def __init__(self, app: ASGIApp, *, paths: Collection[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with request_connection() as pause:
 
             async def receive_paused() -> Message:

@@ -4,24 +4,15 @@ explanations are told in the request's language, gql/i18n.py). File routes set t
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gql.http.errors import API_HEADERS
+from gql.http.paths import HttpPathsMiddleware
 
 
-class ApiHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, paths: Collection[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-
+class ApiHeadersMiddleware(HttpPathsMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)

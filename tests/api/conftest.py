@@ -77,6 +77,31 @@ class GraphQLClient:
         return data
 
 
+def graphql_post_scope(body: bytes, token: str) -> dict[str, Any]:
+    """The ASGI scope of a JSON POST to /graphql, for a test that drives the app by hand (its
+    own receive and send: a client that trickles, goes away, or is watched mid-request)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"certgraph.test"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("certgraph.test", 80),
+        "state": {},
+    }
+
+
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
     # The app's blob store and signing key live in its data dir: the test's own.

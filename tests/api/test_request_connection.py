@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from gql.store.db import pool_usage, request_connection
 from gql.store.postgres import PooledPostgresClient
-from tests.api.conftest import GraphQLClient, World
+from tests.api.conftest import GraphQLClient, World, graphql_post_scope
 from tests.conftest import ON_POSTGRES, QueryCounter
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="SQLite has one connection already")
@@ -117,25 +117,7 @@ async def test_no_connection_is_held_while_the_client_sends_its_body(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"certgraph.test"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"authorization", f"Bearer {world.learner.token}".encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = graphql_post_scope(body, world.learner.token)
     request = asyncio.create_task(app(scope, receive, send))
     await asyncio.wait_for(first_part_read.wait(), 10)
     await asyncio.sleep(0.05)

@@ -15,7 +15,13 @@ from starlette.applications import Starlette
 from gql.api.ids import decode_id, encode_id
 from gql.domain import enrollments
 from gql.store.models import AuditEvent, EvidenceStatus
-from tests.api.conftest import GraphQLClient, World, add_evidence, make_certification
+from tests.api.conftest import (
+    GraphQLClient,
+    World,
+    add_evidence,
+    graphql_post_scope,
+    make_certification,
+)
 
 NODE = """
 query Node($id: ID!) {
@@ -263,25 +269,7 @@ async def test_a_hidden_read_is_audited_even_when_the_answer_never_reaches_the_c
     ids = await enrolled(world)
     before = await denials()
     body = json.dumps({"query": NODE, "variables": {"id": ids["theirs"]}}).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"authorization", f"Bearer {world.learner.token}".encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = graphql_post_scope(body, world.learner.token)
     delivered = False
 
     async def receive() -> dict[str, Any]:
