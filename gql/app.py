@@ -83,19 +83,20 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-# Collections of the youngest generation: after this many new container objects, not 700.
-# A request builds tens of thousands (Q1: ~1,200 fields); docs/performance.md has the figures.
-GC_YOUNG_THRESHOLD = 10_000
+# The collector's thresholds while serving (Python's default: 700, 10, 10). A Q1 answer
+# allocates tens of thousands of objects, and the 500 connections of a live feed hundreds of
+# thousands that outlive start-up: at the defaults, collections of them landed in a request
+# or a fan-out (docs/performance.md, "The tail").
+GC_THRESHOLDS = (10_000, 50, 50)
 
 
 def tune_garbage_collector() -> None:
     """What is alive once the app has started (modules, schema, plugins) stays alive: freezing
     it keeps the collector from walking it again at every full collection, which on a
-    request's path showed as the tail (p99); fewer young collections cost less per request."""
+    request's path showed as the tail (p99); fewer collections cost less per request."""
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_served_app() -> Starlette:

@@ -3,54 +3,62 @@ has started (docs/performance.md, "The tail"); an app built by create_app leaves
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
 
 from gql import app as app_module
-from gql.settings import Settings
+
+# Each app in a process of its own, as each worker of `certgraph serve` is: the tuning is the
+# process's, and a test must not leave it (or its frozen objects) to the next.
+START = """
+import asyncio, gc, json, sys
+from gql.app import create_app, create_served_app
 from gql.store.db import migrate_database
 
+async def main():
+    await migrate_database(sys.argv[1])
+    app = create_served_app() if sys.argv[2] == "served" else create_app()
+    built = [gc.get_freeze_count(), gc.get_threshold()]
+    async with app.router.lifespan_context(app):
+        print(json.dumps([built, [gc.get_freeze_count(), gc.get_threshold()]]))
 
-@pytest.fixture
-def restored_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The collector as it was, after. Its start-up collection is left out: here it would
-    collect earlier tests' garbage, whose finalisers belong to no test."""
-    threshold = gc.get_threshold()
-    monkeypatch.setattr(gc, "collect", lambda generation=2: 0)
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
+asyncio.run(main())
+"""
 
 
-async def test_a_served_app_freezes_what_start_up_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restored_gc: None
-) -> None:
+def started(tmp_path: Path, kind: str) -> tuple[list[object], list[object]]:
     url = f"sqlite://{tmp_path / 'served.sqlite3'}"
-    await migrate_database(url)
-    monkeypatch.setenv("CERTGRAPH_DATABASE_URL", url)
-    monkeypatch.setenv("CERTGRAPH_DATA_DIR", str(tmp_path))
-    gc.unfreeze()
-    app: Starlette = app_module.create_served_app()
-    assert gc.get_freeze_count() == 0  # at start-up, not at build
-    async with app.router.lifespan_context(app):
-        assert gc.get_freeze_count() > 10_000
-        assert gc.get_threshold()[0] == app_module.GC_YOUNG_THRESHOLD
+    env = dict(os.environ, CERTGRAPH_DATABASE_URL=url, CERTGRAPH_DATA_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", START, url, kind],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    built, running = json.loads(done.stdout.strip().splitlines()[-1])
+    return built, running
 
 
-async def test_an_app_of_create_app_leaves_the_collector_alone(
-    tmp_path: Path, restored_gc: None
-) -> None:
-    url = f"sqlite://{tmp_path / 'plain.sqlite3'}"
-    await migrate_database(url)
-    gc.unfreeze()
-    threshold = gc.get_threshold()
-    app = app_module.create_app(Settings(database_url=url, data_dir=tmp_path))
-    async with app.router.lifespan_context(app):
-        assert gc.get_freeze_count() == 0
-        assert gc.get_threshold() == threshold
+@pytest.mark.slow
+@pytest.mark.database_independent
+def test_a_served_app_freezes_what_start_up_made(tmp_path: Path) -> None:
+    (built_frozen, built_threshold), (frozen, threshold) = started(tmp_path, "served")
+    assert built_frozen == 0  # at start-up, not at build
+    assert tuple(built_threshold) != app_module.GC_THRESHOLDS  # type: ignore[arg-type]
+    assert frozen > 10_000  # type: ignore[operator]
+    assert tuple(threshold) == app_module.GC_THRESHOLDS  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.database_independent
+def test_an_app_of_create_app_leaves_the_collector_alone(tmp_path: Path) -> None:
+    built, running = started(tmp_path, "plain")
+    assert running == built
+    assert running[0] == 0
