@@ -15,7 +15,12 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
-from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
+from tortoise.backends.base.client import (
+    PoolConnectionWrapper,
+    TransactionalDBClient,
+    TransactionContext,
+    TransactionContextPooled,
+)
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
@@ -58,35 +63,54 @@ _lent: ContextVar[LentConnection | None] = ContextVar("certgraph_lent_connection
 
 
 class _LentStatement:
-    """acquire_connection() inside a request: the request's connection, one user at a time."""
+    """acquire_connection() inside a request: the request's connection, one user at a time;
+    the pool's, as after the request, for one that waited past the request's end."""
 
-    __slots__ = ("lent",)
+    __slots__ = ("client", "fallback", "lent")
 
-    def __init__(self, lent: LentConnection) -> None:
+    def __init__(self, client: PooledPostgresClient, lent: LentConnection) -> None:
+        self.client = client
         self.lent = lent
+        self.fallback: PoolConnectionWrapper[Any] | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         await self.lent.lock.acquire()
+        if self.lent.ended:
+            self.lent.lock.release()
+            self.fallback = PoolConnectionWrapper(self.client, self.client._pool_init_lock)
+            return await self.fallback.__aenter__()
         try:
             return await self.lent.take()
         except BaseException:
             self.lent.lock.release()
             raise
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.lent.lock.release()
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.fallback is not None:
+            await self.fallback.__aexit__(*exc_info)
+        else:
+            self.lent.lock.release()
 
 
 class _LentTransaction(TransactionContext):
     """A transaction on the request's connection, holding it until commit or rollback
-    (Tortoise's TransactionContextPooled, with the lent connection for the pool's)."""
+    (Tortoise's TransactionContextPooled, with the lent connection for the pool's); one that
+    waited past the request's end takes the pool's, as after the request."""
 
-    def __init__(self, client: TransactionWrapper, lent: LentConnection) -> None:
+    def __init__(
+        self, client: TransactionWrapper, lent: LentConnection, pool_init_lock: asyncio.Lock
+    ) -> None:
         self.client = client
         self.lent = lent
+        self.pool_init_lock = pool_init_lock
+        self.fallback: TransactionContextPooled | None = None
 
     async def __aenter__(self) -> TransactionalDBClient:
         await self.lent.lock.acquire()
+        if self.lent.ended:
+            self.lent.lock.release()
+            self.fallback = TransactionContextPooled(self.client, self.pool_init_lock)
+            return await self.fallback.__aenter__()
         try:
             self.client._connection = await self.lent.take()
             self.token = get_connections().set(self.client.connection_name, self.client)
@@ -101,6 +125,9 @@ class _LentTransaction(TransactionContext):
         return self.client
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if self.fallback is not None:
+            await self.fallback.__aexit__(exc_type, exc_val, exc_tb)
+            return
         try:
             if not self.client._finalized:
                 if exc_type:
@@ -124,13 +151,13 @@ class PooledPostgresClient(AsyncpgDBClient):
 
     def acquire_connection(self) -> Any:
         lent = self._lent()
-        return super().acquire_connection() if lent is None else _LentStatement(lent)
+        return super().acquire_connection() if lent is None else _LentStatement(self, lent)
 
     def _in_transaction(self) -> TransactionContext:
         lent = self._lent()
         if lent is None:
             return super()._in_transaction()
-        return _LentTransaction(TransactionWrapper(self), lent)
+        return _LentTransaction(TransactionWrapper(self), lent, self._pool_init_lock)
 
     @asynccontextmanager
     async def lent_connection(self) -> AsyncIterator[LentConnection | None]:

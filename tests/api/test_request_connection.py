@@ -176,3 +176,41 @@ async def test_a_failed_transaction_leaves_the_connection_usable(world: World) -
                 raise ZeroDivisionError
         rows = await get_connection("default").execute_query_dict("SHOW statement_timeout")
         assert rows[0]["statement_timeout"] != "1234ms"  # the transaction was rolled back
+
+
+@pytest.mark.parametrize("kind", ["statement", "transaction"])
+async def test_one_that_waited_past_the_end_takes_the_pool_and_gives_it_back(
+    world: World, kind: str
+) -> None:
+    """A request's task queued behind its transaction while the request ended: it runs on a
+    connection of the pool's, as after the request, and nothing stays lent out."""
+    started = asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with in_transaction() as conn:
+            started.set()
+            await asyncio.sleep(0.05)
+            await conn.execute_query("SELECT 1")
+
+    async def late() -> int:
+        if kind == "transaction":
+            async with in_transaction() as conn:
+                rows = await conn.execute_query_dict("SELECT 2 AS two")
+        else:
+            rows = await get_connection("default").execute_query_dict("SELECT 2 AS two")
+        return int(rows[0]["two"])
+
+    async with request_connection():
+        holder = asyncio.create_task(long_transaction())
+        await started.wait()
+
+        async def queue_after_the_end() -> int:
+            await asyncio.sleep(0.01)  # the request's end is already waiting for the lock
+            return await late()
+
+        waiting = asyncio.create_task(queue_after_the_end())
+    # the end waited for the transaction and gave the connection back; the late one queued
+    # behind the end, found the request ended, and took one of the pool's
+    await holder
+    assert await asyncio.wait_for(waiting, 5) == 2
+    assert pool_usage()[0] == 0  # type: ignore[index]
