@@ -26,8 +26,8 @@ _DATE_FORMATS = {SOURCE_LANGUAGE: "yyyy-MM-dd"}
 
 def t(msgid: str, **params: object) -> Message:
     """Text for people, rendered in the request's language when it is answered: `msgid` is
-    the English text with `{name}` placeholders (tests/test_i18n.py extracts the calls). The
-    same as gql.domain.errors.t, for the layers beside the domain (gql.http, gql.files)."""
+    the English text with `{name}` placeholders (tests/test_i18n.py extracts the calls).
+    The domain's errors, the HTTP layer and file intake all use it."""
     return Message(msgid, params)
 
 

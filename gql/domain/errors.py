@@ -10,13 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from gql.policy import Message
-
-
-def t(msgid: str, **params: object) -> Message:
-    """Text for people, translated by the API into the request's language (gql/i18n.py):
-    `msgid` is the English text with `{name}` placeholders (extracted by tests/test_i18n.py)."""
-    return Message(msgid, params)
+# Text for people, translated by the API into the request's language; re-exported so the
+# domain's modules take it with their errors.
+from gql.i18n import t as t
 
 
 class ErrorCode(StrEnum):
