@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import F, Q, Subquery
+from tortoise.queryset import ValuesListQuery
 
 from gql.store.models import (
     Award,
@@ -17,9 +18,11 @@ from gql.store.models import (
     Evidence,
     User,
 )
+from gql.store.prepared import prepared_values
 from gql.store.records import (
     AWARD_COLUMNS,
     CERTIFICATION_COLUMNS,
+    ENROLLMENT_WITH_CERTIFICATION_COLUMNS,
     EVIDENCE_COLUMNS,
     AwardRecord,
     CertificationRecord,
@@ -31,6 +34,7 @@ from gql.store.records import (
     ProgressRecord,
     award_record,
     enrollment_record_of,
+    enrollment_with_certification,
     record_of,
 )
 
@@ -60,17 +64,25 @@ _PROGRESS_COLUMNS = (
 )
 
 
+def _link_record(*r: Any) -> CourseLinkRecord:
+    return CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:11]))
+
+
+@prepared_values(_link_record)
+def _course_links(certification_ids: list[int]) -> ValuesListQuery[Any]:
+    return (
+        CertificationCourse.filter(certification_id__in=certification_ids)
+        .order_by("certification_id", "position", "id")
+        .values_list(*_LINK_COLUMNS)
+    )
+
+
 async def course_links(certification_ids: list[int]) -> list[CourseLinkRecord]:
     """The course links of these certifications with their courses, ordered by certification,
     position and id. One statement."""
     if not certification_ids:
         return []
-    rows = (
-        await CertificationCourse.filter(certification_id__in=certification_ids)
-        .order_by("certification_id", "position", "id")
-        .values_list(*_LINK_COLUMNS)
-    )
-    return [CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:11])) for r in rows]
+    return await _course_links(certification_ids)
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRecord]:
@@ -84,6 +96,16 @@ async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list
     return [progress_record(r) for r in rows]
 
 
+@prepared_values(ProgressRecord)
+def _progress_on_certifications(
+    learner_ids: list[int], certification_ids: list[int]
+) -> ValuesListQuery[Any]:
+    courses = CertificationCourse.filter(certification_id__in=certification_ids).values("course_id")
+    return CourseProgress.filter(
+        learner_id__in=learner_ids, course_id__in=Subquery(courses)
+    ).values_list(*_PROGRESS_COLUMNS)
+
+
 async def progress_on_certifications(
     learner_ids: list[int], certification_ids: list[int]
 ) -> list[ProgressRecord]:
@@ -92,11 +114,7 @@ async def progress_on_certifications(
     its parameters are the certifications rather than their many courses."""
     if not learner_ids or not certification_ids:
         return []
-    courses = CertificationCourse.filter(certification_id__in=certification_ids).values("course_id")
-    rows = await CourseProgress.filter(
-        learner_id__in=learner_ids, course_id__in=Subquery(courses)
-    ).values_list(*_PROGRESS_COLUMNS)
-    return [progress_record(r) for r in rows]
+    return await _progress_on_certifications(learner_ids, certification_ids)
 
 
 def progress_record(r: tuple[Any, ...]) -> ProgressRecord:
@@ -145,30 +163,40 @@ async def learners(user_ids: list[int]) -> list[LearnerRecord]:
     return [LearnerRecord(r[0], r[1]) for r in rows]
 
 
+@prepared_values(lambda *r: award_record(r))
+def _awards(enrollment_ids: list[int]) -> ValuesListQuery[Any]:
+    return (
+        Award.filter(enrollment_id__in=enrollment_ids)
+        .order_by("enrollment_id", "cycle")
+        .values_list(*AWARD_COLUMNS)
+    )
+
+
 async def awards(enrollment_ids: list[int]) -> list[AwardRecord]:
     """These enrollments' awards, by enrollment and cycle. One statement (none for no ids)."""
     if not enrollment_ids:
         return []
-    rows = (
-        await Award.filter(enrollment_id__in=enrollment_ids)
-        .order_by("enrollment_id", "cycle")
-        .values_list(*AWARD_COLUMNS)
-    )
-    return [award_record(r) for r in rows]
+    return await _awards(enrollment_ids)
 
 
 def evidence_record(r: tuple[Any, ...]) -> EvidenceRecord:
     return EvidenceRecord(*r)
 
 
+@prepared_values(EvidenceRecord)
+def _evidence_of(enrollment_ids: list[int]) -> ValuesListQuery[Any]:
+    return (
+        Evidence.filter(enrollment_id__in=enrollment_ids)
+        .order_by("submitted_at", "id")
+        .values_list(*EVIDENCE_COLUMNS)
+    )
+
+
 async def evidence_of(enrollment_ids: list[int]) -> list[EvidenceRecord]:
     """These enrollments' evidence, in submission order. One statement (none for no ids)."""
     if not enrollment_ids:
         return []
-    # as models: a learner's enrollments hold few submissions, and for a few rows Tortoise
-    # builds models faster than it sets up a values_list conversion
-    found = await Evidence.filter(enrollment_id__in=enrollment_ids).order_by("submitted_at", "id")
-    return [record_of(EvidenceRecord, e) for e in found]
+    return await _evidence_of(enrollment_ids)
 
 
 async def enrollments(*where: Q, **filters: Any) -> list[EnrollmentRecord]:
@@ -181,12 +209,16 @@ async def enrollments(*where: Q, **filters: Any) -> list[EnrollmentRecord]:
     return [enrollment_record_of(e, e.certification) for e in found]
 
 
+@prepared_values(CertificationRecord)
+def _certifications(ids: list[int]) -> ValuesListQuery[Any]:
+    return Certification.filter(id__in=ids).values_list(*CERTIFICATION_COLUMNS)
+
+
 async def certifications(ids: list[int]) -> dict[int, CertificationRecord]:
     """These certifications (those that exist), by id."""
     if not ids:
         return {}
-    rows = await Certification.filter(id__in=ids).values_list(*CERTIFICATION_COLUMNS)
-    return {r[0]: CertificationRecord(*r) for r in rows}
+    return {r.id: r for r in await _certifications(ids)}
 
 
 async def evidence_where(*where: Q, **filters: Any) -> list[EvidenceRecord]:
@@ -238,10 +270,19 @@ async def unnoted_expired_awards(
     return [(award_record(r[:n]), r[n], r[n + 1], r[n + 2]) for r in rows]
 
 
+@prepared_values(enrollment_with_certification)
+def _enrollments_counting(learner_id: int, course_id: int) -> ValuesListQuery[Any]:
+    including = CertificationCourse.filter(course_id=course_id).values("certification_id")
+    return (
+        Enrollment.filter(
+            learner_id=learner_id, certification_id__in=Subquery(including), ended_at=None
+        )
+        .order_by("id")
+        .values_list(*ENROLLMENT_WITH_CERTIFICATION_COLUMNS)
+    )
+
+
 async def enrollments_counting(learner_id: int, course_id: int) -> list[EnrollmentRecord]:
     """The learner's enrollments in certifications that include this course (not ended ones:
-    progress does not count toward an enrollment that was unassigned)."""
-    including = CertificationCourse.filter(course_id=course_id).values("certification_id")
-    return await enrollments(
-        learner_id=learner_id, certification_id__in=Subquery(including), ended_at=None
-    )
+    progress does not count toward an enrollment that was unassigned), by id."""
+    return await _enrollments_counting(learner_id, course_id)

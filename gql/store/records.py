@@ -300,6 +300,21 @@ def record_of(cls: type[R], model: Model, **nested: Any) -> R:
     return cls(**values)
 
 
+# An enrollment's columns, then its certification's: one row for enrollment_with_certification.
+ENROLLMENT_WITH_CERTIFICATION_COLUMNS = (
+    *ENROLLMENT_COLUMNS,
+    *(f"certification__{column}" for column in CERTIFICATION_COLUMNS),
+)
+
+
+def enrollment_with_certification(*row: Any) -> EnrollmentRecord:
+    n = len(ENROLLMENT_COLUMNS)
+    return EnrollmentRecord(
+        **dict(zip(ENROLLMENT_COLUMNS, row[:n], strict=True)),
+        certification=CertificationRecord(*row[n:]),
+    )
+
+
 def enrollment_record_of(enrollment: Model, certification: Model) -> EnrollmentRecord:
     return record_of(
         EnrollmentRecord,

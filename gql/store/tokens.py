@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesListQuery
 
 from gql import clock
 from gql.store.models import ApiToken, User
+from gql.store.prepared import prepared_values
 from gql.store.records import USER_COLUMNS, TokenRecord, UserRecord
 
 
@@ -32,6 +33,13 @@ class DeactivatedAccount:
     deactivated_at: datetime
 
 
+@prepared_values(lambda *r: r)
+def _token_rows(token_hash: str) -> ValuesListQuery[Any]:
+    return User.filter(tokens__token_hash=token_hash, tokens__revoked_at=None).values_list(
+        *USER_COLUMNS, "tokens__id", "tokens__last_used_at", "tokens__expires_at"
+    )
+
+
 async def token_by_hash(
     token_hash: str, now: datetime
 ) -> TokenRecord | ExpiredToken | DeactivatedAccount | None:
@@ -43,9 +51,7 @@ async def token_by_hash(
     without a second statement. Read from the user's side: a token whose user row is gone
     (deleted outside certgraph, where the cascade did not run) is no token.
     """
-    rows = await User.filter(tokens__token_hash=token_hash, tokens__revoked_at=None).values_list(
-        *USER_COLUMNS, "tokens__id", "tokens__last_used_at", "tokens__expires_at"
-    )
+    rows = await _token_rows(token_hash)
     if not rows:
         return None
     r, n = rows[0], len(USER_COLUMNS)
@@ -67,7 +73,8 @@ async def active_token(token_hash: str, now: datetime | None = None) -> TokenRec
 
 async def touch_token(token_id: int, used_at: datetime) -> None:
     """Set a token's last_used_at. One statement."""
-    await ApiToken.filter(id=token_id).update(last_used_at=used_at)
+    # its UPDATE is built once (gql.store.writes.update_enrollment says why)
+    await ApiToken(id=token_id, last_used_at=used_at).save(update_fields=["last_used_at"])
 
 
 # -- what owners and admins see and change ---------------------------------------------------
