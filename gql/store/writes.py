@@ -115,5 +115,7 @@ async def insert_enrollment(draft: EnrollmentRecord) -> EnrollmentRecord:
 
 async def update_enrollment(enrollment: EnrollmentRecord, **values: Any) -> EnrollmentRecord:
     """Set these columns of an enrollment; the record as stored. One statement."""
-    await Enrollment.filter(id=enrollment.id).update(**values)
+    # Tortoise keeps the UPDATE of a save(update_fields=...) per set of columns, where
+    # filter().update() would build its SQL again on every call.
+    await Enrollment(id=enrollment.id, **values).save(update_fields=list(values))
     return replace(enrollment, **values)
