@@ -11,6 +11,7 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
@@ -88,16 +89,8 @@ def plain_value(
     return value
 
 
-def complete_leaf(plan: LeafPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-    """The field's completed value, or Undefined when the inherited path must decide."""
-    value = plain_value(plan, source, is_awaitable)
-    if value is None or value is Undefined:
-        return value
-    try:
-        coerced = plan.coerce(value)
-    except Exception:
-        return Undefined
-    return Undefined if coerced is None else coerced
+# Values that are never awaitable nor an exception: no need to ask.
+PLAIN_LEAF_TYPES = frozenset({str, int, float, bool, datetime, date})
 
 
 Plans = dict[str, LeafPlan | ObjectPlan]
@@ -219,10 +212,27 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 plan = plans.get(node.name.value)
                 if plan is not None and not node.arguments:
                     if isinstance(plan, LeafPlan):
-                        completed = complete_leaf(plan, source_value, is_awaitable)
-                        if completed is not Undefined:
-                            results[response_name] = completed
-                            continue
+                        # plain_value and the leaf's coercion, inlined: most fields of a large
+                        # answer are leaves
+                        try:
+                            value = getattr(source_value, plan.attribute)
+                        except Exception:
+                            value = Undefined
+                        if value is None:
+                            if plan.nullable:
+                                results[response_name] = None
+                                continue
+                        elif value is not Undefined and (
+                            type(value) in PLAIN_LEAF_TYPES
+                            or not (isinstance(value, Exception) or is_awaitable(value))
+                        ):
+                            try:
+                                coerced = plan.coerce(value)
+                            except Exception:
+                                coerced = None
+                            if coerced is not None:
+                                results[response_name] = coerced
+                                continue
                     else:
                         value = plain_object(plan, source_value, is_awaitable)
                         if value is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -209,6 +210,10 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         # certgraph's own page: its assets come from this server, not a CDN (graphiql.py).
         return graphiql_page()
+
+    def encode_json(self, data: object) -> bytes:
+        # orjson: the standard library's encoder was a few per cent of a large answer's time
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         # strawberry answers 400 only for a JSONDecodeError: a body that is not UTF-8, or JSON
