@@ -19,6 +19,7 @@ from tests.proof.live import (
     START,
     Client,
     Deployment,
+    Server,
     create_certification,
     create_course,
     create_person,
@@ -30,6 +31,9 @@ from tests.proof.live import (
 CONCURRENT_COMPLETIONS = 50
 LEARNERS = 3  # each gets its own burst of 50, all fired together
 COURSES = 8
+# Rounds of the exactly-once scenario, each on a certification and learners of its own, until
+# one round's burst was served by both workers (see the test).
+MAX_ROUNDS = 4
 
 
 def http_client(url: str) -> httpx.AsyncClient:
@@ -44,23 +48,31 @@ async def fire(client: Client, variables: dict[str, Any], token: str) -> httpx.R
     return await client.post(RECORD, variables, token=token)
 
 
-async def test_concurrent_completions_award_exactly_once_across_processes(
-    deployment: Deployment,
-) -> None:
-    admin_token = deployment.create_admin()
-    server = await deployment.server(workers=2).start()
+async def completion_burst_round(
+    deployment: Deployment, server: Server, admin_token: str, round_no: int
+) -> dict[str, Any]:
+    """One round of the exactly-once scenario: a fresh certification of 2 courses, LEARNERS
+    fresh learners with the first course done, then a burst of completions of the last one.
+    Every check is scoped to this round (its enrollments, its courses, the events committed
+    since it began) and keeps exact counts. Returns the round's figures, including which
+    worker process accepted the burst's connections."""
+    before = {event_id for event_id, _ in await deployment.outbox()}
+
+    async def committed_now(kind: str) -> list[str]:
+        return [i for i, _ in await deployment.outbox(kind) if i not in before]
+
     async with http_client(server.url) as http:
         admin = Client(http, admin_token)
-        first, last = [await create_course(admin, f"Exactly once {i}") for i in range(2)]
-        cert = await create_certification(admin, "Exactly Once", [first, last])
-        learners = [await create_person(admin, f"Learner {i}") for i in range(LEARNERS)]
+        first, last = [await create_course(admin, f"Exactly once {round_no}.{i}") for i in range(2)]
+        cert = await create_certification(admin, f"Exactly Once {round_no}", [first, last])
+        learners = [await create_person(admin, f"Learner {round_no}.{i}") for i in range(LEARNERS)]
         for learner in learners:
             payload(
                 await admin.data(START, {"id": cert}, token=learner.token), "startCertification"
             )
             done = {"input": {"courseId": first, "completed": True}}
             payload(await admin.data(RECORD, done, token=learner.token), "recordCourseProgress")
-        assert await deployment.outbox("certification_completed") == []
+        assert await committed_now("certification_completed") == []
 
     # Each request completes the last mandatory course: any of them could be the one.
     burst = [
@@ -68,7 +80,7 @@ async def test_concurrent_completions_award_exactly_once_across_processes(
         for learner in learners
         for _ in range(CONCURRENT_COMPLETIONS)
     ]
-    random.Random(6).shuffle(burst)
+    random.Random(6 + round_no).shuffle(burst)
     # A client of its own: every connection it opens carries burst requests only.
     async with http_client(server.url) as http:
         admin = Client(http, admin_token)
@@ -110,37 +122,82 @@ async def test_concurrent_completions_award_exactly_once_across_processes(
     assert awards == dict.fromkeys(enrollment_ids, 1)
     assert audit_awards == dict.fromkeys(enrollment_ids, 1)
     # One certification_completed event committed per award, and each handed to the plugin
-    # once (by whichever worker's dispatcher took it).
-    committed = await deployment.outbox("certification_completed")
-    completed = await deployment.wait_for_events(len(committed), "certification_completed")
+    # once (by whichever worker's dispatcher took it). The probe's log holds the earlier
+    # rounds' events too: wait for all committed so far, then take this round's enrollments'.
+    committed = await committed_now("certification_completed")
+    everything = await deployment.outbox("certification_completed")
+    completed = [
+        e
+        for e in await deployment.wait_for_events(len(everything), "certification_completed")
+        if db_pk(e["data"]["enrollmentId"]) in enrollment_ids
+    ]
     events = Counter(db_pk(e["data"]["enrollmentId"]) for e in completed)
     assert len(committed) == LEARNERS
-    assert sorted(e["id"] for e in completed) == sorted(event_id for event_id, _ in committed)
+    assert sorted(e["id"] for e in completed) == sorted(committed)
     assert events == dict.fromkeys(enrollment_ids, 1)
     # A progress_recorded event per report: the first course's, then one per burst request.
-    committed_progress = await deployment.outbox("progress_recorded")
+    committed_progress = await committed_now("progress_recorded")
     assert len(committed_progress) == LEARNERS + len(burst)
-    recorded = await deployment.wait_for_events(len(committed_progress), "progress_recorded")
-    assert sorted(e["id"] for e in recorded) == sorted(i for i, _ in committed_progress)
+    everything = await deployment.outbox("progress_recorded")
+    recorded = [
+        e
+        for e in await deployment.wait_for_events(len(everything), "progress_recorded")
+        if e["data"]["course"]["id"] in (first, last)
+    ]
+    assert sorted(e["id"] for e in recorded) == sorted(committed_progress)
     burst_events = [e for e in recorded if e["data"]["course"]["id"] == last]
     assert len(burst_events) == len(burst)
-    # The burst really was served by both worker processes: each holds some of the burst
-    # client's connections, and each of those carried at least one burst request. (asyncio
-    # accepts up to 100 waiting connections at a time, so a burst of 150 cannot all land on
-    # one worker.) The events say nothing here: their pid is the delivering dispatcher's.
-    assert len(connections) == 2, connections
+    return {
+        "requests": len(burst),
+        "awards": sum(awards.values()),
+        "award_audit_rows": sum(audit_awards.values()),
+        "completed_events": len(completed),
+        "progress_events": len(recorded),
+        "connections": connections,
+        "delivering_processes": len({e["pid"] for e in recorded}),
+        "http_5xx": server_errors,
+    }
+
+
+async def test_concurrent_completions_award_exactly_once_across_processes(
+    deployment: Deployment,
+) -> None:
+    admin_token = deployment.create_admin()
+    server = await deployment.server(workers=2).start()
+    # The burst must really be served by both worker processes: each holding some of the
+    # burst client's connections, each of which carried at least one burst request. Nothing
+    # guarantees that for one burst: the workers share the listening socket, asyncio accepts
+    # up to 100 waiting connections per wake-up, and on a busy 2-core machine one worker has
+    # taken all 150 before the other was scheduled. So the scenario runs in rounds, each fully
+    # checked on its own, until a round's burst was spread over both workers. (The events say
+    # nothing here: their pid is the delivering dispatcher's.)
+    rounds: list[dict[str, Any]] = []
+    while len(rounds) < MAX_ROUNDS:
+        rounds.append(await completion_burst_round(deployment, server, admin_token, len(rounds)))
+        if len(rounds[-1]["connections"]) == 2:
+            break
+    spread = rounds[-1]
+    assert len(spread["connections"]) == 2, (
+        f"no burst in {len(rounds)} rounds was served by both workers; connections accepted "
+        f"per worker pid, by round: {[r['connections'] for r in rounds]}"
+    )
+    # Across all rounds: every committed event handed to the plugin, once.
+    committed = await deployment.outbox()
+    delivered = await deployment.wait_for_events(len(committed))
+    assert sorted(e["id"] for e in delivered) == sorted(event_id for event_id, _ in committed)
     record_figures(
         "exactly once (2 workers)",
-        requests=len(burst),
+        requests=spread["requests"],
         enrollments=LEARNERS,
-        awards=sum(awards.values()),
-        award_audit_rows=sum(audit_awards.values()),
-        completed_events=len(completed),
-        progress_events=len(recorded),
-        worker_processes=len(connections),
-        connections_per_worker=sorted(connections.values()),
-        delivering_processes=len({e["pid"] for e in recorded}),
-        http_5xx=server_errors,
+        awards=spread["awards"],
+        award_audit_rows=spread["award_audit_rows"],
+        completed_events=spread["completed_events"],
+        progress_events=spread["progress_events"],
+        worker_processes=len(spread["connections"]),
+        connections_per_worker=sorted(spread["connections"].values()),
+        delivering_processes=spread["delivering_processes"],
+        http_5xx=spread["http_5xx"],
+        rounds=len(rounds),
     )
 
 
