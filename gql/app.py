@@ -39,7 +39,6 @@ from gql.metrics import (
     MetricsMiddleware,
     Sampled,
     metrics_endpoint,
-    statement_counting,
 )
 from gql.oidc import OidcVerifier
 from gql.plugins import PluginHost, create_plugin_host
@@ -186,8 +185,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if metrics is not None:
-            statement_counting.start()
         await open_database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if dispatcher is not None:
             dispatcher.start()
@@ -208,7 +205,6 @@ def create_app(
             await persisted.aclose()
             await close_database()
             if metrics is not None:
-                statement_counting.stop()
                 metrics.process_exited()
 
     # GET serves GraphiQL in debug mode only; queries always travel by POST.

@@ -5,12 +5,10 @@ scrape time (database pool, outbox backlog). docs/deploy.md lists them."""
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql.http.errors import error_response
+from gql.store.statements import counting_statements
 
 # Where the GraphQL layer leaves what it learnt about a request (scope["state"] keys).
 OPERATION_KEY = "certgraph.operation"
@@ -44,66 +43,6 @@ UNREAD = "unread"  # refused before the document was read (authentication, rate 
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _STATEMENT_BUCKETS = (0, 1, 2, 4, 8, 12, 16, 24, 32, 64, 128)
-
-
-@dataclass(slots=True)
-class _RequestTally:
-    statements: int = 0
-
-
-# The tally of the request being served; SQL statements of resolvers' tasks count into it
-# because tasks copy the context (the tally object itself is shared).
-_current: ContextVar[_RequestTally | None] = ContextVar("certgraph_request_tally", default=None)
-
-
-class StatementCounter(logging.Handler):
-    """Counts the statements Tortoise logs (one `tortoise.db_client` debug record each) into
-    the current request's tally; the same count the suite's statement tests use."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        tally = _current.get()
-        if tally is None or record.levelno != logging.DEBUG:
-            return
-        if isinstance(record.msg, str) and record.msg.startswith(_NOT_STATEMENTS):
-            return
-        tally.statements += 1
-
-
-_NOT_STATEMENTS = ("Created connection", "Closed connection")
-
-
-class _StatementCounting:
-    """One counter per process however many apps it holds (two would count each statement
-    twice); the last app to stop removes it and puts the logger's level back."""
-
-    def __init__(self) -> None:
-        self.users = 0
-        self.handler = StatementCounter()
-        self.previous_level = logging.NOTSET
-
-    def start(self) -> None:
-        logger = logging.getLogger("tortoise.db_client")
-        if self.users == 0:
-            self.previous_level = logger.level
-            logger.addHandler(self.handler)
-            if not logger.isEnabledFor(logging.DEBUG):
-                logger.setLevel(logging.DEBUG)
-        self.users += 1
-
-    def stop(self) -> None:
-        if self.users == 0:
-            return
-        self.users -= 1
-        if self.users == 0:
-            logger = logging.getLogger("tortoise.db_client")
-            logger.removeHandler(self.handler)
-            logger.setLevel(self.previous_level)
-
-
-statement_counting = _StatementCounting()
 
 
 def route_of(path: str) -> str:
@@ -282,8 +221,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        tally = _RequestTally()
-        token = _current.set(tally)
         # No answer started: 500 when the app raised, 499 (nginx's "client closed request")
         # when it returned without one, its client gone.
         status = 499
@@ -303,29 +240,29 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, status_send)
-        except BaseException:
-            if status == 499:
-                status = 500
-            raise
-        finally:
-            _current.reset(token)
-            state: Mapping[str, object] = scope.get("state") or {}
-            route = route_of(scope.get("path", ""))
-            self.metrics.record(
-                route=route,
-                operation=(
-                    self.metrics.operation_label(state[OPERATION_KEY])
-                    if OPERATION_KEY in state
-                    else (UNREAD if route == "graphql" else "")
-                ),
-                status=status,
-                graphql_errors=bool(state.get(GRAPHQL_ERRORS_KEY)),
-                seconds=time.perf_counter() - started,
-                statements=tally.statements,
-                upload_bytes=upload_bytes,
-            )
+        with counting_statements() as tally:
+            try:
+                await self.app(scope, counting_receive, status_send)
+            except BaseException:
+                if status == 499:
+                    status = 500
+                raise
+            finally:
+                state: Mapping[str, object] = scope.get("state") or {}
+                route = route_of(scope.get("path", ""))
+                self.metrics.record(
+                    route=route,
+                    operation=(
+                        self.metrics.operation_label(state[OPERATION_KEY])
+                        if OPERATION_KEY in state
+                        else (UNREAD if route == "graphql" else "")
+                    ),
+                    status=status,
+                    graphql_errors=bool(state.get(GRAPHQL_ERRORS_KEY)),
+                    seconds=time.perf_counter() - started,
+                    statements=tally.statements,
+                    upload_bytes=upload_bytes,
+                )
 
 
 def _is_multipart(scope: Scope) -> bool:
@@ -363,6 +300,5 @@ __all__ = [
     "AppMetrics",
     "MetricsMiddleware",
     "Sampled",
-    "StatementCounter",
     "metrics_endpoint",
 ]

@@ -23,7 +23,7 @@ import pytest_asyncio
 from tortoise.backends.base.config_generator import generate_config
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
-from tortoise.context import TortoiseContext, tortoise_test_context
+from tortoise.context import TortoiseContext
 from tortoise.warnings import TortoiseLoopSwitchWarning
 
 import gql.app
@@ -34,7 +34,7 @@ from gql.api.schema import CertgraphSchema, build_schema
 from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.plugins import create_plugin_host, set_plugin_host
 from gql.settings import get_settings
-from gql.store.db import MODELS_MODULE, POSTGRES_ENGINE, normalise_url
+from gql.store.db import MODELS_MODULE, POSTGRES_ENGINE, SQLITE_ENGINE, normalise_url
 
 TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:memory:")
 ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
@@ -108,8 +108,15 @@ sys.addaudithook(_processes_only_in_slow_tests)
 async def db(postgres_database: str | None) -> AsyncIterator[None]:
     """A fresh, empty schema per test: in-memory SQLite, or PostgreSQL with emptied tables."""
     if postgres_database is None:
-        async with tortoise_test_context([MODELS_MODULE], db_url=TEST_DATABASE_URL):
-            yield
+        # The app's own client (BEGIN IMMEDIATE, its statement count), as `certgraph serve` has.
+        config = generate_config(TEST_DATABASE_URL, {"models": [MODELS_MODULE]}, testing=True)
+        config["connections"]["default"]["engine"] = SQLITE_ENGINE
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=TortoiseLoopSwitchWarning)
+            async with TortoiseContext() as context:
+                await context.init(config=config, _create_db=True, use_tz=True, timezone="UTC")
+                await context.generate_schemas(safe=False)
+                yield
         return
     config = generate_config(postgres_database, {"models": [MODELS_MODULE]}, testing=True)
     # The app's own client (its pool, a connection lent per request), as `certgraph serve` has.

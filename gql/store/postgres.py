@@ -25,6 +25,8 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
+from gql.store.statements import StatementLog
+
 
 class LentConnection:
     """One pooled connection for a request's statements, taken at its first statement and
@@ -142,6 +144,11 @@ class _LentTransaction(TransactionContext):
 
 class PooledPostgresClient(AsyncpgDBClient):
     pool: asyncpg.Pool | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # its transactions take the same; Tortoise calls only debug() on it
+        self.log = StatementLog(self.log)  # type: ignore[assignment]
 
     def _lent(self) -> LentConnection | None:
         lent = _lent.get()

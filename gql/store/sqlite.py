@@ -19,6 +19,8 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.exceptions import OperationalError
 
+from gql.store.statements import StatementLog
+
 PRIVATE_FILE_MODE = 0o600
 
 
@@ -58,6 +60,8 @@ class ImmediateSqliteClient(SqliteClient):
 
     def __init__(self, file_path: str, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
+        # its transactions take the same; Tortoise calls only debug() on it
+        self.log = StatementLog(self.log)  # type: ignore[assignment]
         self._certgraph_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
 

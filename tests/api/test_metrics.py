@@ -3,7 +3,7 @@ bounds on client-chosen label values, and each app keeping its own registry."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from gql.api.ids import encode_id
 from gql.app import create_app
-from gql.metrics import MAX_OPERATION_NAMES, statement_counting
+from gql.metrics import MAX_OPERATION_NAMES
 from gql.plugins import PluginHost
 from gql.settings import Settings
 from tests.api.conftest import GraphQLClient, World, make_certification
@@ -44,14 +44,6 @@ def requests_total(scraped: dict, operation: str, outcome: str) -> float:
 def settings(data_dir: Path) -> Settings:
     # Some tests send more requests than the default burst.
     return Settings(data_dir=data_dir, rate_limit_per_minute=0)
-
-
-@pytest.fixture
-def counting_statements() -> Iterator[None]:
-    # The app's lifespan starts it; ASGITransport runs no lifespan.
-    statement_counting.start()
-    yield
-    statement_counting.stop()
 
 
 async def scrape(http: httpx.AsyncClient, **headers: str) -> dict:
@@ -91,7 +83,6 @@ async def test_statements_per_request_match_what_the_database_was_sent(
     http: httpx.AsyncClient,
     graphql_client: GraphQLClient,
     world: World,
-    counting_statements: None,
     sql_queries: QueryCounter,
 ) -> None:
     await make_certification("Metrics", world.course_ids[:2])
