@@ -50,6 +50,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -513,7 +514,16 @@ def pin(cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus]
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 def start_server(name: str, command: list[str], env: dict[str, str], port: int) -> Server:
+    # A server left running on the port (an earlier run cut short) would answer the health
+    # check before the new one fails to bind, and be measured in its place.
+    if not port_is_free(port):
+        raise RuntimeError(f"port {port} is taken: another server is listening; stop it first")
     WORK.mkdir(parents=True, exist_ok=True)
     log = WORK / f"{name}.log"
     with log.open("wb") as out:
