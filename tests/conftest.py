@@ -107,30 +107,25 @@ sys.addaudithook(_processes_only_in_slow_tests)
 @pytest_asyncio.fixture
 async def db(postgres_database: str | None) -> AsyncIterator[None]:
     """A fresh, empty schema per test: in-memory SQLite, or PostgreSQL with emptied tables."""
-    if postgres_database is None:
-        # The app's own client (BEGIN IMMEDIATE, its statement count), as `certgraph serve` has.
-        config = generate_config(TEST_DATABASE_URL, {"models": [MODELS_MODULE]}, testing=True)
-        config["connections"]["default"]["engine"] = SQLITE_ENGINE
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=TortoiseLoopSwitchWarning)
-            async with TortoiseContext() as context:
-                await context.init(config=config, _create_db=True, use_tz=True, timezone="UTC")
-                await context.generate_schemas(safe=False)
-                yield
-        return
-    config = generate_config(postgres_database, {"models": [MODELS_MODULE]}, testing=True)
-    # The app's own client (its pool, a connection lent per request), as `certgraph serve` has.
-    config["connections"]["default"]["engine"] = POSTGRES_ENGINE
+    url = TEST_DATABASE_URL if postgres_database is None else postgres_database
+    config = generate_config(url, {"models": [MODELS_MODULE]}, testing=True)
+    # The app's own client, as `certgraph serve` has: on SQLite BEGIN IMMEDIATE and its
+    # statement count; on PostgreSQL its pool and a connection lent per request.
+    config["connections"]["default"]["engine"] = (
+        SQLITE_ENGINE if postgres_database is None else POSTGRES_ENGINE
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=TortoiseLoopSwitchWarning)
         async with TortoiseContext() as context:
-            await context.init(config=config, use_tz=True, timezone="UTC")
-            connection = get_connection("default")
-            if postgres_database not in _schema_generated:
+            await context.init(
+                config=config, _create_db=postgres_database is None, use_tz=True, timezone="UTC"
+            )
+            if postgres_database is None or postgres_database not in _schema_generated:
                 await context.generate_schemas(safe=False)
-                _schema_generated.add(postgres_database)
+                if postgres_database is not None:
+                    _schema_generated.add(postgres_database)
             else:
-                await _empty_tables(connection)
+                await _empty_tables(get_connection("default"))
             yield
 
 

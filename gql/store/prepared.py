@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any, Generic, TypeVar
 
 from tortoise.connection import get_connection
@@ -45,7 +46,7 @@ class _Compiled:
 
 def _stand_ins(arguments: Sequence[Argument]) -> tuple[list[Any], dict[Any, tuple[int, int]]]:
     """Arguments of the same shape made of unique stand-ins, and where each stands."""
-    counter = iter(range(10_000))
+    counter = count()
     found: dict[Any, tuple[int, int]] = {}
 
     def stand_in(value: object, where: tuple[int, int]) -> Any:
