@@ -110,7 +110,8 @@ def player_order(courses: Iterable[CourseFacts]) -> tuple[int, ...]:
     pending = list(courses)
     started = [c for c in pending if not c.completed and c.percent > 0]
     started.sort(key=lambda c: (c.last_activity_at or _EARLIEST, c.position), reverse=True)
-    fresh = [c for c in pending if c not in started]
+    # the complement by the same test: `c not in started` compared whole dataclasses, pairwise
+    fresh = [c for c in pending if c.completed or not c.percent > 0]
     fresh.sort(key=lambda c: (not c.mandatory, c.position))
     return tuple(c.course_id for c in started + fresh)
 

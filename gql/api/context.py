@@ -101,7 +101,13 @@ class RequestContext:
 
     def reset_loaders(self) -> None:
         """Forget everything loaded so far: called before each mutation writes."""
-        self._loaders = None
+        self.release()
+
+    def release(self) -> None:
+        """The request is answered: what its loaders hold is freed now, not by the collector."""
+        if self._loaders is not None:
+            self._loaders.release()
+            self._loaders = None
 
 
 Info = strawberry.Info[RequestContext, None]

@@ -149,6 +149,16 @@ class Loaders:
                 found.update((item, pages[item.learner_id]) for item in group)
         return [found[item] for item in lists]
 
+    def release(self) -> None:
+        """Drop everything loaded: the loaders' functions refer back to this object, so what
+        they cached would otherwise wait for the cyclic garbage collector (docs/performance.md,
+        "The tail")."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()
+                loader.batch = None  # its tasks hold the last batch's results
+        self._to_describe.clear()
+
     def prime_views(self, views: Iterable[EnrollmentView]) -> None:
         """Remember read models built elsewhere (a write's own evaluation, say)."""
         for view in views:

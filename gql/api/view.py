@@ -164,6 +164,10 @@ def json_depth_over(value: object, limit: int) -> bool:
     return False
 
 
+# Where get_context leaves the request's context for __call__ to release.
+_CONTEXT_KEY = "certgraph.context"
+
+
 class CertgraphGraphQL(GraphQL[RequestContext, None]):
     """POST JSON or multipart; GraphiQL (GET, HTML) only in debug mode; no batches."""
 
@@ -204,6 +208,9 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
             await flush_denied_reads(denied)
         finally:
             await request.close()
+            context = scope.pop(_CONTEXT_KEY, None)
+            if context is not None:
+                context.release()
             if denied.rows:  # cut short (a timeout, a client gone): still audit what it read
                 self.services.detached.start(flush_denied_reads(denied))
 
@@ -295,6 +302,7 @@ class CertgraphGraphQL(GraphQL[RequestContext, None]):
                     language=context.language,
                 )
             )
+        request.scope[_CONTEXT_KEY] = context  # released once answered (__call__)
         return context
 
     async def process_result(
