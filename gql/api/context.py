@@ -101,12 +101,14 @@ class RequestContext:
 
     def reset_loaders(self) -> None:
         """Forget everything loaded so far: called before each mutation writes."""
-        self.release()
+        if self._loaders is not None:
+            self._loaders.release()
+            self._loaders = None
 
     def release(self) -> None:
         """The request is answered: what its loaders hold is freed now, not by the collector."""
         if self._loaders is not None:
-            self._loaders.release()
+            self._loaders.release(end=True)
             self._loaders = None
 
 

@@ -10,19 +10,22 @@ import importlib.metadata
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
+from enum import Enum
 from functools import cache
 from typing import Any, NamedTuple
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, ref
 
 import strawberry
 from graphql import (
+    GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -135,7 +138,31 @@ def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | None:
     if not is_leaf_type(leaf):
         return None
     leaf_type: GraphQLLeafType = leaf
-    return LeafPlan(field.python_name, leaf_type.coerce_output_value, nullable)
+    coerce = leaf_type.coerce_output_value
+    if isinstance(leaf_type, GraphQLEnumType):
+        coerce = remembered(coerce)
+    return LeafPlan(field.python_name, coerce, nullable)
+
+
+# An enum has few values: more than this means the values are not its members.
+MAX_REMEMBERED = 256
+
+
+def remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's output coercion, each member's answer kept: strawberry's looks the member up
+    by value on every call, a few per cent of a large answer."""
+    known: dict[Any, Any] = {}
+
+    def coerce_known(value: Any) -> Any:
+        try:
+            return known[value]
+        except (KeyError, TypeError):
+            coerced = coerce(value)
+            if len(known) < MAX_REMEMBERED and isinstance(value, Enum):
+                known[value] = coerced
+            return coerced
+
+    return coerce_known
 
 
 def plain_object(plan: ObjectPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
@@ -166,6 +193,23 @@ def field_plans(object_type: GraphQLObjectType) -> Plans:
     return plans
 
 
+def weak_helpers(context: StrawberryGraphQLCoreExecutionContext) -> GraphQLResolveInfoHelpers:
+    """The context's gather and track, without a strong reference back to it."""
+    weak = ref(context)
+
+    def track(values: Sequence[Any]) -> None:
+        alive = weak()
+        if alive is not None:  # else the execution is over, nothing is left to settle for it
+            alive.track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=_gather, track=track)
+
+
+def _gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+    # graphql-core's gather_async_work, which does not use its context
+    return gather_with_cancel(*values)
+
+
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """strawberry's execution context; `execute_fields` reads a plain field itself when the
     field has no resolver, extension, argument or resolve middleware and its type is a scalar,
@@ -181,6 +225,10 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.short_cuts = manager is None or not manager.middlewares
         # Per request: saves the weak-dictionary lookup on each object of a list.
         self.plans: dict[GraphQLObjectType, Plans] = {}
+        # graphql-core's helpers are this context's bound methods: a cycle that left the whole
+        # context (the request's, its variables, its collected fields) to the cyclic garbage
+        # collector. Through a weak reference the context is freed when the request is done.
+        self.async_helpers = weak_helpers(self)
 
     def execute_fields(
         self,
@@ -335,6 +383,9 @@ INHERITED = {
         "position_context",
     ),
     "settle_in_background": ("awaitables",),
+    # weak_helpers stands in for the helpers graphql-core builds from these two
+    "track_async_work": ("values",),
+    "gather_async_work": ("values",),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -62,6 +62,10 @@ class EnrollmentList:
             self.status,
             self.overdue,
         )
+
+
+async def _released(keys: list[Any]) -> list[Any]:
+    raise RuntimeError("a DataLoader was used after its request ended")
 
 
 class Loaders:
@@ -149,14 +153,17 @@ class Loaders:
                 found.update((item, pages[item.learner_id]) for item in group)
         return [found[item] for item in lists]
 
-    def release(self) -> None:
+    def release(self, *, end: bool = False) -> None:
         """Drop everything loaded: the loaders' functions refer back to this object, so what
         they cached would otherwise wait for the cyclic garbage collector (docs/performance.md,
-        "The tail")."""
+        "The tail"). At the request's `end` the functions go too, which breaks that cycle;
+        a load after that fails."""
         for loader in vars(self).values():
             if isinstance(loader, DataLoader):
                 loader.clear_all()
                 loader.batch = None  # its tasks hold the last batch's results
+                if end:
+                    loader.load_fn = _released
         self._to_describe.clear()
 
     def prime_views(self, views: Iterable[EnrollmentView]) -> None:

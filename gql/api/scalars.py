@@ -11,6 +11,8 @@ from strawberry.types.scalar import ScalarDefinition, scalar
 
 
 def serialize_datetime(value: datetime) -> str:
+    if value.tzinfo is UTC:  # most: the prepared reads' (gql/store/prepared.py)
+        return value.isoformat()
     # Tortoise returns aware UTC datetimes (use_tz); a naive one can only be UTC too.
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any, Generic, TypeVar
 
 from tortoise.connection import get_connection
+from tortoise.fields import DatetimeField
 from tortoise.queryset import ValuesListQuery
+from tortoise.timezone import get_timezone, get_use_tz
 
 __all__ = ["PreparedValues", "UnpreparableQuery", "prepared_values"]
 
@@ -88,9 +91,37 @@ def _compile(
     if missing:
         raise UnpreparableQuery(f"arguments {sorted(missing)} are not plain parameters")
     convert = tuple(
-        query.resolve_to_python_value(query.model, name) for name in query.fields.values()
+        _quicker(query.resolve_to_python_value(query.model, name))
+        for name in query.fields.values()
     )
     return _Compiled(sql, tuple(params), tuple(slots), convert)
+
+
+def _quicker(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A DatetimeField's conversion, when Tortoise keeps times in UTC (use_tz, timezone UTC,
+    as gql.store.db configures it): the same instant, read with `datetime.fromisoformat` and
+    in the standard library's UTC, where Tortoise's parses and converts to ZoneInfo("UTC")
+    at about three times the cost (a read model converts hundreds per request). Anything
+    else (a naive time, an unexpected type or text) goes to Tortoise's own."""
+    field = getattr(convert, "__self__", None)
+    if type(field) is not DatetimeField or not get_use_tz() or get_timezone().upper() != "UTC":
+        return convert
+
+    def to_utc(value: Any) -> Any:
+        if type(value) is str:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return convert(value)
+        elif type(value) is datetime:
+            parsed = value
+        else:
+            return convert(value)
+        if parsed.tzinfo is None:
+            return convert(value)
+        return parsed.astimezone(UTC)
+
+    return to_utc
 
 
 class PreparedValues(Generic[Row]):

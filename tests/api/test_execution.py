@@ -469,3 +469,32 @@ def test_the_installed_libraries_fit(fresh_check: None, caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="certgraph.api"):
         assert execution_context_class() is FastExecutionContext
     assert caplog.records == []
+
+
+def test_an_enum_fields_coercion_is_remembered_per_member() -> None:
+    """`remembered`: each member's answer is the enum type's own, asked once per member."""
+    calls: list[object] = []
+
+    def coerce(value: object) -> str:
+        calls.append(value)
+        if not isinstance(value, Enum):
+            raise ValueError("not a member")
+        return value.name
+
+    class Colour(Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    quick = execution.remembered(coerce)
+    assert [quick(c) for c in (Colour.RED, Colour.BLUE, Colour.RED, Colour.RED)] == [
+        "RED",
+        "BLUE",
+        "RED",
+        "RED",
+    ]
+    assert calls == [Colour.RED, Colour.BLUE]
+    with pytest.raises(ValueError, match="not a member"):  # still refused, every time
+        quick("red")
+    with pytest.raises(ValueError, match="not a member"):
+        quick("red")
+    assert calls[2:] == ["red", "red"]

@@ -474,3 +474,33 @@ async def test_the_token_lookup_binds_each_hash_to_its_own_user(
     assert await tokens.token_by_hash(hash_token("cg_unknown"), now) is None
     again = await tokens.token_by_hash(hash_token(world.token1), now)
     assert isinstance(again, TokenRecord) and again.user.id == _uid(world.l1)
+
+
+async def test_times_are_tortoises_instants_in_the_standard_librarys_utc(make: Factory) -> None:
+    """The quicker DatetimeField conversion (prepared._quicker): the same instants as
+    Tortoise's, microseconds included, in datetime.UTC; a NULL stays None."""
+    course = await make.course("Timed")
+    stamp = datetime(2026, 3, 10, 9, 30, 15, 123456, tzinfo=UTC)
+    await Course.filter(id=course.id).update(published_at=stamp)
+    read = _courses_by_id(
+        lambda x: Course.filter(id=x).values_list("published_at", "retired_at", "id")
+    )
+    got = await read(course.id)
+    assert got == await _tortoise_rows(read, course.id)
+    [(published_at, retired_at, _)] = got
+    assert published_at == stamp and published_at.tzinfo is UTC
+    assert retired_at is None
+
+
+def test_the_quicker_conversion_hands_anything_unusual_to_tortoise() -> None:
+    field = Course._meta.fields_map["published_at"]
+    tortoise = field.to_python_value
+    quick = prepared._quicker(tortoise)
+    assert quick is not tortoise  # the test configuration keeps UTC, as the app's does
+    for value in ("2026-03-10 09:30:15", "2026-03-10T09:30:15Z", "2026-03-10 09:30:15+02:00"):
+        assert quick(value) == tortoise(value), value
+    assert quick(None) is None
+    with pytest.raises(ValueError):  # Tortoise's own refusal, not a silent None
+        quick("not a time")
+    other = Course._meta.fields_map["name"].to_python_value
+    assert prepared._quicker(other) is other
