@@ -91,8 +91,7 @@ def _compile(
     if missing:
         raise UnpreparableQuery(f"arguments {sorted(missing)} are not plain parameters")
     convert = tuple(
-        _quicker(query.resolve_to_python_value(query.model, name))
-        for name in query.fields.values()
+        _quicker(query.resolve_to_python_value(query.model, name)) for name in query.fields.values()
     )
     return _Compiled(sql, tuple(params), tuple(slots), convert)
 
