@@ -22,9 +22,11 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
     is_leaf_type,
 )
@@ -163,6 +165,30 @@ def remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return coerced
 
     return coerce_known
+
+
+PLAIN_LISTS = frozenset({list, tuple})
+
+
+def plain_items(
+    object_type: GraphQLObjectType, items: Sequence[Any], is_awaitable: Callable[[Any], bool]
+) -> bool:
+    """Every item an object `object_type` accepts, none null, an error or awaitable."""
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and getattr(is_type_of, "__qualname__", None) != (
+        STRAWBERRY_IS_TYPE_OF
+    ):
+        return False
+    for item in items:
+        if item is None or isinstance(item, Exception) or is_awaitable(item):
+            return False
+        if is_type_of is not None:
+            try:
+                if is_type_of(item, None) is not True:  # type: ignore[arg-type]
+                    return False
+            except Exception:
+                return False
+    return True
 
 
 def plain_object(plan: ObjectPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
@@ -318,6 +344,72 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         return self.gather_fields(results, awaitable_fields)
 
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """A list of objects (a page's nodes, a certification's courses) completed item by item
+        here, each straight into its sub-fields: graphql-core's path per item is four calls
+        deep (complete_list_item_value, complete_value twice, complete_object_value). Taken
+        only when every item is a plain object its type accepts and nothing is streamed;
+        anything else, and every error, is graphql-core's."""
+        item_type = return_type.of_type
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if (
+            not self.short_cuts
+            or type(result) not in PLAIN_LISTS
+            or not isinstance(object_type, GraphQLObjectType)
+            or not plain_items(object_type, result, self.is_awaitable)
+            or self.get_stream_usage(field_details_list, path) is not None
+        ):
+            return super().complete_list_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(result):
+                item_path = path.add_key(index, None)
+                try:
+                    sub_fields = self.collect_and_execute_subfields(
+                        object_type, field_details_list, item_path, item, position_context
+                    )
+                except Exception as raw_error:  # re-raised for a non-null item: the list's
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    sub_fields = None
+                else:
+                    if is_awaitable(sub_fields):
+                        sub_fields = self.await_completed(
+                            sub_fields, item_type, field_details_list, item_path
+                        )
+                        awaitable_indices.append(index)
+                completed.append(sub_fields)
+        except Exception:
+            # as graphql-core does: the items already under way are settled, not orphaned
+            if awaitable_indices:
+                self.settle_in_background([completed[i] for i in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return self.gather_items(completed, awaitable_indices)
+
+    async def gather_items(self, completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+        # graphql-core's get_completed_results (a closure in complete_iterable_value)
+        if len(awaitable_indices) == 1:
+            index = awaitable_indices[0]
+            completed[index] = await completed[index]
+        else:
+            awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed[index] = value
+        return completed
+
     def complete_plain_object(
         self,
         plan: ObjectPlan,
@@ -383,6 +475,15 @@ INHERITED = {
         "position_context",
     ),
     "settle_in_background": ("awaitables",),
+    "complete_list_value": (
+        "return_type",
+        "field_details_list",
+        "info",
+        "path",
+        "result",
+        "position_context",
+    ),
+    "get_stream_usage": ("field_details_list", "path"),
     # weak_helpers stands in for the helpers graphql-core builds from these two
     "track_async_work": ("values",),
     "gather_async_work": ("values",),

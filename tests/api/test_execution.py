@@ -498,3 +498,29 @@ def test_an_enum_fields_coercion_is_remembered_per_member() -> None:
     with pytest.raises(ValueError, match="not a member"):
         quick("red")
     assert calls[2:] == ["red", "red"]
+
+
+async def test_lists_of_plain_objects_skip_graphql_cores_per_item_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """complete_list_value's short cut: the lists of FINE (items, children) go straight to
+    each item's sub-fields; the stock executor takes graphql-core's per-item path."""
+    per_item: list[Path] = []
+    original = StrawberryGraphQLCoreExecutionContext.complete_list_item_value
+
+    def counted(self: Any, item: Any, results: Any, item_type: Any, *rest: Any) -> bool:
+        per_item.append(rest[2])
+        return original(self, item, results, item_type, *rest)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "complete_list_item_value", counted)
+    variables = {"skip": False, "include": True}
+    expected = await run(
+        make_schema(StrawberryGraphQLCoreExecutionContext), FINE, "fine", **variables
+    )
+    assert per_item  # the stock executor's path, which the count watches
+    per_item.clear()
+
+    answer = await run(make_schema(FastExecutionContext), FINE, "fine", **variables)
+
+    assert answer == expected
+    assert per_item == []
