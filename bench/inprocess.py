@@ -202,7 +202,12 @@ async def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if not hasattr(execution, "STOCK_ONLY"):
             raise SystemExit("this checkout has no stock-executor switch")
         execution.STOCK_ONLY = True
-    from gql.app import create_app
+    if job.get("floor"):  # bench.instructions: the floor's app, on the same dataset
+        os.environ["BENCH_FLOOR_DB"] = job["db"]
+        os.environ["BENCH_FLOOR_DATA_DIR"] = job["data_dir"]
+        from bench.floor import create_app
+    else:
+        from gql.app import create_app
 
     counter = Counter()
     counter.install()
@@ -210,6 +215,11 @@ async def run_job(job: dict[str, Any]) -> dict[str, Any]:
     data_dir = Path(job["data_dir"])
     loop = asyncio.get_running_loop()
     await asgi.start()
+    if job.get("served_gc") and not job.get("floor"):
+        # as `certgraph serve` tunes its process (bench.instructions counts what it runs)
+        from gql.app import tune_garbage_collector
+
+        tune_garbage_collector()
     results: dict[str, Any] = {}
     try:
         for op in job["ops"]:
