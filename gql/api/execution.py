@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary, ref
 
 import strawberry
@@ -99,6 +99,8 @@ PLAIN_LEAF_TYPES = frozenset({str, int, float, bool, datetime, date})
 
 
 Plans = dict[str, LeafPlan | ObjectPlan]
+# An object's fields by name, or a list's items by index, some of them still awaitable.
+Gathered = TypeVar("Gathered", dict[str, Any], list[Any])
 
 # Per schema, not per request: the plans of an object type's fields, by field name; a field
 # missing from the map takes the inherited path.
@@ -397,18 +399,7 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_indices:
             return completed
-        return self.gather_items(completed, awaitable_indices)
-
-    async def gather_items(self, completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
-        # graphql-core's get_completed_results (a closure in complete_iterable_value)
-        if len(awaitable_indices) == 1:
-            index = awaitable_indices[0]
-            completed[index] = await completed[index]
-        else:
-            awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
-            for index, value in zip(awaitable_indices, awaited, strict=True):
-                completed[index] = value
-        return completed
+        return self.gather_fields(completed, awaitable_indices)
 
     def complete_plain_object(
         self,
@@ -443,16 +434,17 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
 
-    async def gather_fields(
-        self, results: dict[str, Any], awaitable_fields: list[str]
-    ) -> dict[str, Any]:
-        # graphql-core's get_results (a closure in Executor.execute_fields).
-        if len(awaitable_fields) == 1:
-            field = awaitable_fields[0]
-            results[field] = await results[field]
+    async def gather_fields(self, results: Gathered, awaiting: list[Any]) -> Gathered:
+        """`results` with its awaitables at `awaiting` (field names or list indices) awaited:
+        graphql-core's get_results and get_completed_results (closures in execute_fields and
+        complete_iterable_value)."""
+        if len(awaiting) == 1:
+            key = awaiting[0]
+            results[key] = await results[key]
         else:
-            awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
-            results.update(zip(awaitable_fields, awaited, strict=True))
+            awaited = await gather_with_cancel(*(results[key] for key in awaiting))
+            for key, value in zip(awaiting, awaited, strict=True):
+                results[key] = value
         return results
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -48,24 +48,28 @@ def collector_off() -> Iterator[None]:
             gc.enable()
 
 
-async def left_to_the_collector(request: Callable[[], Awaitable[Any]]) -> Counter[str]:
-    """What `request` made that only the cyclic collector could free, by type."""
+async def left_to_the_collector(
+    client: GraphQLClient, token: str, document: str, variables: dict[str, Any]
+) -> tuple[Counter[str], dict[str, Any]]:
+    """What one request made that only the cyclic collector could free, by type, and its
+    answer's data."""
     gc.collect()
     before = gc.get_objects()  # held, so that no id of theirs is reused by a new object
     known = {id(o) for o in before}
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        await request()
+        data = await client.data(document, variables, token=token)
         gc.collect()
         found = [o for o in gc.garbage if id(o) not in known]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
-    return Counter(
+    left = Counter(
         f"{type(o).__module__}.{type(o).__qualname__}"
         for o in found
         if isinstance(o, LOADED) or type(o).__module__.startswith(MADE_FOR_A_REQUEST)
     )
+    return left, data
 
 
 @pytest.mark.usefixtures("collector_off")
@@ -75,13 +79,11 @@ async def test_a_learner_list_leaves_nothing_to_the_collector(
     await seed(world, 5)
     token = world.learner.token
     await graphql_client.data(LEARNER_LIST, {"first": 5}, token=token)  # validated, cached
-    answers: list[Any] = []
 
-    async def request() -> None:
-        answers.append(await graphql_client.data(LEARNER_LIST, {"first": 5}, token=token))
+    left, data = await left_to_the_collector(graphql_client, token, LEARNER_LIST, {"first": 5})
 
-    assert await left_to_the_collector(request) == Counter()
-    assert len(answers[0]["viewer"]["certifications"]["edges"]) == 5
+    assert left == Counter()
+    assert len(data["viewer"]["certifications"]["edges"]) == 5
 
 
 @pytest.mark.usefixtures("collector_off")
@@ -91,15 +93,13 @@ async def test_a_write_leaves_nothing_to_the_collector(
     await seed(world, 3)
     token = world.learner.token
     await graphql_client.data(RECORD, {"course": world.course_gid(2)}, token=token)
-    answers: list[Any] = []
 
-    async def request() -> None:
-        answers.append(
-            await graphql_client.data(RECORD, {"course": world.course_gid(3)}, token=token)
-        )
+    left, data = await left_to_the_collector(
+        graphql_client, token, RECORD, {"course": world.course_gid(3)}
+    )
 
-    assert await left_to_the_collector(request) == Counter()
-    assert answers[0]["recordCourseProgress"]["enrollments"]
+    assert left == Counter()
+    assert data["recordCourseProgress"]["enrollments"]
 
 
 async def test_release_empties_every_loader_and_ends_it() -> None:
