@@ -5,6 +5,7 @@ statement counter; and the rule that a test starting a process is marked slow.""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import os
@@ -34,6 +35,7 @@ from gql.api.schema import CertgraphSchema, build_schema
 from gql.domain.dispatcher import DispatchConfig, Dispatcher
 from gql.plugins import create_plugin_host, set_plugin_host
 from gql.settings import get_settings
+from gql.store.course_links import kept_links
 from gql.store.db import MODELS_MODULE, POSTGRES_ENGINE, SQLITE_ENGINE, normalise_url
 
 TEST_DATABASE_URL = os.environ.get("CERTGRAPH_TEST_DATABASE_URL", "sqlite://:memory:")
@@ -122,11 +124,21 @@ async def db(postgres_database: str | None) -> AsyncIterator[None]:
             )
             if postgres_database is None or postgres_database not in _schema_generated:
                 await context.generate_schemas(safe=False)
+                await _install_triggers(get_connection("default"))
                 if postgres_database is not None:
                     _schema_generated.add(postgres_database)
             else:
                 await _empty_tables(get_connection("default"))
             yield
+
+
+# The migrations' triggers (course links versions): generate_schemas makes tables only.
+_LINKS_VERSION = importlib.import_module("gql.store.migrations.0007_course_links_version")
+
+
+async def _install_triggers(connection: Any) -> None:
+    for statement in _LINKS_VERSION.trigger_statements(connection.capabilities.dialect):
+        await connection.execute_script(statement)
 
 
 # Every table emptied and every sequence restarted, as TRUNCATE ... RESTART IDENTITY does, in
@@ -205,10 +217,12 @@ def _fresh_clock_plugins_and_statements() -> Iterator[None]:
     clock.unfreeze()
     set_plugin_host(None)
     EXECUTOR_CACHE.clear()
+    kept_links.clear()
     yield
     clock.unfreeze()
     set_plugin_host(None)
     EXECUTOR_CACHE.clear()
+    kept_links.clear()
 
 
 @pytest.fixture(autouse=True)

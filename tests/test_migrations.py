@@ -144,3 +144,68 @@ async def test_migrations_create_every_index_the_models_declare(
     actual = {i for i in await _indexes(bare(migrated)) if i[0] != "tortoise_migrations"}
     assert expected <= actual, sorted(expected - actual)
     assert ("enrollment", ("learner_id", "certification_id"), True) in actual
+
+
+async def test_migration_0007_versions_the_links_there_and_every_change_after(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Certifications made before it get a version; after it, the triggers give a new one to
+    each change, and a certification made after it has one from the start."""
+    from tortoise.migrations.api.migrate import migrate
+
+    url = await fresh_database("links_version")
+    config = tortoise_config(url)
+    await migrate(config=config, target="models.0006_award_dates")
+    await close_database()
+    await Tortoise.init(config=config)
+    conn = get_connection("default")
+    try:
+        for statement in (
+            "INSERT INTO course (id, name, description, published_at, updated_at)"
+            " VALUES (1, 'A', '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')",
+            *(
+                "INSERT INTO certification (id, name, overview, kind, type, issuer,"
+                " recertification_window_days, state, policy_name, policy_config, created_at,"
+                f" updated_at) VALUES ({i}, 'C{i}', '', 'INTERNAL', 'PERPETUAL', '', 0, 'DRAFT',"
+                " 'all-mandatory', '{}', '2026-01-01 00:00:00+00:00',"
+                " '2026-01-01 00:00:00+00:00')"
+                for i in (1, 2)
+            ),
+            "INSERT INTO certification_course (certification_id, course_id, mandatory, position)"
+            " VALUES (1, 1, true, 0)",
+        ):
+            await conn.execute_script(statement)
+    finally:
+        await close_database()
+
+    assert await migrate_database(url) == ["models.0007_course_links_version"]
+
+    async def versions() -> dict[int, int]:
+        rows = await get_connection("default").execute_query_dict(
+            "SELECT certification_id, version FROM course_links_version"
+        )
+        return {r["certification_id"]: r["version"] for r in rows}
+
+    await Tortoise.init(config=config)
+    conn = get_connection("default")
+    try:
+        before = await versions()
+        assert set(before) == {1, 2}  # with links or without
+        await conn.execute_script("UPDATE course SET name = 'A2' WHERE id = 1")
+        renamed = await versions()
+        assert renamed[1] != before[1] and renamed[2] == before[2]
+        await conn.execute_script(
+            "INSERT INTO certification_course (certification_id, course_id, mandatory, position)"
+            " VALUES (2, 1, false, 0)"
+        )
+        linked = await versions()
+        assert linked[2] != renamed[2] and linked[1] == renamed[1]
+        await conn.execute_script(
+            "INSERT INTO certification (id, name, overview, kind, type, issuer,"
+            " recertification_window_days, state, policy_name, policy_config, created_at,"
+            " updated_at) VALUES (3, 'C3', '', 'EXTERNAL', 'PERPETUAL', '', 0, 'DRAFT',"
+            " 'all-mandatory', '{}', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+        )
+        assert set(await versions()) == {1, 2, 3}
+    finally:
+        await close_database()

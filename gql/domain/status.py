@@ -29,6 +29,7 @@ from gql.policy import (
     VerdictStatus,
     player_order,
 )
+from gql.store import course_links as store_course_links
 from gql.store import reads
 from gql.store.records import (
     AwardRecord,
@@ -325,11 +326,9 @@ class EnrollmentContext:
 
 
 async def course_links(certification_ids: list[int]) -> dict[int, list[CourseLinkRecord]]:
-    """Each certification's courses (with the course), in position order."""
-    grouped: dict[int, list[CourseLinkRecord]] = defaultdict(list)
-    for row in await reads.course_links(sorted(set(certification_ids))):
-        grouped[row.certification_id].append(row)
-    return dict(grouped)
+    """Each certification's courses (with the course), in position order; one without courses
+    is absent. The process keeps them between requests while they hold (gql.store.course_links)."""
+    return await store_course_links.course_links(certification_ids)
 
 
 async def load_awards(enrollment_ids: list[int]) -> dict[int, list[AwardRecord]]:

@@ -27,6 +27,7 @@ from tortoise.exceptions import OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
 
 from gql.store import postgres
+from gql.store.course_links import kept_links
 from gql.store.postgres import PooledPostgresClient
 
 MODELS_MODULE = "gql.store.models"
@@ -97,10 +98,12 @@ async def open_database(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT
     # uvicorn runs the lifespan in another task than the requests: the global fallback (as
     # tortoise.contrib.starlette.RegisterTortoise sets it) lets request tasks find the ORM.
     await Tortoise.init(config=tortoise_config(url, busy_timeout_ms), _enable_global_fallback=True)
+    kept_links.clear()  # what was kept came from another database
 
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+    kept_links.clear()
 
 
 @asynccontextmanager

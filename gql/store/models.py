@@ -29,6 +29,7 @@ __all__ = [
     "CertificationState",
     "CertificationType",
     "Course",
+    "CourseLinksVersion",
     "CourseProgress",
     "DeliveryState",
     "Enrollment",
@@ -168,6 +169,29 @@ class CertificationCourse(Model):
         table = "certification_course"
         unique_together = (("certification", "course"),)
         indexes = (("course_id",),)  # which certifications include a course
+
+
+class CourseLinksVersion(Model):
+    """The version of a certification's course links, new whenever they change.
+
+    Written only by the database's triggers (migration 0007), whenever the certification's
+    links or one of their courses change, so every writer keeps it, whatever its release. A
+    process keeps the links it read while their version holds (gql.store.course_links).
+    """
+
+    certification: fields.OneToOneRelation[Certification] = fields.OneToOneField(
+        "models.Certification",
+        related_name="links_version",
+        primary_key=True,
+        # no constraint: a certification's deletion removes its links, whose trigger then
+        # writes this row; a row left for a deleted certification is never read
+        db_constraint=False,
+        on_delete=fields.NO_ACTION,
+    )
+    version = fields.BigIntField()
+
+    class Meta:
+        table = "course_links_version"
 
 
 class Enrollment(Model):

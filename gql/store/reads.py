@@ -26,7 +26,6 @@ from gql.store.records import (
     EVIDENCE_COLUMNS,
     AwardRecord,
     CertificationRecord,
-    CourseLinkRecord,
     CourseRecord,
     EnrollmentRecord,
     EvidenceRecord,
@@ -38,19 +37,6 @@ from gql.store.records import (
     record_of,
 )
 
-_LINK_COLUMNS = (
-    "id",
-    "certification_id",
-    "course_id",
-    "mandatory",
-    "position",
-    "course__id",
-    "course__name",
-    "course__description",
-    "course__duration_minutes",
-    "course__published_at",
-    "course__retired_at",
-)
 _PROGRESS_COLUMNS = (
     "id",
     "learner_id",
@@ -62,27 +48,6 @@ _PROGRESS_COLUMNS = (
     "attempt_started_at",
     "updated_at",
 )
-
-
-def _link_record(*r: Any) -> CourseLinkRecord:
-    return CourseLinkRecord(r[0], r[1], r[2], r[3], r[4], CourseRecord(*r[5:11]))
-
-
-@prepared_values(_link_record)
-def _course_links(certification_ids: list[int]) -> ValuesListQuery[Any]:
-    return (
-        CertificationCourse.filter(certification_id__in=certification_ids)
-        .order_by("certification_id", "position", "id")
-        .values_list(*_LINK_COLUMNS)
-    )
-
-
-async def course_links(certification_ids: list[int]) -> list[CourseLinkRecord]:
-    """The course links of these certifications with their courses, ordered by certification,
-    position and id. One statement."""
-    if not certification_ids:
-        return []
-    return await _course_links(certification_ids)
 
 
 async def course_progress(learner_ids: list[int], course_ids: list[int]) -> list[ProgressRecord]:

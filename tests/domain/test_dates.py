@@ -705,7 +705,10 @@ async def test_the_migration_dates_old_awards_and_starts_old_enrollments(
     finally:
         await close_database()
 
-    assert await migrate_database(url) == ["models.0006_award_dates"]
+    assert await migrate_database(url) == [
+        "models.0006_award_dates",
+        "models.0007_course_links_version",
+    ]
     await Tortoise.init(config=config)
     try:
         days = await Award.all().order_by("id").values_list("earned_on", "expires_on")

@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from gql.domain import enrollments, users
 from gql.domain.access import Actor, hash_token
-from gql.store import prepared, reads, tokens
+from gql.store import course_links, prepared, reads, tokens
 from gql.store.models import (
     Certification,
     CertificationKind,
@@ -37,7 +37,8 @@ from tests.conftest import QueryCounter
 from .factories import Factory
 
 PREPARED: dict[str, PreparedValues[Any]] = {
-    "course_links": reads._course_links,
+    "links_with_versions": course_links._links_with_versions,
+    "links_versions": course_links._versions,
     "progress_on_certifications": reads._progress_on_certifications,
     "awards": reads._awards,
     "evidence_of": reads._evidence_of,
@@ -179,14 +180,17 @@ async def world(make: Factory) -> World:
 
 # Per read: calls whose first two have one shape and other values (in another order), then
 # other shapes; the first call finds rows.
+_LINK_CALLS: Callable[[World], list[tuple[Any, ...]]] = lambda w: [  # noqa: E731
+    ([w.internal, w.external],),
+    ([w.recurring, w.internal],),
+    ([w.draft, w.internal, w.recurring, w.external],),
+    ([w.external],),
+    ([w.internal, w.internal, w.external],),  # duplicates
+    ([w.internal, 999_999],),  # no such certification
+]
 CALLS: dict[str, Callable[[World], list[tuple[Any, ...]]]] = {
-    "course_links": lambda w: [
-        ([w.internal, w.external],),
-        ([w.recurring, w.internal],),
-        ([w.draft, w.internal, w.recurring, w.external],),
-        ([w.external],),
-        ([w.internal, w.internal, w.external],),  # duplicates
-    ],
+    "links_with_versions": _LINK_CALLS,
+    "links_versions": _LINK_CALLS,
     "progress_on_certifications": lambda w: [
         ([_uid(w.l1), _uid(w.l2)], [w.internal, w.recurring]),
         ([_uid(w.l3), _uid(w.l2)], [w.draft, w.internal]),
@@ -262,7 +266,7 @@ async def test_the_reads_hold_nulls_json_enums_and_ended_enrollments(world: Worl
     assert found[world.external].policy_config["requireMandatoryCourses"] is True
     assert found[world.external].kind is CertificationKind.EXTERNAL
     assert found[world.draft].published_at is None
-    links = await reads.course_links([world.internal])
+    links = (await course_links.course_links([world.internal, world.draft]))[world.internal]
     assert [(link.mandatory, link.course.duration_minutes) for link in links] == [
         (True, 45),
         (False, None),
@@ -307,10 +311,11 @@ async def test_duplicate_ids_give_the_rows_of_the_tortoise_query(
     a, b = await make.course(), await make.course()
     first, second = await make.certification(a, b), await make.certification(b)
     third = await make.certification(a)
-    monkeypatch.setattr(reads._course_links, "_compiled", {})
+    read = course_links._links_with_versions
+    monkeypatch.setattr(read, "_compiled", {})
     for ids, count in (([first.id, first.id, second.id], 3), ([third.id, second.id, third.id], 2)):
-        assert len(await _same(reads._course_links, ids)) == count
-    assert len(reads._course_links._compiled) == 1
+        assert len(await _same(read, ids)) == count
+    assert len(read._compiled) == 1
 
 
 def _courses_by_id(build: Callable[..., ValuesListQuery[Any]]) -> PreparedValues[Any]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from gql.domain import enrollments
 from gql.domain.status import EnrollmentStatus, describe_enrollments
-from gql.store import reads
+from gql.store import course_links, reads
 from gql.store.models import (
     Award,
     CertificationCourse,
@@ -39,7 +39,8 @@ async def test_course_links_hold_what_the_models_hold(make: Factory) -> None:
     first = await make.certification(timed, (untimed, False))
     second = await make.certification(third, timed)
 
-    rows = await reads.course_links([second.id, first.id])
+    found = await course_links.course_links([second.id, first.id])
+    rows = found[first.id] + found[second.id]
 
     models = (
         await CertificationCourse.filter(certification_id__in=[first.id, second.id])
@@ -104,7 +105,7 @@ async def test_progress_rows_hold_what_the_models_hold(make: Factory) -> None:
 
 
 async def test_nothing_to_read_sends_no_statement(make: Factory, sql_queries: QueryCounter) -> None:
-    assert await reads.course_links([]) == []
+    assert await course_links.course_links([]) == {}
     assert await reads.course_progress([], [1]) == []
     assert await reads.course_progress([1], []) == []
     assert sql_queries.statements == []
