@@ -99,6 +99,8 @@ PLAIN_LEAF_TYPES = frozenset({str, int, float, bool, datetime, date})
 
 
 Plans = dict[str, LeafPlan | ObjectPlan]
+# A selection's fields in order: response name, field details, plan (None: inherited path).
+SelectionPlan = tuple[tuple[str, FieldDetailsList, LeafPlan | ObjectPlan | None], ...]
 # An object's fields by name, or a list's items by index, some of them still awaitable.
 Gathered = TypeVar("Gathered", dict[str, Any], list[Any])
 
@@ -253,6 +255,12 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.short_cuts = manager is None or not manager.middlewares
         # Per request: saves the weak-dictionary lookup on each object of a list.
         self.plans: dict[GraphQLObjectType, Plans] = {}
+        # Per request, by the identity of a selection's grouped field set (graphql-core keeps
+        # one per selection and type, shared by a list's items; kept here with it, so that
+        # its id is not reused): its fields with their plans.
+        self.selections: dict[
+            int, tuple[GroupedFieldSet, GraphQLObjectType, SelectionPlan | None]
+        ] = {}
         # graphql-core's helpers are this context's bound methods: a cycle that left the whole
         # context (the request's, its variables, its collected fields) to the cyclic garbage
         # collector. Through a weak reference the context is freed when the request is done.
@@ -270,10 +278,19 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        plans = self.plans.get(parent_type)
-        if plans is None:
-            plans = self.plans[parent_type] = field_plans(parent_type)
-        if not plans:
+        selection = self.selections.get(id(grouped_field_set))
+        if (
+            selection is None
+            or selection[0] is not grouped_field_set
+            or selection[1] is not parent_type
+        ):
+            selection = self.selections[id(grouped_field_set)] = (
+                grouped_field_set,
+                parent_type,
+                self.selection_plan(parent_type, grouped_field_set),
+            )
+        entries = selection[2]
+        if entries is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -283,10 +300,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                node = field_details_list[0].node
-                plan = plans.get(node.name.value)
-                if plan is not None and not node.arguments:
+            for response_name, field_details_list, plan in entries:
+                if plan is not None:
                     if isinstance(plan, LeafPlan):
                         # plain_value and the leaf's coercion, inlined: most fields of a large
                         # answer are leaves
@@ -345,6 +360,24 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return self.gather_fields(results, awaitable_fields)
+
+    def selection_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> SelectionPlan | None:
+        """Each field of a selection with its plan (None: the inherited path), worked out once
+        per request for each selection: a list's items share theirs. None when no field has
+        a plan."""
+        plans = self.plans.get(parent_type)
+        if plans is None:
+            plans = self.plans[parent_type] = field_plans(parent_type)
+        if not plans:
+            return None
+        entries = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            plan = None if node.arguments else plans.get(node.name.value)
+            entries.append((response_name, field_details_list, plan))
+        return tuple(entries)
 
     def complete_list_value(
         self,

@@ -524,3 +524,32 @@ async def test_lists_of_plain_objects_skip_graphql_cores_per_item_path(
 
     assert answer == expected
     assert per_item == []
+
+
+async def test_a_selections_plan_is_worked_out_once_for_all_of_a_lists_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FINE's items share their selections: each is planned once per request, however many
+    items, and the answer is the stock executor's."""
+    planned: list[tuple[str, tuple[str, ...]]] = []
+    original = FastExecutionContext.selection_plan
+
+    def counted(self: Any, parent_type: Any, grouped_field_set: Any) -> Any:
+        planned.append((parent_type.name, tuple(grouped_field_set)))
+        return original(self, parent_type, grouped_field_set)
+
+    monkeypatch.setattr(FastExecutionContext, "selection_plan", counted)
+    variables = {"skip": False, "include": True}
+    expected = await run(
+        make_schema(StrawberryGraphQLCoreExecutionContext), FINE, "fine", **variables
+    )
+    answer = await run(make_schema(FastExecutionContext), FINE, "fine", **variables)
+
+    assert answer == expected
+    items = answer.data["items"] if answer.data else []
+    assert len(items) > 1
+    assert len(planned) == len(set(planned))  # no selection planned twice
+    # the items' own selection (the one with `shout`): once for all of them
+    assert [p for p in planned if "shout" in p[1]] == [
+        ("Item", next(p[1] for p in planned if "shout" in p[1]))
+    ]
