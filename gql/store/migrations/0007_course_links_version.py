@@ -65,7 +65,12 @@ def trigger_statements(dialect: str) -> list[str]:
         " RETURN NULL; END $$",
         "CREATE TRIGGER course_links_changed AFTER INSERT OR UPDATE OR DELETE"
         " ON certification_course FOR EACH ROW EXECUTE FUNCTION course_links_changed()",
+        # the rows locked in certification order first: two course changes that share
+        # certifications then wait for each other rather than deadlock
         "CREATE FUNCTION course_of_links_updated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " PERFORM 1 FROM course_links_version WHERE certification_id IN"
+        " (SELECT certification_id FROM certification_course WHERE course_id = NEW.id)"
+        " ORDER BY certification_id FOR UPDATE;"
         f" UPDATE course_links_version SET version = {version} WHERE certification_id IN"
         " (SELECT certification_id FROM certification_course WHERE course_id = NEW.id);"
         " RETURN NULL; END $$",
