@@ -222,6 +222,8 @@ async def list_courses(
         columns=COURSE_COLUMNS,
         kind=f"courses:{sort}",
         paging=paging,
+        # without a search, the queryset is one of two queries: its page is prepared
+        shape=None if search else ("courses", include_retired),
     )
 
 

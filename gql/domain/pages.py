@@ -282,23 +282,13 @@ class OrmKey:
     type: str = "int"
 
 
-async def orm_page(
-    queryset: Any,
-    keys: Sequence[OrmKey],
-    *,
-    record: Callable[..., T],
+def _page_query(
+    queryset: Any, seek: Sequence[OrmKey], cursor: Sequence[Any] | None, limit: int,
     columns: Sequence[str],
-    kind: str,
-    paging: PageRequest,
-) -> Page[T]:
-    """A keyset page over a Tortoise queryset ordered by non-null `keys`, of the `record`s
-    built from `columns` (the record's fields, in order; the keys among them)."""
+) -> Any:  # fmt: skip
+    """The Tortoise query of a page: `limit` rows past `cursor` in the order of `seek`."""
     from tortoise.expressions import Q
 
-    window = paging.window(kind, [key.type for key in keys])
-    total = await queryset.count()
-    seek = window.order(keys)
-    cursor = window.cursor
     page_qs = queryset
     if cursor is not None:
         branches = []
@@ -312,7 +302,67 @@ async def orm_page(
         bound = {f"{lead.name}__{'lte' if lead.descending else 'gte'}": cursor[0]}
         page_qs = page_qs.filter(Q(**bound), Q(*branches, join_type="OR"))
     ordering = [f"-{key.name}" if key.descending else key.name for key in seek]
-    found = await page_qs.order_by(*ordering).limit(window.limit).values_list(*columns)
+    return page_qs.order_by(*ordering).limit(limit).values_list(*columns)
+
+
+# Prepared page queries (gql.store.prepared), by the caller's shape and the page's: a few per
+# list and page size; past this many, pages run unprepared.
+MAX_PREPARED_PAGES = 512
+_prepared_pages: dict[tuple[Any, ...], Any] = {}
+
+
+def _plain_row(*row: Any) -> tuple[Any, ...]:
+    return row
+
+
+async def _page_rows(
+    queryset: Any, seek: list[OrmKey], window: Window, columns: Sequence[str], shape: Any
+) -> list[Any]:
+    """The page's rows: prepared when the caller names the queryset's `shape` and the cursor
+    holds only ints and strings (the reads gql.store.prepared can compile), else built anew.
+    Building a keyset query with Tortoise (its Q objects above all) costs more than the
+    database's answer."""
+    from gql.store.prepared import PreparedValues, UnpreparableQuery
+
+    cursor = window.cursor
+    plain = cursor is None or all(type(value) is int or type(value) is str for value in cursor)
+    if shape is None or not plain:
+        return list(await _page_query(queryset, seek, cursor, window.limit, columns))
+    key = (shape, tuple(seek), window.limit, tuple(columns), cursor is None)
+    prepared = _prepared_pages.get(key)
+    if prepared is None:
+        if len(_prepared_pages) >= MAX_PREPARED_PAGES:
+            return list(await _page_query(queryset, seek, cursor, window.limit, columns))
+        prepared = _prepared_pages[key] = PreparedValues(
+            lambda *values: _page_query(
+                queryset, seek, list(values) if values else None, window.limit, columns
+            ),
+            _plain_row,
+        )
+    try:
+        return list(await prepared(*(cursor or ())))
+    except UnpreparableQuery:  # a value that does not reach the SQL as given
+        _prepared_pages.pop(key, None)
+        return list(await _page_query(queryset, seek, cursor, window.limit, columns))
+
+
+async def orm_page(
+    queryset: Any,
+    keys: Sequence[OrmKey],
+    *,
+    record: Callable[..., T],
+    columns: Sequence[str],
+    kind: str,
+    paging: PageRequest,
+    shape: Any = None,
+) -> Page[T]:
+    """A keyset page over a Tortoise queryset ordered by non-null `keys`, of the `record`s
+    built from `columns` (the record's fields, in order; the keys among them). `shape`: a
+    hashable the caller gives only when every queryset it passes with it is the same query,
+    parameters included; the page's query is then prepared once (see _page_rows)."""
+    window = paging.window(kind, [key.type for key in keys])
+    total = await queryset.count()
+    found = await _page_rows(queryset, window.order(keys), window, columns, shape)
     at = [list(columns).index(key.name) for key in keys]
     return window.page(
         found, total, item=lambda row: record(*row), key=lambda row: [row[i] for i in at]

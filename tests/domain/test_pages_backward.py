@@ -274,3 +274,50 @@ async def test_before_alone_reads_the_default_page_backwards(make: Factory) -> N
     page = await users.list_users(admin, paging=PageRequest(before=whole.cursors[-1]))
     assert [u.id for u in page.items] == [u.id for u in whole.items[-21:-1]]
     assert (page.has_previous_page, page.has_next_page) == (True, True)
+
+
+async def test_a_prepared_course_page_is_the_page_built_anew(
+    make: Factory, frozen_now: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """list_courses without a search names its queryset's shape, so its pages run prepared
+    (gql.domain.pages._page_rows): the same pages, both ways, as the query built anew each
+    time; with and without retired courses are two shapes, and a search is never prepared."""
+    from gql.domain import pages
+
+    monkeypatch.setattr(pages, "_prepared_pages", {})
+    learner, admin = await make.learner(), await make.admin()
+    for name in ("b", "a", "b", "c", "a", "d"):
+        await make.course(name)
+    retired = await make.course("a")
+    await courses.retire_course(admin, retired.id)
+
+    for sort in (CourseSort.NAME_ASC, CourseSort.NAME_DESC):
+        for include_retired in (False, True):
+
+            async def prepared(
+                paging: PageRequest, sort: CourseSort = sort, include: bool = include_retired
+            ) -> Page[Any]:
+                return await courses.list_courses(
+                    learner, sort=sort, include_retired=include, paging=paging
+                )
+
+            async def anew(
+                paging: PageRequest, sort: CourseSort = sort, include: bool = include_retired
+            ) -> Page[Any]:
+                kept = pages._prepared_pages
+                monkeypatch.setattr(pages, "_prepared_pages", {})
+                monkeypatch.setattr(pages, "MAX_PREPARED_PAGES", 0)  # nothing prepared
+                try:
+                    return await prepared(paging)
+                finally:
+                    monkeypatch.setattr(pages, "_prepared_pages", kept)
+                    monkeypatch.setattr(pages, "MAX_PREPARED_PAGES", 512)
+
+            listed = await assert_both_ways(prepared)
+            assert listed == await assert_both_ways(anew)
+            assert (retired.id in listed) is include_retired
+    shapes = {key[0] for key in pages._prepared_pages}
+    assert shapes == {("courses", False), ("courses", True)}
+    found = await courses.list_courses(learner, search="b", paging=PageRequest(first=1))
+    assert len(found.items) == 1
+    assert {key[0] for key in pages._prepared_pages} == shapes
