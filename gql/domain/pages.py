@@ -283,9 +283,12 @@ class OrmKey:
 
 
 def _page_query(
-    queryset: Any, seek: Sequence[OrmKey], cursor: Sequence[Any] | None, limit: int,
+    queryset: Any,
+    seek: Sequence[OrmKey],
+    cursor: Sequence[Any] | None,
+    limit: int,
     columns: Sequence[str],
-) -> Any:  # fmt: skip
+) -> Any:
     """The Tortoise query of a page: `limit` rows past `cursor` in the order of `seek`."""
     from tortoise.expressions import Q
 

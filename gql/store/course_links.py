@@ -4,8 +4,9 @@ Every enrollment list derives its statuses from the links of its certifications,
 request read them again: for a learner's 20 certifications about 145 rows with their courses,
 the largest share of its reading. They change only when an admin edits a certification's
 courses or one of those courses. The database's triggers (migration 0007) then give the
-certification a new version in the same transaction: a random number, so a version is never
-seen again, even after a rollback or a restored backup. A read asks first for the versions of
+certification a new version in the same transaction: a random number, not a counter, so a
+version does not come back after a rollback or a restored backup (docs/performance.md,
+"Known limits", gives the odds). A read asks first for the versions of
 the certifications it wants (one small statement) when the process keeps links for all of
 them; if every version matches, the kept links answer. Otherwise one statement reads the links
 with their versions, and the process keeps what it read.
