@@ -328,25 +328,24 @@ async def _page_rows(
     from gql.store.prepared import PreparedValues, UnpreparableQuery
 
     cursor = window.cursor
-    plain = cursor is None or all(type(value) is int or type(value) is str for value in cursor)
-    if shape is None or not plain:
-        return list(await _page_query(queryset, seek, cursor, window.limit, columns))
-    key = (shape, tuple(seek), window.limit, tuple(columns), cursor is None)
-    prepared = _prepared_pages.get(key)
-    if prepared is None:
-        if len(_prepared_pages) >= MAX_PREPARED_PAGES:
-            return list(await _page_query(queryset, seek, cursor, window.limit, columns))
-        prepared = _prepared_pages[key] = PreparedValues(
-            lambda *values: _page_query(
-                queryset, seek, list(values) if values else None, window.limit, columns
-            ),
-            _plain_row,
-        )
-    try:
-        return list(await prepared(*(cursor or ())))
-    except UnpreparableQuery:  # a value that does not reach the SQL as given
-        _prepared_pages.pop(key, None)
-        return list(await _page_query(queryset, seek, cursor, window.limit, columns))
+    prepared = None
+    key: tuple[Any, ...] = ()
+    if shape is not None and all(type(value) in (int, str) for value in cursor or ()):
+        key = (shape, tuple(seek), window.limit, tuple(columns), cursor is None)
+        prepared = _prepared_pages.get(key)
+        if prepared is None and len(_prepared_pages) < MAX_PREPARED_PAGES:
+            prepared = _prepared_pages[key] = PreparedValues(
+                lambda *values: _page_query(
+                    queryset, seek, list(values) if values else None, window.limit, columns
+                ),
+                _plain_row,
+            )
+    if prepared is not None:
+        try:
+            return list(await prepared(*(cursor or ())))
+        except UnpreparableQuery:  # a value that does not reach the SQL as given
+            _prepared_pages.pop(key, None)
+    return list(await _page_query(queryset, seek, cursor, window.limit, columns))
 
 
 async def orm_page(

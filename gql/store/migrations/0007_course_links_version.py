@@ -118,6 +118,14 @@ async def _remove(apps: object, schema_editor: object) -> None:
     await _run(schema_editor, _dropping(_dialect(schema_editor)))
 
 
+_OPTIONS = {
+    "table": "course_links_version",
+    "app": "models",
+    "pk_attr": "certification_id",
+    "table_description": "The version of a certification's course links, new whenever they change.",
+}
+
+
 class Migration(migrations.Migration):
     dependencies = [("models", "0006_award_dates")]
 
@@ -142,27 +150,13 @@ class Migration(migrations.Migration):
                 ),
                 ("version", fields.BigIntField()),
             ],
-            options={
-                "table": "course_links_version",
-                "app": "models",
-                "pk_attr": "certification_id",
-                "table_description": (
-                    "The version of a certification's course links, new whenever they change."
-                ),
-            },
+            options=_OPTIONS,
             bases=["Model"],
         ),
         # as makemigrations writes it: CreateModel alone leaves the description out of its state
         ops.AlterModelOptions(
             name="CourseLinksVersion",
-            options={
-                "table": "course_links_version",
-                "app": "models",
-                "pk_attr": "certification_id",
-                "table_description": (
-                    "The version of a certification's course links, new whenever they change."
-                ),
-            },
+            options=_OPTIONS,
         ),
         ops.RunPython(_install, _remove),
     ]
