@@ -31,12 +31,15 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
 
 __all__ = [
+    "CallPlan",
     "FastExecutionContext",
     "LeafPlan",
     "ObjectPlan",
@@ -71,6 +74,16 @@ class ObjectPlan(NamedTuple):
     nullable: bool
 
 
+class CallPlan(NamedTuple):
+    """How to complete a field whose resolver is a plain function of its source (no argument,
+    info, extension, permission or exception handler; not async): call it, then complete
+    its value as `value` says (attribute unused), or graphql-core's way when None."""
+
+    function: Callable[[Any], Any]
+    field_def: GraphQLField
+    value: LeafPlan | ObjectPlan | None
+
+
 # strawberry's is_type_of for an object type with interfaces: it never reads its info
 # argument, so it can be called without building one. Any other is_type_of might.
 STRAWBERRY_IS_TYPE_OF = (
@@ -98,9 +111,10 @@ def plain_value(
 PLAIN_LEAF_TYPES = frozenset({str, int, float, bool, datetime, date})
 
 
-Plans = dict[str, LeafPlan | ObjectPlan]
+Plan = LeafPlan | ObjectPlan | CallPlan
+Plans = dict[str, Plan]
 # A selection's fields in order: response name, field details, plan (None: inherited path).
-SelectionPlan = tuple[tuple[str, FieldDetailsList, LeafPlan | ObjectPlan | None], ...]
+SelectionPlan = tuple[tuple[str, FieldDetailsList, Plan | None], ...]
 # An object's fields by name, or a list's items by index, some of them still awaitable.
 Gathered = TypeVar("Gathered", dict[str, Any], list[Any])
 
@@ -109,9 +123,12 @@ Gathered = TypeVar("Gathered", dict[str, Any], list[Any])
 _PLANS: WeakKeyDictionary[GraphQLObjectType, Plans] = WeakKeyDictionary()
 
 
-def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | None:
-    """The plan of a field strawberry resolves with a bare getattr, else None."""
+def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | CallPlan | None:
+    """The plan of a field strawberry resolves with a bare getattr or a plain function of the
+    source, else None."""
     resolve = field_def.resolve
+    if getattr(resolve, "__name__", None) == "_resolver":
+        return call_plan(field_def)
     # strawberry's resolver for a field without resolver, extension or exception handler;
     # its other resolvers (also marked `_is_default` when there is no base resolver) build
     # an Info and run field extensions, which the fast path would skip.
@@ -130,7 +147,12 @@ def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | None:
         or field.default_resolver is not getattr
     ):
         return None
-    return_type = field_def.type
+    return value_plan(field.python_name, field_def.type)
+
+
+def value_plan(attribute: str, return_type: GraphQLOutputType) -> LeafPlan | ObjectPlan | None:
+    """How to complete a value of `return_type` without graphql-core: a scalar, an enum or an
+    object type strawberry's is_type_of checks (or none does); else None."""
     nullable = not isinstance(return_type, GraphQLNonNull)
     leaf = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
     if isinstance(leaf, GraphQLObjectType):
@@ -140,14 +162,56 @@ def field_plan(field_def: GraphQLField) -> LeafPlan | ObjectPlan | None:
             and getattr(is_type_of, "__qualname__", None) != STRAWBERRY_IS_TYPE_OF
         ):
             return None
-        return ObjectPlan(field.python_name, return_type, leaf, nullable)
+        return ObjectPlan(attribute, return_type, leaf, nullable)
     if not is_leaf_type(leaf):
         return None
     leaf_type: GraphQLLeafType = leaf
     coerce = leaf_type.coerce_output_value
     if isinstance(leaf_type, GraphQLEnumType):
         coerce = remembered(coerce)
-    return LeafPlan(field.python_name, coerce, nullable)
+    return LeafPlan(attribute, coerce, nullable)
+
+
+def call_plan(field_def: GraphQLField) -> CallPlan | None:
+    """The plan of a field strawberry resolves (its `_resolver`) by calling a sync function of
+    the source alone: what its resolver chain amounts to when the field has no argument,
+    extension, permission class or exception handler and the function takes only `self` or
+    `root`. Else None."""
+    resolve = field_def.resolve
+    if field_def.args or closure_value(resolve, "field_exception_handlers") != ():
+        return None
+    field = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or field.extensions or field.permission_classes:
+        return None
+    resolver = field.base_resolver
+    if (
+        resolver is None
+        or type(field).get_result is not StrawberryField.get_result
+        or type(resolver).__call__ is not StrawberryResolver.__call__
+        or resolver.is_async
+        or field.arguments
+    ):
+        return None
+    parameters = list(resolver.signature.parameters.values())
+    source = resolver.self_parameter or resolver.root_parameter
+    if len(parameters) != 1 or source is None or parameters[0] is not source:
+        return None
+    function = resolver.wrapped_func
+    if not callable(function):
+        return None
+    return CallPlan(function, field_def, value_plan("", field_def.type))
+
+
+def closure_value(function: Any, name: str) -> Any:
+    """The value of a free variable of `function`, Undefined when it has none of that name."""
+    code = getattr(function, "__code__", None)
+    cells = getattr(function, "__closure__", None)
+    if code is None or cells is None or name not in code.co_freevars:
+        return Undefined
+    try:
+        return cells[code.co_freevars.index(name)].cell_contents
+    except ValueError:  # an empty cell
+        return Undefined
 
 
 # An enum has few values: more than this means the values are not its members.
@@ -324,6 +388,19 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                             if coerced is not None:
                                 results[response_name] = coerced
                                 continue
+                    elif isinstance(plan, CallPlan):
+                        result = self.execute_call(
+                            plan,
+                            parent_type,
+                            source_value,
+                            field_details_list,
+                            Path(path, response_name, parent_type.name),
+                            position_context,
+                        )
+                        results[response_name] = result
+                        if is_awaitable(result):
+                            awaitable_fields.append(response_name)
+                        continue
                     else:
                         value = plain_object(plan, source_value, is_awaitable)
                         if value is None:
@@ -360,6 +437,79 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return self.gather_fields(results, awaitable_fields)
+
+    def execute_call(
+        self,
+        plan: CallPlan,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        """execute_field for a CallPlan: the function called on the source, its value completed
+        as a plain field's when it is one, else as graphql-core completes a resolved value."""
+        return_type = plan.field_def.type
+        try:
+            value = plan.function(source)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        completion = plan.value
+        if value is None:
+            if completion is not None and completion.nullable:
+                return None
+        elif completion is not None and not (
+            isinstance(value, Exception) or self.is_awaitable(value)
+        ):
+            if isinstance(completion, LeafPlan):
+                try:
+                    coerced = completion.coerce(value)
+                except Exception:
+                    coerced = None
+                if coerced is not None:
+                    return coerced
+            else:
+                is_type_of = completion.object_type.is_type_of
+                try:
+                    accepted = is_type_of is None or is_type_of(value, None)  # type: ignore[arg-type]
+                except Exception:
+                    accepted = False
+                if accepted is True:
+                    return self.complete_plain_object(
+                        completion, field_details_list, path, value, position_context
+                    )
+        return self.complete_resolved(
+            plan.field_def, parent_type, field_details_list, path, value, position_context
+        )
+
+    def complete_resolved(
+        self,
+        field_def: GraphQLField,
+        parent_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """What graphql-core's execute_field does with a resolver's value: completes it (an
+        awaitable, a list, an error, a null) with the field's info, errors handled alike."""
+        return_type = field_def.type
+        info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+        try:
+            if self.is_awaitable(value):
+                return self.complete_awaitable_value(
+                    return_type, field_details_list, info, path, value, position_context
+                )
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, value, position_context
+            )
+            if self.is_awaitable(completed):
+                return self.await_completed(completed, return_type, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        return completed
 
     def selection_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -509,6 +659,23 @@ INHERITED = {
         "position_context",
     ),
     "get_stream_usage": ("field_details_list", "path"),
+    "build_resolve_info": ("field_def", "field_nodes", "parent_type", "path"),
+    "complete_value": (
+        "return_type",
+        "field_details_list",
+        "info",
+        "path",
+        "result",
+        "position_context",
+    ),
+    "complete_awaitable_value": (
+        "return_type",
+        "field_details_list",
+        "info",
+        "path",
+        "result",
+        "position_context",
+    ),
     # weak_helpers stands in for the helpers graphql-core builds from these two
     "track_async_work": ("values",),
     "gather_async_work": ("values",),
@@ -528,6 +695,10 @@ class ProbeNamed:
 class ProbeLeaf(ProbeNamed):
     count: int
 
+    @strawberry.field
+    def twice(self) -> int:
+        return self.count * 2
+
 
 @strawberry.type
 class ProbeQuery:
@@ -544,11 +715,16 @@ def probe() -> str | None:
     assert isinstance(leaf_type, GraphQLObjectType) and isinstance(root_type, GraphQLObjectType)
     found = {name: type(plan).__name__ for name, plan in field_plans(root_type).items()}
     found.update({name: type(plan).__name__ for name, plan in field_plans(leaf_type).items()})
-    if found != {"leaf": "ObjectPlan", "name": "LeafPlan", "count": "LeafPlan"}:
+    if found != {
+        "leaf": "ObjectPlan",
+        "name": "LeafPlan",
+        "count": "LeafPlan",
+        "twice": "CallPlan",
+    }:
         return f"strawberry's plain fields are not recognised (found {found})"
     root = ProbeQuery(leaf=ProbeLeaf(name="probe", count=3))
-    result = schema.execute_sync("{ leaf { name count } }", root_value=root)
-    expected = {"leaf": {"name": "probe", "count": 3}}
+    result = schema.execute_sync("{ leaf { name count twice } }", root_value=root)
+    expected = {"leaf": {"name": "probe", "count": 3, "twice": 6}}
     if result.errors or result.data != expected:
         return f"the probe query answered {result.data} {result.errors}"
     return None

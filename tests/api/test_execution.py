@@ -23,6 +23,7 @@ from strawberry.types.scalar import scalar
 
 from gql.api import execution
 from gql.api.execution import (
+    CallPlan,
     FastExecutionContext,
     LeafPlan,
     ObjectPlan,
@@ -50,6 +51,10 @@ def serialize_code(value: str) -> str | None:
 
 Code = NewType("Code", str)
 SCALARS = {**SCALAR_MAP, Code: scalar(name="Code", serialize=serialize_code, parse_value=str)}
+
+
+# The calls of Item's loud and kids, in order.
+CALLED: list[str] = []
 
 
 @strawberry.interface
@@ -90,6 +95,36 @@ class Item:
         if self.name == "async error":
             raise ValueError("later failed")
         return self.name
+
+    # Resolvers that are plain functions of the source: FastExecutionContext calls them
+    # itself (CallPlan). `mode` makes them misbehave.
+    mode: strawberry.Private[str] = ""
+
+    @strawberry.field
+    def loud(self) -> str:
+        CALLED.append(f"loud {self.name}")
+        if self.mode == "raise":
+            raise ValueError("loud failed")
+        if self.mode == "none":
+            return cast("str", None)
+        if self.mode == "awaitable":
+            return cast("str", awaited(self.name.upper()))
+        if self.mode == "exception":
+            return cast("str", ValueError("returned, not raised"))
+        return self.name.upper()
+
+    @strawberry.field
+    def first_child(self) -> Item | None:
+        return self.children[0] if self.children else None
+
+    @strawberry.field
+    def kids(self) -> list[Item]:
+        CALLED.append(f"kids {self.name}")
+        if self.mode == "null kid":
+            return [*self.children, cast("Item", None)]
+        return self.children
+
+    label_of: str = strawberry.field(resolver=lambda root: root.tag.label)
 
 
 def item(name: str, **changes: Any) -> Item:
@@ -140,6 +175,11 @@ BROKEN: dict[str, tuple[Callable[[], Item], str | None]] = {
     "error in an object's async field": (lambda: item("echo", tag=Tag(label="async error")), None),
     "error in a nullable object": (lambda: item("up", child=item("kid", count=None)), "Item.count"),
     "async error in a nullable object": (lambda: item("up", child=item("async error")), None),
+    "resolver raises": (lambda: item("loud", mode="raise"), None),
+    "resolver returns None": (lambda: item("loud", mode="none"), None),
+    "resolver returns an awaitable": (lambda: item("loud", mode="awaitable"), None),
+    "resolver returns an exception": (lambda: item("loud", mode="exception"), None),
+    "resolver's list holds a null": (lambda: item("kids", mode="null kid"), None),
 }
 
 
@@ -218,7 +258,7 @@ query Fine($skip: Boolean!, $include: Boolean!) {
     ...Codes
     skipped: name @skip(if: $skip)
     included: colour @include(if: $include)
-    shout(suffix: "?") later
+    shout(suffix: "?") later loud labelOf firstChild { name } kids { name loud }
     child { name colour child { name } }
     children { ... on Item { name when } again: count }
     tag { label ... on Tag { echo __typename } }
@@ -278,7 +318,7 @@ async def test_a_failing_field_gives_the_same_errors_paths_and_nulls(
 ) -> None:
     document = (
         f"{{ {field} {{ name colour count required code strictCode tag {{ label echo }}"
-        " child { count later } } }"
+        " child { count later } loud kids { name } } }"
     )
     expected = await run(make_schema(StrawberryGraphQLCoreExecutionContext), document, case)
     answer = await run(make_schema(Counting), document, case)
@@ -287,6 +327,9 @@ async def test_a_failing_field_gives_the_same_errors_paths_and_nulls(
     if case == "awaitable value":
         assert answer.errors == []
         assert answer.data[field][1]["required"] == "later"
+    elif case == "resolver returns an awaitable":
+        assert answer.errors == []
+        assert answer.data[field][1]["loud"] == "LOUD"
     elif case == "awaitable object":
         assert answer.errors == []
         assert answer.data[field][1]["tag"] == {"label": "later", "echo": "later"}
@@ -360,14 +403,18 @@ def test_certgraph_schema_runs_the_fast_context_on_q1_fields() -> None:
     enrollment = plans("Enrollment")
     for leaf in ("id", "status", "progressPercent", "dueAt", "overdue", "completedAt"):
         assert enrollment[leaf] is LeafPlan
-    assert enrollment["certification"] is ObjectPlan
     assert plans("EnrollmentEdge")["node"] is ObjectPlan
-    assert plans("CourseProgress")["course"] is ObjectPlan
+    # built from the view or record when asked for
+    assert enrollment["certification"] is CallPlan
+    assert plans("CourseProgress")["course"] is CallPlan
     assert {"id", "name", "kind", "type"} <= plans("Certification").keys()
-    # Lists and fields with a resolver keep graphql-core's path.
-    assert "courses" not in enrollment
-    assert "courses" not in plans("Certification")
-    assert "certifications" not in plans("User")
+    # A resolver of the source alone is called directly; async ones and those with arguments
+    # or info keep graphql-core's path.
+    assert enrollment["courses"] is CallPlan
+    assert enrollment["pendingCourses"] is CallPlan
+    assert "explanation" not in enrollment  # takes info
+    assert "courses" not in plans("Certification")  # async
+    assert "certifications" not in plans("User")  # arguments, async
 
 
 async def incremental(
@@ -553,3 +600,39 @@ async def test_a_selections_plan_is_worked_out_once_for_all_of_a_lists_items(
     assert [p for p in planned if "shout" in p[1]] == [
         ("Item", next(p[1] for p in planned if "shout" in p[1]))
     ]
+
+
+def test_resolvers_of_the_source_alone_are_planned_as_calls() -> None:
+    schema = make_schema(FastExecutionContext)
+    item_type = schema._schema.type_map["Item"]
+    assert isinstance(item_type, GraphQLObjectType)
+    plans = field_plans(item_type)
+
+    for name in ("loud", "firstChild", "kids", "labelOf"):
+        assert isinstance(plans[name], CallPlan), name
+    assert isinstance(plans["loud"].value, LeafPlan)
+    assert isinstance(plans["firstChild"].value, ObjectPlan)
+    assert plans["kids"].value is None  # a list: completed by graphql-core's complete_value
+    # arguments, async
+    assert "shout" not in plans
+    assert "later" not in plans
+
+
+@pytest.mark.parametrize(
+    "case", ["fine", *(case for case in BROKEN if case.startswith("resolver"))]
+)
+async def test_a_called_resolver_runs_once_per_field_whatever_it_returns(case: str) -> None:
+    document = "{ maybeItems { name loud kids { name } } }"
+    CALLED.clear()
+    expected = await run(make_schema(StrawberryGraphQLCoreExecutionContext), document, case)
+    called_by_stock = sorted(CALLED)
+    CALLED.clear()
+    answer = await run(make_schema(FastExecutionContext), document, case)
+
+    assert answer == expected
+    assert sorted(CALLED) == called_by_stock
+    # each item's loud and kids once, in order (a failing non-null loud ends its item before
+    # its kids); no kid's (only their names are asked for)
+    first, second = (listed.name for listed in items_for(case))
+    assert CALLED[:3] == [f"loud {first}", f"kids {first}", f"loud {second}"]
+    assert len(CALLED) == (4 if case == "fine" else len(called_by_stock))
