@@ -16,11 +16,11 @@ from gql.api.errors import UserError, user_errors
 from gql.api.fields import described, described_mutation
 from gql.api.ids import UNKNOWN_PK, UndecodedId, decode_id, explain_undecoded, pk_or_unknown
 from gql.api.mutations import UserInput, run_use_case
-from gql.api.types import Certification, Course, Enrollment, Evidence, User
+from gql.api.types import Certification, Course, Evidence, User
 from gql.domain import bulk, certifications, courses, users
 from gql.domain.access import Actor
 from gql.domain.external_ids import find_by_external_id
-from gql.domain.records import EvidenceRecord, UserRecord
+from gql.domain.records import UserRecord
 
 
 @strawberry.type
@@ -90,21 +90,6 @@ def _created(rows: Sequence[UserRecord]) -> CreateUsersPayload:
     return CreateUsersPayload(users=[User.of(row) for row in rows])
 
 
-async def _evidence_objects(info: Info, rows: Sequence[EvidenceRecord]) -> list[Evidence]:
-    """Each reviewed evidence with its enrollment, read for all of them at once."""
-    loaders = info.context.loaders
-    enrollment_rows = await loaders.enrollments.load_many([row.enrollment_id for row in rows])
-    visible = [row for row in enrollment_rows if row is not None]
-    views = {view.enrollment.id: view for view in await loaders.views_of(visible)}
-    objects = []
-    for row in rows:
-        view = views.get(row.enrollment_id)
-        if view is None:  # the reviewer was allowed to review it, so they may see it
-            raise LookupError(f"enrollment {row.enrollment_id} of evidence {row.id} not visible")
-        objects.append(Evidence.of(row, Enrollment.of(view)))
-    return objects
-
-
 @strawberry.type
 class BulkMutations:
     @described_mutation(
@@ -151,7 +136,9 @@ class BulkMutations:
 
         async def shape(outcomes: list[bulk.ReviewOutcome]) -> ReviewEvidenceBatchPayload:
             done = [o.evidence for o in outcomes if o.evidence is not None]
-            objects = {e.pk: e for e in await _evidence_objects(info, done)}
+            # each enrollment is read when asked for, all at once (the reviewer was allowed to
+            # review the evidence, so they may see it)
+            objects = {row.id: Evidence.of(row) for row in done}
             results = []
             all_errors: list[UserError] = []
             for outcome in outcomes:

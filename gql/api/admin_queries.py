@@ -127,4 +127,4 @@ class AdminQuery:
         page = await enrollment_search.search_enrollments(
             ctx.viewer, filter.to_domain() if filter is not None else None, paging=paging
         )
-        return await enrollment_connection(page, ctx.loaders)
+        return await enrollment_connection(page, info)

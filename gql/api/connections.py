@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import FieldExtension
 from strawberry.extensions.field_extension import AsyncExtensionResolver
@@ -98,6 +99,23 @@ def connection_field(
     return decorate
 
 
+# A connection's fields that read no node.
+NODELESS_FIELDS = frozenset({"totalCount", "pageInfo", "__typename"})
+
+
+def asks_for_nodes(info: strawberry.Info) -> bool:
+    """Whether the document may read this connection field's nodes (edges, or a fragment,
+    which is taken to ask for them): when it may not, a list need not build them."""
+    for field_node in info._raw_info.field_nodes:
+        selection_set = field_node.selection_set
+        if selection_set is None:
+            continue
+        for selection in selection_set.selections:
+            if not isinstance(selection, FieldNode) or selection.name.value not in NODELESS_FIELDS:
+                return True
+    return False
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -139,5 +157,17 @@ class Connection(Generic[NodeT]):
             total_count=page.total_count,
         )
 
+    @classmethod
+    def nodeless(cls, page: Page[Any]) -> Connection[NodeT]:
+        """The page without its nodes, for a document that reads none (asks_for_nodes)."""
+        return cls(edges=[], page_info=PageInfo.of(page), total_count=page.total_count)
 
-__all__ = ["Connection", "Edge", "PageArguments", "PageInfo", "connection_field"]
+
+__all__ = [
+    "Connection",
+    "Edge",
+    "PageArguments",
+    "PageInfo",
+    "asks_for_nodes",
+    "connection_field",
+]

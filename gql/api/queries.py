@@ -211,7 +211,7 @@ class Query:
             learner_id=filter_pk(learner_id, "User", ["learnerId"]),
             paging=paging,
         )
-        return await evidence_connection(page, ctx.loaders)
+        return await evidence_connection(page)
 
     @described("Null when the certification is not found; FORBIDDEN for learners.")
     async def certification_report(

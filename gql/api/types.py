@@ -17,7 +17,7 @@ from gql.api.capabilities import (
     EvidenceCapabilities,
     EvidenceRequirements,
 )
-from gql.api.connections import Connection, connection_field
+from gql.api.connections import Connection, asks_for_nodes, connection_field
 from gql.api.context import Info
 from gql.api.enums import (
     CertificationKind,
@@ -31,7 +31,7 @@ from gql.api.enums import (
 )
 from gql.api.fields import described
 from gql.api.ids import encode_id
-from gql.api.loaders import EnrollmentList, Loaders
+from gql.api.loaders import EnrollmentList
 from gql.domain import certifications, enrollment_search, pages
 from gql.domain.pages import FIRST_PAGE, Page, PageRequest
 from gql.domain.records import (
@@ -130,7 +130,7 @@ class User(Node):
                 overdue=overdue,
             )
         )
-        return await enrollment_connection(page, loaders)
+        return await enrollment_connection(page, info)
 
     @connection_field(
         "This user's direct reports, by name: those the viewer may see (all for an admin, "
@@ -311,6 +311,7 @@ class Course(Node):
         description="When it was retired (retireCourse): no new certifications take it. Null: not."
     )
     pk: strawberry.Private[int]
+    record: strawberry.Private[CourseRecord]
 
     @classmethod
     def of(cls, row: CourseRecord) -> Course:
@@ -322,6 +323,7 @@ class Course(Node):
             published_at=row.published_at,
             retired_at=row.retired_at,
             pk=row.id,
+            record=row,
         )
 
     @described(
@@ -337,9 +339,18 @@ class Course(Node):
         return None if row is None else CourseProgress.of_row(row, self)
 
 
+def _course_of(root: CourseProgress) -> Course:
+    course = root.course_objects.get(root.course_row.id)
+    if course is None:
+        course = root.course_objects[root.course_row.id] = Course.of(root.course_row)
+    return course
+
+
 @strawberry.type
 class CourseProgress:
-    course: Course
+    """Leaf fields are filled when built; the course is built when asked for."""
+
+    course: Course = strawberry.field(resolver=_course_of)
     status: ProgressStatus
     percent: int
     started_at: datetime | None
@@ -352,31 +363,34 @@ class CourseProgress:
         ),
         default=None,
     )
+    course_row: strawberry.Private[CourseRecord]
+    # The Course objects built so far, by course id: one per course, shared by the lists of
+    # an enrollment (courses, pendingCourses) or given by the course asking (viewerProgress).
+    course_objects: strawberry.Private[dict[int, Course]]
 
     @classmethod
     def of_row(cls, row: ProgressRecord, course: Course) -> CourseProgress:
         return cls(
-            course=course,
             status=ProgressStatus(row.status),
             percent=row.percent,
             started_at=row.started_at,
             completed_at=row.completed_at,
             updated_at=row.updated_at,
+            course_row=course.record,
+            course_objects={course.pk: course},
         )
 
     @classmethod
     def of_view(cls, view: CourseProgressView, courses: dict[int, Course]) -> CourseProgress:
-        course = courses.get(view.course.id)
-        if course is None:
-            course = courses[view.course.id] = Course.of(view.course)
         return cls(
-            course=course,
             status=view.status,
             percent=view.percent,
             started_at=view.started_at,
             completed_at=view.completed_at,
             updated_at=view.updated_at,
             mandatory=view.mandatory,
+            course_row=view.course,
+            course_objects=courses,
         )
 
 
@@ -445,11 +459,16 @@ def _awards_of(root: Enrollment) -> list[Award]:
     ]
 
 
+def _certification_of(root: Enrollment) -> Certification:
+    return Certification.of(root.view.certification)
+
+
 @strawberry.type
 class Enrollment(Node):
-    """Leaf fields are filled when built; the lists are built from the view when asked."""
+    """Leaf fields are filled when built; the certification and the lists are built from the
+    view when asked for."""
 
-    certification: Certification
+    certification: Certification = strawberry.field(resolver=_certification_of)
     status: EnrollmentStatus
     progress_percent: int = strawberry.field(description="0..100, from the completion policy.")
     explanation: str = strawberry.field(
@@ -503,7 +522,6 @@ class Enrollment(Node):
         row = view.enrollment
         return cls(
             id=strawberry.ID(encode_id("Enrollment", row.id)),
-            certification=Certification.of(view.certification),
             status=view.status,
             progress_percent=view.progress_percent,
             cycle=view.cycle,
@@ -547,9 +565,26 @@ class Enrollment(Node):
         return User.of(row)
 
 
+async def _enrollment_row_of(evidence: Evidence, info: Info) -> EnrollmentRecord:
+    row = await info.context.loaders.enrollments.load(evidence.row.enrollment_id)
+    if row is None:  # whoever was shown the evidence may see its enrollment
+        enrollment_id = evidence.row.enrollment_id
+        raise LookupError(f"enrollment {enrollment_id} of evidence {evidence.pk} not visible")
+    return row
+
+
+async def _enrollment_of_evidence(root: Evidence, info: Info) -> Enrollment:
+    if root.parent is not None:
+        return root.parent
+    row = await _enrollment_row_of(root, info)
+    return Enrollment.of(await info.context.loaders.view_of(row))
+
+
 @strawberry.type
 class Evidence(Node):
-    enrollment: Enrollment
+    """Built from its row; the enrollment is read when asked for, unless it was given."""
+
+    enrollment: Enrollment = strawberry.field(resolver=_enrollment_of_evidence)
     filename: str = strawberry.field(description="Sanitised original name, metadata only.")
     content_type: str = strawberry.field(
         description="Sniffed from the bytes, not taken from the client."
@@ -567,12 +602,14 @@ class Evidence(Node):
     pk: strawberry.Private[int]
     reviewer_pk: strawberry.Private[int | None]
     row: strawberry.Private[EvidenceRecord]
+    # The enrollment when the evidence was reached from it (Enrollment.evidence).
+    parent: strawberry.Private[Enrollment | None]
 
     @classmethod
-    def of(cls, row: EvidenceRecord, enrollment: Enrollment) -> Evidence:
+    def of(cls, row: EvidenceRecord, parent: Enrollment | None = None) -> Evidence:
         return cls(
             id=strawberry.ID(encode_id("Evidence", row.id)),
-            enrollment=enrollment,
+            parent=parent,
             filename=row.filename,
             content_type=row.content_type,
             size_bytes=row.size_bytes,
@@ -618,8 +655,11 @@ class Evidence(Node):
         return None if row is None else User.of(row)
 
     @described("What the viewer may do with this evidence now (docs/api.md, Capabilities).")
-    def viewer_can(self) -> EvidenceCapabilities:
-        return EvidenceCapabilities(row=self.row, learner_id=self.enrollment.learner_pk)
+    async def viewer_can(self, info: Info) -> EvidenceCapabilities:
+        if self.parent is not None:
+            return EvidenceCapabilities(row=self.row, learner_id=self.parent.learner_pk)
+        enrollment = await _enrollment_row_of(self, info)
+        return EvidenceCapabilities(row=self.row, learner_id=enrollment.learner_id)
 
 
 @strawberry.type
@@ -648,25 +688,17 @@ class StatusCount:
     count: int
 
 
-async def enrollment_connection(
-    page: Page[EnrollmentRecord], loaders: Loaders
-) -> Connection[Enrollment]:
-    views = await loaders.views_of(page.items)
+async def enrollment_connection(page: Page[EnrollmentRecord], info: Info) -> Connection[Enrollment]:
+    """The page's enrollments with their read model; neither when the document reads no node
+    (a count, say)."""
+    if not asks_for_nodes(info):
+        return Connection.nodeless(page)
+    views = await info.context.loaders.views_of(page.items)
     return Connection.of(page, [Enrollment.of(view) for view in views])
 
 
-async def evidence_connection(page: Page[EvidenceRecord], loaders: Loaders) -> Connection[Evidence]:
-    enrollment_ids = [row.enrollment_id for row in page.items]
-    rows = await loaders.enrollments.load_many(enrollment_ids)
-    visible = [row for row in rows if row is not None]
-    by_id = {view.enrollment.id: Enrollment.of(view) for view in await loaders.views_of(visible)}
-    nodes = []
-    for item, enrollment_id in zip(page.items, enrollment_ids, strict=True):
-        enrollment = by_id.get(enrollment_id)
-        if enrollment is None:  # the domain listed it, so its enrollment must be visible
-            raise LookupError(f"enrollment {enrollment_id} of evidence {item.id} not visible")
-        nodes.append(Evidence.of(item, enrollment))
-    return Connection.of(page, nodes)
+async def evidence_connection(page: Page[EvidenceRecord]) -> Connection[Evidence]:
+    return Connection.of(page, [Evidence.of(item) for item in page.items])
 
 
 @strawberry.type
