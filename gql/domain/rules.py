@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
 from gql.domain.calendar import add_months, add_months_to_date
+from gql.frozen import quick_init
 from gql.store.records import CourseLinkRecord, CourseRecord, ProgressRecord
 from gql.vocabulary import CertificationType, ProgressStatus
 
@@ -44,6 +45,7 @@ class AwardFacts(Protocol):
 A = TypeVar("A", bound=AwardFacts)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Cycle:
     number: int
@@ -150,6 +152,7 @@ def counts_in(cycle: Cycle, at: datetime | None) -> bool:
     return at is not None and (cycle.started_at is None or at >= cycle.started_at)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CourseProgressView:
     course: CourseRecord

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from tortoise.models import Model
 
+from gql.frozen import quick_init
 from gql.vocabulary import (
     CertificationKind,
     CertificationState,
@@ -24,6 +25,7 @@ from gql.vocabulary import (
 R = TypeVar("R")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     id: int
@@ -37,6 +39,7 @@ class UserRecord:
 USER_COLUMNS = ("id", "name", "email", "role", "manager_id", "deactivated_at")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CourseRecord:
     id: int
@@ -50,6 +53,7 @@ class CourseRecord:
 COURSE_COLUMNS = ("id", "name", "description", "duration_minutes", "published_at", "retired_at")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CourseLinkRecord:
     """A certification's course: a certification_course row with its course."""
@@ -62,6 +66,7 @@ class CourseLinkRecord:
     course: CourseRecord
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CertificationRecord:
     id: int
@@ -102,6 +107,7 @@ CERTIFICATION_COLUMNS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EnrollmentRecord:
     """An enrollment with its certification, and the policy's last stored verdict."""
@@ -149,6 +155,7 @@ ENROLLMENT_COLUMNS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProgressRecord:
     """A learner's progress on a course; `id` None for a row not yet written."""
@@ -164,6 +171,7 @@ class ProgressRecord:
     updated_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
     """An unrevoked api_token row with its user."""
@@ -173,6 +181,7 @@ class TokenRecord:
     user: UserRecord
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LearnerRecord:
     """What the access rules read of a user."""
@@ -181,6 +190,7 @@ class LearnerRecord:
     manager_id: int | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AwardRecord:
     """An award: one per enrollment and cycle."""
@@ -217,6 +227,7 @@ AWARD_COLUMNS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EvidenceRecord:
     """An evidence submission and its review."""
@@ -253,6 +264,7 @@ EVIDENCE_COLUMNS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One line of the append-only audit log."""
