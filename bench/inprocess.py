@@ -202,7 +202,10 @@ async def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if not hasattr(execution, "STOCK_ONLY"):
             raise SystemExit("this checkout has no stock-executor switch")
         execution.STOCK_ONLY = True
-    if job.get("floor"):  # bench.instructions: the floor's app, on the same dataset
+    if job.get("stack"):  # bench.instructions --stack: strawberry alone, answers from memory
+        os.environ["BENCH_STACK_EXECUTOR"] = job["stack"]
+        from bench.stack import create_app
+    elif job.get("floor"):  # bench.instructions: the floor's app, on the same dataset
         os.environ["BENCH_FLOOR_DB"] = job["db"]
         os.environ["BENCH_FLOOR_DATA_DIR"] = job["data_dir"]
         from bench.floor import create_app

@@ -57,12 +57,15 @@ def count(job: dict[str, Any], tree: Path) -> int:
     return int(found.group(1).replace(",", ""))
 
 
-def per_request(url: str, op: str, tree: Path, short: int, long: int, *, floor: bool) -> float:
+def per_request(
+    url: str, op: str, tree: Path, short: int, long: int, *, floor: bool, stack: str = ""
+) -> float:
     counts = []
     for iterations in (short, long):
         job = build_job(url, [op], iterations)
         job["served_gc"] = True
         job["floor"] = floor
+        job["stack"] = stack
         counts.append(count(job, tree))
     return (counts[1] - counts[0]) / (long - short)
 
@@ -73,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", default="Q1")
     parser.add_argument("--floor", action="store_true", help="count the floor's app too")
     parser.add_argument("--base", type=Path, help="count this checkout's code too")
+    parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="Q0 and Q1: count strawberry alone too, answering from memory (bench/stack.py), "
+        "on its own executor and on FastExecutionContext",
+    )
     parser.add_argument("--short", type=int, default=10)
     parser.add_argument("--long", type=int, default=50)
     parser.add_argument("--output", type=Path, help="write the rows as JSON here too")
@@ -93,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
                 row["base"] = per_request(url, op, args.base.resolve(), *sizes, floor=False)
             if args.floor:
                 row["floor"] = per_request(url, op, ROOT, *sizes, floor=True)
+            if args.stack and op in ("Q0", "Q1"):
+                for executor in ("stock", "fast"):
+                    row[f"stack_{executor}"] = per_request(
+                        url, op, ROOT, *sizes, floor=False, stack=executor
+                    )
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     print("| op | db | certgraph (M instructions / request) | base | change | floor | ratio |")
@@ -106,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             f" | {'-' if floor is None else f'{floor / 1e6:.2f}'}"
             f" | {'-' if floor is None else f'{cg / floor:.2f}'} |"
         )
+    for row in rows:
+        if "stack_stock" in row:
+            print(
+                f"{row['op']} ({row['db']} dataset): strawberry alone, answers from memory:"
+                f" {row['stack_stock'] / 1e6:.2f} M on its own executor,"
+                f" {row['stack_fast'] / 1e6:.2f} M on FastExecutionContext"
+            )
     if args.output:
         args.output.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
