@@ -106,7 +106,10 @@ NODELESS_FIELDS = frozenset({"totalCount", "pageInfo", "__typename"})
 def asks_for_nodes(info: strawberry.Info) -> bool:
     """Whether the document may read this connection field's nodes (edges, or a fragment,
     which is taken to ask for them): when it may not, a list need not build them."""
-    for field_node in info._raw_info.field_nodes:
+    raw = getattr(info, "_raw_info", None)  # strawberry's; without it, build the nodes
+    if raw is None:
+        return True
+    for field_node in raw.field_nodes:
         selection_set = field_node.selection_set
         if selection_set is None:
             continue
