@@ -9,6 +9,7 @@ import inspect
 import pickle
 from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -17,25 +18,25 @@ from gql.frozen import quick_init
 from gql.store import records
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
-class Quick:
-    number: int
-    name: str
-    when: datetime | None = None
-    tags: tuple[str, ...] = ()
-    _: dataclasses.KW_ONLY
-    flag: bool = False
+def declare(name: str) -> type[Any]:
+    """The same record, declared anew for each name (quick_init changes the class it is
+    given), named as its module-level name so that pickle finds it."""
+
+    @dataclass(frozen=True, slots=True)
+    class Record:
+        number: int
+        name: str
+        when: datetime | None = None
+        tags: tuple[str, ...] = ()
+        _: dataclasses.KW_ONLY
+        flag: bool = False
+
+    Record.__name__ = Record.__qualname__ = name
+    return Record
 
 
-@dataclass(frozen=True, slots=True)
-class Plain:
-    number: int
-    name: str
-    when: datetime | None = None
-    tags: tuple[str, ...] = ()
-    _: dataclasses.KW_ONLY
-    flag: bool = False
+Quick = quick_init(declare("Quick"))
+Plain = declare("Plain")
 
 
 def test_it_builds_what_the_dataclass_builds() -> None:
@@ -56,11 +57,11 @@ def test_it_builds_what_the_dataclass_builds() -> None:
     assert pickle.loads(pickle.dumps(quick)) == quick
     assert copy.copy(quick) == copy.deepcopy(quick) == quick
     with pytest.raises(FrozenInstanceError):
-        quick.number = 2  # type: ignore[misc]
+        quick.number = 2
     with pytest.raises(TypeError):
-        Quick(1, "one", when, ("a",), True)  # type: ignore[call-arg]  # keyword-only stays so
+        Quick(1, "one", when, ("a",), True)  # keyword-only stays so
     with pytest.raises(TypeError):
-        Quick(1)  # type: ignore[call-arg]
+        Quick(1)
     assert str(inspect.signature(Quick.__init__)).replace(" ", "") == (
         "(self,number,name,when=None,tags=(),*,flag=False)"
     )

@@ -631,6 +631,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return results
 
 
+# The parameters of graphql-core's completion methods (complete_value and its kin).
+COMPLETES = ("return_type", "field_details_list", "info", "path", "result", "position_context")
 # The inherited methods FastExecutionContext overrides or calls, with their parameters.
 INHERITED = {
     "execute_fields": (
@@ -650,32 +652,11 @@ INHERITED = {
         "position_context",
     ),
     "settle_in_background": ("awaitables",),
-    "complete_list_value": (
-        "return_type",
-        "field_details_list",
-        "info",
-        "path",
-        "result",
-        "position_context",
-    ),
+    "complete_list_value": COMPLETES,
     "get_stream_usage": ("field_details_list", "path"),
     "build_resolve_info": ("field_def", "field_nodes", "parent_type", "path"),
-    "complete_value": (
-        "return_type",
-        "field_details_list",
-        "info",
-        "path",
-        "result",
-        "position_context",
-    ),
-    "complete_awaitable_value": (
-        "return_type",
-        "field_details_list",
-        "info",
-        "path",
-        "result",
-        "position_context",
-    ),
+    "complete_value": COMPLETES,
+    "complete_awaitable_value": COMPLETES,
     # weak_helpers stands in for the helpers graphql-core builds from these two
     "track_async_work": ("values",),
     "gather_async_work": ("values",),
