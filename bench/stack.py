@@ -4,8 +4,8 @@ No database, no sign-in, no middleware, no rules: the answers have Q1's shape (2
 with their certification and 7 courses each, about 1,130 fields) and are built once at
 start-up, and documents are parsed and validated once (certgraph's ParserCache and
 ValidationCache), so what a request costs here is what strawberry and graphql-core cost to
-read the body, run the document and encode the answer. `python -m bench.instructions --stack` counts it
-beside certgraph and the floor (docs/performance.md, "What the stack costs").
+read the body, run the document and encode the answer. `python -m bench.instructions --stack`
+counts it beside certgraph and the floor (docs/performance.md, "What the stack costs").
 `BENCH_STACK_EXECUTOR=fast` runs it on certgraph's FastExecutionContext instead of
 strawberry's own executor.
 """
