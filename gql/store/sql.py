@@ -281,19 +281,30 @@ _DATETIMES = frozenset(
 )
 
 
-def _value(column: str, value: Any) -> Any:
-    return as_datetime(value) if column in _DATETIMES and value is not None else value
+# (the record's field, the listed row's key, whether it is a datetime), worked out once.
+_CERTIFICATION_KEYS = tuple(
+    (column, f"c_{column}", column in _DATETIMES) for column in CERTIFICATION_COLUMNS
+)
+_ENROLLMENT_KEYS = tuple(
+    (column, f"e_{column}", column in _DATETIMES) for column in ENROLLMENT_COLUMNS
+)
 
 
 def enrollment_record(row: dict[str, Any]) -> EnrollmentRecord:
     """The enrollment (with its certification) a listed row carries."""
-    cert = {column: _value(column, row[f"c_{column}"]) for column in CERTIFICATION_COLUMNS}
+    cert = {
+        column: as_datetime(row[key]) if is_datetime else row[key]
+        for column, key, is_datetime in _CERTIFICATION_KEYS
+    }
     config = cert["policy_config"]
     cert["policy_config"] = json.loads(config) if isinstance(config, str | bytes) else config
     cert["kind"] = CertificationKind(cert["kind"])
     cert["type"] = CertificationType(cert["type"])
     cert["state"] = CertificationState(cert["state"])
-    values = {column: _value(column, row[f"e_{column}"]) for column in ENROLLMENT_COLUMNS}
+    values = {
+        column: as_datetime(row[key]) if is_datetime else row[key]
+        for column, key, is_datetime in _ENROLLMENT_KEYS
+    }
     values["origin"] = EnrollmentOrigin(values["origin"])
     values["verdict_progress"] = float(values["verdict_progress"])
     return EnrollmentRecord(**values, certification=CertificationRecord(**cert))
