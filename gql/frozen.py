@@ -21,6 +21,8 @@ __all__ = ["quick_init"]
 T = TypeVar("T")
 
 _set_attribute = object.__setattr__
+# The names the generated __init__ uses itself: a field may not take one.
+_OWN_NAMES = frozenset({"self", "_set", "_twin", "_cls"})
 
 
 def quick_init(cls: type[T]) -> type[T]:
@@ -34,6 +36,8 @@ def quick_init(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__} has a default factory or a field outside __init__")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has a __post_init__, which quick_init does not call")
+    if any(f.name in _OWN_NAMES or f.name.startswith("_default_") for f in params):
+        raise TypeError(f"{cls.__name__} has a field named as one of quick_init's own names")
     slots = cls.__dict__["__slots__"]
     twin = type(f"Mutable{cls.__name__}", (object,), {"__slots__": slots})
     if not _changes_class(cls, twin):

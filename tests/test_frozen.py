@@ -83,7 +83,11 @@ def test_it_refuses_what_it_cannot_build() -> None:
     class Unslotted:
         value: int
 
-    for cls in (Listing, Checked, Unslotted):
+    @dataclass(frozen=True, slots=True)
+    class Shadowing:  # its field would hide the class the generated __init__ restores
+        _cls: int
+
+    for cls in (Listing, Checked, Unslotted, Shadowing):
         with pytest.raises(TypeError):
             quick_init(cls)
 

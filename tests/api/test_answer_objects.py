@@ -60,6 +60,7 @@ async def test_a_list_read_for_its_count_reads_no_enrollment_state(
     assert connection["pageInfo"]["hasNextPage"] is True
     assert connection["pageInfo"]["endCursor"]
     assert reads_state(count_reads) == []
+    assert count_statements_made == 3, count_reads  # the token, the listing's count and page
     assert reads_state(node_reads)  # the same list with its nodes reads them
     assert count_statements_made < nodes_statements_made
 
