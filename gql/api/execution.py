@@ -250,13 +250,21 @@ def plain_items(
     for item in items:
         if item is None or isinstance(item, Exception) or is_awaitable(item):
             return False
-        if is_type_of is not None:
-            try:
-                if is_type_of(item, None) is not True:  # type: ignore[arg-type]
-                    return False
-            except Exception:
-                return False
+        if not accepts(object_type, item):
+            return False
     return True
+
+
+def accepts(object_type: GraphQLObjectType, value: Any) -> bool:
+    """Whether `object_type`'s is_type_of (strawberry's, which reads no info) takes `value`;
+    a failing is_type_of is a refusal, which the inherited path reports."""
+    is_type_of = object_type.is_type_of
+    if is_type_of is None:
+        return True
+    try:
+        return is_type_of(value, None) is True  # type: ignore[arg-type]
+    except Exception:
+        return False
 
 
 def plain_object(plan: ObjectPlan, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
@@ -264,15 +272,7 @@ def plain_object(plan: ObjectPlan, source: Any, is_awaitable: Callable[[Any], bo
     value = plain_value(plan, source, is_awaitable)
     if value is None or value is Undefined:
         return value
-    is_type_of = plan.object_type.is_type_of
-    if is_type_of is not None:
-        try:
-            accepted = is_type_of(value, None)  # type: ignore[arg-type]
-        except Exception:
-            return Undefined
-        if accepted is not True:
-            return Undefined
-    return value
+    return value if accepts(plan.object_type, value) else Undefined
 
 
 def field_plans(object_type: GraphQLObjectType) -> Plans:
@@ -469,16 +469,10 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     coerced = None
                 if coerced is not None:
                     return coerced
-            else:
-                is_type_of = completion.object_type.is_type_of
-                try:
-                    accepted = is_type_of is None or is_type_of(value, None)  # type: ignore[arg-type]
-                except Exception:
-                    accepted = False
-                if accepted is True:
-                    return self.complete_plain_object(
-                        completion, field_details_list, path, value, position_context
-                    )
+            elif accepts(completion.object_type, value):
+                return self.complete_plain_object(
+                    completion, field_details_list, path, value, position_context
+                )
         return self.complete_resolved(
             plan.field_def, parent_type, field_details_list, path, value, position_context
         )
